@@ -1,0 +1,118 @@
+package comir.fiji;
+
+import java.io.File;
+import java.net.URL;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The one class that loads the CoMIR native library and declares its entry points.
+ * <p>
+ * A native library can be loaded by only one class loader per JVM, so it is loaded here,
+ * once: from {@code comir.library} (a file path) if set, else from {@code java.library.path}
+ * (Fiji puts {@code lib/linux64} there), else from the install folder next to the plugin jar
+ * ({@code Fiji.app/plugins/…jar} → {@code Fiji.app/lib/linux64}). libtorch is found next to
+ * the library through its RUNPATH, so no {@code LD_LIBRARY_PATH} is needed.
+ */
+public final class Native {
+	static final String LIBRARY = "comir";
+	private static final String FILE_NAME = System.mapLibraryName(LIBRARY);
+	private static final String LOAD_ERROR = load();
+
+	private Native() {}
+
+	/** Throws a {@link ComirException} saying why, if the library could not be loaded. */
+	public static void ensureLoaded() {
+		if (LOAD_ERROR != null) throw new ComirException(LOAD_ERROR);
+	}
+
+	public static boolean isLoaded() {
+		return LOAD_ERROR == null;
+	}
+
+	/** @return null when loaded, else a message naming what was tried and what failed. */
+	private static String load() {
+		List<String> tried = new ArrayList<String>();
+		String explicit = System.getProperty("comir.library");
+		if (explicit != null) return tryLoad(new File(explicit), tried) ? null : failure(tried);
+		try {
+			System.loadLibrary(LIBRARY);
+			return null;
+		}
+		catch (UnsatisfiedLinkError e) {
+			tried.add("java.library.path (" + System.getProperty("java.library.path") + "): " + e.getMessage());
+			if (alreadyLoadedElsewhere(e)) return failure(tried);
+		}
+		for (File candidate : installCandidates()) {
+			if (tryLoad(candidate, tried)) return null;
+		}
+		return failure(tried);
+	}
+
+	private static boolean tryLoad(File file, List<String> tried) {
+		if (!file.isFile()) {
+			tried.add(file + ": no such file");
+			return false;
+		}
+		try {
+			System.load(file.getAbsolutePath());
+			return true;
+		}
+		catch (UnsatisfiedLinkError e) {
+			tried.add(file + ": " + e.getMessage());
+			return false;
+		}
+	}
+
+	private static boolean alreadyLoadedElsewhere(UnsatisfiedLinkError e) {
+		return e.getMessage() != null && e.getMessage().contains("already loaded in another classloader");
+	}
+
+	/** lib/linux64 (and lib/) in the folders above the jar: Fiji.app/plugins/[sub/]x.jar. */
+	private static List<File> installCandidates() {
+		List<File> result = new ArrayList<File>();
+		try {
+			URL location = Native.class.getProtectionDomain().getCodeSource().getLocation();
+			File dir = new File(location.toURI()).getParentFile();
+			for (int up = 0; dir != null && up < 3; up++, dir = dir.getParentFile()) {
+				result.add(new File(dir, "lib/linux64/" + FILE_NAME));
+				result.add(new File(dir, "lib/" + FILE_NAME));
+			}
+		}
+		catch (Exception e) {
+			// No code source (unusual class loader): only java.library.path applies.
+		}
+		return result;
+	}
+
+	private static String failure(List<String> tried) {
+		StringBuilder sb = new StringBuilder("The CoMIR native library (" + FILE_NAME + ") could not be loaded.\n");
+		boolean elsewhere = false;
+		for (String t : tried) {
+			sb.append("  - ").append(t).append('\n');
+			elsewhere |= t.contains("already loaded in another classloader");
+		}
+		if (elsewhere) sb.append("It was loaded before by another copy of the plugin (e.g. after Help > Refresh Menus): please restart Fiji.");
+		else sb.append("Copy the whole lib/linux64 folder of the CoMIR install into Fiji.app/lib/linux64 "
+			+ "(it holds " + FILE_NAME + " and the libtorch libraries it needs), then restart Fiji.");
+		return sb.toString();
+	}
+
+	// ---- entry points (src/jni/mod.rs) ----
+
+	/** Versions and devices; runs one libtorch convolution as a check. */
+	public static native String runtimeInfo();
+
+	/**
+	 * Reads and checks a CoMIR transform file.
+	 * @return {double[6] fixed→moving matrix in pixels, int[2] fixed size or null,
+	 *         double[2] fixed pixel size or null, String unit or null}
+	 */
+	public static native Object[] readTransform(String path);
+
+	/**
+	 * Resamples one plane (byte[], short[], float[] or RGB int[]) through the fixed → moving
+	 * matrix onto an outWidth × outHeight grid, bilinearly; returns a new array of the same type.
+	 */
+	public static native Object warpPlane(Object pixels, int width, int height, double[] matrix, int outWidth, int outHeight);
+}

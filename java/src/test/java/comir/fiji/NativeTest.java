@@ -1,0 +1,87 @@
+package comir.fiji;
+
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.io.File;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+
+/** The native library loads from the install folder and turns bad input into exceptions. */
+public class NativeTest {
+	@Rule
+	public TemporaryFolder tmp = new TemporaryFolder();
+
+	@Test
+	public void loadsAndRunsLibtorch() {
+		Native.ensureLoaded();
+		String info = Native.runtimeInfo();
+		assertTrue(info, info.contains("libtorch 2.13.0"));
+		assertTrue("a 3x3 conv of ones over a 4x4 input of ones sums to 36: " + info, info.contains("conv2d check: 36"));
+	}
+
+	@Test
+	public void readsATransformFile() throws Exception {
+		File f = TestSupport.writeTransform(tmp.getRoot(), "t.json", new double[] {1, 0, 2.5, 0, 1, -3},
+			"{\"width\":40,\"height\":30,\"calibration\":{\"pixel_width\":0.5,\"pixel_height\":0.25,\"unit\":\"µm\"}}");
+		Object[] t = Native.readTransform(f.getPath());
+		assertArrayEquals(new double[] {1, 0, 2.5, 0, 1, -3}, (double[]) t[0], 0);
+		assertArrayEquals(new int[] {40, 30}, (int[]) t[1]);
+		assertArrayEquals(new double[] {0.5, 0.25}, (double[]) t[2], 0);
+		assertEquals("µm", t[3]);
+	}
+
+	@Test
+	public void transformWithoutGridHasNoSize() throws Exception {
+		File f = TestSupport.writeTransform(tmp.getRoot(), "t.json", new double[] {1, 0, 0, 0, 1, 0}, null);
+		Object[] t = Native.readTransform(f.getPath());
+		assertNull(t[1]);
+		assertNull(t[2]);
+	}
+
+	@Test
+	public void badTransformFilesThrowWithAMessage() throws Exception {
+		expectMessage("no such file", new File(tmp.getRoot(), "missing.json").getPath());
+		expectMessage("not valid JSON", TestSupport.write(tmp.newFile("a.json"), "{\"format\": ").getPath());
+		expectMessage("singular", TestSupport.writeTransform(tmp.getRoot(), "s.json", new double[] {1, 2, 0, 2, 4, 0}, null).getPath());
+		expectMessage("newer CoMIR", TestSupport.write(tmp.newFile("v.json"),
+			"{\"format\":\"comir-transform\",\"version\":99}").getPath());
+	}
+
+	private static void expectMessage(String fragment, String path) {
+		try {
+			Native.readTransform(path);
+			fail("expected an error for " + path);
+		}
+		catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().toLowerCase().contains(fragment.toLowerCase()));
+		}
+	}
+
+	@Test
+	public void badWarpArgumentsThrowInsteadOfCrashing() {
+		double[] identity = {1, 0, 0, 0, 1, 0};
+		String[] fragments = {"values but", "matrix", "pixels must be", "negative", "null"};
+		Object[][] calls = {
+			{new byte[10], 4, 4, identity},
+			{new byte[16], 4, 4, new double[] {1, 0}},
+			{new long[16], 4, 4, identity},
+			{new byte[16], -4, 4, identity},
+			{null, 4, 4, identity},
+		};
+		for (int i = 0; i < calls.length; i++) {
+			try {
+				Object[] c = calls[i];
+				Native.warpPlane(c[0], (Integer) c[1], (Integer) c[2], (double[]) c[3], 4, 4);
+				fail("expected an error for call " + i);
+			}
+			catch (ComirException e) {
+				assertTrue(e.getMessage(), e.getMessage().contains(fragments[i]));
+			}
+		}
+	}
+}

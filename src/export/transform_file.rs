@@ -1,0 +1,127 @@
+//! The project's transform file: what `comir apply` reads and registration writes.
+//!
+//! ```json
+//! { "format": "comir-transform", "version": 1, "kind": "rigid",
+//!   "direction": "fixed_to_moving",
+//!   "matrix": [[a, b, tx], [c, d, ty]],
+//!   "fixed":  { "width": 512, "height": 512,
+//!               "calibration": { "pixel_width": 0.5, "pixel_height": 0.5, "unit": "µm" } },
+//!   "moving": { ... } }
+//! ```
+//! `matrix` is in pixel coordinates (pixel centres at integer indices) and maps fixed →
+//! moving (see [`crate::register::transform`]). `fixed` and `moving` are optional; when
+//! `fixed` is given, applying the transform produces an image of the fixed image's size
+//! and calibration.
+use crate::error::{Error, Result};
+use crate::files::{read_bytes, write_atomically};
+use crate::image::Calibration;
+use crate::register::transform::{Affine2, TransformKind};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const FORMAT: &str = "comir-transform";
+pub const VERSION: u32 = 1;
+const DIRECTION: &str = "fixed_to_moving";
+
+/// Size and calibration of the image on one side of the transform.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageGrid {
+    pub width: usize,
+    pub height: usize,
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransformFile {
+    pub kind: TransformKind,
+    pub fixed_to_moving: Affine2,
+    pub fixed: Option<ImageGrid>,
+    pub moving: Option<ImageGrid>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Raw {
+    format: String,
+    version: u32,
+    kind: TransformKind,
+    direction: String,
+    matrix: Vec<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fixed: Option<ImageGrid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    moving: Option<ImageGrid>,
+}
+
+impl TransformFile {
+    pub fn new(kind: TransformKind, fixed_to_moving: Affine2) -> TransformFile {
+        TransformFile { kind, fixed_to_moving, fixed: None, moving: None }
+    }
+
+    pub fn to_json(&self) -> String {
+        let raw = Raw {
+            format: FORMAT.into(),
+            version: VERSION,
+            kind: self.kind,
+            direction: DIRECTION.into(),
+            matrix: self.fixed_to_moving.m.iter().map(|r| r.to_vec()).collect(),
+            fixed: self.fixed.clone(),
+            moving: self.moving.clone(),
+        };
+        serde_json::to_string_pretty(&raw).expect("plain data always serialises")
+    }
+
+    /// Parse and check a transform file's text; `what` names it in messages.
+    pub fn from_json(text: &str, what: &Path) -> Result<TransformFile> {
+        let bad = |reason: String| Error::TransformFile { path: what.to_path_buf(), reason };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+        match value.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => return Err(bad(format!("format is \"{other}\", expected \"{FORMAT}\""))),
+            None => return Err(bad(format!("no \"format\": \"{FORMAT}\" field; is this a CoMIR transform file?"))),
+        }
+        if let Some(v) = value.get("version").and_then(|v| v.as_u64()) {
+            if v > VERSION as u64 {
+                return Err(bad(format!("version {v} was written by a newer CoMIR (this one reads version {VERSION}); please update the plugin")));
+            }
+        }
+        let raw: Raw = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        if raw.direction != DIRECTION {
+            return Err(bad(format!("direction \"{}\" is not supported (expected \"{DIRECTION}\")", raw.direction)));
+        }
+        if raw.matrix.len() != 2 || raw.matrix.iter().any(|r| r.len() != 3) {
+            return Err(bad("\"matrix\" must be 2 rows of 3 numbers [[a, b, tx], [c, d, ty]]".into()));
+        }
+        let t = Affine2::new([
+            [raw.matrix[0][0], raw.matrix[0][1], raw.matrix[0][2]],
+            [raw.matrix[1][0], raw.matrix[1][1], raw.matrix[1][2]],
+        ]);
+        t.validate().map_err(|e| bad(e.to_string()))?;
+        for grid in raw.fixed.iter().chain(raw.moving.iter()) {
+            if grid.width == 0 || grid.height == 0 {
+                return Err(bad("image width and height must be positive".into()));
+            }
+            if let Some(c) = &grid.calibration {
+                if !(c.pixel_width.is_finite() && c.pixel_width > 0.0 && c.pixel_height.is_finite() && c.pixel_height > 0.0) {
+                    return Err(bad("pixel sizes must be positive numbers".into()));
+                }
+            }
+        }
+        Ok(TransformFile { kind: raw.kind, fixed_to_moving: t, fixed: raw.fixed, moving: raw.moving })
+    }
+
+    pub fn read(path: &Path) -> Result<TransformFile> {
+        let bytes = read_bytes(path)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::TransformFile {
+            path: path.to_path_buf(),
+            reason: "the file is not UTF-8 text".into(),
+        })?;
+        Self::from_json(text, path)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let json = self.to_json();
+        write_atomically(path, |out| Ok(std::io::Write::write_all(out, json.as_bytes())?))
+    }
+}

@@ -1,0 +1,2 @@
+//! The CoMIR model (networks, training, inference). For now: the libtorch runtime.
+pub mod device;

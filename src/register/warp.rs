@@ -1,0 +1,71 @@
+//! Resampling an image through a transform (bilinear interpolation).
+//!
+//! For each output (fixed-grid) pixel centre p, the value is the moving image sampled at
+//! T(p), with T the fixed → moving transform. Points outside the moving image (more than
+//! half a pixel beyond its edge pixels) get the background value 0.
+use super::transform::Affine2;
+use crate::error::{Error, Result};
+use crate::image::{check_size, Image};
+use ndarray::{Array2, Array4, ArrayView2};
+use rayon::prelude::*;
+
+/// Bilinear sample of `plane` at (x, y); `None` outside the image. Neighbours with zero
+/// weight are not read, so integer positions return the stored value exactly (even next to
+/// NaN or Inf).
+pub fn sample_bilinear(plane: &ArrayView2<f32>, x: f64, y: f64) -> Option<f32> {
+    let (h, w) = plane.dim();
+    if !(x >= -0.5 && y >= -0.5 && x <= w as f64 - 0.5 && y <= h as f64 - 0.5) {
+        return None;
+    }
+    // Within half a pixel of the border the edge value is extended.
+    let x = x.clamp(0.0, (w - 1) as f64);
+    let y = y.clamp(0.0, (h - 1) as f64);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (fx, fy) = (x - x0 as f64, y - y0 as f64);
+    let mut acc = 0.0f64;
+    for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
+        if wy == 0.0 {
+            continue;
+        }
+        for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
+            if wx == 0.0 {
+                continue;
+            }
+            acc += wy * wx * plane[[y0 + dy, x0 + dx]] as f64;
+        }
+    }
+    Some(acc as f32)
+}
+
+/// Warp one plane onto an `out_width` × `out_height` grid.
+pub fn warp_plane(plane: ArrayView2<f32>, fixed_to_moving: &Affine2, out_width: usize, out_height: usize) -> Array2<f32> {
+    let mut out = vec![0.0f32; out_width * out_height];
+    if out_width > 0 {
+        out.par_chunks_mut(out_width).enumerate().for_each(|(y, row)| {
+            for (x, v) in row.iter_mut().enumerate() {
+                let (mx, my) = fixed_to_moving.apply(x as f64, y as f64);
+                *v = sample_bilinear(&plane, mx, my).unwrap_or(0.0);
+            }
+        });
+    }
+    Array2::from_shape_vec((out_height, out_width), out).expect("buffer has out_width*out_height samples")
+}
+
+/// Warp every plane (all slices and channels) of `image`; values are rounded and clamped
+/// back into the image's pixel type, and the calibration is kept.
+pub fn warp_image(image: &Image, fixed_to_moving: &Affine2, out_width: usize, out_height: usize) -> Result<Image> {
+    fixed_to_moving.validate()?;
+    check_size(out_width as u64, out_height as u64, (image.slices() * image.channels()) as u64)?;
+    if out_width > 1 << 20 || out_height > 1 << 20 {
+        return Err(Error::Argument(format!("output size {out_width}×{out_height} is larger than 1048576 pixels on a side")));
+    }
+    let mut data = Array4::zeros((image.slices(), image.channels(), out_height, out_width));
+    for z in 0..image.slices() {
+        for c in 0..image.channels() {
+            let warped = warp_plane(image.plane(z, c), fixed_to_moving, out_width, out_height);
+            let ty = image.pixel_type;
+            data.slice_mut(ndarray::s![z, c, .., ..]).assign(&warped.mapv(|v| ty.quantise(v)));
+        }
+    }
+    Ok(Image { data, pixel_type: image.pixel_type, calibration: image.calibration.clone() })
+}
