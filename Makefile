@@ -26,15 +26,17 @@ demo: build
 
 fiji:
 	scripts/setup.sh --java
-	gradle --console=plain -q fijiInstall
+	gradle --no-daemon --console=plain -q fijiInstall
 	@echo "Fiji install folder: build/fiji (copy its plugins/ and lib/ into Fiji.app)"
 
 test-rust: setup
 	cargo test $(CARGO_FLAGS) --no-fail-fast
 
+# ImageJ 1.x builds AWT menus even when no window is shown, so the JUnit tests need a display:
+# a virtual one (Xvfb) unless a real one is there.
 test-java:
-	scripts/setup.sh --java
-	gradle --console=plain test
+	scripts/setup.sh --gui
+	$(if $(DISPLAY),,xvfb-run -a -s "-screen 0 1280x1024x24") gradle --no-daemon --console=plain test
 
 test-gui:
 	scripts/setup.sh --gui
