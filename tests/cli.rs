@@ -1,0 +1,63 @@
+//! The `comir` command line on real files.
+use comir::image::io::{read_image, write_tiff};
+use comir::image::{Image, PixelType};
+use comir::{Affine2, TransformFile, TransformKind};
+use std::process::Command;
+
+fn comir() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_comir"))
+}
+
+#[test]
+fn apply_writes_the_warped_image_and_a_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = Image::zeros(1, 1, 20, 30, PixelType::U16).unwrap();
+    for ((_, _, y, x), v) in img.data.indexed_iter_mut() {
+        *v = (y * 100 + x) as f32;
+    }
+    let input = dir.path().join("in.tif");
+    write_tiff(&input, &img).unwrap();
+    let transform = dir.path().join("t.json");
+    TransformFile::new(TransformKind::Translation, Affine2::translation(3.0, 2.0)).write(&transform).unwrap();
+    let (output, preview) = (dir.path().join("out.tif"), dir.path().join("out.png"));
+    let status = comir()
+        .args(["apply", "--transform"]).arg(&transform)
+        .arg("--input").arg(&input).arg("--output").arg(&output).arg("--preview").arg(&preview)
+        .args(["--size", "10x8"])
+        .status().unwrap();
+    assert!(status.success());
+    let out = read_image(&output).unwrap();
+    assert_eq!((out.width(), out.height(), out.pixel_type), (10, 8, PixelType::U16));
+    assert_eq!(out.data[[0, 0, 5, 4]], ((5 + 2) * 100 + 4 + 3) as f32);
+    assert!(image::open(&preview).unwrap().width() == 10);
+}
+
+#[test]
+fn apply_fails_cleanly_on_bad_input_and_never_overwrites_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tif");
+    write_tiff(&input, &Image::zeros(1, 1, 4, 4, PixelType::U8).unwrap()).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    let out = comir().args(["apply", "--transform"]).arg(&bad).arg("--input").arg(&input).arg("--output").arg(dir.path().join("o.tif")).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: invalid transform file") && stderr.contains("bad.json"), "{stderr}");
+    assert!(!dir.path().join("o.tif").exists());
+
+    let good = dir.path().join("t.json");
+    TransformFile::new(TransformKind::Translation, Affine2::IDENTITY).write(&good).unwrap();
+    let out = comir().args(["apply", "--transform"]).arg(&good).arg("--input").arg(&input).arg("--output").arg(&input).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must not overwrite"));
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+}
+
+#[test]
+fn info_runs_libtorch() {
+    let out = comir().arg("info").output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("conv2d check: 36"), "{stdout}");
+}
