@@ -3,7 +3,6 @@
 #   make test   run every test (Rust, Java/JUnit, GUI check under Xvfb)
 # Both install what they need first (scripts/setup.sh).
 SHELL := /bin/bash
-export LIBTORCH ?= $(CURDIR)/.deps/libtorch
 CARGO_FLAGS := --release
 DEMO_OUT := demo-out
 

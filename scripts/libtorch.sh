@@ -16,12 +16,12 @@ CUDART_VERSION=13.0.96
 CUPTI_VERSION=13.0.85
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -n "${LIBTORCH:-}" ]]; then echo "$LIBTORCH"; exit 0; fi
+link="$root/.deps/libtorch"
+if [[ -n "${LIBTORCH:-}" && "$(realpath -m "$LIBTORCH")" != "$(realpath -m "$link")" ]]; then echo "$LIBTORCH"; exit 0; fi
 if [[ "${LIBTORCH_USE_PYTORCH:-}" == 1 ]]; then echo ""; exit 0; fi
 
 cache=${COMIR_CACHE:-$HOME/.cache/comir}
 dest="$cache/libtorch-$TORCH_VERSION-cpu"
-link="$root/.deps/libtorch"
 mkdir -p "$root/.deps"
 
 if [[ ! -f "$dest/.complete" ]]; then
