@@ -26,6 +26,9 @@ pub enum Error {
     #[error("invalid transform: {0}")]
     Transform(String),
 
+    #[error("cannot use the model {path}: {reason}")]
+    Model { path: PathBuf, reason: String },
+
     #[error("invalid argument: {0}")]
     Argument(String),
 

@@ -9,6 +9,7 @@ pub mod files;
 pub mod image;
 mod jni;
 pub mod model;
+pub mod progress;
 pub mod register;
 
 pub use error::{Error, Result};

@@ -3,6 +3,7 @@
 //! f32 holds every 8- and 16-bit value exactly, so one numeric type serves all inputs.
 pub mod io;
 pub mod preview;
+pub mod stain;
 
 use crate::error::{Error, Result};
 use ndarray::{Array4, ArrayView2};

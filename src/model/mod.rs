@@ -1,2 +1,11 @@
-//! The CoMIR model (networks, training, inference). For now: the libtorch runtime.
+//! The CoMIR model: one FC-DenseNet per modality, trained with a contrastive loss so that
+//! both map their modality to alike representations.
+pub mod augment;
+pub mod config;
 pub mod device;
+pub mod infer;
+pub mod loss;
+pub mod net;
+pub mod preprocess;
+pub mod store;
+pub mod train;

@@ -1,0 +1,172 @@
+//! Drawing training patches from aligned pairs: random position (inside the mask, if any),
+//! random rotation with mirror padding and flip (the same geometry for both modalities,
+//! which stay aligned), then per modality Gaussian blur and intensity jitter.
+use crate::error::{Error, Result};
+use ndarray::{Array2, Array3};
+use serde::{Deserialize, Serialize};
+
+/// A small, fast, seedable generator (SplitMix64): training must be reproducible.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform()
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.uniform() * n as f64) as usize % n.max(1)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AugmentConfig {
+    /// Random rotation in [−180°, 180°) with mirror padding.
+    pub rotate: bool,
+    pub flip: bool,
+    /// Largest Gaussian blur σ (pixels), drawn per modality; 0 disables.
+    pub blur_sigma_max: f64,
+    /// Relative intensity jitter (gain and offset up to ± this).
+    pub intensity_jitter: f64,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        AugmentConfig { rotate: true, flip: true, blur_sigma_max: 2.0, intensity_jitter: 0.1 }
+    }
+}
+
+/// Reflect an index into [0, n) (mirror padding without repeating the edge pixel).
+fn mirror(i: isize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as isize - 1);
+    let m = i.rem_euclid(period);
+    (if m < n as isize { m } else { period - m }) as usize
+}
+
+fn sample_mirrored(plane: &ndarray::ArrayView2<f32>, x: f64, y: f64) -> f32 {
+    let (h, w) = plane.dim();
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
+    let (x0, y0) = (x0 as isize, y0 as isize);
+    let p = |xx: isize, yy: isize| plane[[mirror(yy, h), mirror(xx, w)]];
+    (1.0 - fy) * ((1.0 - fx) * p(x0, y0) + fx * p(x0 + 1, y0)) + fy * ((1.0 - fx) * p(x0, y0 + 1) + fx * p(x0 + 1, y0 + 1))
+}
+
+/// Separable Gaussian blur of every channel, mirror boundary.
+pub fn gaussian_blur(x: &mut Array3<f32>, sigma: f64) {
+    if sigma < 0.3 {
+        return;
+    }
+    let radius = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
+    let total: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    for mut plane in x.outer_iter_mut() {
+        let (h, w) = plane.dim();
+        let src = plane.to_owned();
+        let mut tmp = Array2::<f32>::zeros((h, w));
+        for y in 0..h {
+            for xx in 0..w {
+                tmp[[y, xx]] = kernel.iter().enumerate().map(|(k, v)| v * src[[y, mirror(xx as isize + k as isize - radius, w)]]).sum();
+            }
+        }
+        for y in 0..h {
+            for xx in 0..w {
+                plane[[y, xx]] = kernel.iter().enumerate().map(|(k, v)| v * tmp[[mirror(y as isize + k as isize - radius, h), xx]]).sum();
+            }
+        }
+    }
+}
+
+/// One aligned pair of network inputs, (C, H, W) each, and where patches may be drawn.
+pub struct TrainingPair {
+    pub a: Array3<f32>,
+    pub b: Array3<f32>,
+    /// Optional (H, W) mask: patch centres are drawn where it is true.
+    pub mask: Option<Array2<bool>>,
+}
+
+impl TrainingPair {
+    pub fn new(a: Array3<f32>, b: Array3<f32>, mask: Option<Array2<bool>>) -> Result<TrainingPair> {
+        let (sa, sb) = (&a.shape()[1..], &b.shape()[1..]);
+        if sa != sb {
+            return Err(Error::Argument(format!("the two images of a training pair differ in size: {}×{} and {}×{}", sa[1], sa[0], sb[1], sb[0])));
+        }
+        if let Some(m) = &mask {
+            if m.shape() != sa {
+                return Err(Error::Argument("the training mask must have the size of the images".into()));
+            }
+            if !m.iter().any(|&v| v) {
+                return Err(Error::Argument("the training mask (ROI) is empty".into()));
+            }
+        }
+        Ok(TrainingPair { a, b, mask })
+    }
+}
+
+/// Draw one augmented patch pair of `size`×`size`.
+pub fn sample_patch_pair(pair: &TrainingPair, size: usize, aug: &AugmentConfig, rng: &mut Rng) -> (Array3<f32>, Array3<f32>) {
+    let (h, w) = (pair.a.shape()[1], pair.a.shape()[2]);
+    let half = (size as f64 - 1.0) / 2.0;
+    let pick = |n: usize, rng: &mut Rng| {
+        if n > size { half + rng.range(0.0, (n - size) as f64) } else { rng.range(0.0, n as f64 - 1.0) }
+    };
+    let (mut cx, mut cy) = (pick(w, rng), pick(h, rng));
+    if let Some(mask) = &pair.mask {
+        for _ in 0..10_000 {
+            if mask[[cy.round() as usize, cx.round() as usize]] {
+                break;
+            }
+            cx = rng.range(0.0, w as f64 - 1.0);
+            cy = rng.range(0.0, h as f64 - 1.0);
+        }
+    }
+    let angle = if aug.rotate { rng.range(-std::f64::consts::PI, std::f64::consts::PI) } else { 0.0 };
+    let flip = aug.flip && rng.uniform() < 0.5;
+    let (s, c) = angle.sin_cos();
+    let warp = |img: &Array3<f32>| {
+        let mut out = Array3::<f32>::zeros((img.shape()[0], size, size));
+        for (ch, plane) in img.outer_iter().enumerate() {
+            for v in 0..size {
+                for u in 0..size {
+                    let (mut dx, dy) = (u as f64 - half, v as f64 - half);
+                    if flip {
+                        dx = -dx;
+                    }
+                    out[[ch, v, u]] = sample_mirrored(&plane, cx + c * dx - s * dy, cy + s * dx + c * dy);
+                }
+            }
+        }
+        out
+    };
+    let finish = |mut x: Array3<f32>, rng: &mut Rng| {
+        if aug.blur_sigma_max > 0.0 && rng.uniform() < 0.5 {
+            gaussian_blur(&mut x, rng.range(0.0, aug.blur_sigma_max));
+        }
+        if aug.intensity_jitter > 0.0 {
+            let j = aug.intensity_jitter;
+            let (gain, offset) = (1.0 + rng.range(-j, j) as f32, rng.range(-j, j) as f32);
+            x.mapv_inplace(|v| v * gain + offset);
+        }
+        x
+    };
+    let a = finish(warp(&pair.a), rng);
+    let b = finish(warp(&pair.b), rng);
+    (a, b)
+}

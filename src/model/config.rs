@@ -1,0 +1,92 @@
+//! Size knobs of the FC-DenseNet ("Tiramisu") and their presets.
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    /// Filters of the first 3×3 convolution.
+    pub init_filters: usize,
+    /// Channels each dense layer adds.
+    pub growth_rate: usize,
+    /// Dense layers per block on the way down (one entry per resolution level).
+    pub down_blocks: Vec<usize>,
+    /// Dense layers per block on the way up (same length as `down_blocks`).
+    pub up_blocks: Vec<usize>,
+    pub bottleneck_layers: usize,
+    /// Channel factor of the 1×1 transition-down convolutions.
+    pub compression: f64,
+    pub dropout: f64,
+}
+
+impl NetConfig {
+    /// The configuration of the CoMIR paper (≈1.05 M parameters for one input channel).
+    pub fn paper(in_channels: usize, out_channels: usize) -> NetConfig {
+        NetConfig {
+            in_channels,
+            out_channels,
+            init_filters: 32,
+            growth_rate: 12,
+            down_blocks: vec![4; 6],
+            up_blocks: vec![4; 6],
+            bottleneck_layers: 4,
+            compression: 0.75,
+            dropout: 0.2,
+        }
+    }
+
+    /// A small net for CPU training and tests (≈40 k parameters).
+    pub fn small(in_channels: usize, out_channels: usize) -> NetConfig {
+        NetConfig {
+            in_channels,
+            out_channels,
+            init_filters: 16,
+            growth_rate: 8,
+            down_blocks: vec![2; 4],
+            up_blocks: vec![2; 4],
+            bottleneck_layers: 2,
+            compression: 0.75,
+            dropout: 0.1,
+        }
+    }
+
+    pub fn preset(name: &str, in_channels: usize, out_channels: usize) -> Result<NetConfig> {
+        match name {
+            "paper" => Ok(Self::paper(in_channels, out_channels)),
+            "small" => Ok(Self::small(in_channels, out_channels)),
+            other => Err(Error::Argument(format!("unknown network size \"{other}\" (use \"small\" or \"paper\")"))),
+        }
+    }
+
+    /// Input sizes must be multiples of this (one max-pooling per level).
+    pub fn size_multiple(&self) -> usize {
+        1 << self.down_blocks.len()
+    }
+
+    /// Radius in pixels of the theoretical receptive field: how far an output pixel can see.
+    pub fn receptive_radius(&self) -> usize {
+        let mut r = 1; // first 3×3 conv
+        for (level, (down, up)) in self.down_blocks.iter().zip(&self.up_blocks).enumerate() {
+            let scale = 1 << level;
+            r += scale * (down + up + 2); // 3×3 convs in both blocks, pooling, upsampling conv
+        }
+        r + (self.bottleneck_layers << self.down_blocks.len())
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Argument(format!("network configuration: {m}")));
+        if self.in_channels == 0 || self.in_channels > 64 { return bad("in_channels must be 1..64"); }
+        if self.out_channels == 0 || self.out_channels > 64 { return bad("out_channels must be 1..64"); }
+        if self.init_filters == 0 || self.growth_rate == 0 { return bad("init_filters and growth_rate must be positive"); }
+        if self.down_blocks.is_empty() || self.down_blocks.len() > 8 { return bad("1..8 down blocks are needed"); }
+        if self.up_blocks.len() != self.down_blocks.len() { return bad("up_blocks must have as many entries as down_blocks"); }
+        if self.down_blocks.iter().chain(&self.up_blocks).any(|&l| l == 0 || l > 16) || self.bottleneck_layers == 0 {
+            return bad("every block needs 1..16 layers");
+        }
+        if !(self.compression > 0.0 && self.compression <= 1.0) { return bad("compression must be in (0, 1]"); }
+        if !(0.0..1.0).contains(&self.dropout) { return bad("dropout must be in [0, 1)"); }
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! The FC-DenseNet ("Tiramisu", Jégou et al. 2017) as CoMIR uses it: dense blocks with
+//! BN-ReLU-Conv3×3 layers, 1×1 transitions with max pooling on the way down, nearest
+//! upsampling + 3×3 conv on the way up, skip connections, and a 1×1 head without bias
+//! and without output activation.
+use super::config::NetConfig;
+use tch::nn::{self, Module, ModuleT};
+use tch::Tensor;
+
+#[derive(Debug)]
+struct DenseLayer {
+    bn: nn::BatchNorm,
+    conv: nn::Conv2D,
+    dropout: f64,
+}
+
+impl DenseLayer {
+    fn new(p: &nn::Path, in_c: i64, growth: i64, dropout: f64) -> Self {
+        let conv_cfg = nn::ConvConfig { padding: 1, ..Default::default() };
+        DenseLayer { bn: nn::batch_norm2d(p / "bn", in_c, Default::default()), conv: nn::conv2d(p / "conv", in_c, growth, 3, conv_cfg), dropout }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        x.apply_t(&self.bn, train).relu().apply(&self.conv).dropout(self.dropout, train)
+    }
+}
+
+/// Each layer sees the concatenation of the block input and all earlier layers' outputs.
+#[derive(Debug)]
+struct DenseBlock {
+    layers: Vec<DenseLayer>,
+    /// On the way up only the new features leave the block (the input came via the skip).
+    new_features_only: bool,
+}
+
+impl DenseBlock {
+    fn new(p: &nn::Path, in_c: i64, growth: i64, n: usize, new_features_only: bool, dropout: f64) -> Self {
+        let layers = (0..n).map(|i| DenseLayer::new(&(p / i), in_c + i as i64 * growth, growth, dropout)).collect();
+        DenseBlock { layers, new_features_only }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut features = vec![x.shallow_clone()];
+        for layer in &self.layers {
+            let out = layer.forward_t(&Tensor::cat(&features, 1), train);
+            features.push(out);
+        }
+        let keep = if self.new_features_only { &features[1..] } else { &features[..] };
+        Tensor::cat(keep, 1)
+    }
+}
+
+#[derive(Debug)]
+struct TransitionDown {
+    bn: nn::BatchNorm,
+    conv: nn::Conv2D,
+    dropout: f64,
+}
+
+impl TransitionDown {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        x.apply_t(&self.bn, train).relu().apply(&self.conv).feature_dropout(self.dropout, train).max_pool2d_default(2)
+    }
+}
+
+#[derive(Debug)]
+pub struct Tiramisu {
+    config: NetConfig,
+    init_conv: nn::Conv2D,
+    down: Vec<(DenseBlock, TransitionDown)>,
+    bottleneck: DenseBlock,
+    up: Vec<(nn::Conv2D, DenseBlock)>,
+    head: nn::Conv2D,
+}
+
+impl Tiramisu {
+    /// Build the network's variables under `p` (call `validate` on the config first).
+    pub fn new(p: &nn::Path, config: &NetConfig) -> Tiramisu {
+        let g = config.growth_rate as i64;
+        let pad1 = nn::ConvConfig { padding: 1, ..Default::default() };
+        let init_conv = nn::conv2d(p / "init", config.in_channels as i64, config.init_filters as i64, 3, pad1);
+        let mut channels = config.init_filters as i64;
+        let mut skips = Vec::new();
+        let mut down = Vec::new();
+        for (i, &n) in config.down_blocks.iter().enumerate() {
+            let q = p / "down" / i;
+            let block = DenseBlock::new(&(&q / "block"), channels, g, n, false, config.dropout);
+            channels += g * n as i64;
+            skips.push(channels);
+            let out = (channels as f64 * config.compression) as i64;
+            let td = TransitionDown {
+                bn: nn::batch_norm2d(&q / "td_bn", channels, Default::default()),
+                conv: nn::conv2d(&q / "td_conv", channels, out, 1, Default::default()),
+                dropout: config.dropout,
+            };
+            channels = out;
+            down.push((block, td));
+        }
+        let bottleneck = DenseBlock::new(&(p / "bottleneck"), channels, g, config.bottleneck_layers, true, config.dropout);
+        let mut prev = g * config.bottleneck_layers as i64;
+        let mut up = Vec::new();
+        let levels = config.up_blocks.len();
+        for (i, &n) in config.up_blocks.iter().enumerate() {
+            let q = p / "up" / i;
+            let conv = nn::conv2d(&q / "tu_conv", prev, prev, 3, pad1);
+            let skip = skips[levels - 1 - i];
+            let last = i + 1 == levels;
+            let block = DenseBlock::new(&(&q / "block"), prev + skip, g, n, !last, config.dropout);
+            channels = if last { prev + skip + g * n as i64 } else { g * n as i64 };
+            prev = g * n as i64;
+            up.push((conv, block));
+        }
+        let head_cfg = nn::ConvConfig { bias: false, ..Default::default() };
+        let head = nn::conv2d(p / "head", channels, config.out_channels as i64, 1, head_cfg);
+        Tiramisu { config: config.clone(), init_conv, down, bottleneck, up, head }
+    }
+
+    pub fn config(&self) -> &NetConfig {
+        &self.config
+    }
+}
+
+impl ModuleT for Tiramisu {
+    /// `x`: (N, in_channels, H, W) with H, W multiples of `config.size_multiple()`.
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut x = x.apply(&self.init_conv);
+        let mut skips = Vec::with_capacity(self.down.len());
+        for (block, td) in &self.down {
+            x = block.forward_t(&x, train);
+            skips.push(x.shallow_clone());
+            x = td.forward_t(&x, train);
+        }
+        x = self.bottleneck.forward_t(&x, train);
+        for (conv, block) in &self.up {
+            let skip = skips.pop().expect("one skip per level");
+            let up = x.upsample_nearest2d([skip.size()[2], skip.size()[3]], None, None);
+            let up = conv.forward(&up).relu();
+            x = block.forward_t(&Tensor::cat(&[skip, up], 1), train);
+        }
+        x.apply(&self.head)
+    }
+}

@@ -1,0 +1,183 @@
+//! A CoMIR model: two networks (one per modality) and the header that describes them,
+//! stored as one safetensors file whose metadata holds the JSON header under "comir".
+//! Loading checks the header, the version and every tensor, and says what is wrong.
+use super::config::NetConfig;
+use super::net::Tiramisu;
+use super::preprocess::Preprocess;
+use crate::error::{Error, Result};
+use crate::files::{read_bytes, write_atomically};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{nn, Device, Kind, Tensor};
+
+pub const FORMAT: &str = "comir-model";
+pub const VERSION: u32 = 1;
+
+/// One modality: its name (e.g. "BF", "SHG"), and how its images become network input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Modality {
+    pub name: String,
+    pub preprocess: Preprocess,
+    pub net: NetConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub comir_version: String,
+    pub created_unix: u64,
+    #[serde(default)]
+    pub command: Option<String>,
+}
+
+impl Provenance {
+    pub fn now(command: Option<String>) -> Provenance {
+        let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        Provenance { comir_version: env!("CARGO_PKG_VERSION").into(), created_unix, command }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelHeader {
+    pub format: String,
+    pub version: u32,
+    pub modalities: [Modality; 2],
+    /// Training steps done so far (resume continues from here).
+    pub steps_trained: u64,
+    /// The training settings used (free-form JSON, for the record).
+    #[serde(default)]
+    pub training: Option<serde_json::Value>,
+    pub provenance: Provenance,
+}
+
+pub struct Model {
+    pub header: ModelHeader,
+    stores: [nn::VarStore; 2],
+    nets: [Tiramisu; 2],
+}
+
+impl Model {
+    /// Fresh, randomly initialised networks (seed with `tch::manual_seed` first).
+    pub fn new(modalities: [Modality; 2], device: Device) -> Result<Model> {
+        for m in &modalities {
+            m.net.validate()?;
+        }
+        if modalities[0].net.out_channels != modalities[1].net.out_channels {
+            return Err(Error::Argument("both modalities need the same number of output channels".into()));
+        }
+        let header = ModelHeader {
+            format: FORMAT.into(),
+            version: VERSION,
+            modalities,
+            steps_trained: 0,
+            training: None,
+            provenance: Provenance::now(None),
+        };
+        let stores = [nn::VarStore::new(device), nn::VarStore::new(device)];
+        let nets = [Tiramisu::new(&stores[0].root(), &header.modalities[0].net), Tiramisu::new(&stores[1].root(), &header.modalities[1].net)];
+        Ok(Model { header, stores, nets })
+    }
+
+    pub fn net(&self, side: usize) -> &Tiramisu {
+        &self.nets[side]
+    }
+
+    pub fn var_store(&self, side: usize) -> &nn::VarStore {
+        &self.stores[side]
+    }
+
+    pub fn device(&self) -> Device {
+        self.stores[0].device()
+    }
+
+    /// Index (0 or 1) of the modality called `name` (or "a"/"b", "0"/"1").
+    pub fn side(&self, name: &str) -> Result<usize> {
+        let names: Vec<&str> = self.header.modalities.iter().map(|m| m.name.as_str()).collect();
+        match name {
+            _ if name.eq_ignore_ascii_case(names[0]) => Ok(0),
+            _ if name.eq_ignore_ascii_case(names[1]) => Ok(1),
+            "a" | "A" | "0" => Ok(0),
+            "b" | "B" | "1" => Ok(1),
+            _ => Err(Error::Argument(format!("the model has modalities \"{}\" and \"{}\", not \"{name}\"", names[0], names[1]))),
+        }
+    }
+
+    /// Number of trainable parameters of one network.
+    pub fn parameter_count(&self, side: usize) -> i64 {
+        self.stores[side].trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut named: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+        for (side, prefix) in [(0, "a"), (1, "b")] {
+            for (name, t) in self.stores[side].variables() {
+                let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+                let shape: Vec<usize> = t.size().iter().map(|&s| s as usize).collect();
+                let values: Vec<f32> = Vec::try_from(t.flatten(0, -1)).map_err(Error::from)?;
+                let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                named.push((format!("{prefix}.{name}"), bytes, shape));
+            }
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView)> = named
+            .iter()
+            .map(|(n, b, s)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::Argument(format!("{e:?}")))?)))
+            .collect::<Result<_>>()?;
+        let header = serde_json::to_string(&self.header).expect("header serialises");
+        let metadata = Some(HashMap::from([("comir".to_string(), header)]));
+        let bytes = safetensors::tensor::serialize(views, &metadata).map_err(|e| Error::Argument(format!("cannot encode the model: {e:?}")))?;
+        write_atomically(path, |out| Ok(std::io::Write::write_all(out, &bytes)?))
+    }
+
+    pub fn load(path: &Path, device: Device) -> Result<Model> {
+        let bad = |reason: String| Error::Model { path: path.to_path_buf(), reason };
+        let bytes = read_bytes(path)?;
+        let tensors = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| bad(format!("not a CoMIR model file (not a complete safetensors file: {e:?})")))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("{e:?}")))?;
+        let header_text = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("comir"))
+            .ok_or_else(|| bad("a safetensors file, but without a CoMIR header: not a CoMIR model".into()))?;
+        let value: serde_json::Value = serde_json::from_str(header_text).map_err(|e| bad(format!("the header is not valid JSON ({e})")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(bad(format!("the header's format is not \"{FORMAT}\"")));
+        }
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v > VERSION as u64 => {
+                return Err(bad(format!("model format version {v} is newer than this CoMIR reads ({VERSION}); please update the plugin")))
+            }
+            Some(_) => {}
+            None => return Err(bad("the header has no version".into())),
+        }
+        let header: ModelHeader = serde_json::from_value(value).map_err(|e| bad(format!("header: {e}")))?;
+        let mut model = Model::new(header.modalities.clone(), device).map_err(|e| bad(e.to_string()))?;
+        model.header = header;
+        let mut seen = 0;
+        tch::no_grad(|| -> Result<()> {
+            for (side, prefix) in [(0, "a"), (1, "b")] {
+                for (name, mut var) in model.stores[side].variables() {
+                    let key = format!("{prefix}.{name}");
+                    let view = tensors.tensor(&key).map_err(|_| bad(format!("tensor \"{key}\" is missing")))?;
+                    let expected: Vec<usize> = var.size().iter().map(|&s| s as usize).collect();
+                    if view.dtype() != safetensors::Dtype::F32 || view.shape() != expected.as_slice() {
+                        return Err(bad(format!("tensor \"{key}\" has shape {:?} ({:?}), expected {:?} (f32)", view.shape(), view.dtype(), expected)));
+                    }
+                    let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                    if values.iter().any(|v| !v.is_finite()) {
+                        return Err(bad(format!("tensor \"{key}\" contains NaN or infinite values")));
+                    }
+                    let src = Tensor::from_slice(&values).reshape(var.size()).to_device(device);
+                    var.f_copy_(&src)?;
+                    seen += 1;
+                }
+            }
+            Ok(())
+        })?;
+        if seen != tensors.len() {
+            return Err(bad(format!("the file has {} tensors but the networks have {seen}", tensors.len())));
+        }
+        Ok(model)
+    }
+}

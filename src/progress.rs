@@ -1,0 +1,41 @@
+//! One way for long work to report progress and be stopped: the CLI draws a progress bar
+//! from it, the Fiji plugin calls IJ.showProgress and sets the cancel flag on Esc.
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What long work reports after each step.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+    /// A short status line ("loss 3.21, 4.2 steps/s").
+    pub message: String,
+}
+
+/// Receives progress and may ask to stop.
+pub trait Monitor: Sync {
+    fn report(&self, progress: &Progress);
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// A monitor that ignores progress and never cancels.
+pub struct Silent;
+impl Monitor for Silent {
+    fn report(&self, _: &Progress) {}
+}
+
+/// A monitor holding only a cancel flag (tests, simple callers).
+#[derive(Default)]
+pub struct CancelFlag(pub AtomicBool);
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst)
+    }
+}
+impl Monitor for CancelFlag {
+    fn report(&self, _: &Progress) {}
+    fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}

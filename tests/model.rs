@@ -1,0 +1,218 @@
+//! The CoMIR model: architecture, loss, training, equivariance, tiled inference, model files.
+use comir::model::augment::TrainingPair;
+use comir::model::config::NetConfig;
+use comir::model::infer::{represent, InferOptions};
+use comir::model::loss::{info_nce, Critic};
+use comir::model::preprocess::Preprocess;
+use comir::model::store::{Modality, Model};
+use comir::model::train::{train, TrainConfig};
+use comir::progress::{CancelFlag, Silent};
+use ndarray::{Array2, Array3};
+use tch::{Device, Tensor};
+
+fn modality(name: &str, net: NetConfig) -> Modality {
+    Modality { name: name.into(), preprocess: Preprocess::Scale, net }
+}
+
+fn tiny_net(in_c: usize) -> NetConfig {
+    NetConfig { init_filters: 8, growth_rate: 4, down_blocks: vec![1, 1], up_blocks: vec![1, 1], bottleneck_layers: 1, dropout: 0.0, ..NetConfig::small(in_c, 1) }
+}
+
+fn model(a: NetConfig, b: NetConfig, seed: i64) -> Model {
+    tch::manual_seed(seed);
+    Model::new([modality("A", a), modality("B", b)], Device::Cpu).unwrap()
+}
+
+#[test]
+fn paper_configuration_has_about_1_05_million_parameters() {
+    // Counted: every trainable tensor (conv weights and biases, BatchNorm scale and shift) of
+    // one single-channel-in, single-channel-out network; running statistics are not parameters.
+    let m = model(NetConfig::paper(1, 1), NetConfig::paper(3, 1), 0);
+    let single = m.parameter_count(0);
+    assert!((1_000_000..1_100_000).contains(&single), "{single}");
+    // RGB input only adds the extra input filters of the first convolution: 2 × 32 × 3 × 3.
+    assert_eq!(m.parameter_count(1) - single, 2 * 32 * 9);
+    let x = Tensor::rand([1, 1, 64, 64], (tch::Kind::Float, Device::Cpu));
+    use tch::nn::ModuleT;
+    assert_eq!(m.net(0).forward_t(&x, false).size(), vec![1, 1, 64, 64]);
+}
+
+/// The loss by its definition, one pair at a time.
+fn reference_loss(a: &[Vec<f64>], b: &[Vec<f64>], critic: Critic, tau: f64) -> f64 {
+    let points: Vec<&Vec<f64>> = a.iter().chain(b.iter()).collect();
+    let n = a.len();
+    let sim = |x: &Vec<f64>, y: &Vec<f64>| match critic {
+        Critic::Mse => -x.iter().zip(y).map(|(p, q)| (p - q).powi(2)).sum::<f64>() / x.len() as f64 / tau,
+        Critic::Cosine => {
+            // one channel: per-pixel cosine is the sign product
+            x.iter().zip(y).map(|(p, q)| (p * q) / (p.abs() * q.abs())).sum::<f64>() / x.len() as f64 / tau
+        }
+    };
+    let mut total = 0.0;
+    for i in 0..2 * n {
+        let pos = (i + n) % (2 * n);
+        let denom: f64 = (0..2 * n).filter(|&j| j != i).map(|j| sim(points[i], points[j]).exp()).sum();
+        total += -sim(points[i], points[pos]) + denom.ln();
+    }
+    total / (2 * n) as f64
+}
+
+#[test]
+fn info_nce_matches_the_hand_computed_value() {
+    let a = vec![vec![0.5, -1.0, 2.0, 0.25], vec![1.5, 0.5, -0.5, 1.0], vec![-2.0, 0.75, 0.1, 0.3]];
+    let b = vec![vec![0.4, -0.8, 1.5, 0.5], vec![1.0, 1.0, -1.0, 0.9], vec![-1.0, 0.5, 0.3, -0.2]];
+    let t = |v: &Vec<Vec<f64>>| {
+        let flat: Vec<f32> = v.iter().flatten().map(|&x| x as f32).collect();
+        Tensor::from_slice(&flat).reshape([3, 1, 2, 2])
+    };
+    for critic in [Critic::Mse, Critic::Cosine] {
+        let (loss, _) = info_nce(&t(&a), &t(&b), critic, 0.5);
+        let expected = reference_loss(&a, &b, critic, 0.5);
+        assert!((loss.double_value(&[]) - expected).abs() < 1e-5, "{critic:?}: {} vs {expected}", loss.double_value(&[]));
+    }
+    // Hand check of one MSE entry: s(a0, b0) = −mean((0.1, −0.2, 0.5, −0.25)²)/0.5
+    // = −(0.01 + 0.04 + 0.25 + 0.0625)/4/0.5 = −0.18125.
+    let (_, sim) = info_nce(&t(&a), &t(&b), Critic::Mse, 0.5);
+    assert!((sim.double_value(&[0, 3]) + 0.18125).abs() < 1e-6);
+}
+
+/// Two "modalities" of one synthetic scene related by a non-monotonic intensity map.
+fn synthetic_pair(size: usize, seed: u64) -> (Array3<f32>, Array3<f32>) {
+    let mut rng = comir::model::augment::Rng::new(seed);
+    let blobs: Vec<(f64, f64, f64, f64)> = (0..40).map(|_| (rng.range(0.0, size as f64), rng.range(0.0, size as f64), rng.range(3.0, 9.0), rng.range(0.2, 1.0))).collect();
+    let scene = Array2::from_shape_fn((size, size), |(y, x)| {
+        blobs.iter().map(|&(bx, by, r, v)| v * (-((x as f64 - bx).powi(2) + (y as f64 - by).powi(2)) / (r * r)).exp()).sum::<f64>().min(1.0)
+    });
+    let a = scene.mapv(|s| s as f32).insert_axis(ndarray::Axis(0));
+    // Modality B: bright where the scene is mid-grey, dark at both ends.
+    let b = scene.mapv(|s| (1.0 - (2.0 * s - 1.0).powi(2)) as f32).insert_axis(ndarray::Axis(0));
+    (a, b)
+}
+
+fn quick_config(steps: u64) -> TrainConfig {
+    TrainConfig { steps, batch_size: 6, patch_size: 32, learning_rate: 1e-2, seed: 7, ..TrainConfig::default() }
+}
+
+#[test]
+fn training_lowers_the_loss_and_raises_positive_similarity() {
+    let (a, b) = synthetic_pair(96, 1);
+    let pairs = [TrainingPair::new(a, b, None).unwrap()];
+    let mut m = model(tiny_net(1), tiny_net(1), 3);
+    let report = train(&mut m, &pairs, &TrainConfig { optimizer: comir::model::train::OptimizerKind::Adam, learning_rate: 3e-3, ..quick_config(120) }, None, &Silent).unwrap();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (first, last) = (mean(&report.losses[..15]), mean(&report.losses[report.losses.len() - 15..]));
+    assert!(last < first - 0.1, "loss {first} → {last}");
+    let p = &report.positive_probability;
+    let (p0, p1) = (mean(&p[..15]), mean(&p[p.len() - 15..]));
+    assert!(p1 > p0 + 0.05, "probability of the positive among all candidates {p0} → {p1}");
+    assert_eq!(m.header.steps_trained, 120);
+}
+
+#[test]
+fn training_is_reproducible_with_a_seed_and_stops_on_cancel() {
+    let (a, b) = synthetic_pair(64, 2);
+    let pairs = [TrainingPair::new(a, b, None).unwrap()];
+    let run = || {
+        let mut m = model(tiny_net(1), tiny_net(1), 5);
+        train(&mut m, &pairs, &quick_config(3), None, &Silent).unwrap().losses
+    };
+    assert_eq!(run(), run());
+    let cancel = CancelFlag::default();
+    cancel.cancel();
+    let mut m = model(tiny_net(1), tiny_net(1), 5);
+    let report = train(&mut m, &pairs, &quick_config(3), None, &cancel).unwrap();
+    assert!(report.cancelled && report.losses.is_empty());
+}
+
+fn rot90_chw(x: &Array3<f32>) -> Array3<f32> {
+    // counter-clockwise as torch.rot90(k=1, dims=[1, 2]): out[c, i, j] = x[c, j, W-1-i]
+    let (c, h, w) = x.dim();
+    Array3::from_shape_fn((c, w, h), |(ch, i, j)| x[[ch, j, w - 1 - i]])
+}
+
+fn equivariance_error(m: &Model, x: &Array3<f32>) -> f64 {
+    let opts = InferOptions { tile: 1024, ..Default::default() };
+    let direct = rot90_chw(&represent(m, 0, x, &opts, &Silent).unwrap());
+    let rotated = represent(m, 0, &rot90_chw(x), &opts, &Silent).unwrap();
+    // Relative to the spread of the representation (a constant offset says nothing).
+    let mean = direct.iter().map(|&v| v as f64).sum::<f64>() / direct.len() as f64;
+    let scale = direct.iter().map(|&v| (v as f64 - mean).abs()).sum::<f64>() / direct.len() as f64;
+    direct.iter().zip(rotated.iter()).map(|(p, q)| (p - q).abs() as f64).sum::<f64>() / direct.len() as f64 / scale.max(1e-12)
+}
+
+#[test]
+fn trained_networks_are_more_rotation_equivariant_than_untrained_ones() {
+    let (a, b) = synthetic_pair(96, 3);
+    let probe = synthetic_pair(64, 4).0;
+    let pairs = [TrainingPair::new(a, b, None).unwrap()];
+    let mut m = model(tiny_net(1), tiny_net(1), 11);
+    let before = equivariance_error(&m, &probe);
+    train(&mut m, &pairs, &TrainConfig { optimizer: comir::model::train::OptimizerKind::Adam, learning_rate: 3e-3, ..quick_config(120) }, None, &Silent).unwrap();
+    let after = equivariance_error(&m, &probe);
+    assert!(after < before * 0.8, "relative equivariance error {before:.4} → {after:.4}");
+}
+
+#[test]
+fn tiled_inference_equals_whole_image_inference() {
+    let m = model(NetConfig::small(1, 2), NetConfig::small(1, 2), 13);
+    let (x, _) = synthetic_pair(150, 5); // not a multiple of 16: exercises the padding
+    let whole = represent(&m, 0, &x, &InferOptions { tile: 4096, ..Default::default() }, &Silent).unwrap();
+    let radius = m.net(0).config().receptive_radius();
+    let tiled = represent(&m, 0, &x, &InferOptions { tile: 48, margin: Some(radius), ..Default::default() }, &Silent).unwrap();
+    assert_eq!(whole.dim(), (2, 150, 150));
+    let worst = whole.iter().zip(tiled.iter()).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "largest difference {worst}");
+}
+
+#[test]
+fn save_then_load_gives_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let m = model(NetConfig::small(3, 1), NetConfig::small(1, 1), 17);
+    m.save(&path).unwrap();
+    let back = Model::load(&path, Device::Cpu).unwrap();
+    assert_eq!(back.header, m.header);
+    let (x, _) = synthetic_pair(40, 6);
+    let rgb = ndarray::concatenate(ndarray::Axis(0), &[x.view(), x.view(), x.view()]).unwrap();
+    let o = InferOptions::default();
+    assert_eq!(represent(&m, 0, &rgb, &o, &Silent).unwrap(), represent(&back, 0, &rgb, &o, &Silent).unwrap());
+    assert_eq!(represent(&m, 1, &x, &o, &Silent).unwrap(), represent(&back, 1, &x, &o, &Silent).unwrap());
+    let err = represent(&back, 1, &rgb, &o, &Silent).unwrap_err().to_string();
+    assert!(err.contains("3 channel(s)") && err.contains("expects 1"), "{err}");
+}
+
+#[test]
+fn broken_model_files_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("m.safetensors");
+    model(tiny_net(1), tiny_net(1), 19).save(&good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + header_len].to_vec()).unwrap();
+    let with_header = |h: String| {
+        let mut v = (h.len() as u64).to_le_bytes().to_vec();
+        v.extend(h.as_bytes());
+        v.extend(&bytes[8 + header_len..]);
+        v
+    };
+    let newer = header.replace("\\\"version\\\":1", "\\\"version\\\":9");
+    assert_ne!(newer, header);
+    let foreign = header.replace("\\\"format\\\":\\\"comir-model\\\"", "\\\"format\\\":\\\"other\\\"");
+    let mut corrupted = bytes.clone();
+    let last = corrupted.len() - 3;
+    corrupted[last..].copy_from_slice(&[0xff, 0xff, 0xff]); // a NaN in the last weight
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("truncated", bytes[..bytes.len() - 100].to_vec(), "not a complete safetensors"),
+        ("empty", vec![], "not a complete safetensors"),
+        ("text", b"hello, I am not a model".to_vec(), "not a complete safetensors"),
+        ("newer", with_header(newer), "newer than this CoMIR"),
+        ("foreign", with_header(foreign), "format is not"),
+        ("corrupted", corrupted, "NaN"),
+    ];
+    for (name, content, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let err = Model::load(&path, Device::Cpu).err().expect(name).to_string();
+        assert!(err.contains(expected) && err.contains(name), "{name}: {err}");
+    }
+}
