@@ -147,7 +147,7 @@ fn trained_networks_are_more_rotation_equivariant_than_untrained_ones() {
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     let mut m = model(tiny_net(1), tiny_net(1), 11);
     let before = equivariance_error(&m, &probe);
-    train(&mut m, &pairs, &TrainConfig { optimizer: comir::model::train::OptimizerKind::Adam, learning_rate: 3e-3, ..quick_config(120) }, None, &Silent).unwrap();
+    train(&mut m, &pairs, &TrainConfig { optimizer: comir::model::train::OptimizerKind::Adam, learning_rate: 3e-3, ..quick_config(300) }, None, &Silent).unwrap();
     let after = equivariance_error(&m, &probe);
     assert!(after < before * 0.8, "relative equivariance error {before:.4} → {after:.4}");
 }
