@@ -1,7 +1,16 @@
 //! `comir`: the command-line tool over the library. One subcommand per job.
-use clap::{Parser, Subcommand};
-use comir::image::io::{read_image, write_image};
+use clap::{Args, Parser, Subcommand};
+use comir::image::io::{read_image, write_image, write_tiff};
 use comir::image::preview::write_preview_png;
+use comir::image::{stain, Image, PixelType};
+use comir::model::augment::TrainingPair;
+use comir::model::config::NetConfig;
+use comir::model::infer::{represent, InferOptions};
+use comir::model::preprocess::{prepare, Preprocess};
+use comir::model::store::{Modality, Model, Provenance};
+use comir::model::train::{train, OptimizerKind, TrainConfig};
+use comir::progress::{Monitor, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,8 +41,110 @@ enum Command {
         #[arg(long)]
         preview: Option<PathBuf>,
     },
+    /// Train a CoMIR model (two networks) on aligned image pairs.
+    Train(TrainArgs),
+    /// Compute the representation (CoMIR) of an image with one of a model's networks.
+    Represent {
+        #[arg(long)]
+        model: PathBuf,
+        /// Which network: a modality name of the model, or a / b.
+        #[arg(long)]
+        modality: String,
+        #[arg(long)]
+        input: PathBuf,
+        /// Float TIFF output.
+        #[arg(long)]
+        output: PathBuf,
+        /// Also write an 8-bit PNG preview.
+        #[arg(long)]
+        preview: Option<PathBuf>,
+        /// Core tile size in pixels (memory grows with its square).
+        #[arg(long, default_value_t = 384)]
+        tile: usize,
+    },
+    /// Split an RGB bright-field image into stain channels (hematoxylin, eosin, DAB).
+    Unmix {
+        #[arg(long)]
+        input: PathBuf,
+        /// Writes hematoxylin.tif, eosin.tif and dab.tif (32-bit) here.
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
     /// Print versions and devices, and check that libtorch computes.
     Info,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Images of modality A (one per pair).
+    #[arg(long = "a", required = true, num_args = 1..)]
+    a: Vec<PathBuf>,
+    /// Images of modality B, aligned with those of A, in the same order.
+    #[arg(long = "b", required = true, num_args = 1..)]
+    b: Vec<PathBuf>,
+    /// Model file to write (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue training this model instead of starting afresh.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    #[arg(long, default_value = "A")]
+    name_a: String,
+    #[arg(long, default_value = "B")]
+    name_b: String,
+    /// scale | log | percentile
+    #[arg(long, default_value = "scale")]
+    preprocess_a: Preprocess,
+    #[arg(long, default_value = "scale")]
+    preprocess_b: Preprocess,
+    /// Network size: small (CPU-friendly) or paper.
+    #[arg(long, default_value = "small")]
+    size: String,
+    /// Channels of the representation.
+    #[arg(long, default_value_t = 1)]
+    channels: usize,
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 128)]
+    patch: usize,
+    /// sgd | adam
+    #[arg(long, default_value = "sgd")]
+    optimizer: String,
+    #[arg(long)]
+    lr: Option<f64>,
+    /// mse | cosine
+    #[arg(long, default_value = "mse")]
+    critic: comir::model::loss::Critic,
+    #[arg(long, default_value_t = 0.5)]
+    tau: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Save every N steps (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every: u64,
+    /// Train only on this region of every image: X,Y,WIDTH,HEIGHT (pixels).
+    #[arg(long, value_parser = parse_region)]
+    region: Option<[usize; 4]>,
+}
+
+fn parse_region(s: &str) -> Result<[usize; 4], String> {
+    let v: Vec<usize> = s.split(',').map(|p| p.trim().parse::<usize>().map_err(|_| format!("'{p}' is not a whole number"))).collect::<Result<_, _>>()?;
+    match v[..] {
+        [x, y, w, h] if w > 0 && h > 0 => Ok([x, y, w, h]),
+        _ => Err("expected X,Y,WIDTH,HEIGHT with positive width and height".into()),
+    }
+}
+
+/// The part of a (C, H, W) input inside `region`, refusing regions outside the image.
+fn crop(x: ndarray::Array3<f32>, region: Option<[usize; 4]>) -> comir::Result<ndarray::Array3<f32>> {
+    let Some([rx, ry, rw, rh]) = region else { return Ok(x) };
+    let (_, h, w) = x.dim();
+    if rx + rw > w || ry + rh > h {
+        return Err(comir::Error::Argument(format!("the region {rx},{ry},{rw},{rh} lies outside the {w}×{h} image")));
+    }
+    Ok(x.slice(ndarray::s![.., ry..ry + rh, rx..rx + rw]).to_owned())
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize), String> {
@@ -46,12 +157,98 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
     Ok((w, h))
 }
 
+/// A terminal progress bar as the library's progress monitor.
+struct Bar(ProgressBar);
+impl Bar {
+    fn new(total: u64) -> Bar {
+        let bar = ProgressBar::new(total);
+        bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed}<{eta}]").expect("valid template"));
+        Bar(bar)
+    }
+}
+impl Monitor for Bar {
+    fn report(&self, p: &Progress) {
+        self.0.set_length(p.total);
+        self.0.set_position(p.done);
+        self.0.set_message(p.message.clone());
+    }
+}
+
+fn refuse_overwrite(output: &std::path::Path, inputs: &[&PathBuf]) -> comir::Result<()> {
+    if inputs.iter().any(|i| i.as_path() == output) {
+        return Err(comir::Error::Argument(format!("the output {} must not overwrite an input", output.display())));
+    }
+    Ok(())
+}
+
+fn run_train(args: TrainArgs) -> comir::Result<()> {
+    if args.a.len() != args.b.len() {
+        return Err(comir::Error::Argument(format!("{} image(s) for A but {} for B: give aligned pairs", args.a.len(), args.b.len())));
+    }
+    let inputs: Vec<&PathBuf> = args.a.iter().chain(&args.b).collect();
+    refuse_overwrite(&args.out, &inputs)?;
+    let device = comir::model::device::default_device();
+    let mut model = match &args.resume {
+        Some(path) => Model::load(path, device)?,
+        None => {
+            let load_channels = |p: &PathBuf| read_image(p).map(|i| i.channels());
+            let (ca, cb) = (load_channels(&args.a[0])?, load_channels(&args.b[0])?);
+            tch::manual_seed(args.seed as i64);
+            Model::new(
+                [
+                    Modality { name: args.name_a.clone(), preprocess: args.preprocess_a, net: NetConfig::preset(&args.size, ca, args.channels)? },
+                    Modality { name: args.name_b.clone(), preprocess: args.preprocess_b, net: NetConfig::preset(&args.size, cb, args.channels)? },
+                ],
+                device,
+            )?
+        }
+    };
+    let mut pairs = Vec::new();
+    for (pa, pb) in args.a.iter().zip(&args.b) {
+        let a = crop(prepare(&read_image(pa)?, model.header.modalities[0].preprocess)?, args.region)?;
+        let b = crop(prepare(&read_image(pb)?, model.header.modalities[1].preprocess)?, args.region)?;
+        pairs.push(TrainingPair::new(a, b, None)?);
+    }
+    let optimizer = match args.optimizer.as_str() {
+        "sgd" => OptimizerKind::Sgd,
+        "adam" => OptimizerKind::Adam,
+        o => return Err(comir::Error::Argument(format!("unknown optimizer \"{o}\" (use sgd or adam)"))),
+    };
+    let config = TrainConfig {
+        steps: args.steps,
+        batch_size: args.batch,
+        patch_size: args.patch,
+        optimizer,
+        learning_rate: args.lr.unwrap_or(if optimizer == OptimizerKind::Adam { 1e-3 } else { 1e-2 }),
+        critic: args.critic,
+        temperature: args.tau,
+        seed: args.seed,
+        checkpoint_every: args.checkpoint_every,
+        ..TrainConfig::default()
+    };
+    model.header.provenance = Provenance::now(Some(std::env::args().collect::<Vec<_>>().join(" ")));
+    eprintln!(
+        "training {} ({} parameters) and {} ({} parameters) on {} pair(s), {}",
+        model.header.modalities[0].name, model.parameter_count(0), model.header.modalities[1].name, model.parameter_count(1),
+        pairs.len(), comir::model::device::runtime_info()
+    );
+    let bar = Bar::new(config.steps);
+    let report = train(&mut model, &pairs, &config, Some(args.out.clone()), &bar)?;
+    bar.0.finish();
+    model.save(&args.out)?;
+    let tail = &report.losses[report.losses.len().saturating_sub(20)..];
+    eprintln!(
+        "wrote {} after {} steps ({:.2} steps/s); loss over the last {} steps: {:.4}",
+        args.out.display(), model.header.steps_trained, report.steps_per_second, tail.len(),
+        tail.iter().sum::<f64>() / tail.len().max(1) as f64
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> comir::Result<()> {
     match cli.command {
         Command::Apply { transform, input, output, size, preview } => {
-            if output == input {
-                return Err(comir::Error::Argument("the output must not overwrite the input image".into()));
-            }
+            refuse_overwrite(&output, &[&input])?;
             let transform = comir::TransformFile::read(&transform)?;
             let image = read_image(&input)?;
             let warped = comir::apply_transform(&image, &transform, size)?;
@@ -59,14 +256,36 @@ fn run(cli: Cli) -> comir::Result<()> {
             if let Some(preview) = preview {
                 write_preview_png(&preview, &warped)?;
             }
-            eprintln!(
-                "wrote {} ({}×{}, {} channel(s), {} slice(s))",
-                output.display(),
-                warped.width(),
-                warped.height(),
-                warped.channels(),
-                warped.slices()
-            );
+            eprintln!("wrote {} ({}×{}, {} channel(s), {} slice(s))", output.display(), warped.width(), warped.height(), warped.channels(), warped.slices());
+            Ok(())
+        }
+        Command::Train(args) => run_train(args),
+        Command::Represent { model, modality, input, output, preview, tile } => {
+            refuse_overwrite(&output, &[&input, &model])?;
+            let model = Model::load(&model, comir::model::device::default_device())?;
+            let side = model.side(&modality)?;
+            let image = read_image(&input)?;
+            let x = prepare(&image, model.header.modalities[side].preprocess)?;
+            let options = InferOptions { tile, ..Default::default() };
+            let bar = Bar::new(1);
+            let y = represent(&model, side, &x, &options, &bar)?;
+            bar.0.finish_and_clear();
+            let mut out = Image { data: y.insert_axis(ndarray::Axis(0)), pixel_type: PixelType::F32, calibration: image.calibration.clone() };
+            out.calibration = image.calibration;
+            write_tiff(&output, &out)?;
+            if let Some(p) = preview {
+                write_preview_png(&p, &out)?;
+            }
+            eprintln!("wrote {}", output.display());
+            Ok(())
+        }
+        Command::Unmix { input, out_dir } => {
+            let hed = stain::separate_hed(&read_image(&input)?)?;
+            std::fs::create_dir_all(&out_dir).map_err(|e| comir::Error::Write { path: out_dir.clone(), source: e })?;
+            for (c, name) in ["hematoxylin", "eosin", "dab"].iter().enumerate() {
+                write_tiff(&out_dir.join(format!("{name}.tif")), &stain::channel(&hed, c))?;
+            }
+            eprintln!("wrote hematoxylin.tif, eosin.tif, dab.tif to {}", out_dir.display());
             Ok(())
         }
         Command::Info => {

@@ -2,6 +2,7 @@
 //! width) array, plus the pixel type to write back and the spatial calibration.
 //! f32 holds every 8- and 16-bit value exactly, so one numeric type serves all inputs.
 pub mod io;
+pub mod filter;
 pub mod preview;
 pub mod stain;
 

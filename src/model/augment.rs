@@ -49,15 +49,7 @@ impl Default for AugmentConfig {
     }
 }
 
-/// Reflect an index into [0, n) (mirror padding without repeating the edge pixel).
-fn mirror(i: isize, n: usize) -> usize {
-    if n == 1 {
-        return 0;
-    }
-    let period = 2 * (n as isize - 1);
-    let m = i.rem_euclid(period);
-    (if m < n as isize { m } else { period - m }) as usize
-}
+use crate::image::filter::mirror;
 
 fn sample_mirrored(plane: &ndarray::ArrayView2<f32>, x: f64, y: f64) -> f32 {
     let (h, w) = plane.dim();
@@ -68,29 +60,14 @@ fn sample_mirrored(plane: &ndarray::ArrayView2<f32>, x: f64, y: f64) -> f32 {
     (1.0 - fy) * ((1.0 - fx) * p(x0, y0) + fx * p(x0 + 1, y0)) + fy * ((1.0 - fx) * p(x0, y0 + 1) + fx * p(x0 + 1, y0 + 1))
 }
 
-/// Separable Gaussian blur of every channel, mirror boundary.
+/// Gaussian blur of every channel, mirror boundary.
 pub fn gaussian_blur(x: &mut Array3<f32>, sigma: f64) {
     if sigma < 0.3 {
         return;
     }
-    let radius = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
-    let total: f32 = kernel.iter().sum();
-    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
     for mut plane in x.outer_iter_mut() {
-        let (h, w) = plane.dim();
-        let src = plane.to_owned();
-        let mut tmp = Array2::<f32>::zeros((h, w));
-        for y in 0..h {
-            for xx in 0..w {
-                tmp[[y, xx]] = kernel.iter().enumerate().map(|(k, v)| v * src[[y, mirror(xx as isize + k as isize - radius, w)]]).sum();
-            }
-        }
-        for y in 0..h {
-            for xx in 0..w {
-                plane[[y, xx]] = kernel.iter().enumerate().map(|(k, v)| v * tmp[[mirror(y as isize + k as isize - radius, h), xx]]).sum();
-            }
-        }
+        let blurred = crate::image::filter::gaussian_blur(plane.view(), sigma);
+        plane.assign(&blurred);
     }
 }
 

@@ -7,6 +7,7 @@
 //! smaller margin trades exactness at tile borders for memory.
 use super::store::Model;
 use crate::error::{Error, Result};
+use crate::image::filter::mirror;
 use crate::progress::{Monitor, Progress};
 use ndarray::{s, Array3};
 use tch::nn::ModuleT;
@@ -27,13 +28,6 @@ impl Default for InferOptions {
     fn default() -> Self {
         InferOptions { tile: 384, margin: None, half: false }
     }
-}
-
-fn mirror(i: isize, n: usize) -> usize {
-    if n == 1 { return 0; }
-    let period = 2 * (n as isize - 1);
-    let m = i.rem_euclid(period);
-    (if m < n as isize { m } else { period - m }) as usize
 }
 
 fn round_up(v: usize, m: usize) -> usize {

@@ -1,3 +1,6 @@
-//! Registration: transforms, resampling, and (later) the methods that find the transform.
+//! Registration: transforms, resampling, and the methods that find the transform.
+pub mod fit;
+pub mod matching;
+pub mod sift;
 pub mod transform;
 pub mod warp;

@@ -1,0 +1,136 @@
+//! Plain filters on single planes: Gaussian blur, downsampling, normalisation, and the
+//! exact Euclidean distance transform. Shared by training augmentation and registration.
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+/// Reflect an index into [0, n) (mirror boundary without repeating the edge pixel).
+pub fn mirror(i: isize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as isize - 1);
+    let m = i.rem_euclid(period);
+    (if m < n as isize { m } else { period - m }) as usize
+}
+
+fn gaussian_kernel(sigma: f64) -> Vec<f32> {
+    let radius = (4.0 * sigma).ceil().max(1.0) as isize;
+    let k: Vec<f64> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+    let total: f64 = k.iter().sum();
+    k.iter().map(|v| (v / total) as f32).collect()
+}
+
+/// Separable Gaussian blur with mirror boundary; σ below 0.2 pixels returns a copy.
+pub fn gaussian_blur(plane: ArrayView2<f32>, sigma: f64) -> Array2<f32> {
+    let (h, w) = plane.dim();
+    if sigma < 0.2 || h == 0 || w == 0 {
+        return plane.to_owned();
+    }
+    let k = gaussian_kernel(sigma);
+    let r = (k.len() / 2) as isize;
+    let src = plane.as_standard_layout();
+    let src = src.as_slice().expect("standard layout");
+    let mut tmp = vec![0f32; h * w];
+    tmp.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        let line = &src[y * w..(y + 1) * w];
+        for (x, out) in row.iter_mut().enumerate() {
+            let mut acc = 0.0;
+            for (j, kv) in k.iter().enumerate() {
+                acc += kv * line[mirror(x as isize + j as isize - r, w)];
+            }
+            *out = acc;
+        }
+    });
+    let mut out = vec![0f32; h * w];
+    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (j, kv) in k.iter().enumerate() {
+            let line = &tmp[mirror(y as isize + j as isize - r, h) * w..][..w];
+            for (o, v) in row.iter_mut().zip(line) {
+                *o += kv * v;
+            }
+        }
+    });
+    Array2::from_shape_vec((h, w), out).expect("h*w samples")
+}
+
+/// Every `factor`-th pixel (blur first to avoid aliasing).
+pub fn subsample(plane: ArrayView2<f32>, factor: usize) -> Array2<f32> {
+    let (h, w) = plane.dim();
+    let (oh, ow) = (h.div_ceil(factor), w.div_ceil(factor));
+    Array2::from_shape_fn((oh, ow), |(y, x)| plane[[y * factor, x * factor]])
+}
+
+/// Map the 0.5–99.5 percentile range of the finite values to [0, 1] (clamped).
+pub fn normalise_robust(plane: ArrayView2<f32>) -> Array2<f32> {
+    let (lo, hi) = super::preview::display_range(plane);
+    plane.mapv(|v| if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 })
+}
+
+/// Exact squared Euclidean distance transform of one line (Felzenszwalb & Huttenlocher).
+fn edt_1d(f: &[f64], out: &mut [f64], v: &mut [usize], z: &mut [f64]) {
+    let n = f.len();
+    let mut k = 0;
+    v[0] = 0;
+    z[0] = f64::NEG_INFINITY;
+    z[1] = f64::INFINITY;
+    for q in 1..n {
+        if f[q].is_infinite() {
+            continue;
+        }
+        loop {
+            let p = v[k];
+            if f[p].is_infinite() {
+                // the envelope so far is empty: start it at q
+                v[k] = q;
+                z[k] = f64::NEG_INFINITY;
+                z[k + 1] = f64::INFINITY;
+                break;
+            }
+            let s = ((f[q] + (q * q) as f64) - (f[p] + (p * p) as f64)) / (2.0 * (q as f64 - p as f64));
+            if s <= z[k] && k > 0 {
+                k -= 1;
+                continue;
+            }
+            if s <= z[k] {
+                v[k] = q;
+                z[k + 1] = f64::INFINITY;
+                break;
+            }
+            k += 1;
+            v[k] = q;
+            z[k] = s;
+            z[k + 1] = f64::INFINITY;
+            break;
+        }
+    }
+    k = 0;
+    for (q, o) in out.iter_mut().enumerate() {
+        while z[k + 1] < q as f64 {
+            k += 1;
+        }
+        let p = v[k];
+        *o = if f[p].is_infinite() { f64::INFINITY } else { (q as f64 - p as f64).powi(2) + f[p] };
+    }
+}
+
+/// Euclidean distance from every pixel to the nearest `true` pixel (0 on them; +∞ if none).
+pub fn distance_transform(set: ArrayView2<bool>) -> Array2<f32> {
+    let (h, w) = set.dim();
+    let mut cols = vec![0f64; h * w]; // column pass result, stored column-major
+    cols.par_chunks_mut(h).enumerate().for_each(|(x, col)| {
+        let f: Vec<f64> = (0..h).map(|y| if set[[y, x]] { 0.0 } else { f64::INFINITY }).collect();
+        let (mut v, mut z) = (vec![0usize; h], vec![0f64; h + 1]);
+        edt_1d(&f, col, &mut v, &mut z);
+    });
+    let mut out = vec![0f32; h * w];
+    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        let f: Vec<f64> = (0..w).map(|x| cols[x * h + y]).collect();
+        let mut d = vec![0f64; w];
+        let (mut v, mut z) = (vec![0usize; w], vec![0f64; w + 1]);
+        edt_1d(&f, &mut d, &mut v, &mut z);
+        for (o, dv) in row.iter_mut().zip(d) {
+            *o = dv.sqrt() as f32;
+        }
+    });
+    Array2::from_shape_vec((h, w), out).expect("h*w samples")
+}

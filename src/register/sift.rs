@@ -1,0 +1,358 @@
+//! SIFT keypoints and descriptors (Lowe 2004), written here: Gaussian scale space, DoG
+//! extrema with sub-pixel refinement and edge rejection, orientation histograms, 4×4×8
+//! descriptors; an upright mode skips orientation (for images known not to be rotated).
+//! Input planes are expected in about [0, 1] (the contrast threshold assumes it).
+use crate::image::filter::gaussian_blur;
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+#[derive(Clone, Debug)]
+pub struct SiftOptions {
+    /// Scales sampled per octave.
+    pub octave_layers: usize,
+    /// Blur of the first scale.
+    pub sigma: f64,
+    /// Minimum |DoG| contrast (for [0, 1] images).
+    pub contrast_threshold: f64,
+    /// Maximum ratio of principal curvatures (edge rejection).
+    pub edge_threshold: f64,
+    /// All orientations 0 (no rotation invariance, more distinctive).
+    pub upright: bool,
+    /// Keep at most this many keypoints, strongest first (0: all).
+    pub max_features: usize,
+}
+
+impl Default for SiftOptions {
+    fn default() -> Self {
+        SiftOptions { octave_layers: 3, sigma: 1.6, contrast_threshold: 0.04, edge_threshold: 10.0, upright: false, max_features: 0 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Keypoint {
+    /// Position in image pixels (pixel centres at integer indices).
+    pub x: f64,
+    pub y: f64,
+    /// Blur σ of the keypoint's scale, in image pixels.
+    pub scale: f64,
+    /// Dominant gradient direction, radians (x right, y down).
+    pub angle: f64,
+    pub response: f64,
+    octave: usize,
+    layer: usize,
+    /// Scale relative to its octave.
+    octave_scale: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    pub keypoints: Vec<Keypoint>,
+    /// 128 values per keypoint, row-major.
+    pub descriptors: Vec<f32>,
+}
+
+impl Features {
+    pub fn len(&self) -> usize {
+        self.keypoints.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.keypoints.is_empty()
+    }
+    pub fn descriptor(&self, i: usize) -> &[f32] {
+        &self.descriptors[i * DESCRIPTOR_LEN..(i + 1) * DESCRIPTOR_LEN]
+    }
+}
+
+pub const DESCRIPTOR_LEN: usize = 128;
+const BORDER: usize = 5;
+const ORI_BINS: usize = 36;
+
+struct Octave {
+    gauss: Vec<Array2<f32>>,
+    dog: Vec<Array2<f32>>,
+}
+
+fn build_scale_space(plane: ArrayView2<f32>, o: &SiftOptions) -> Vec<Octave> {
+    let s = o.octave_layers;
+    let k = 2f64.powf(1.0 / s as f64);
+    // Each level's blur is reached incrementally from the previous one; the input is
+    // assumed to carry a blur of 0.5 pixels already.
+    let increments: Vec<f64> = (0..s + 3)
+        .map(|i| if i == 0 { (o.sigma.powi(2) - 0.25).max(0.01).sqrt() } else {
+            let prev = o.sigma * k.powi(i as i32 - 1);
+            ((prev * k).powi(2) - prev.powi(2)).sqrt()
+        })
+        .collect();
+    let min_side = plane.dim().0.min(plane.dim().1) as f64;
+    let n_octaves = ((min_side.log2() - 3.0).floor().max(1.0)) as usize;
+    let mut octaves: Vec<Octave> = Vec::with_capacity(n_octaves);
+    for oi in 0..n_octaves {
+        let base = if oi == 0 {
+            gaussian_blur(plane, increments[0])
+        } else {
+            let prev = &octaves[oi - 1].gauss[s];
+            crate::image::filter::subsample(prev.view(), 2)
+        };
+        let mut gauss = vec![base];
+        for inc in &increments[1..] {
+            let next = gaussian_blur(gauss.last().expect("non-empty").view(), *inc);
+            gauss.push(next);
+        }
+        let dog = gauss.windows(2).map(|p| &p[1] - &p[0]).collect();
+        octaves.push(Octave { gauss, dog });
+    }
+    octaves
+}
+
+fn is_extremum(dog: &[Array2<f32>], l: usize, y: usize, x: usize) -> bool {
+    let v = dog[l][[y, x]];
+    let mut is_max = true;
+    let mut is_min = true;
+    for d in &dog[l - 1..=l + 1] {
+        for yy in y - 1..=y + 1 {
+            for xx in x - 1..=x + 1 {
+                let n = d[[yy, xx]];
+                if std::ptr::eq(d, &dog[l]) && yy == y && xx == x {
+                    continue;
+                }
+                is_max &= v > n;
+                is_min &= v < n;
+            }
+        }
+        if !is_max && !is_min {
+            return false;
+        }
+    }
+    is_max || is_min
+}
+
+/// Fit a quadratic around a DoG extremum; returns the refined keypoint or None if it is
+/// unstable (drifts away, low contrast, or lies on an edge).
+fn refine(oct: &Octave, octave: usize, mut l: usize, mut y: usize, mut x: usize, o: &SiftOptions) -> Option<Keypoint> {
+    let s = o.octave_layers;
+    let (h, w) = oct.dog[0].dim();
+    let mut offset = [0.0f64; 3];
+    let mut grad = [0.0f64; 3];
+    let mut converged = false;
+    for _ in 0..5 {
+        let d = |dl: isize, dy: isize, dx: isize| oct.dog[(l as isize + dl) as usize][[(y as isize + dy) as usize, (x as isize + dx) as usize]] as f64;
+        grad = [(d(0, 0, 1) - d(0, 0, -1)) / 2.0, (d(0, 1, 0) - d(0, -1, 0)) / 2.0, (d(1, 0, 0) - d(-1, 0, 0)) / 2.0];
+        let c2 = 2.0 * d(0, 0, 0);
+        let dxx = d(0, 0, 1) + d(0, 0, -1) - c2;
+        let dyy = d(0, 1, 0) + d(0, -1, 0) - c2;
+        let dss = d(1, 0, 0) + d(-1, 0, 0) - c2;
+        let dxy = (d(0, 1, 1) - d(0, 1, -1) - d(0, -1, 1) + d(0, -1, -1)) / 4.0;
+        let dxs = (d(1, 0, 1) - d(1, 0, -1) - d(-1, 0, 1) + d(-1, 0, -1)) / 4.0;
+        let dys = (d(1, 1, 0) - d(1, -1, 0) - d(-1, 1, 0) + d(-1, -1, 0)) / 4.0;
+        let hm = [[dxx, dxy, dxs], [dxy, dyy, dys], [dxs, dys, dss]];
+        offset = solve3(hm, grad).map(|v| v.map(|x| -x))?;
+        if offset.iter().all(|v| v.abs() < 0.5) {
+            converged = true;
+            break;
+        }
+        if offset.iter().any(|v| v.abs() > (i32::MAX / 3) as f64) {
+            return None;
+        }
+        x = (x as f64 + offset[0].round()) as usize;
+        y = (y as f64 + offset[1].round()) as usize;
+        l = (l as f64 + offset[2].round()) as usize;
+        if l < 1 || l > s || x < BORDER || x >= w - BORDER || y < BORDER || y >= h - BORDER {
+            return None;
+        }
+    }
+    if !converged {
+        return None;
+    }
+    let v = oct.dog[l][[y, x]] as f64;
+    let contrast = v + 0.5 * (grad[0] * offset[0] + grad[1] * offset[1] + grad[2] * offset[2]);
+    if contrast.abs() * s as f64 <= o.contrast_threshold {
+        return None;
+    }
+    let d = |dy: isize, dx: isize| oct.dog[l][[(y as isize + dy) as usize, (x as isize + dx) as usize]] as f64;
+    let dxx = d(0, 1) + d(0, -1) - 2.0 * v;
+    let dyy = d(1, 0) + d(-1, 0) - 2.0 * v;
+    let dxy = (d(1, 1) - d(1, -1) - d(-1, 1) + d(-1, -1)) / 4.0;
+    let (tr, det) = (dxx + dyy, dxx * dyy - dxy * dxy);
+    let r = o.edge_threshold;
+    if det <= 0.0 || tr * tr * r >= (r + 1.0).powi(2) * det {
+        return None;
+    }
+    let f = (1 << octave) as f64;
+    let octave_scale = o.sigma * 2f64.powf((l as f64 + offset[2]) / s as f64);
+    Some(Keypoint {
+        x: (x as f64 + offset[0]) * f,
+        y: (y as f64 + offset[1]) * f,
+        scale: octave_scale * f,
+        angle: 0.0,
+        response: contrast.abs(),
+        octave,
+        layer: l,
+        octave_scale,
+    })
+}
+
+/// Solve the 3×3 system m·v = b (Cramer's rule); None when singular.
+fn solve3(m: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
+    let det = |m: [[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let d = det(m);
+    if d.abs() < 1e-12 {
+        return None;
+    }
+    let mut out = [0.0; 3];
+    for (c, o) in out.iter_mut().enumerate() {
+        let mut mc = m;
+        for r in 0..3 {
+            mc[r][c] = b[r];
+        }
+        *o = det(mc) / d;
+    }
+    Some(out)
+}
+
+fn gradient(img: &Array2<f32>, y: isize, x: isize) -> Option<(f64, f64)> {
+    let (h, w) = img.dim();
+    if y < 1 || x < 1 || y >= h as isize - 1 || x >= w as isize - 1 {
+        return None;
+    }
+    let (y, x) = (y as usize, x as usize);
+    Some(((img[[y, x + 1]] - img[[y, x - 1]]) as f64, (img[[y + 1, x]] - img[[y - 1, x]]) as f64))
+}
+
+/// Dominant orientations (peaks ≥ 80% of the highest) of the gradient histogram around kp.
+fn orientations(img: &Array2<f32>, kp: &Keypoint) -> Vec<f64> {
+    let f = (1 << kp.octave) as f64;
+    let (cx, cy) = ((kp.x / f).round() as isize, (kp.y / f).round() as isize);
+    let sigma = 1.5 * kp.octave_scale;
+    let radius = (3.0 * sigma).round() as isize;
+    let mut hist = [0f64; ORI_BINS];
+    for dy in -radius..=radius {
+        for dx in -radius..=radius {
+            if let Some((gx, gy)) = gradient(img, cy + dy, cx + dx) {
+                let weight = (-((dx * dx + dy * dy) as f64) / (2.0 * sigma * sigma)).exp();
+                let angle = gy.atan2(gx).rem_euclid(std::f64::consts::TAU);
+                let bin = ((angle / std::f64::consts::TAU * ORI_BINS as f64).round() as usize) % ORI_BINS;
+                hist[bin] += weight * (gx * gx + gy * gy).sqrt();
+            }
+        }
+    }
+    let smooth: Vec<f64> = (0..ORI_BINS)
+        .map(|i| {
+            let at = |d: isize| hist[(i as isize + d).rem_euclid(ORI_BINS as isize) as usize];
+            (at(-2) + at(2)) / 16.0 + (at(-1) + at(1)) * 4.0 / 16.0 + at(0) * 6.0 / 16.0
+        })
+        .collect();
+    let peak = smooth.iter().copied().fold(0.0, f64::max);
+    let mut out = Vec::new();
+    for i in 0..ORI_BINS {
+        let (l, r) = (smooth[(i + ORI_BINS - 1) % ORI_BINS], smooth[(i + 1) % ORI_BINS]);
+        let c = smooth[i];
+        if c > l && c > r && c >= 0.8 * peak {
+            let shift = 0.5 * (l - r) / (l - 2.0 * c + r);
+            let bin = (i as f64 + shift).rem_euclid(ORI_BINS as f64);
+            out.push(bin / ORI_BINS as f64 * std::f64::consts::TAU);
+        }
+    }
+    out
+}
+
+/// The 4×4×8 descriptor: gradient orientation histograms in a grid rotated to the
+/// keypoint's angle, trilinearly interpolated, normalised, clipped at 0.2, renormalised.
+fn describe(img: &Array2<f32>, kp: &Keypoint) -> [f32; DESCRIPTOR_LEN] {
+    const D: usize = 4;
+    const N: usize = 8;
+    let f = (1 << kp.octave) as f64;
+    let (px, py) = (kp.x / f, kp.y / f);
+    let (cx, cy) = (px.round() as isize, py.round() as isize);
+    let hist_width = 3.0 * kp.octave_scale;
+    let radius = (hist_width * std::f64::consts::SQRT_2 * (D as f64 + 1.0) * 0.5).round() as isize;
+    let (sin, cos) = (kp.angle.sin(), kp.angle.cos());
+    let mut hist = [0f64; (D + 2) * (D + 2) * (N + 2)];
+    let idx = |r: usize, c: usize, o: usize| (r * (D + 2) + c) * (N + 2) + o;
+    for dy in -radius..=radius {
+        for dx in -radius..=radius {
+            // Offsets in the keypoint's frame, in histogram-bin units.
+            let xr = (cos * dx as f64 + sin * dy as f64) / hist_width;
+            let yr = (-sin * dx as f64 + cos * dy as f64) / hist_width;
+            let rbin = yr + D as f64 / 2.0 - 0.5;
+            let cbin = xr + D as f64 / 2.0 - 0.5;
+            if rbin <= -1.0 || rbin >= D as f64 || cbin <= -1.0 || cbin >= D as f64 {
+                continue;
+            }
+            let Some((gx, gy)) = gradient(img, cy + dy, cx + dx) else { continue };
+            let weight = (-(xr * xr + yr * yr) / (0.5 * (D * D) as f64)).exp();
+            let mag = (gx * gx + gy * gy).sqrt() * weight;
+            let ori = (gy.atan2(gx) - kp.angle).rem_euclid(std::f64::consts::TAU) / std::f64::consts::TAU * N as f64;
+            let (r0, c0, o0) = (rbin.floor(), cbin.floor(), ori.floor());
+            let (fr, fc, fo) = (rbin - r0, cbin - c0, ori - o0);
+            let (r0, c0, o0) = ((r0 + 1.0) as usize, (c0 + 1.0) as usize, o0 as usize);
+            for (dr, wr) in [(0, 1.0 - fr), (1, fr)] {
+                for (dc, wc) in [(0, 1.0 - fc), (1, fc)] {
+                    for (dob, wo) in [(0, 1.0 - fo), (1, fo)] {
+                        hist[idx(r0 + dr, c0 + dc, (o0 + dob) % N)] += mag * wr * wc * wo;
+                    }
+                }
+            }
+        }
+    }
+    let mut desc = [0f32; DESCRIPTOR_LEN];
+    for r in 0..D {
+        for c in 0..D {
+            for o in 0..N {
+                desc[(r * D + c) * N + o] = hist[idx(r + 1, c + 1, o)] as f32;
+            }
+        }
+    }
+    let norm = desc.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    let clip = 0.2 * norm;
+    desc.iter_mut().for_each(|v| *v = v.min(clip));
+    let norm = desc.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+    desc.iter_mut().for_each(|v| *v /= norm);
+    desc
+}
+
+/// Detect keypoints and compute their descriptors.
+pub fn detect_and_describe(plane: ArrayView2<f32>, options: &SiftOptions) -> Features {
+    let (h, w) = plane.dim();
+    if h < 2 * BORDER + 8 || w < 2 * BORDER + 8 {
+        return Features::default();
+    }
+    let octaves = build_scale_space(plane, options);
+    let s = options.octave_layers;
+    let threshold = (0.5 * options.contrast_threshold / s as f64) as f32;
+    let mut keypoints: Vec<Keypoint> = Vec::new();
+    for (oi, oct) in octaves.iter().enumerate() {
+        let (oh, ow) = oct.dog[0].dim();
+        if oh <= 2 * BORDER || ow <= 2 * BORDER {
+            continue;
+        }
+        let found: Vec<Keypoint> = (1..=s)
+            .flat_map(|l| (BORDER..oh - BORDER).map(move |y| (l, y)))
+            .collect::<Vec<_>>()
+            .par_iter()
+            .flat_map_iter(|&(l, y)| {
+                (BORDER..ow - BORDER)
+                    .filter(move |&x| oct.dog[l][[y, x]].abs() > threshold && is_extremum(&oct.dog, l, y, x))
+                    .filter_map(move |x| refine(oct, oi, l, y, x, options))
+            })
+            .collect();
+        keypoints.extend(found);
+    }
+    // Orientation assignment may split a keypoint into several.
+    let oriented: Vec<Keypoint> = keypoints
+        .par_iter()
+        .flat_map_iter(|kp| {
+            let img = &octaves[kp.octave].gauss[kp.layer];
+            let angles = if options.upright { vec![0.0] } else { orientations(img, kp) };
+            angles.into_iter().map(move |a| Keypoint { angle: a, ..*kp })
+        })
+        .collect();
+    let mut oriented = oriented;
+    oriented.sort_by(|a, b| b.response.total_cmp(&a.response).then(a.y.total_cmp(&b.y)).then(a.x.total_cmp(&b.x)));
+    if options.max_features > 0 {
+        oriented.truncate(options.max_features);
+    }
+    let descriptors: Vec<f32> = oriented.par_iter().flat_map_iter(|kp| describe(&octaves[kp.octave].gauss[kp.layer], kp)).collect();
+    Features { keypoints: oriented, descriptors }
+}
