@@ -35,3 +35,15 @@ pub fn corner_error(a: &comir::Affine2, b: &comir::Affine2, width: usize, height
         ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt()
     }).sum::<f64>() / 4.0
 }
+
+/// Two views of one larger scene: `fixed` (w×h) and `moving` (w×h) such that `truth` maps
+/// fixed pixel coordinates to moving pixel coordinates; no view has an empty border.
+pub fn view_pair(w: usize, h: usize, truth: &comir::Affine2, seed: u64) -> (Array2<f32>, Array2<f32>) {
+    let margin = w.max(h);
+    let big = scene(w + 2 * margin, h + 2 * margin, seed);
+    let offset = comir::Affine2::translation(margin as f64, margin as f64);
+    let fixed = comir::register::warp::warp_plane(big.view(), &offset, w, h);
+    // moving(p) = big(offset(truth⁻¹(p)))
+    let moving = comir::register::warp::warp_plane(big.view(), &offset.compose(&truth.inverse().unwrap()), w, h);
+    (fixed, moving)
+}
