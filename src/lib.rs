@@ -4,6 +4,7 @@
 //! [`register`] (transform, warp) → [`export`] (files). The CLI (`src/bin/comir.rs`) and the
 //! JNI surface (`src/jni`) are thin layers over the calls below.
 pub mod error;
+pub mod eval;
 pub mod export;
 pub mod files;
 pub mod image;
@@ -32,4 +33,55 @@ pub fn apply_transform(image: &Image, transform: &TransformFile, size: Option<(u
         out.calibration = cal;
     }
     Ok(out)
+}
+
+use model::store::Model;
+use ndarray::Array2;
+use register::pipeline::{register_planes, Registration, RegisterOptions};
+
+/// The representation (CoMIR) of the first slice of `image` by the model's network `side`,
+/// averaged over its channels into one plane.
+pub fn comir_plane(model: &Model, side: usize, image: &Image, monitor: &dyn progress::Monitor) -> Result<Array2<f32>> {
+    let x = model::preprocess::prepare(image, model.header.modalities[side].preprocess)?;
+    let y = model::infer::represent(model, side, &x, &Default::default(), monitor)?;
+    Ok(y.mean_axis(ndarray::Axis(0)).expect("at least one channel"))
+}
+
+/// The first slice of `image` as one plane (channels averaged), for registration without a model.
+pub fn gray_plane(image: &Image) -> Array2<f32> {
+    image.data.index_axis(ndarray::Axis(0), 0).mean_axis(ndarray::Axis(0)).expect("at least one channel")
+}
+
+/// Which model network each image goes through: (fixed side, moving side). When the
+/// channel counts tell them apart, that decides; otherwise fixed = first modality.
+pub fn model_sides(model: &Model, fixed: &Image, moving: &Image) -> Result<(usize, usize)> {
+    let want = |s: usize| model.header.modalities[s].net.in_channels;
+    let (cf, cm) = (fixed.channels(), moving.channels());
+    if cf == want(0) && cm == want(1) {
+        Ok((0, 1))
+    } else if cf == want(1) && cm == want(0) {
+        Ok((1, 0))
+    } else {
+        Err(Error::Argument(format!(
+            "the model expects {} channel(s) for \"{}\" and {} for \"{}\", but the images have {cf} (fixed) and {cm} (moving)",
+            want(0), model.header.modalities[0].name, want(1), model.header.modalities[1].name
+        )))
+    }
+}
+
+/// Register `moving` onto `fixed`: with a model through their CoMIRs (SIFT / α-AMD), without
+/// one on the raw images (MI). Returns the registration and, with a model, the two CoMIRs.
+pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+    match model {
+        Some((m, (fs, ms))) => {
+            let t0 = std::time::Instant::now();
+            let cf = comir_plane(m, fs, fixed, monitor)?;
+            let cm = comir_plane(m, ms, moving, monitor)?;
+            let seconds = t0.elapsed().as_secs_f64();
+            let mut reg = register_planes(cf.view(), cm.view(), true, options, monitor)?;
+            reg.timings.insert(0, ("comir".into(), seconds));
+            Ok((reg, Some((cf, cm))))
+        }
+        None => Ok((register_planes(gray_plane(fixed).view(), gray_plane(moving).view(), false, options, monitor)?, None)),
+    }
 }

@@ -70,8 +70,60 @@ enum Command {
         #[arg(long)]
         out_dir: PathBuf,
     },
+    /// Register a moving image onto a fixed one (with a model: via CoMIRs; without: MI).
+    Register(RegisterArgs),
+    /// Evaluate registration on an aligned pair with random known transforms (MultiRegEval protocol).
+    Eval(EvalArgs),
     /// Print versions and devices, and check that libtorch computes.
     Info,
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    /// CoMIR model (.safetensors); without it the raw images are registered by mutual information.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long)]
+    fixed: PathBuf,
+    #[arg(long)]
+    moving: PathBuf,
+    /// auto | sift | amd | mi
+    #[arg(long, default_value = "auto")]
+    method: String,
+    /// translation | rigid | similarity | affine
+    #[arg(long, default_value = "rigid")]
+    transform: String,
+    /// Only search small rotations (faster when the images are roughly aligned).
+    #[arg(long)]
+    small_rotation: bool,
+    /// Output folder: transform.json, BigWarp landmarks, warped.tif, overlay.png, report.json.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Image of the fixed modality.
+    #[arg(long)]
+    fixed: PathBuf,
+    /// Image of the moving modality, aligned with the fixed one.
+    #[arg(long)]
+    moving: PathBuf,
+    /// Draw patches from this region only: X,Y,WIDTH,HEIGHT (e.g. the part not used for training).
+    #[arg(long, value_parser = parse_region)]
+    region: Option<[usize; 4]>,
+    #[arg(long, default_value_t = 192)]
+    patch: usize,
+    /// Random transforms per difficulty level.
+    #[arg(long, default_value_t = 10)]
+    per_level: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Writes eval.csv and summary.txt here.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -286,6 +338,47 @@ fn run(cli: Cli) -> comir::Result<()> {
                 write_tiff(&out_dir.join(format!("{name}.tif")), &stain::channel(&hed, c))?;
             }
             eprintln!("wrote hematoxylin.tif, eosin.tif, dab.tif to {}", out_dir.display());
+            Ok(())
+        }
+        Command::Register(a) => {
+            let fixed = read_image(&a.fixed)?;
+            let moving = read_image(&a.moving)?;
+            let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+            let sides = model.as_ref().map(|m| comir::model_sides(m, &fixed, &moving)).transpose()?;
+            let options = comir::register::pipeline::RegisterOptions {
+                method: comir::register::pipeline::Method::parse(&a.method)?,
+                kind: comir::TransformKind::parse(&a.transform)?,
+                any_rotation: !a.small_rotation,
+                ..Default::default()
+            };
+            let bar = Bar::new(1);
+            let (reg, comirs) = comir::register(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
+            bar.0.finish_and_clear();
+            let inputs = serde_json::json!({"fixed": a.fixed, "moving": a.moving, "model": a.model});
+            comir::export::outputs::write_registration(&a.out, &fixed, &moving, &reg, comirs.as_ref(), inputs)?;
+            let (angle, scale, (tx, ty)) = reg.decompose();
+            println!(
+                "{:?} registration ({:?}): rotation {angle:.2}°, scale {scale:.4}, translation ({tx:.2}, {ty:.2}) px; quality {} ({} {:.3}, overlap {:.0}%{}); outputs in {}",
+                reg.kind, reg.method, if reg.quality.passed { "PASS" } else { "FAIL" }, reg.quality.measure, reg.quality.score, reg.quality.overlap * 100.0,
+                if reg.quality.passed { String::new() } else { format!(": {}", reg.quality.reason) }, a.out.display()
+            );
+            Ok(())
+        }
+        Command::Eval(a) => {
+            let fixed = read_image(&a.fixed)?;
+            let moving = read_image(&a.moving)?;
+            let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+            let sides = model.as_ref().map(|m| comir::model_sides(m, &fixed, &moving)).transpose()?;
+            use comir::eval::{evaluate, EvalMethod, EvalOptions};
+            let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirAmd, EvalMethod::Mi], seed: a.seed };
+            let bar = Bar::new(5 * a.per_level as u64);
+            let rows = evaluate(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
+            bar.0.finish_and_clear();
+            std::fs::create_dir_all(&a.out).map_err(|e| comir::Error::Write { path: a.out.clone(), source: e })?;
+            comir::export::bigwarp::write_text(&a.out.join("eval.csv"), &comir::eval::csv(&rows))?;
+            let table = comir::eval::summary(&rows);
+            comir::export::bigwarp::write_text(&a.out.join("summary.txt"), &table)?;
+            print!("{table}");
             Ok(())
         }
         Command::Info => {

@@ -2,7 +2,10 @@
 pub mod alpha_amd;
 pub mod fit;
 pub mod params;
+pub mod pipeline;
+pub mod quality;
 pub mod matching;
+pub mod mi;
 pub mod sift;
 pub mod transform;
 pub mod warp;

@@ -1,0 +1,188 @@
+//! The MultiRegEval protocol on one aligned image pair: random rigid transforms in levels of
+//! difficulty, error = mean displacement of the four patch corners, success = error ≤ 2% of
+//! the patch width.
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::model::augment::Rng;
+use crate::model::store::Model;
+use crate::progress::Monitor;
+use crate::register::pipeline::{Method, RegisterOptions};
+use crate::register::transform::Affine2;
+use crate::register::warp::warp_image;
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum EvalMethod {
+    #[serde(rename = "CoMIR+SIFT")]
+    ComirSift,
+    #[serde(rename = "CoMIR+α-AMD")]
+    ComirAmd,
+    #[serde(rename = "MI")]
+    Mi,
+}
+
+impl EvalMethod {
+    pub fn label(self) -> &'static str {
+        match self {
+            EvalMethod::ComirSift => "CoMIR+SIFT",
+            EvalMethod::ComirAmd => "CoMIR+α-AMD",
+            EvalMethod::Mi => "MI",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Square patch size (pixels).
+    pub patch: usize,
+    pub per_level: usize,
+    /// Region of the pair to draw patches from: x, y, width, height.
+    pub region: Option<[usize; 4]>,
+    pub methods: Vec<EvalMethod>,
+    pub seed: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalRow {
+    pub method: EvalMethod,
+    /// 1–4: rotation up to 5·level degrees, translation up to 7·level px per 300 px;
+    /// 5: any rotation, translation up to a quarter of the patch.
+    pub level: usize,
+    pub sample: usize,
+    pub rotation_degrees: f64,
+    pub error_px: f64,
+    pub success: bool,
+    pub quality_passed: bool,
+    pub quality_score: f64,
+    pub seconds: f64,
+}
+
+fn corner_error(a: &Affine2, b: &Affine2, size: usize) -> f64 {
+    let s = size as f64 - 1.0;
+    [(0.0, 0.0), (s, 0.0), (0.0, s), (s, s)]
+        .iter()
+        .map(|&(x, y)| {
+            let (p, q) = (a.apply(x, y), b.apply(x, y));
+            ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt()
+        })
+        .sum::<f64>()
+        / 4.0
+}
+
+/// A random rigid fixed → moving transform of `level` about the patch centre.
+fn random_transform(level: usize, size: usize, rng: &mut Rng) -> (Affine2, f64) {
+    let c = (size as f64 - 1.0) / 2.0;
+    let sign = |rng: &mut Rng| if rng.uniform() < 0.5 { -1.0 } else { 1.0 };
+    let (angle, max_shift) = if level <= 4 {
+        (sign(rng) * rng.range(5.0 * (level as f64 - 1.0), 5.0 * level as f64), 7.0 * level as f64 * size as f64 / 300.0)
+    } else {
+        (rng.range(-180.0, 180.0), size as f64 / 4.0)
+    };
+    let (tx, ty) = (rng.range(-max_shift, max_shift), rng.range(-max_shift, max_shift));
+    (Affine2::translation(tx, ty).compose(&Affine2::rotation_about(angle.to_radians(), c, c)), angle)
+}
+
+/// Run the protocol: `fixed_image` and `moving_image` are aligned images of two modalities.
+pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model, (usize, usize))>, options: &EvalOptions, monitor: &dyn Monitor) -> Result<Vec<EvalRow>> {
+    let (w, h) = (fixed_image.width(), fixed_image.height());
+    if (moving_image.width(), moving_image.height()) != (w, h) {
+        return Err(Error::Argument("evaluation needs an aligned pair of equal size".into()));
+    }
+    let [rx, ry, rw, rh] = options.region.unwrap_or([0, 0, w, h]);
+    if rx + rw > w || ry + rh > h || rw < options.patch || rh < options.patch {
+        return Err(Error::Argument(format!("the region must lie inside the {w}×{h} images and hold a {0}×{0} patch", options.patch)));
+    }
+    let mut rng = Rng::new(options.seed);
+    let mut rows = Vec::new();
+    let s = options.patch;
+    for level in 1..=5 {
+        for sample in 0..options.per_level {
+            if monitor.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let (truth, angle) = random_transform(level, s, &mut rng);
+            let ox = rx as f64 + rng.range(0.0, (rw - s) as f64);
+            let oy = ry as f64 + rng.range(0.0, (rh - s) as f64);
+            let offset = Affine2::translation(ox, oy);
+            let fixed = warp_image(fixed_image, &offset, s, s)?;
+            // moving(q) = B(offset(truth⁻¹(q))): truth maps fixed patch → moving patch coordinates.
+            let moving = warp_image(moving_image, &offset.compose(&truth.inverse()?), s, s)?;
+            for &method in &options.methods {
+                let (opts, with_model) = match method {
+                    EvalMethod::ComirSift => (RegisterOptions { method: Method::Sift, ..Default::default() }, true),
+                    EvalMethod::ComirAmd => (RegisterOptions { method: Method::AlphaAmd, ..Default::default() }, true),
+                    EvalMethod::Mi => (RegisterOptions { method: Method::Mi, ..Default::default() }, false),
+                };
+                if with_model && model.is_none() {
+                    continue;
+                }
+                let t0 = Instant::now();
+                let (reg, _) = crate::register(&fixed, &moving, if with_model { model } else { None }, &opts, monitor)?;
+                let error = corner_error(&reg.transform, &truth, s);
+                rows.push(EvalRow {
+                    method,
+                    level,
+                    sample,
+                    rotation_degrees: angle,
+                    error_px: error,
+                    success: error <= 0.02 * s as f64,
+                    quality_passed: reg.quality.passed,
+                    quality_score: reg.quality.score,
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
+            }
+            monitor.report(&crate::progress::Progress { done: ((level - 1) * options.per_level + sample + 1) as u64, total: (5 * options.per_level) as u64, message: format!("level {level}") });
+        }
+    }
+    Ok(rows)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// A text table: success rate, median error and time per method and level, and how often
+/// the quality flag agreed with the truth.
+pub fn summary(rows: &[EvalRow]) -> String {
+    let mut out = format!("{:<12} {:>5} {:>9} {:>12} {:>9} {:>16} {:>16}\n", "method", "level", "success", "median err", "median s", "flag pass→succ", "flag fail→fail");
+    let mut methods: Vec<EvalMethod> = rows.iter().map(|r| r.method).collect();
+    methods.dedup();
+    methods.sort_by_key(|m| *m as u8);
+    methods.dedup();
+    for m in methods {
+        for level in 1..=5 {
+            let r: Vec<&EvalRow> = rows.iter().filter(|r| r.method == m && r.level == level).collect();
+            if r.is_empty() {
+                continue;
+            }
+            let success = r.iter().filter(|x| x.success).count();
+            let passed: Vec<&&EvalRow> = r.iter().filter(|x| x.quality_passed).collect();
+            let failed: Vec<&&EvalRow> = r.iter().filter(|x| !x.quality_passed).collect();
+            let frac = |n: usize, d: usize| if d == 0 { "-".to_string() } else { format!("{n}/{d}") };
+            out += &format!(
+                "{:<12} {:>5} {:>8.0}% {:>10.2}px {:>9.2} {:>16} {:>16}\n",
+                m.label(),
+                level,
+                100.0 * success as f64 / r.len() as f64,
+                median(r.iter().map(|x| x.error_px).collect()),
+                median(r.iter().map(|x| x.seconds).collect()),
+                frac(passed.iter().filter(|x| x.success).count(), passed.len()),
+                frac(failed.iter().filter(|x| !x.success).count(), failed.len()),
+            );
+        }
+    }
+    out
+}
+
+pub fn csv(rows: &[EvalRow]) -> String {
+    let mut out = String::from("method,level,sample,rotation_degrees,error_px,success,quality_passed,quality_score,seconds\n");
+    for r in rows {
+        out += &format!("{},{},{},{:.3},{:.4},{},{},{:.4},{:.3}\n", r.method.label(), r.level, r.sample, r.rotation_degrees, r.error_px, r.success, r.quality_passed, r.quality_score, r.seconds);
+    }
+    out
+}

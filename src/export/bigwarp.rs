@@ -1,0 +1,212 @@
+//! BigWarp landmarks: the CSV and JSON files BigWarp (and Fiji) read, and reading them back.
+//!
+//! BigWarp's transform maps target (fixed) → moving, like ours. Its CSV has no header; each
+//! row is `"Pt-N","true",mx,my,fx,fy` with every field double-quoted, the moving point first,
+//! in calibrated (world) units with pixel centres at index × pixel size. The CSV cannot say
+//! which transform type to fit, so the JSON (which can) is written too. For a linear transform
+//! a 3 × 3 grid of point pairs over the fixed image lets BigWarp refit it exactly.
+use super::transform_file::ImageGrid;
+use crate::error::{Error, Result};
+use crate::files::{read_bytes, write_atomically};
+use crate::image::Calibration;
+use crate::register::fit::fit;
+use crate::register::transform::{Affine2, TransformKind};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Landmark {
+    pub name: String,
+    pub active: bool,
+    /// World coordinates.
+    pub moving: (f64, f64),
+    pub fixed: (f64, f64),
+}
+
+/// BigWarp's name for a transform family.
+pub fn bigwarp_type(kind: TransformKind) -> &'static str {
+    match kind {
+        TransformKind::Translation => "Translation",
+        TransformKind::Rigid => "Rotation",
+        TransformKind::Similarity => "Similarity",
+        TransformKind::Affine => "Affine",
+    }
+}
+
+fn kind_from_bigwarp(s: &str) -> Option<TransformKind> {
+    match s {
+        "Translation" => Some(TransformKind::Translation),
+        "Rotation" => Some(TransformKind::Rigid),
+        "Similarity" => Some(TransformKind::Similarity),
+        "Affine" => Some(TransformKind::Affine),
+        _ => None,
+    }
+}
+
+/// A double as Java's `Double.toString` writes it (what BigWarp itself writes and reads).
+pub fn java_double(v: f64) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() { "NaN".into() } else if v > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    let a = v.abs();
+    if a == 0.0 || (1e-3..1e7).contains(&a) {
+        let s = format!("{v}");
+        if s.contains('.') { s } else { format!("{s}.0") }
+    } else {
+        let s = format!("{v:e}");
+        let (mantissa, exp) = s.split_once('e').expect("scientific notation has an exponent");
+        let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
+        format!("{mantissa}E{exp}")
+    }
+}
+
+/// A 3 × 3 grid over the fixed image (corners, edge midpoints, centre) and its images under
+/// the fixed → moving transform, in world units.
+pub fn grid_landmarks(t: &Affine2, fixed: &ImageGrid, moving_cal: &Calibration) -> Vec<Landmark> {
+    let fc = fixed.calibration.clone().unwrap_or_default();
+    let world = t.to_calibrated(&fc, moving_cal);
+    let (w, h) = ((fixed.width as f64 - 1.0) * fc.pixel_width, (fixed.height as f64 - 1.0) * fc.pixel_height);
+    let mut out = Vec::new();
+    for j in 0..3 {
+        for i in 0..3 {
+            let f = (w * i as f64 / 2.0, h * j as f64 / 2.0);
+            out.push(Landmark { name: format!("Pt-{}", out.len()), active: true, moving: world.apply(f.0, f.1), fixed: f });
+        }
+    }
+    out
+}
+
+pub fn landmarks_csv(landmarks: &[Landmark]) -> String {
+    let q = |s: String| format!("\"{s}\"");
+    landmarks
+        .iter()
+        .map(|l| {
+            [q(l.name.clone()), q(l.active.to_string()), q(java_double(l.moving.0)), q(java_double(l.moving.1)), q(java_double(l.fixed.0)), q(java_double(l.fixed.1))].join(",") + "\n"
+        })
+        .collect()
+}
+
+pub fn landmarks_json(landmarks: &[Landmark], kind: TransformKind) -> String {
+    let v = serde_json::json!({
+        "type": bigwarp_type(kind),
+        "landmarks": {
+            "type": "BigWarpLandmarks",
+            "numDimensions": 2,
+            "movingPoints": landmarks.iter().map(|l| [l.moving.0, l.moving.1]).collect::<Vec<_>>(),
+            "fixedPoints": landmarks.iter().map(|l| [l.fixed.0, l.fixed.1]).collect::<Vec<_>>(),
+            "active": landmarks.iter().map(|l| l.active).collect::<Vec<_>>(),
+            "names": landmarks.iter().map(|l| l.name.clone()).collect::<Vec<_>>(),
+        }
+    });
+    serde_json::to_string_pretty(&v).expect("plain data serialises")
+}
+
+/// NGFF-style affine (fixed → moving, world units, row-packed 2 × 3).
+pub fn ngff_json(t: &Affine2, fixed: &Calibration, moving: &Calibration) -> String {
+    let w = t.to_calibrated(fixed, moving);
+    let v = serde_json::json!({
+        "coordinateTransformations": [{
+            "type": "affine",
+            "input": "fixed",
+            "output": "moving",
+            "affine": w.m.iter().flatten().collect::<Vec<_>>(),
+        }],
+        "axes": [{"name": "x", "type": "space", "unit": fixed.unit}, {"name": "y", "type": "space", "unit": fixed.unit}],
+    });
+    serde_json::to_string_pretty(&v).expect("plain data serialises")
+}
+
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    write_atomically(path, |out| Ok(std::io::Write::write_all(out, text.as_bytes())?))
+}
+
+fn parse_number(field: &str, row: usize, what: &str) -> Result<f64> {
+    field.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| Error::Argument(format!("row {row}: {what} \"{field}\" is not a number")))
+}
+
+/// Read a BigWarp landmarks CSV (2D). Returns the landmarks; the caller chooses the type.
+pub fn parse_csv(text: &str) -> Result<Vec<Landmark>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let row = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<String> = line.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect();
+        match fields.len() {
+            6 => {}
+            8 => return Err(Error::Argument(format!("row {row} has 3D landmarks (8 columns); only 2D is supported"))),
+            n => return Err(Error::Argument(format!("row {row} has {n} columns; a 2D BigWarp landmark row has 6: \"name\",\"true\",mx,my,fx,fy"))),
+        }
+        let active = match fields[1].as_str() {
+            "true" => true,
+            "false" => false,
+            other => return Err(Error::Argument(format!("row {row}: the second column must be true or false, not \"{other}\""))),
+        };
+        out.push(Landmark {
+            name: fields[0].clone(),
+            active,
+            moving: (parse_number(&fields[2], row, "moving x")?, parse_number(&fields[3], row, "moving y")?),
+            fixed: (parse_number(&fields[4], row, "fixed x")?, parse_number(&fields[5], row, "fixed y")?),
+        });
+    }
+    Ok(out)
+}
+
+/// Read BigWarp's landmarks JSON; returns the landmarks and the transform type it names.
+pub fn parse_json(text: &str) -> Result<(Vec<Landmark>, Option<TransformKind>)> {
+    let bad = |m: &str| Error::Argument(format!("BigWarp JSON: {m}"));
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&format!("not valid JSON ({e})")))?;
+    let kind = v.get("type").and_then(|t| t.as_str()).and_then(kind_from_bigwarp);
+    let lm = v.get("landmarks").ok_or_else(|| bad("no \"landmarks\" object"))?;
+    if lm.get("numDimensions").and_then(|n| n.as_u64()).is_some_and(|n| n != 2) {
+        return Err(bad("only 2D landmarks are supported"));
+    }
+    let points = |key: &str| -> Result<Vec<(f64, f64)>> {
+        let arr = lm.get(key).and_then(|p| p.as_array()).ok_or_else(|| bad(&format!("no \"{key}\" list")))?;
+        arr.iter()
+            .map(|p| match p.as_array().map(|a| a.iter().map(|x| x.as_f64()).collect::<Vec<_>>()) {
+                Some(c) if c.len() == 2 && c.iter().all(|x| x.is_some_and(f64::is_finite)) => Ok((c[0].unwrap_or(0.0), c[1].unwrap_or(0.0))),
+                _ => Err(bad(&format!("every entry of \"{key}\" must be [x, y] numbers"))),
+            })
+            .collect()
+    };
+    let (moving, fixed) = (points("movingPoints")?, points("fixedPoints")?);
+    if moving.len() != fixed.len() {
+        return Err(bad("movingPoints and fixedPoints differ in length"));
+    }
+    let active: Vec<bool> = match lm.get("active").and_then(|a| a.as_array()) {
+        Some(a) => a.iter().map(|x| x.as_bool().unwrap_or(true)).collect(),
+        None => vec![true; moving.len()],
+    };
+    let names: Vec<String> = match lm.get("names").and_then(|a| a.as_array()) {
+        Some(a) => a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect(),
+        None => (0..moving.len()).map(|i| format!("Pt-{i}")).collect(),
+    };
+    let landmarks = (0..moving.len())
+        .map(|i| Landmark { name: names.get(i).cloned().unwrap_or_else(|| format!("Pt-{i}")), active: active.get(i).copied().unwrap_or(true), moving: moving[i], fixed: fixed[i] })
+        .collect();
+    Ok((landmarks, kind))
+}
+
+/// Read landmarks from a .csv or .json BigWarp file.
+pub fn read_landmarks(path: &Path) -> Result<(Vec<Landmark>, Option<TransformKind>)> {
+    let bytes = read_bytes(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::Argument(format!("{} is not UTF-8 text", path.display())))?;
+    let named = |e: Error| Error::Argument(format!("{}: {e}", path.display()));
+    if text.trim_start().starts_with('{') { parse_json(text).map_err(named) } else { parse_csv(text).map(|l| (l, None)).map_err(named) }
+}
+
+/// Fit a transform of `kind` (fixed → moving, pixels) to the active landmarks.
+pub fn fit_landmarks(landmarks: &[Landmark], kind: TransformKind, fixed: &Calibration, moving: &Calibration) -> Result<Affine2> {
+    let active: Vec<&Landmark> = landmarks.iter().filter(|l| l.active).collect();
+    let needed = kind.minimal_points().max(if kind == TransformKind::Affine { 3 } else { 2 });
+    if active.len() < needed {
+        return Err(Error::Argument(format!("{} active landmark(s); a {kind:?} transform needs at least {needed}", active.len())));
+    }
+    let src: Vec<(f64, f64)> = active.iter().map(|l| l.fixed).collect();
+    let dst: Vec<(f64, f64)> = active.iter().map(|l| l.moving).collect();
+    let world = fit(kind, &src, &dst).ok_or_else(|| Error::Argument("the landmarks are degenerate (e.g. all on one line)".into()))?;
+    let t = world.from_calibrated(fixed, moving);
+    t.validate()?;
+    Ok(t)
+}

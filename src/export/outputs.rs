@@ -1,0 +1,75 @@
+//! Everything one registration writes into its output folder, for the CLI and the plugin.
+use super::bigwarp::{grid_landmarks, landmarks_csv, landmarks_json, ngff_json, write_text};
+use super::transform_file::{ImageGrid, TransformFile};
+use crate::error::Result;
+use crate::image::io::write_tiff;
+use crate::image::preview::write_preview_png;
+use crate::image::{Image, PixelType};
+use crate::register::pipeline::Registration;
+use ndarray::{Array2, Array4};
+use std::path::{Path, PathBuf};
+
+/// The transform file of a registration, with both image grids and calibrations.
+pub fn transform_file(reg: &Registration, fixed: &Image, moving: &Image) -> TransformFile {
+    let grid = |i: &Image| ImageGrid { width: i.width(), height: i.height(), calibration: Some(i.calibration.clone()) };
+    TransformFile { kind: reg.kind, fixed_to_moving: reg.transform, fixed: Some(grid(fixed)), moving: Some(grid(moving)) }
+}
+
+/// Two planes as a 2-channel float image (for overlays and CoMIR side-by-sides).
+fn two_channels(a: &Array2<f32>, b: &Array2<f32>) -> Image {
+    let (h, w) = a.dim();
+    let mut data = Array4::zeros((1, 2, h, w));
+    data.slice_mut(ndarray::s![0, 0, .., ..]).assign(a);
+    data.slice_mut(ndarray::s![0, 1, .., ..]).assign(b);
+    Image { data, pixel_type: PixelType::F32, calibration: Default::default() }
+}
+
+/// Write transform.json, the BigWarp landmarks (CSV + JSON), ngff-affine.json, warped.tif
+/// (moving resampled onto the fixed grid), overlay.png (fixed green, warped moving magenta),
+/// report.json, and with a model the CoMIRs. Returns the paths written.
+pub fn write_registration(dir: &Path, fixed: &Image, moving: &Image, reg: &Registration, comirs: Option<&(Array2<f32>, Array2<f32>)>, inputs: serde_json::Value) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::Write { path: dir.to_path_buf(), source: e })?;
+    let mut written = Vec::new();
+    let mut put = |name: &str| {
+        let p = dir.join(name);
+        written.push(p.clone());
+        p
+    };
+    let tf = transform_file(reg, fixed, moving);
+    tf.write(&put("transform.json"))?;
+    let grid = tf.fixed.clone().expect("set above");
+    let landmarks = grid_landmarks(&reg.transform, &grid, &moving.calibration);
+    write_text(&put("bigwarp-landmarks.csv"), &landmarks_csv(&landmarks))?;
+    write_text(&put("bigwarp-landmarks.json"), &landmarks_json(&landmarks, reg.kind))?;
+    write_text(&put("ngff-affine.json"), &ngff_json(&reg.transform, &fixed.calibration, &moving.calibration))?;
+    let mut warped = crate::register::warp::warp_image(moving, &reg.transform, fixed.width(), fixed.height())?;
+    warped.calibration = fixed.calibration.clone();
+    write_tiff(&put("warped.tif"), &warped)?;
+    let overlay = two_channels(&crate::gray_plane(fixed), &crate::gray_plane(&warped));
+    write_preview_png(&put("overlay.png"), &overlay)?;
+    if let Some((cf, cm)) = comirs {
+        let cm_warped = crate::register::warp::warp_plane(cm.view(), &reg.transform, cf.ncols(), cf.nrows());
+        write_preview_png(&put("comir-overlay.png"), &two_channels(cf, &cm_warped))?;
+        let single = |p: &Array2<f32>| Image { data: p.clone().insert_axis(ndarray::Axis(0)).insert_axis(ndarray::Axis(0)), pixel_type: PixelType::F32, calibration: Default::default() };
+        write_tiff(&put("comir-fixed.tif"), &single(cf))?;
+        write_tiff(&put("comir-moving.tif"), &single(cm))?;
+    }
+    let (angle, scale, (tx, ty)) = reg.decompose();
+    let report = serde_json::json!({
+        "inputs": inputs,
+        "method": reg.method,
+        "kind": reg.kind,
+        "matrix_fixed_to_moving_px": reg.transform.m,
+        "rotation_degrees": angle,
+        "scale": scale,
+        "translation_px": [tx, ty],
+        "translation_calibrated": [tx * moving.calibration.pixel_width, ty * moving.calibration.pixel_height],
+        "unit": moving.calibration.unit,
+        "quality": reg.quality,
+        "inlier_matches": reg.matches.len(),
+        "timings_seconds": reg.timings.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+        "comir_version": env!("CARGO_PKG_VERSION"),
+    });
+    write_text(&put("report.json"), &serde_json::to_string_pretty(&report).expect("plain data serialises"))?;
+    Ok(written)
+}

@@ -1,0 +1,193 @@
+//! Mutual information registration of raw images (no model): the training-free baseline and
+//! the fallback when no model fits the modalities.
+//!
+//! Mattes-style MI: a fixed random sample of fixed-image points per pyramid level, a joint
+//! histogram with linear Parzen windows, optimised by a (1+1) evolution strategy (as MATLAB's
+//! multimodal `imregister`), from several starting angles on the coarsest level.
+use super::params::Parametrisation;
+use super::transform::{Affine2, TransformKind};
+use super::warp::sample_bilinear;
+use crate::error::{Error, Result};
+use crate::image::filter::{gaussian_blur, normalise_robust, subsample};
+use crate::model::augment::Rng;
+use crate::progress::{Monitor, Progress};
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+#[derive(Clone, Debug)]
+pub struct MiLevel {
+    pub factor: usize,
+    pub sigma: f64,
+    pub iterations: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct MiOptions {
+    pub kind: TransformKind,
+    pub bins: usize,
+    pub levels: Vec<MiLevel>,
+    /// Fixed-image points sampled per level.
+    pub samples: usize,
+    pub seed: u64,
+}
+
+impl Default for MiOptions {
+    fn default() -> Self {
+        MiOptions {
+            kind: TransformKind::Rigid,
+            bins: 32,
+            levels: vec![
+                MiLevel { factor: 4, sigma: 2.0, iterations: 300 },
+                MiLevel { factor: 2, sigma: 1.0, iterations: 200 },
+                MiLevel { factor: 1, sigma: 0.0, iterations: 100 },
+            ],
+            samples: 20_000,
+            seed: 0,
+        }
+    }
+}
+
+/// Fixed-image samples: full-resolution position and intensity in [0, 1].
+struct Samples(Vec<(f64, f64, f32)>);
+
+/// Mutual information (nats) and normalised MI 2·I/(H_f + H_m) of the sampled fixed points
+/// against `moving` (level grid, `factor` full-resolution pixels per grid step) under `t`.
+/// Both are weighted by the fraction of samples that land inside the moving image: MI of a
+/// small overlap is biased upwards and would otherwise pull the images apart.
+fn mutual_information(samples: &Samples, moving: &Array2<f32>, factor: f64, t: &Affine2, bins: usize) -> (f64, f64) {
+    let b = bins as f64 - 1.0;
+    let view = moving.view();
+    let joint = samples
+        .0
+        .par_iter()
+        .fold(
+            || vec![0f64; bins * bins],
+            |mut hist, &(x, y, vf)| {
+                let (mx, my) = t.apply(x, y);
+                if let Some(vm) = sample_bilinear(&view, mx / factor, my / factor) {
+                    let (fb, mb) = (vf as f64 * b, (vm as f64).clamp(0.0, 1.0) * b);
+                    let (f0, m0) = (fb.floor().min(b - 1.0).max(0.0), mb.floor().min(b - 1.0).max(0.0));
+                    let (ff, fm) = (fb - f0, mb - m0);
+                    let (f0, m0) = (f0 as usize, m0 as usize);
+                    hist[f0 * bins + m0] += (1.0 - ff) * (1.0 - fm);
+                    hist[(f0 + 1) * bins + m0] += ff * (1.0 - fm);
+                    hist[f0 * bins + m0 + 1] += (1.0 - ff) * fm;
+                    hist[(f0 + 1) * bins + m0 + 1] += ff * fm;
+                }
+                hist
+            },
+        )
+        .reduce(|| vec![0f64; bins * bins], |a, c| a.iter().zip(&c).map(|(x, y)| x + y).collect());
+    let total: f64 = joint.iter().sum();
+    if total < 1.0 {
+        return (0.0, 0.0);
+    }
+    let mut pf = vec![0f64; bins];
+    let mut pm = vec![0f64; bins];
+    for i in 0..bins {
+        for j in 0..bins {
+            let p = joint[i * bins + j] / total;
+            pf[i] += p;
+            pm[j] += p;
+        }
+    }
+    let entropy = |p: &[f64]| -p.iter().filter(|&&v| v > 0.0).map(|v| v * v.ln()).sum::<f64>();
+    let (hf, hm) = (entropy(&pf), entropy(&pm));
+    let mut mi = 0.0;
+    for i in 0..bins {
+        for j in 0..bins {
+            let p = joint[i * bins + j] / total;
+            if p > 0.0 {
+                mi += p * (p / (pf[i] * pm[j])).ln();
+            }
+        }
+    }
+    let inside = total / samples.0.len() as f64;
+    (mi * inside, if hf + hm > 0.0 { 2.0 * mi / (hf + hm) * inside } else { 0.0 })
+}
+
+/// Normalised mutual information of `transform` at full resolution (a quality score in
+/// [0, 1], higher is better).
+pub fn normalised_mi(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, bins: usize) -> f64 {
+    let (f, m) = (normalise_robust(fixed), normalise_robust(moving));
+    let step = ((f.len() / 40_000) as f64).sqrt().max(1.0) as usize;
+    let samples = Samples(f.indexed_iter().filter(|((y, x), _)| y % step == 0 && x % step == 0).map(|((y, x), &v)| (x as f64, y as f64, v)).collect());
+    mutual_information(&samples, &m, 1.0, transform, bins).1
+}
+
+pub struct MiResult {
+    pub transform: Affine2,
+    /// Mutual information at the finest level (nats, higher is better).
+    pub value: f64,
+}
+
+pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &[f64], options: &MiOptions, monitor: &dyn Monitor) -> Result<MiResult> {
+    let (fh, fw) = fixed.dim();
+    let (mh, mw) = moving.dim();
+    if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
+        return Err(Error::UnsupportedImage("mutual information registration needs images of at least 8×8 pixels".into()));
+    }
+    if options.bins < 4 || options.levels.is_empty() {
+        return Err(Error::Argument("MI needs at least 4 histogram bins and one pyramid level".into()));
+    }
+    let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
+    let par = Parametrisation {
+        kind: options.kind,
+        fixed_centre: ((fw as f64 - 1.0) / 2.0, (fh as f64 - 1.0) / 2.0),
+        moving_centre: ((mw as f64 - 1.0) / 2.0, (mh as f64 - 1.0) / 2.0),
+        radius: (((fw * fw + fh * fh) as f64) / 12.0).sqrt(),
+    };
+    let scales = par.scales();
+    let mut rng = Rng::new(options.seed);
+    let mut candidates: Vec<(Vec<f64>, f64)> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| (par.initial(a), f64::NEG_INFINITY)).collect();
+    let total: u64 = options.levels.iter().map(|l| l.iterations as u64).sum::<u64>() * candidates.len() as u64;
+    let mut done = 0;
+    for (li, level) in options.levels.iter().enumerate() {
+        let f = level.factor.max(1);
+        let fl = subsample(gaussian_blur(fixed.view(), level.sigma).view(), f);
+        let ml = subsample(gaussian_blur(moving.view(), level.sigma).view(), f);
+        let n = fl.len();
+        let take = options.samples.min(n);
+        let samples = Samples((0..take).map(|_| {
+            let i = rng.below(n);
+            let (y, x) = (i / fl.ncols(), i % fl.ncols());
+            ((x * f) as f64, (y * f) as f64, fl[[y, x]])
+        }).collect());
+        let value = |p: &[f64]| mutual_information(&samples, &ml, f as f64, &par.to_affine(p), options.bins).0;
+        for (p, best) in candidates.iter_mut() {
+            // (1+1)-ES in units where every parameter moves points by about one pixel.
+            let mut radius = 2.0 * f as f64;
+            *best = value(p);
+            for _ in 0..level.iterations {
+                if monitor.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let trial: Vec<f64> = p.iter().zip(&scales).map(|(v, s)| {
+                    let g = (-2.0 * rng.uniform().max(1e-300).ln()).sqrt() * (std::f64::consts::TAU * rng.uniform()).cos();
+                    v + radius * g * s
+                }).collect();
+                let v = value(&trial);
+                if v > *best {
+                    *p = trial;
+                    *best = v;
+                    radius *= 1.5;
+                } else {
+                    radius *= 1.5f64.powf(-0.25);
+                }
+                done += 1;
+                if done % 50 == 0 {
+                    monitor.report(&Progress { done, total, message: format!("MI level {}/{}", li + 1, options.levels.len()) });
+                }
+                if radius < 0.01 {
+                    break;
+                }
+            }
+        }
+        if li == 0 && candidates.len() > 1 {
+            candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
+            candidates.truncate(1);
+        }
+    }
+    let (p, value) = candidates.swap_remove(0);
+    Ok(MiResult { transform: par.to_affine(&p), value })
+}

@@ -1,0 +1,179 @@
+//! One call that registers two single-plane images with the chosen method, searches over
+//! rotations when asked, and judges the result.
+use super::alpha_amd::{self, AlphaAmdOptions};
+use super::fit::{ransac, RansacOptions};
+use super::matching::match_features;
+use super::mi::{self, MiOptions};
+use super::quality::{judge, ncc_and_overlap, Quality, QualityThresholds};
+use super::sift::{detect_and_describe, SiftOptions};
+use super::transform::{Affine2, TransformKind};
+use crate::error::{Error, Result};
+use crate::image::filter::normalise_robust;
+use crate::progress::Monitor;
+use ndarray::ArrayView2;
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// SIFT + RANSAC, falling back to α-AMD when the result fails the quality check.
+    Auto,
+    Sift,
+    #[serde(rename = "alpha-amd")]
+    AlphaAmd,
+    Mi,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Result<Method> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Method::Auto),
+            "sift" => Ok(Method::Sift),
+            "amd" | "alpha-amd" | "alphaamd" | "α-amd" => Ok(Method::AlphaAmd),
+            "mi" => Ok(Method::Mi),
+            _ => Err(Error::Argument(format!("unknown method \"{s}\" (use auto, sift, amd or mi)"))),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RegisterOptions {
+    pub method: Method,
+    pub kind: TransformKind,
+    /// Search all rotations (12 starts) instead of small ones (0, ±0.4 rad).
+    pub any_rotation: bool,
+    pub sift: SiftOptions,
+    pub ratio: f32,
+    pub ransac: RansacOptions,
+    pub amd: AlphaAmdOptions,
+    pub mi: MiOptions,
+    pub thresholds: QualityThresholds,
+}
+
+impl Default for RegisterOptions {
+    fn default() -> Self {
+        RegisterOptions {
+            method: Method::Auto,
+            kind: TransformKind::Rigid,
+            any_rotation: true,
+            sift: SiftOptions { max_features: 4000, ..Default::default() },
+            ratio: 0.9,
+            ransac: RansacOptions { max_error: 3.0, ..Default::default() },
+            amd: AlphaAmdOptions::default(),
+            mi: MiOptions::default(),
+            thresholds: QualityThresholds::default(),
+        }
+    }
+}
+
+/// A pair of corresponding points (fixed, moving), in pixels.
+pub type MatchPair = ((f64, f64), (f64, f64));
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Registration {
+    /// Fixed → moving, pixels.
+    #[serde(skip)]
+    pub transform: Affine2,
+    pub kind: TransformKind,
+    pub method: Method,
+    pub quality: Quality,
+    /// RANSAC inlier correspondences (feature-based only).
+    #[serde(skip)]
+    pub matches: Vec<MatchPair>,
+    /// (step, seconds)
+    pub timings: Vec<(String, f64)>,
+}
+
+impl Registration {
+    /// Rotation angle (degrees), scale and translation (pixels) of the fixed → moving map.
+    pub fn decompose(&self) -> (f64, f64, (f64, f64)) {
+        let m = &self.transform.m;
+        let angle = (m[1][0] - m[0][1]).atan2(m[0][0] + m[1][1]).to_degrees();
+        (angle, self.transform.determinant().abs().sqrt(), (m[0][2], m[1][2]))
+    }
+}
+
+fn start_angles(any_rotation: bool) -> Vec<f64> {
+    if any_rotation {
+        (0..12).map(|i| (i as f64 * 30.0).to_radians()).collect()
+    } else {
+        vec![0.0, 0.4, -0.4]
+    }
+}
+
+fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, o: &RegisterOptions, timings: &mut Vec<(String, f64)>) -> Option<(Affine2, Vec<MatchPair>)> {
+    let t0 = Instant::now();
+    let (f, m) = (normalise_robust(fixed), normalise_robust(moving));
+    let (ff, fm) = rayon::join(|| detect_and_describe(f.view(), &o.sift), || detect_and_describe(m.view(), &o.sift));
+    timings.push(("sift".into(), t0.elapsed().as_secs_f64()));
+    let t1 = Instant::now();
+    let matches = match_features(&ff, &fm, o.ratio, true);
+    let src: Vec<(f64, f64)> = matches.iter().map(|mm| (ff.keypoints[mm.fixed].x, ff.keypoints[mm.fixed].y)).collect();
+    let dst: Vec<(f64, f64)> = matches.iter().map(|mm| (fm.keypoints[mm.moving].x, fm.keypoints[mm.moving].y)).collect();
+    let fitted = ransac(o.kind, &src, &dst, &o.ransac);
+    timings.push(("matching+ransac".into(), t1.elapsed().as_secs_f64()));
+    let r = fitted?;
+    let pairs = src.into_iter().zip(dst).zip(&r.inliers).filter_map(|(p, &ok)| ok.then_some(p)).collect();
+    Some((r.transform, pairs))
+}
+
+/// Register `moving` onto `fixed`. With `monomodal` (CoMIRs), SIFT and α-AMD apply and NCC
+/// judges; otherwise (raw images of different modalities) MI is used and NMI judges.
+pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor) -> Result<Registration> {
+    let (fh, fw) = fixed.dim();
+    let (mh, mw) = moving.dim();
+    if fh < 16 || fw < 16 || mh < 16 || mw < 16 {
+        return Err(Error::UnsupportedImage(format!("images of {fw}×{fh} and {mw}×{mh} are too small to register (16×16 at least)")));
+    }
+    let method = if !monomodal && o.method != Method::Mi {
+        if o.method != Method::Auto {
+            return Err(Error::Argument("SIFT and α-AMD need a CoMIR model (the raw images differ in modality); choose MI or give a model".into()));
+        }
+        Method::Mi
+    } else {
+        o.method
+    };
+    let mut timings = Vec::new();
+    let judge_transform = |t: &Affine2, inliers: Option<usize>| {
+        if monomodal {
+            let (ncc, overlap) = ncc_and_overlap(fixed, moving, t);
+            judge(ncc, "ncc", overlap, inliers, &o.thresholds)
+        } else {
+            let (_, overlap) = ncc_and_overlap(fixed, moving, t);
+            judge(mi::normalised_mi(fixed, moving, t, o.mi.bins), "nmi", overlap, inliers, &o.thresholds)
+        }
+    };
+    let mut sift_result: Option<Registration> = None;
+    if matches!(method, Method::Sift | Method::Auto) {
+        let found = feature_based(fixed, moving, o, &mut timings);
+        let reg = match found {
+            Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone() },
+            None => Registration {
+                transform: Affine2::IDENTITY,
+                kind: o.kind,
+                method: Method::Sift,
+                quality: Quality { score: 0.0, measure: "ncc".into(), overlap: 0.0, inliers: Some(0), passed: false, reason: "no consistent feature matches were found".into() },
+                matches: vec![],
+                timings: timings.clone(),
+            },
+        };
+        if method == Method::Sift || reg.quality.passed {
+            return Ok(reg);
+        }
+        sift_result = Some(reg);
+    }
+    let t0 = Instant::now();
+    let starts = start_angles(o.any_rotation);
+    let (transform, used) = match method {
+        Method::Mi => (mi::register(fixed, moving, &starts, &MiOptions { kind: o.kind, ..o.mi.clone() }, monitor)?.transform, Method::Mi),
+        _ => (alpha_amd::register(fixed, moving, &starts, &AlphaAmdOptions { kind: o.kind, ..o.amd.clone() }, monitor)?.transform, Method::AlphaAmd),
+    };
+    timings.push((if used == Method::Mi { "mi" } else { "alpha-amd" }.into(), t0.elapsed().as_secs_f64()));
+    let reg = Registration { quality: judge_transform(&transform, None), transform, kind: o.kind, method: used, matches: vec![], timings };
+    // Auto: keep the SIFT result if α-AMD did not do better.
+    match sift_result {
+        Some(s) if s.quality.score > reg.quality.score && !reg.quality.passed => Ok(s),
+        _ => Ok(reg),
+    }
+}

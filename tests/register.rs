@@ -1,0 +1,99 @@
+//! The registration call end to end: MI on raw multimodal images, SIFT/α-AMD on monomodal
+//! planes, the quality flag, and a trained model on a synthetic two-modality pair.
+mod common;
+use comir::progress::Silent;
+use comir::register::mi::{self, MiOptions};
+use comir::register::pipeline::{register_planes, Method, RegisterOptions};
+use comir::{Affine2, TransformKind};
+
+#[test]
+fn mi_recovers_rigid_motion_between_modalities() {
+    let truth = Affine2::rotation_about(0.25, 127.5, 111.5).compose(&Affine2::translation(7.0, -5.0));
+    let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
+    let moving = common::other_modality(&moved);
+    let r = mi::register(fixed.view(), moving.view(), &[0.0, 0.4, -0.4], &MiOptions::default(), &Silent).unwrap();
+    let err = common::corner_error(&r.transform, &truth, 256, 224);
+    assert!(err < 2.0, "corner error {err:.2} px");
+}
+
+#[test]
+fn pipeline_sift_passes_quality_on_monomodal_planes() {
+    let truth = Affine2::rotation_about(2.0, 159.5, 139.5).compose(&Affine2::translation(10.0, 4.0));
+    let (fixed, moving) = common::view_pair(320, 280, &truth, 5);
+    let reg = register_planes(fixed.view(), moving.view(), true, &RegisterOptions::default(), &Silent).unwrap();
+    assert_eq!(reg.method, Method::Sift);
+    assert!(reg.quality.passed, "{:?}", reg.quality);
+    assert!(common::corner_error(&reg.transform, &truth, 320, 280) < 1.0);
+    assert!(reg.matches.len() >= 8);
+    let (angle, scale, _) = reg.decompose();
+    assert!((angle - 2f64.to_degrees()).abs() < 0.2 && (scale - 1.0).abs() < 1e-9, "{angle} {scale}");
+}
+
+#[test]
+fn unrelated_images_are_flagged() {
+    let a = common::scene(256, 256, 1);
+    let b = common::scene(256, 256, 2);
+    for method in [Method::Auto, Method::AlphaAmd] {
+        let options = RegisterOptions { method, any_rotation: false, ..Default::default() };
+        let reg = register_planes(a.view(), b.view(), true, &options, &Silent).unwrap();
+        assert!(!reg.quality.passed, "{method:?} passed unrelated images: {:?}", reg.quality);
+    }
+    let reg = register_planes(a.view(), common::other_modality(&b).view(), false, &RegisterOptions { any_rotation: false, ..Default::default() }, &Silent).unwrap();
+    assert!(!reg.quality.passed, "MI passed unrelated images: {:?}", reg.quality);
+}
+
+#[test]
+fn raw_multimodal_images_refuse_sift_without_a_model() {
+    let a = common::scene(64, 64, 1);
+    let err = register_planes(a.view(), a.view(), false, &RegisterOptions { method: Method::Sift, ..Default::default() }, &Silent).unwrap_err();
+    assert!(err.to_string().contains("need a CoMIR model"), "{err}");
+    let tiny = common::scene(8, 8, 1);
+    assert!(register_planes(tiny.view(), tiny.view(), true, &RegisterOptions::default(), &Silent).unwrap_err().to_string().contains("too small"));
+}
+
+#[test]
+fn every_transform_kind_through_the_pipeline() {
+    let c = (159.5, 139.5);
+    for (kind, truth) in [
+        (TransformKind::Translation, Affine2::translation(5.5, -8.25)),
+        (TransformKind::Similarity, Affine2::similarity_about(0.5, 0.9, c.0, c.1)),
+        (TransformKind::Affine, Affine2::new([[1.06, 0.1, -4.0], [-0.05, 0.95, 6.0]])),
+    ] {
+        let (fixed, moving) = common::view_pair(320, 280, &truth, 8);
+        let reg = register_planes(fixed.view(), moving.view(), true, &RegisterOptions { kind, ..Default::default() }, &Silent).unwrap();
+        let err = common::corner_error(&reg.transform, &truth, 320, 280);
+        assert!(err < 1.0 && reg.quality.passed, "{kind:?}: error {err:.2}, {:?}", reg.quality);
+    }
+}
+
+#[test]
+fn end_to_end_with_a_trained_model() {
+    use comir::image::{Image, PixelType};
+    use comir::model::augment::TrainingPair;
+    use comir::model::config::NetConfig;
+    use comir::model::preprocess::Preprocess;
+    use comir::model::store::{Modality, Model};
+    use comir::model::train::{train, OptimizerKind, TrainConfig};
+    // Train on one aligned pair of a synthetic scene seen in two modalities.
+    let a = common::scene(192, 192, 100);
+    let b = common::other_modality(&a);
+    let as3 = |p: &ndarray::Array2<f32>| p.clone().insert_axis(ndarray::Axis(0));
+    let pairs = [TrainingPair::new(as3(&a), as3(&b), None).unwrap()];
+    tch::manual_seed(1);
+    let net = NetConfig { dropout: 0.0, ..NetConfig::small(1, 1) };
+    let modality = |n: &str| Modality { name: n.into(), preprocess: Preprocess::Scale, net: net.clone() };
+    let mut model = Model::new([modality("A"), modality("B")], tch::Device::Cpu).unwrap();
+    let config = TrainConfig { steps: 250, batch_size: 8, patch_size: 64, optimizer: OptimizerKind::Adam, learning_rate: 2e-3, seed: 3, ..Default::default() };
+    train(&mut model, &pairs, &config, None, &Silent).unwrap();
+
+    // Register a new scene: modality B moved by a known rigid transform onto modality A.
+    let truth = Affine2::rotation_about(0.5, 127.5, 127.5).compose(&Affine2::translation(9.0, -6.0));
+    let (fixed, moved) = common::view_pair(256, 256, &truth, 200);
+    let image = |p: ndarray::Array2<f32>| Image { data: p.insert_axis(ndarray::Axis(0)).insert_axis(ndarray::Axis(0)), pixel_type: PixelType::F32, calibration: Default::default() };
+    let (fixed, moving) = (image(fixed), image(common::other_modality(&moved)));
+    let (reg, comirs) = comir::register(&fixed, &moving, Some((&model, (0, 1))), &RegisterOptions::default(), &Silent).unwrap();
+    let err = common::corner_error(&reg.transform, &truth, 256, 256);
+    assert!(comirs.is_some());
+    assert!(err < 0.02 * 256.0, "corner error {err:.2} px ({:?}, {:?})", reg.method, reg.quality);
+    assert!(reg.quality.passed, "{:?}", reg.quality);
+}
