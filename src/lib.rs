@@ -85,3 +85,30 @@ pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, us
         None => Ok((register_planes(gray_plane(fixed).view(), gray_plane(moving).view(), false, options, monitor)?, None)),
     }
 }
+
+/// A rectangle x, y, width, height in pixels (an ROI's bounds).
+pub type Rect = [usize; 4];
+
+fn crop(image: &Image, rect: Option<Rect>) -> Result<(Image, Affine2)> {
+    let Some([x, y, w, h]) = rect else { return Ok((image.clone(), Affine2::IDENTITY)) };
+    if w == 0 || h == 0 || x + w > image.width() || y + h > image.height() {
+        return Err(Error::Argument(format!("the region {x},{y},{w},{h} does not lie inside the {}×{} image", image.width(), image.height())));
+    }
+    let data = image.data.slice(ndarray::s![.., .., y..y + h, x..x + w]).to_owned();
+    Ok((Image { data, pixel_type: image.pixel_type, calibration: image.calibration.clone() }, Affine2::translation(x as f64, y as f64)))
+}
+
+/// [`register`] restricted to regions of the two images (e.g. ROIs); the returned transform
+/// and matches are in full-image pixel coordinates.
+pub fn register_regions(fixed: &Image, moving: &Image, fixed_rect: Option<Rect>, moving_rect: Option<Rect>, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<Registration> {
+    let (f, fo) = crop(fixed, fixed_rect)?;
+    let (m, mo) = crop(moving, moving_rect)?;
+    let (mut reg, _) = register(&f, &m, model, options, monitor)?;
+    // full fixed → crop fixed → crop moving → full moving
+    reg.transform = mo.compose(&reg.transform).compose(&fo.inverse()?);
+    for (p, q) in reg.matches.iter_mut() {
+        *p = fo.apply(p.0, p.1);
+        *q = mo.apply(q.0, q.1);
+    }
+    Ok(reg)
+}

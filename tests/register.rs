@@ -80,11 +80,13 @@ fn end_to_end_with_a_trained_model() {
     let as3 = |p: &ndarray::Array2<f32>| p.clone().insert_axis(ndarray::Axis(0));
     let pairs = [TrainingPair::new(as3(&a), as3(&b), None).unwrap()];
     tch::manual_seed(1);
-    let net = NetConfig { dropout: 0.0, ..NetConfig::small(1, 1) };
+    let net = NetConfig { init_filters: 8, growth_rate: 6, down_blocks: vec![2; 3], up_blocks: vec![2; 3], bottleneck_layers: 2, dropout: 0.0, ..NetConfig::small(1, 1) };
     let modality = |n: &str| Modality { name: n.into(), preprocess: Preprocess::Scale, net: net.clone() };
     let mut model = Model::new([modality("A"), modality("B")], tch::Device::Cpu).unwrap();
-    let config = TrainConfig { steps: 250, batch_size: 8, patch_size: 64, optimizer: OptimizerKind::Adam, learning_rate: 2e-3, seed: 3, ..Default::default() };
+    let config = TrainConfig { steps: 200, batch_size: 8, patch_size: 48, optimizer: OptimizerKind::Adam, learning_rate: 3e-3, seed: 3, ..Default::default() };
+    let t0 = std::time::Instant::now();
     train(&mut model, &pairs, &config, None, &Silent).unwrap();
+    eprintln!("training: {:.1} s", t0.elapsed().as_secs_f64());
 
     // Register a new scene: modality B moved by a known rigid transform onto modality A.
     let truth = Affine2::rotation_about(0.5, 127.5, 127.5).compose(&Affine2::translation(9.0, -6.0));
@@ -93,6 +95,7 @@ fn end_to_end_with_a_trained_model() {
     let (fixed, moving) = (image(fixed), image(common::other_modality(&moved)));
     let (reg, comirs) = comir::register(&fixed, &moving, Some((&model, (0, 1))), &RegisterOptions::default(), &Silent).unwrap();
     let err = common::corner_error(&reg.transform, &truth, 256, 256);
+    eprintln!("registration: {:?}", reg.timings);
     assert!(comirs.is_some());
     assert!(err < 0.02 * 256.0, "corner error {err:.2} px ({:?}, {:?})", reg.method, reg.quality);
     assert!(reg.quality.passed, "{:?}", reg.quality);

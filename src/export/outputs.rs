@@ -24,24 +24,33 @@ fn two_channels(a: &Array2<f32>, b: &Array2<f32>) -> Image {
     Image { data, pixel_type: PixelType::F32, calibration: Default::default() }
 }
 
+/// Write transform.json, bigwarp-landmarks.csv/.json and ngff-affine.json for a fixed → moving
+/// transform between two image grids.
+pub fn write_transform_exports(dir: &Path, tf: &TransformFile) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::Write { path: dir.to_path_buf(), source: e })?;
+    let fixed = tf.fixed.clone().ok_or_else(|| crate::Error::Argument("the fixed image grid is needed for the BigWarp export".into()))?;
+    let moving_cal = tf.moving.as_ref().and_then(|m| m.calibration.clone()).unwrap_or_default();
+    let fixed_cal = fixed.calibration.clone().unwrap_or_default();
+    let landmarks = grid_landmarks(&tf.fixed_to_moving, &fixed, &moving_cal);
+    let names = ["transform.json", "bigwarp-landmarks.csv", "bigwarp-landmarks.json", "ngff-affine.json"];
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    tf.write(&paths[0])?;
+    write_text(&paths[1], &landmarks_csv(&landmarks))?;
+    write_text(&paths[2], &landmarks_json(&landmarks, tf.kind))?;
+    write_text(&paths[3], &ngff_json(&tf.fixed_to_moving, &fixed_cal, &moving_cal))?;
+    Ok(paths)
+}
+
 /// Write transform.json, the BigWarp landmarks (CSV + JSON), ngff-affine.json, warped.tif
 /// (moving resampled onto the fixed grid), overlay.png (fixed green, warped moving magenta),
 /// report.json, and with a model the CoMIRs. Returns the paths written.
 pub fn write_registration(dir: &Path, fixed: &Image, moving: &Image, reg: &Registration, comirs: Option<&(Array2<f32>, Array2<f32>)>, inputs: serde_json::Value) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| crate::Error::Write { path: dir.to_path_buf(), source: e })?;
-    let mut written = Vec::new();
+    let mut written = write_transform_exports(dir, &transform_file(reg, fixed, moving))?;
     let mut put = |name: &str| {
         let p = dir.join(name);
         written.push(p.clone());
         p
     };
-    let tf = transform_file(reg, fixed, moving);
-    tf.write(&put("transform.json"))?;
-    let grid = tf.fixed.clone().expect("set above");
-    let landmarks = grid_landmarks(&reg.transform, &grid, &moving.calibration);
-    write_text(&put("bigwarp-landmarks.csv"), &landmarks_csv(&landmarks))?;
-    write_text(&put("bigwarp-landmarks.json"), &landmarks_json(&landmarks, reg.kind))?;
-    write_text(&put("ngff-affine.json"), &ngff_json(&reg.transform, &fixed.calibration, &moving.calibration))?;
     let mut warped = crate::register::warp::warp_image(moving, &reg.transform, fixed.width(), fixed.height())?;
     warped.calibration = fixed.calibration.clone();
     write_tiff(&put("warped.tif"), &warped)?;

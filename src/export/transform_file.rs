@@ -125,3 +125,19 @@ impl TransformFile {
         write_atomically(path, |out| Ok(std::io::Write::write_all(out, json.as_bytes())?))
     }
 }
+
+/// Read a transform from a CoMIR transform file or a BigWarp landmarks file (CSV or JSON;
+/// the transform is fitted to its active landmarks, with the type the JSON names, else
+/// affine). Calibrations convert BigWarp's world units to pixels.
+pub fn read_any(path: &Path, fixed: &Calibration, moving: &Calibration) -> Result<TransformFile> {
+    let bytes = read_bytes(path)?;
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_string();
+    if head.contains(FORMAT) {
+        return TransformFile::read(path);
+    }
+    let (landmarks, kind) = super::bigwarp::read_landmarks(path)?;
+    let kind = kind.unwrap_or(TransformKind::Affine);
+    let t = super::bigwarp::fit_landmarks(&landmarks, kind, fixed, moving)
+        .map_err(|e| Error::TransformFile { path: path.to_path_buf(), reason: e.to_string() })?;
+    Ok(TransformFile::new(kind, t))
+}

@@ -1,10 +1,12 @@
 //! The JNI surface for `comir.fiji.Native`: convert Java arrays, call the library, turn every
 //! error (and any panic) into a `comir.fiji.ComirException`. No numerics here.
+mod jobs;
+mod models;
 mod pixels;
 
 use crate::error::{Error, Result};
-use ::jni::objects::{JClass, JDoubleArray, JObject, JString};
-use ::jni::sys::{jdouble, jint, jobject, jstring};
+use ::jni::objects::{JClass, JDoubleArray, JIntArray, JObject, JObjectArray, JString};
+use ::jni::sys::{jboolean, jdouble, jint, jlong, jobject, jobjectArray, jstring};
 use ::jni::JNIEnv;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -64,16 +66,20 @@ pub extern "system" fn Java_comir_fiji_Native_runtimeInfo<'l>(mut env: JNIEnv<'l
     })
 }
 
-/// `Object[] Native.readTransform(String path)` → `{double[6] matrix (row-major 2×3, fixed →
-/// moving, pixels), int[2] fixed size or null, double[2] fixed pixel size or null, String unit
-/// or null}`.
+/// `Object[] Native.readTransform(String path, double pixelWidth, double pixelHeight)` →
+/// `{double[6] matrix (row-major 2×3, fixed → moving, pixels), int[2] fixed size or null,
+/// double[2] fixed pixel size or null, String unit or null, String kind}`. BigWarp landmark
+/// files are accepted too (world units → pixels with the given pixel size).
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_readTransform<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, path: JString<'l>) -> jobject {
+pub extern "system" fn Java_comir_fiji_Native_readTransform<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, path: JString<'l>, pixel_width: jdouble, pixel_height: jdouble) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let path = PathBuf::from(java_string(env, &path)?);
-        let t = crate::TransformFile::read(&path)?;
+        let cal = calibration(pixel_width, pixel_height, "pixel")?;
+        let t = crate::export::transform_file::read_any(&path, &cal, &cal)?;
         let matrix: Vec<jdouble> = t.fixed_to_moving.m.iter().flatten().copied().collect();
-        let out = env.new_object_array(4, "java/lang/Object", JObject::null())?;
+        let out = env.new_object_array(5, "java/lang/Object", JObject::null())?;
+        let kind = env.new_string(format!("{:?}", t.kind).to_lowercase())?;
+        env.set_object_array_element(&out, 4, kind)?;
         let m = env.new_double_array(6)?;
         env.set_double_array_region(&m, 0, &matrix)?;
         env.set_object_array_element(&out, 0, m)?;
@@ -122,5 +128,198 @@ pub extern "system" fn Java_comir_fiji_Native_warpPlane<'l>(
         let warped = crate::register::warp::warp_image(&image, &t, ow, oh)?;
         let kind = pixels::kind_of(env, &pixels)?;
         pixels::image_to_plane(env, &warped, kind)
+    })
+}
+
+fn calibration(pixel_width: f64, pixel_height: f64, unit: &str) -> Result<crate::image::Calibration> {
+    if !(pixel_width.is_finite() && pixel_width > 0.0 && pixel_height.is_finite() && pixel_height > 0.0) {
+        return Err(Error::Argument(format!("pixel sizes must be positive numbers (got {pixel_width} × {pixel_height})")));
+    }
+    Ok(crate::image::Calibration { pixel_width, pixel_height, unit: unit.to_string() })
+}
+
+fn optional_string(env: &mut JNIEnv, s: &JString) -> Result<Option<String>> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    let v = java_string(env, s)?;
+    Ok(if v.trim().is_empty() { None } else { Some(v) })
+}
+
+fn optional_rect(env: &mut JNIEnv, r: &JIntArray) -> Result<Option<crate::Rect>> {
+    if r.is_null() {
+        return Ok(None);
+    }
+    if env.get_array_length(r)? != 4 {
+        return Err(Error::Argument("a region needs 4 numbers: x, y, width, height".into()));
+    }
+    let mut v = [0i32; 4];
+    env.get_int_array_region(r, 0, &mut v)?;
+    if v.iter().any(|&x| x < 0) {
+        return Err(Error::Argument("region values must not be negative".into()));
+    }
+    Ok(Some(v.map(|x| x as usize)))
+}
+
+fn doubles(env: &mut JNIEnv, values: &[f64]) -> Result<JObject<'static>> {
+    let a = env.new_double_array(values.len() as i32)?;
+    env.set_double_array_region(&a, 0, values)?;
+    // Safety: a local reference, returned to Java within this native frame.
+    Ok(unsafe { JObject::from_raw(a.into_raw()) })
+}
+
+/// `long Native.newJob()`: an id to pass to a long call, to watch and cancel it.
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_newJob<'l>(_env: JNIEnv<'l>, _: JClass<'l>) -> jlong {
+    jobs::create()
+}
+
+/// `void Native.cancelJob(long job)`
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_cancelJob<'l>(_env: JNIEnv<'l>, _: JClass<'l>, job: jlong) {
+    jobs::cancel(job)
+}
+
+/// `void Native.endJob(long job)`
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_endJob<'l>(_env: JNIEnv<'l>, _: JClass<'l>, job: jlong) {
+    jobs::end(job)
+}
+
+/// `double Native.jobProgress(long job)`: fraction done in [0, 1] (0 when unknown).
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_jobProgress<'l>(_env: JNIEnv<'l>, _: JClass<'l>, job: jlong) -> jdouble {
+    let (done, total) = jobs::progress(job);
+    if total == 0 { 0.0 } else { (done as f64 / total as f64).min(1.0) }
+}
+
+/// `Object[] Native.register(Object[] fixedPlanes, int fw, int fh, Object[] movingPlanes,
+/// int mw, int mh, int[] fixedRect, int[] movingRect, String modelPath, String method,
+/// String kind, boolean anyRotation, long job)` → `{double[6] matrix, double[] stats
+/// (passed, score, overlap, inliers or −1, angle°, scale, tx, ty, seconds), String method,
+/// String measure, String reason, double[] matches (fx, fy, mx, my)…}`.
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_register<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    fixed_planes: JObjectArray<'l>,
+    fw: jint,
+    fh: jint,
+    moving_planes: JObjectArray<'l>,
+    mw: jint,
+    mh: jint,
+    fixed_rect: JIntArray<'l>,
+    moving_rect: JIntArray<'l>,
+    model_path: JString<'l>,
+    method: JString<'l>,
+    kind: JString<'l>,
+    any_rotation: jboolean,
+    job: jlong,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let start = std::time::Instant::now();
+        let fixed = pixels::planes_to_image(env, &fixed_planes, non_negative(fw, "width")?, non_negative(fh, "height")?)?;
+        let moving = pixels::planes_to_image(env, &moving_planes, non_negative(mw, "width")?, non_negative(mh, "height")?)?;
+        let (fr, mr) = (optional_rect(env, &fixed_rect)?, optional_rect(env, &moving_rect)?);
+        let options = crate::register::pipeline::RegisterOptions {
+            method: crate::register::pipeline::Method::parse(&java_string(env, &method)?)?,
+            kind: crate::TransformKind::parse(&java_string(env, &kind)?)?,
+            any_rotation: any_rotation != 0,
+            ..Default::default()
+        };
+        let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
+        let sides = model.as_ref().map(|m| crate::model_sides(m, &fixed, &moving)).transpose()?;
+        let monitor = jobs::get(job);
+        let reg = crate::register_regions(&fixed, &moving, fr, mr, model.as_deref().map(|m| &**m).zip(sides), &options, monitor.as_ref())?;
+        let (angle, scale, (tx, ty)) = reg.decompose();
+        let q = &reg.quality;
+        let stats = [if q.passed { 1.0 } else { 0.0 }, q.score, q.overlap, q.inliers.map(|i| i as f64).unwrap_or(-1.0), angle, scale, tx, ty, start.elapsed().as_secs_f64()];
+        let matches: Vec<f64> = reg.matches.iter().flat_map(|(p, m)| [p.0, p.1, m.0, m.1]).collect();
+        let out = env.new_object_array(6, "java/lang/Object", JObject::null())?;
+        let matrix: Vec<f64> = reg.transform.m.iter().flatten().copied().collect();
+        let items = [doubles(env, &matrix)?, doubles(env, &stats)?];
+        for (i, item) in items.into_iter().enumerate() {
+            env.set_object_array_element(&out, i as i32, item)?;
+        }
+        let method_name = env.new_string(serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())?;
+        env.set_object_array_element(&out, 2, method_name)?;
+        let measure = env.new_string(&q.measure)?;
+        env.set_object_array_element(&out, 3, measure)?;
+        let reason = env.new_string(&q.reason)?;
+        env.set_object_array_element(&out, 4, reason)?;
+        let m = doubles(env, &matches)?;
+        env.set_object_array_element(&out, 5, m)?;
+        Ok(out.into_raw())
+    })
+}
+
+/// `String[] Native.exportTransform(String dir, double[] matrix, String kind, int fw, int fh,
+/// double fixedPixelWidth, double fixedPixelHeight, String fixedUnit, int mw, int mh,
+/// double movingPixelWidth, double movingPixelHeight, String movingUnit)`: writes
+/// transform.json, the BigWarp landmarks (CSV + JSON) and ngff-affine.json; returns the paths.
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    dir: JString<'l>,
+    matrix: JDoubleArray<'l>,
+    kind: JString<'l>,
+    fw: jint,
+    fh: jint,
+    fpw: jdouble,
+    fph: jdouble,
+    funit: JString<'l>,
+    mw: jint,
+    mh: jint,
+    mpw: jdouble,
+    mph: jdouble,
+    munit: JString<'l>,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let dir = PathBuf::from(java_string(env, &dir)?);
+        if matrix.is_null() || env.get_array_length(&matrix)? != 6 {
+            return Err(Error::Argument("the matrix must have 6 numbers (a, b, tx, c, d, ty)".into()));
+        }
+        let mut m = [0.0; 6];
+        env.get_double_array_region(&matrix, 0, &mut m)?;
+        let t = crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]);
+        t.validate()?;
+        let grid = |w: jint, h: jint, cal| -> Result<crate::export::transform_file::ImageGrid> {
+            Ok(crate::export::transform_file::ImageGrid { width: non_negative(w, "width")?.max(1), height: non_negative(h, "height")?.max(1), calibration: Some(cal) })
+        };
+        let (fu, mu) = (java_string(env, &funit)?, java_string(env, &munit)?);
+        let tf = crate::TransformFile {
+            kind: crate::TransformKind::parse(&java_string(env, &kind)?)?,
+            fixed_to_moving: t,
+            fixed: Some(grid(fw, fh, calibration(fpw, fph, &fu)?)?),
+            moving: Some(grid(mw, mh, calibration(mpw, mph, &mu)?)?),
+        };
+        let paths = crate::export::outputs::write_transform_exports(&dir, &tf)?;
+        let out = env.new_object_array(paths.len() as i32, "java/lang/String", JObject::null())?;
+        for (i, p) in paths.iter().enumerate() {
+            let s = env.new_string(p.display().to_string())?;
+            env.set_object_array_element(&out, i as i32, s)?;
+        }
+        Ok(out.into_raw())
+    })
+}
+
+/// `double[] Native.mapPoints(double[] matrix, double[] xy, boolean inverse)`: points
+/// (x0, y0, x1, y1, …) through the fixed → moving matrix, or its inverse (moving → fixed).
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_mapPoints<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, matrix: JDoubleArray<'l>, xy: JDoubleArray<'l>, inverse: jboolean) -> jobject {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        if matrix.is_null() || env.get_array_length(&matrix)? != 6 || xy.is_null() {
+            return Err(Error::Argument("mapPoints needs a 6-number matrix and a point list".into()));
+        }
+        let mut m = [0.0; 6];
+        env.get_double_array_region(&matrix, 0, &mut m)?;
+        let t = crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]);
+        let t = if inverse != 0 { t.inverse()? } else { t };
+        let n = env.get_array_length(&xy)? as usize;
+        let mut p = vec![0.0; n];
+        env.get_double_array_region(&xy, 0, &mut p)?;
+        let out: Vec<f64> = p.chunks(2).flat_map(|c| if c.len() == 2 { let (x, y) = t.apply(c[0], c[1]); vec![x, y] } else { vec![] }).collect();
+        Ok(doubles(env, &out)?.into_raw())
     })
 }

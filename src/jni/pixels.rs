@@ -98,3 +98,24 @@ pub fn image_to_plane(env: &mut JNIEnv, image: &Image, kind: ArrayKind) -> Resul
         }
     })
 }
+
+/// One image from several ImageJ planes of equal size (the channels; an RGB plane counts 3).
+pub fn planes_to_image(env: &mut JNIEnv, planes: &::jni::objects::JObjectArray, width: usize, height: usize) -> Result<Image> {
+    if planes.is_null() {
+        return Err(Error::Argument("the image planes are null".into()));
+    }
+    let n = env.get_array_length(planes)?;
+    if n == 0 {
+        return Err(Error::Argument("an image needs at least one plane".into()));
+    }
+    let mut parts = Vec::new();
+    for i in 0..n {
+        let plane = env.get_object_array_element(planes, i)?;
+        parts.push(plane_to_image(env, &plane, width, height)?);
+        env.delete_local_ref(plane)?;
+    }
+    let pixel_type = parts[0].pixel_type;
+    let views: Vec<_> = parts.iter().map(|p| p.data.view()).collect();
+    let data = ndarray::concatenate(ndarray::Axis(1), &views).map_err(|e| Error::Argument(e.to_string()))?;
+    Ok(Image { data, pixel_type, calibration: Default::default() })
+}

@@ -12,8 +12,8 @@ import ij.process.ImageProcessor;
 
 /**
  * Plugins › Registration › CoMIR › Apply Transform...: resamples the active image (the
- * moving image) through a CoMIR transform file onto the fixed image's grid. Every slice,
- * channel and frame is warped; the input image is never modified.
+ * moving image) through a CoMIR transform file (or BigWarp landmarks, CSV or JSON) onto the
+ * fixed image's grid. Every slice, channel and frame is warped; the input image is never modified.
  * <p>
  * Macro: {@code run("Apply Transform...", "transform=/path/t.json width=0 height=0");}
  * (0 = the fixed size stored in the transform file, else the input size).
@@ -53,12 +53,21 @@ public class ApplyTransform implements PlugIn {
 		Native.ensureLoaded();
 		if (transformPath.isEmpty()) throw new ComirException("Please choose a transform file (.json).");
 		if (width < 0 || height < 0) throw new ComirException("Width and height must not be negative.");
-		Object[] t = Native.readTransform(transformPath);
+		Calibration cal = imp.getCalibration();
+		Object[] t = Native.readTransform(transformPath, cal.pixelWidth > 0 ? cal.pixelWidth : 1, cal.pixelHeight > 0 ? cal.pixelHeight : 1);
 		double[] matrix = (double[]) t[0];
 		int[] fixedSize = (int[]) t[1];
 		int outW = width > 0 ? width : fixedSize != null ? fixedSize[0] : imp.getWidth();
 		int outH = height > 0 ? height : fixedSize != null ? fixedSize[1] : imp.getHeight();
 
+		ImagePlus result = warp(imp, matrix, outW, outH);
+		result.setCalibration(outputCalibration(imp.getCalibration(), t));
+		return result;
+	}
+
+	/** Every plane of {@code imp} through the fixed → moving matrix onto an outW × outH grid. */
+	static ImagePlus warp(ImagePlus imp, double[] matrix, int outW, int outH) {
+		Native.ensureLoaded();
 		ImageStack in = imp.getStack();
 		ImageStack out = new ImageStack(outW, outH);
 		int n = in.getSize();
@@ -73,7 +82,7 @@ public class ApplyTransform implements PlugIn {
 		}
 		ImagePlus result = new ImagePlus(resultTitle(imp.getTitle()), out);
 		result.setDimensions(imp.getNChannels(), imp.getNSlices(), imp.getNFrames());
-		result.setCalibration(outputCalibration(imp.getCalibration(), t));
+		result.setCalibration(imp.getCalibration().copy());
 		if (imp.isComposite()) {
 			CompositeImage composite = new CompositeImage(result, ((CompositeImage) imp).getMode());
 			composite.copyLuts(imp);

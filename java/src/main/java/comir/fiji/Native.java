@@ -104,15 +104,44 @@ public final class Native {
 	public static native String runtimeInfo();
 
 	/**
-	 * Reads and checks a CoMIR transform file.
+	 * Reads and checks a transform: a CoMIR transform file, or a BigWarp landmarks file
+	 * (CSV or JSON) whose world units are converted with the given pixel size.
 	 * @return {double[6] fixed→moving matrix in pixels, int[2] fixed size or null,
-	 *         double[2] fixed pixel size or null, String unit or null}
+	 *         double[2] fixed pixel size or null, String unit or null, String kind}
 	 */
-	public static native Object[] readTransform(String path);
+	public static native Object[] readTransform(String path, double pixelWidth, double pixelHeight);
 
 	/**
 	 * Resamples one plane (byte[], short[], float[] or RGB int[]) through the fixed → moving
 	 * matrix onto an outWidth × outHeight grid, bilinearly; returns a new array of the same type.
 	 */
 	public static native Object warpPlane(Object pixels, int width, int height, double[] matrix, int outWidth, int outHeight);
+
+	/** An id for one long call: pass it along, poll {@link #jobProgress}, {@link #cancelJob}, then {@link #endJob}. */
+	public static native long newJob();
+
+	public static native double jobProgress(long job);
+
+	public static native void cancelJob(long job);
+
+	public static native void endJob(long job);
+
+	/**
+	 * Registers the moving image onto the fixed one (planes = channels of one slice).
+	 * @param modelPath CoMIR model file, or null/empty for mutual information on the raw images
+	 * @return {double[6] fixed→moving matrix (pixels), double[9] stats (passed, score, overlap,
+	 *         inliers or -1, angle°, scale, tx, ty, seconds), String method, String measure,
+	 *         String quality reason, double[] inlier matches (fx, fy, mx, my, ...)}
+	 */
+	public static native Object[] register(Object[] fixedPlanes, int fixedWidth, int fixedHeight, Object[] movingPlanes,
+		int movingWidth, int movingHeight, int[] fixedRect, int[] movingRect, String modelPath, String method, String kind,
+		boolean anyRotation, long job);
+
+	/** Writes transform.json, bigwarp-landmarks.csv/.json and ngff-affine.json into dir; returns their paths. */
+	public static native String[] exportTransform(String dir, double[] matrix, String kind, int fixedWidth, int fixedHeight,
+		double fixedPixelWidth, double fixedPixelHeight, String fixedUnit, int movingWidth, int movingHeight,
+		double movingPixelWidth, double movingPixelHeight, String movingUnit);
+
+	/** Maps points (x0, y0, x1, y1, ...) fixed → moving, or moving → fixed when inverse. */
+	public static native double[] mapPoints(double[] matrix, double[] xy, boolean inverse);
 }

@@ -66,7 +66,7 @@ final class TestSupport {
 		try {
 			ij.IJ.run(imp, command, options);
 			ImagePlus result = WindowManager.getCurrentImage();
-			assertTrue("the command should have produced a new image", result != null && result != imp);
+			assertTrue("the command should have produced a new image; log: " + ij.IJ.getLog(), result != null && result != imp);
 			return result;
 		}
 		finally {

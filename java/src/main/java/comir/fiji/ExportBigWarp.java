@@ -1,0 +1,48 @@
+package comir.fiji;
+
+import ij.IJ;
+import ij.gui.GenericDialog;
+import ij.io.DirectoryChooser;
+import ij.measure.Calibration;
+import ij.plugin.PlugIn;
+
+/**
+ * Plugins › Registration › CoMIR › Export to BigWarp...: writes the last registration as BigWarp
+ * landmarks (CSV + JSON with the transform type), an NGFF-style affine and our transform file.
+ * Macro: {@code run("Export to BigWarp...", "folder=/path/out");}
+ */
+public class ExportBigWarp implements PlugIn {
+	@Override
+	public void run(String arg) {
+		Registration r = RegisterMultimodal.last;
+		if (r == null) {
+			IJ.error("Export to BigWarp", "There is no registration yet: run Register Multimodal Images first.");
+			return;
+		}
+		GenericDialog gd = new GenericDialog("Export to BigWarp");
+		gd.addDirectoryField("Folder", "", 40);
+		gd.showDialog();
+		if (gd.wasCanceled()) return;
+		String folder = gd.getNextString().trim();
+		if (folder.isEmpty()) {
+			IJ.error("Export to BigWarp", "Please choose a folder.");
+			return;
+		}
+		try {
+			export(r, folder);
+		}
+		catch (ComirException e) {
+			IJ.error("Export to BigWarp", e.getMessage());
+		}
+	}
+
+	static String[] export(Registration r, String folder) {
+		Native.ensureLoaded();
+		Calibration fc = r.fixed.getCalibration(), mc = r.moving.getCalibration();
+		String[] written = Native.exportTransform(folder, r.matrix, r.kind, r.fixed.getWidth(), r.fixed.getHeight(),
+			fc.pixelWidth, fc.pixelHeight, fc.getUnit(), r.moving.getWidth(), r.moving.getHeight(), mc.pixelWidth,
+			mc.pixelHeight, mc.getUnit());
+		for (String w : written) IJ.log("CoMIR: wrote " + w);
+		return written;
+	}
+}

@@ -1,0 +1,60 @@
+package comir.fiji;
+
+import ij.IJ;
+
+/**
+ * Runs one long native call on the calling thread while a watcher thread shows its progress
+ * (IJ.showProgress) and cancels it when the user presses Esc.
+ */
+final class NativeJob implements AutoCloseable {
+	interface Call<T> {
+		T run(long job);
+	}
+
+	final long id = Native.newJob();
+	private volatile boolean finished;
+
+	static <T> T run(String what, Call<T> call) {
+		Native.ensureLoaded();
+		NativeJob job = new NativeJob();
+		try {
+			job.watch(what);
+			return call.run(job.id);
+		}
+		finally {
+			job.close();
+		}
+	}
+
+	private void watch(final String what) {
+		Thread watcher = new Thread(new Runnable() {
+			@Override
+			public void run() {
+				IJ.resetEscape();
+				while (!finished) {
+					IJ.showProgress(Native.jobProgress(id));
+					if (IJ.escapePressed()) {
+						Native.cancelJob(id);
+						IJ.showStatus(what + ": cancelling...");
+					}
+					try {
+						Thread.sleep(200);
+					}
+					catch (InterruptedException e) {
+						return;
+					}
+				}
+			}
+		}, "CoMIR progress");
+		watcher.setDaemon(true);
+		watcher.start();
+		IJ.showStatus(what + "... (Esc cancels)");
+	}
+
+	@Override
+	public void close() {
+		finished = true;
+		Native.endJob(id);
+		IJ.showProgress(1.0);
+	}
+}

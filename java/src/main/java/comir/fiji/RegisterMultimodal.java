@@ -1,0 +1,223 @@
+package comir.fiji;
+
+import ij.CompositeImage;
+import ij.IJ;
+import ij.ImagePlus;
+import ij.ImageStack;
+import ij.Prefs;
+import ij.WindowManager;
+import ij.gui.GenericDialog;
+import ij.gui.Overlay;
+import ij.gui.PointRoi;
+import ij.gui.PolygonRoi;
+import ij.gui.Roi;
+import ij.measure.Calibration;
+import ij.measure.ResultsTable;
+import ij.plugin.PlugIn;
+import ij.plugin.frame.RoiManager;
+import ij.process.FloatPolygon;
+import ij.process.ImageProcessor;
+import ij.process.LUT;
+import java.awt.Color;
+import java.awt.Rectangle;
+import java.io.File;
+
+/**
+ * Plugins › Registration › CoMIR › Register Multimodal Images...: finds the transform that
+ * aligns the moving image to the fixed one (through their CoMIRs with a model, or by mutual
+ * information without one), shows an overlay, a Results row and the quality verdict, and can
+ * export the transform for BigWarp and transfer ROIs.
+ * <p>
+ * Macro: {@code run("Register Multimodal Images...", "fixed=a.tif moving=b.tif model=/m.safetensors
+ * method=auto transform=rigid any_rotation use_rois export=/out");}
+ */
+public class RegisterMultimodal implements PlugIn {
+	static final String[] METHODS = {"auto", "sift", "amd", "mi"};
+	static final String[] KINDS = {"rigid", "similarity", "affine", "translation"};
+	static final String TABLE = "CoMIR Registrations";
+	private static final String PREF = "comir.register.";
+	/** The last registration, for Export to BigWarp. */
+	static volatile Registration last;
+
+	@Override
+	public void run(String arg) {
+		int[] ids = WindowManager.getIDList();
+		if (ids == null || ids.length < 2) {
+			IJ.error("Register Multimodal Images", "Please open the fixed and the moving image first.");
+			return;
+		}
+		String[] titles = new String[ids.length];
+		for (int i = 0; i < ids.length; i++) titles[i] = WindowManager.getImage(ids[i]).getTitle();
+		GenericDialog gd = new GenericDialog("Register Multimodal Images");
+		gd.addChoice("Fixed image", titles, titles[0]);
+		gd.addChoice("Moving image", titles, titles[1]);
+		gd.addFileField("Model (empty: no model, mutual information)", Prefs.get(PREF + "model", ""), 40);
+		gd.addChoice("Method", METHODS, Prefs.get(PREF + "method", "auto"));
+		gd.addChoice("Transform", KINDS, Prefs.get(PREF + "kind", "rigid"));
+		gd.addCheckbox("Any rotation (search 0-360°)", Prefs.get(PREF + "any", true));
+		gd.addCheckbox("Use ROIs to restrict the registration", true);
+		gd.addCheckbox("Transfer ROI Manager ROIs from moving to fixed", false);
+		gd.addDirectoryField("Export folder (optional: BigWarp files)", "", 40);
+		gd.showDialog();
+		if (gd.wasCanceled()) return;
+		ImagePlus fixed = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
+		ImagePlus moving = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
+		String model = gd.getNextString().trim();
+		String method = gd.getNextChoice();
+		String kind = gd.getNextChoice();
+		boolean any = gd.getNextBoolean();
+		boolean useRois = gd.getNextBoolean();
+		boolean transfer = gd.getNextBoolean();
+		String export = gd.getNextString().trim();
+		Prefs.set(PREF + "model", model);
+		Prefs.set(PREF + "method", method);
+		Prefs.set(PREF + "kind", kind);
+		Prefs.set(PREF + "any", any);
+		if (fixed == moving) {
+			IJ.error("Register Multimodal Images", "Fixed and moving image must be different images.");
+			return;
+		}
+		try {
+			Registration r = register(fixed, moving, model, method, kind, any, useRois);
+			last = r;
+			addResultsRow(r);
+			ImagePlus overlay = overlay(r);
+			overlay.show();
+			if (transfer) transferRois(r);
+			if (!export.isEmpty()) ExportBigWarp.export(r, export);
+			if (!r.passed) warn(r);
+		}
+		catch (ComirException e) {
+			IJ.error("Register Multimodal Images", e.getMessage());
+		}
+	}
+
+	/** The channels of the current slice and frame, as the native call expects them. */
+	static Object[] planes(ImagePlus imp) {
+		ImageStack stack = imp.getStack();
+		int channels = imp.getBitDepth() == 24 ? 1 : imp.getNChannels();
+		Object[] planes = new Object[channels];
+		for (int c = 1; c <= channels; c++)
+			planes[c - 1] = stack.getPixels(imp.getStackIndex(c, imp.getSlice(), imp.getFrame()));
+		return planes;
+	}
+
+	private static int[] rect(ImagePlus imp, boolean useRois) {
+		Roi roi = useRois ? imp.getRoi() : null;
+		if (roi == null || !roi.isArea()) return null;
+		Rectangle b = roi.getBounds().intersection(new Rectangle(0, 0, imp.getWidth(), imp.getHeight()));
+		return new int[] {b.x, b.y, b.width, b.height};
+	}
+
+	/** Registers moving onto fixed; the images are not modified. */
+	public static Registration register(ImagePlus fixed, ImagePlus moving, final String model, final String method,
+		final String kind, final boolean anyRotation, boolean useRois)
+	{
+		final Object[] fp = planes(fixed), mp = planes(moving);
+		final int[] fr = rect(fixed, useRois), mr = rect(moving, useRois);
+		final int fw = fixed.getWidth(), fh = fixed.getHeight(), mw = moving.getWidth(), mh = moving.getHeight();
+		final String modelPath = model == null || model.isEmpty() ? null : new File(model).getAbsolutePath();
+		Object[] r = NativeJob.run("Registering " + moving.getTitle() + " onto " + fixed.getTitle(), new NativeJob.Call<Object[]>() {
+			@Override
+			public Object[] run(long job) {
+				return Native.register(fp, fw, fh, mp, mw, mh, fr, mr, modelPath, method, kind, anyRotation, job);
+			}
+		});
+		return new Registration(r, kind, fixed, moving);
+	}
+
+	private static ImageProcessor firstChannel(ImagePlus imp) {
+		return imp.getStack().getProcessor(imp.getStackIndex(1, imp.getSlice(), imp.getFrame())).convertToFloat();
+	}
+
+	/** Fixed (green) and the moving image warped onto it (magenta), with the fixed calibration. */
+	public static ImagePlus overlay(Registration r) {
+		ImagePlus single = new ImagePlus("moving", r.moving.getStack().getProcessor(r.moving.getStackIndex(1, r.moving.getSlice(), r.moving.getFrame())));
+		ImagePlus warped = ApplyTransform.warp(single, r.matrix, r.fixed.getWidth(), r.fixed.getHeight());
+		ImageStack stack = new ImageStack(r.fixed.getWidth(), r.fixed.getHeight());
+		stack.addSlice("fixed: " + r.fixed.getTitle(), firstChannel(r.fixed));
+		stack.addSlice("moving: " + r.moving.getTitle(), warped.getProcessor().convertToFloat());
+		ImagePlus imp = new ImagePlus("Registered " + r.moving.getTitle() + " on " + r.fixed.getTitle(), stack);
+		imp.setDimensions(2, 1, 1);
+		CompositeImage composite = new CompositeImage(imp, IJ.COMPOSITE);
+		composite.setChannelLut(LUT.createLutFromColor(Color.green), 1);
+		composite.setChannelLut(LUT.createLutFromColor(Color.magenta), 2);
+		for (int c = 1; c <= 2; c++) {
+			composite.setC(c);
+			composite.resetDisplayRange();
+		}
+		composite.setC(1);
+		Calibration cal = r.fixed.getCalibration().copy();
+		composite.setCalibration(cal);
+		if (r.matches.length >= 4) {
+			PointRoi points = new PointRoi(new float[0], new float[0], 0);
+			for (int i = 0; i + 3 < r.matches.length; i += 4)
+				points.addPoint(r.matches[i], r.matches[i + 1]);
+			points.setStrokeColor(Color.yellow);
+			composite.setOverlay(new Overlay(points));
+		}
+		composite.setProperty("Info", "CoMIR registration: " + r.method + ", " + r.kind + ", quality " + (r.passed ? "pass" : "FAIL: " + r.reason));
+		return composite;
+	}
+
+	static void addResultsRow(Registration r) {
+		ResultsTable rt = ResultsTable.getResultsTable(TABLE);
+		if (rt == null) rt = new ResultsTable();
+		Calibration mc = r.moving.getCalibration();
+		rt.incrementCounter();
+		rt.addValue("Fixed", r.fixed.getTitle());
+		rt.addValue("Moving", r.moving.getTitle());
+		rt.addValue("Method", r.method);
+		rt.addValue("Transform", r.kind);
+		rt.addValue("Angle (deg)", r.angleDegrees);
+		rt.addValue("Scale", r.scale);
+		rt.addValue("Tx (px)", r.tx);
+		rt.addValue("Ty (px)", r.ty);
+		rt.addValue("Tx (" + mc.getUnit() + ")", r.tx * mc.pixelWidth);
+		rt.addValue("Ty (" + mc.getUnit() + ")", r.ty * mc.pixelHeight);
+		rt.addValue("Quality", r.passed ? "pass" : "FAIL");
+		rt.addValue("Score (" + r.measure + ")", r.score);
+		rt.addValue("Overlap", r.overlap);
+		rt.addValue("Inliers", r.inliers);
+		rt.addValue("Seconds", r.seconds);
+		rt.addValue("Reason", r.reason);
+		rt.show(TABLE);
+	}
+
+	private static void warn(Registration r) {
+		String msg = "The registration of " + r.moving.getTitle() + " may be wrong: " + r.reason + ".\n"
+			+ "Check the overlay; try another method, 'Any rotation', a ROI around the shared region, or a model trained on these modalities.";
+		if (IJ.isMacro() || IJ.getInstance() == null) IJ.log("CoMIR warning: " + msg);
+		else IJ.showMessage("CoMIR: registration quality", msg);
+	}
+
+	/** Adds each ROI Manager ROI, mapped from moving to fixed coordinates, as "name (on fixed)". */
+	static int transferRois(Registration r) {
+		RoiManager rm = RoiManager.getInstance2();
+		if (rm == null || rm.getCount() == 0) return 0;
+		Roi[] rois = rm.getRoisAsArray();
+		int added = 0;
+		for (Roi roi : rois) {
+			FloatPolygon p = roi.getFloatPolygon();
+			if (p == null || p.npoints == 0) continue;
+			double[] xy = new double[2 * p.npoints];
+			for (int i = 0; i < p.npoints; i++) {
+				xy[2 * i] = p.xpoints[i];
+				xy[2 * i + 1] = p.ypoints[i];
+			}
+			double[] m = Native.mapPoints(r.matrix, xy, true);
+			float[] x = new float[p.npoints], y = new float[p.npoints];
+			for (int i = 0; i < p.npoints; i++) {
+				x[i] = (float) m[2 * i];
+				y[i] = (float) m[2 * i + 1];
+			}
+			int type = roi.isArea() ? Roi.POLYGON : roi.isLine() ? Roi.POLYLINE : Roi.POINT;
+			Roi mapped = type == Roi.POINT ? new PointRoi(x, y, p.npoints) : new PolygonRoi(new FloatPolygon(x, y), type);
+			String name = (roi.getName() == null ? "ROI" : roi.getName()) + " (on fixed)";
+			rm.addRoi(mapped);
+			rm.rename(rm.getCount() - 1, name); // addRoi replaces the name by a position label
+			added++;
+		}
+		return added;
+	}
+}

@@ -1,0 +1,205 @@
+package comir.fiji;
+
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import ij.gui.Roi;
+import ij.measure.ResultsTable;
+import ij.plugin.frame.RoiManager;
+import ij.process.FloatProcessor;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+
+/** Register Multimodal Images and Export to BigWarp, driven as macros, checked numerically. */
+public class RegisterTest {
+	@Rule
+	public TemporaryFolder tmp = new TemporaryFolder();
+
+	/** Rotation by 8° about the centre of a 200 × 180 image plus a shift: fixed → moving. */
+	static final double[] TRUTH;
+	static {
+		double a = Math.toRadians(8), c = Math.cos(a), s = Math.sin(a), cx = 99.5, cy = 89.5;
+		TRUTH = new double[] {c, -s, cx - c * cx + s * cy + 6, s, c, cy - s * cx - c * cy - 4};
+	}
+
+	static ImagePlus scene(String title, int w, int h, long seed) {
+		Random rnd = new Random(seed);
+		FloatProcessor ip = new FloatProcessor(w, h);
+		for (int k = 0; k < w * h / 150; k++) {
+			double bx = rnd.nextDouble() * w, by = rnd.nextDouble() * h, r = 2 + rnd.nextDouble() * 6, v = rnd.nextDouble() - 0.3;
+			for (int y = Math.max(0, (int) (by - 3 * r)); y < Math.min(h, by + 3 * r); y++)
+				for (int x = Math.max(0, (int) (bx - 3 * r)); x < Math.min(w, bx + 3 * r); x++)
+					ip.setf(x, y, ip.getf(x, y) + (float) (v * Math.exp(-((x - bx) * (x - bx) + (y - by) * (y - by)) / (r * r))));
+		}
+		return new ImagePlus(title, ip);
+	}
+
+	/** The fixed view and a moving view (of a bigger scene) such that TRUTH maps fixed → moving. */
+	private ImagePlus[] pair() throws Exception {
+		ImagePlus big = scene("big", 400, 380, 7);
+		double[] offset = {1, 0, 100, 0, 1, 100};
+		ImagePlus fixed = ApplyTransform.warp(big, offset, 200, 180);
+		fixed.setTitle("fixed");
+		// moving(q) = big(offset(TRUTH⁻¹(q))): build offset ∘ TRUTH⁻¹ by mapping three points through Rust.
+		double[] inv = Native.mapPoints(TRUTH, new double[] {0, 0, 1, 0, 0, 1}, true);
+		double[] m = {inv[2] - inv[0], inv[4] - inv[0], inv[0] + 100, inv[3] - inv[1], inv[5] - inv[1], inv[1] + 100};
+		ImagePlus moving = ApplyTransform.warp(big, m, 200, 180);
+		moving.setTitle("moving");
+		fixed.getCalibration().pixelWidth = fixed.getCalibration().pixelHeight = 0.5;
+		fixed.getCalibration().setUnit("micron");
+		moving.getCalibration().pixelWidth = moving.getCalibration().pixelHeight = 0.5;
+		moving.getCalibration().setUnit("micron");
+		return new ImagePlus[] {fixed, moving};
+	}
+
+	private static double cornerError(double[] a, double[] b, int w, int h) {
+		double sum = 0;
+		for (double[] p : new double[][] {{0, 0}, {w - 1, 0}, {0, h - 1}, {w - 1, h - 1}}) {
+			double dx = (a[0] * p[0] + a[1] * p[1] + a[2]) - (b[0] * p[0] + b[1] * p[1] + b[2]);
+			double dy = (a[3] * p[0] + a[4] * p[1] + a[5]) - (b[3] * p[0] + b[4] * p[1] + b[5]);
+			sum += Math.sqrt(dx * dx + dy * dy);
+		}
+		return sum / 4;
+	}
+
+	private ImagePlus overlay;
+
+	/** Opens both images (in batch mode, as a headless macro would) and runs the command. */
+	private Registration registerByMacro(ImagePlus[] p, String extra) {
+		RegisterMultimodal.last = null;
+		boolean batch = ij.macro.Interpreter.batchMode;
+		ij.macro.Interpreter.batchMode = true;
+		try {
+			p[0].show();
+			p[1].show();
+			IJ.run("Register Multimodal Images...", "fixed=fixed moving=moving model=[] method=mi transform=rigid " + extra);
+			overlay = WindowManager.getImage("Registered moving on fixed");
+		}
+		finally {
+			ij.macro.Interpreter.batchMode = batch;
+		}
+		Registration r = RegisterMultimodal.last;
+		assertTrue("the macro should have registered; log: " + IJ.getLog(), r != null);
+		assertTrue("the overlay image should be open", overlay != null);
+		return r;
+	}
+
+	@Test
+	public void recoversAKnownTransformAndShowsTheOverlayAndResults() throws Exception {
+		Native.ensureLoaded();
+		ImagePlus[] p = pair();
+		float[] fixedBefore = ((float[]) p[0].getProcessor().getPixels()).clone();
+		Registration r = registerByMacro(p, "");
+		double err = cornerError(r.matrix, TRUTH, 200, 180);
+		assertTrue("corner error " + err + " px", err < 2.0);
+		assertTrue(r.reason, r.passed);
+		assertEquals("mi", r.method);
+		assertArrayEquals("inputs untouched", fixedBefore, (float[]) p[0].getProcessor().getPixels(), 0f);
+
+		assertEquals(2, overlay.getNChannels());
+		assertEquals(0.5, overlay.getCalibration().pixelWidth, 0);
+		assertArrayEquals("channel 1 is the fixed image", fixedBefore, (float[]) overlay.getStack().getPixels(1), 0f);
+		ResultsTable rt = ResultsTable.getResultsTable(RegisterMultimodal.TABLE);
+		assertTrue(rt != null && rt.size() >= 1);
+		assertEquals("TRUTH rotates fixed → moving by +8°", 8.0, rt.getValue("Angle (deg)", rt.size() - 1), 0.5);
+		assertEquals("pass", rt.getStringValue("Quality", rt.size() - 1));
+	}
+
+	@Test
+	public void exportsBigWarpFilesThatRefitTheTransform() throws Exception {
+		ImagePlus[] p = pair();
+		File out = tmp.newFolder("bigwarp");
+		Registration r = registerByMacro(p, "export=[" + out.getPath() + "]");
+		List<String> lines = new ArrayList<String>();
+		BufferedReader in = new BufferedReader(new InputStreamReader(new FileInputStream(new File(out, "bigwarp-landmarks.csv")), StandardCharsets.UTF_8));
+		for (String line; (line = in.readLine()) != null;) lines.add(line);
+		in.close();
+		assertTrue("a grid of at least 9 landmarks", lines.size() >= 9);
+		for (int i = 0; i < lines.size(); i++) {
+			String[] f = lines.get(i).split(",");
+			assertEquals("6 columns", 6, f.length);
+			for (String field : f) assertTrue("quoted: " + field, field.startsWith("\"") && field.endsWith("\""));
+			assertEquals("\"Pt-" + i + "\"", f[0]);
+			assertEquals("\"true\"", f[1]);
+			double[] v = new double[4];
+			for (int k = 0; k < 4; k++) {
+				String s = f[k + 2].substring(1, f[k + 2].length() - 1);
+				assertTrue("Java-style double: " + s, s.contains(".") || s.contains("E"));
+				v[k] = Double.parseDouble(s);
+			}
+			// moving first, world units (0.5 µm pixels): the transform maps fixed → moving.
+			double fx = v[2] / 0.5, fy = v[3] / 0.5;
+			double mx = r.matrix[0] * fx + r.matrix[1] * fy + r.matrix[2], my = r.matrix[3] * fx + r.matrix[4] * fy + r.matrix[5];
+			assertEquals(mx * 0.5, v[0], 1e-6);
+			assertEquals(my * 0.5, v[1], 1e-6);
+		}
+		String json = new String(java.nio.file.Files.readAllBytes(new File(out, "bigwarp-landmarks.json").toPath()), StandardCharsets.UTF_8);
+		assertTrue(json.contains("\"type\": \"Rotation\"") && json.contains("\"BigWarpLandmarks\""));
+		// Reading the exported landmarks back (as Apply Transform does) gives the same transform.
+		Object[] back = Native.readTransform(new File(out, "bigwarp-landmarks.json").getPath(), 0.5, 0.5);
+		assertArrayEquals(r.matrix, (double[]) back[0], 1e-6);
+		assertTrue(new File(out, "ngff-affine.json").isFile() && new File(out, "transform.json").isFile());
+	}
+
+	@Test
+	public void transfersRoisFromMovingToFixed() throws Exception {
+		ImagePlus[] p = pair();
+		RoiManager rm = RoiManager.getRoiManager();
+		rm.reset();
+		rm.addRoi(new Roi(50, 40, 30, 20));
+		Registration r = registerByMacro(p, "transfer");
+		assertEquals(2, rm.getCount());
+		Roi mapped = rm.getRoi(1);
+		assertTrue(mapped.getName(), mapped.getName().endsWith("(on fixed)"));
+		double[] expected = Native.mapPoints(r.matrix, new double[] {50, 40}, true);
+		// the mapped corner: moving (50, 40) seen in fixed coordinates
+		assertEquals(expected[0], mapped.getFloatPolygon().xpoints[0], 1e-3);
+		assertEquals(expected[1], mapped.getFloatPolygon().ypoints[0], 1e-3);
+		// and it is where the truth puts it: TRUTH(fixed point) = (50, 40)
+		double fx = mapped.getFloatPolygon().xpoints[0], fy = mapped.getFloatPolygon().ypoints[0];
+		assertEquals(50, TRUTH[0] * fx + TRUTH[1] * fy + TRUTH[2], 2.0);
+		assertEquals(40, TRUTH[3] * fx + TRUTH[4] * fy + TRUTH[5], 2.0);
+		rm.reset();
+	}
+
+	@Test
+	public void badInputGivesAMessageNotACrash() throws Exception {
+		ImagePlus[] p = pair();
+		try {
+			RegisterMultimodal.register(p[0], p[1], new File(tmp.getRoot(), "missing.safetensors").getPath(), "auto", "rigid", false, false);
+			fail("expected an error");
+		}
+		catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("missing.safetensors"));
+		}
+		try {
+			RegisterMultimodal.register(p[0], p[1], "", "sift", "rigid", false, false);
+			fail("expected an error");
+		}
+		catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("need a CoMIR model"));
+		}
+		ImagePlus tiny = IJ.createImage("tiny", "8-bit", 4, 4, 1);
+		try {
+			RegisterMultimodal.register(tiny, p[1], "", "mi", "rigid", false, false);
+			fail("expected an error");
+		}
+		catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("too small"));
+		}
+	}
+}
