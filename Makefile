@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO_FLAGS := --release
 DEMO_OUT := demo-out
 
-.PHONY: demo test setup build fiji test-rust test-java test-gui clean
+.PHONY: demo model eval test setup build fiji test-rust test-java test-gui clean
 
 setup:
 	scripts/setup.sh
@@ -14,14 +14,33 @@ setup:
 build: setup
 	cargo build $(CARGO_FLAGS)
 
+# The main job on the shipped default: split scikit-image's IHC image into hematoxylin (nuclei)
+# and DAB (membrane marker) as two "modalities", move the DAB image by a known rigid transform
+# (demo/transform.json), and register it back with the shipped CoMIR model.
+MODEL := models/ihc-hdab-small.safetensors
 demo: build
 	mkdir -p $(DEMO_OUT)
 	target/release/comir info
-	target/release/comir apply --transform demo/transform.json --input .deps/demo/ihc.png \
-	  --output $(DEMO_OUT)/ihc-transformed.tif --preview $(DEMO_OUT)/ihc-transformed.png
-	target/release/comir apply --transform demo/identity.json --input .deps/demo/ihc.png \
-	  --output $(DEMO_OUT)/ihc.tif --preview $(DEMO_OUT)/ihc.png
-	@echo "demo outputs in $(DEMO_OUT)/: ihc.png (input) and ihc-transformed.{tif,png}"
+	target/release/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
+	target/release/comir apply --transform demo/transform.json --input $(DEMO_OUT)/stains/dab.tif \
+	  --output $(DEMO_OUT)/dab-moved.tif --preview $(DEMO_OUT)/dab-moved.png
+	target/release/comir register --model $(MODEL) --fixed $(DEMO_OUT)/stains/hematoxylin.tif \
+	  --moving $(DEMO_OUT)/dab-moved.tif --out $(DEMO_OUT)/registration
+	@echo "expected: rotation -15.00° (the inverse of demo/transform.json); outputs in $(DEMO_OUT)/registration:"
+	@ls $(DEMO_OUT)/registration
+
+# Retrain the shipped model exactly as it was made (about 45 minutes on 2 CPU cores).
+model: build
+	target/release/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
+	target/release/comir train --a $(DEMO_OUT)/stains/hematoxylin.tif --b $(DEMO_OUT)/stains/dab.tif \
+	  --name-a hematoxylin --name-b DAB --preprocess-a percentile --preprocess-b percentile \
+	  --region 0,0,256,512 --steps 1500 --seed 1 --checkpoint-every 100 --out $(MODEL)
+
+# Evaluate on the right half of the demo pair (the model was trained on the left half).
+eval: build
+	target/release/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
+	target/release/comir eval --model $(MODEL) --fixed $(DEMO_OUT)/stains/hematoxylin.tif \
+	  --moving $(DEMO_OUT)/stains/dab.tif --region 256,0,256,512 --patch 192 --per-level 10 --out $(DEMO_OUT)/eval
 
 fiji:
 	scripts/setup.sh --java

@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # Start real ImageJ (a window, under Xvfb when there is no display) with build/fiji as its
-# plugins folder, as a user who copied the install folder would; run the Apply Transform
-# command from a macro and check what happened. Screenshot: docs/images/apply-transform.png.
+# plugins folder, as a user who copied the install folder would; run Apply Transform and
+# Register Multimodal Images from a macro and check what happened. Screenshots go to
+# docs/images/ (apply-transform.png, register.png) for the README.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 gradle --no-daemon --console=plain -q fijiInstall imagejJar
 out=$(mktemp -d)
-if [[ -z "${DISPLAY:-}" ]]; then xvfb=(xvfb-run -a -s "-screen 0 1100x800x24"); else xvfb=(); fi
+# The demo pair: hematoxylin (fixed) and DAB moved by demo/transform.json (moving).
+target/release/comir unmix --input .deps/demo/ihc.png --out-dir "$out/stains" 2>/dev/null
+target/release/comir apply --transform demo/transform.json --input "$out/stains/dab.tif" --output "$out/dab-moved.tif" 2>/dev/null
+if [[ -z "${DISPLAY:-}" ]]; then xvfb=(xvfb-run -a -s "-screen 0 1100x900x24"); else xvfb=(); fi
 # No java.library.path: the plugin must find lib/linux64 next to its own plugins folder.
-timeout 180 "${xvfb[@]}" java -Dplugins.dir="$root/build/fiji" -jar build/imagej/ij.jar \
-  -macro "$root/scripts/gui-check.ijm" "$root/.deps/demo/ihc.png|$root/demo/transform.json|$out" \
+timeout 300 "${xvfb[@]}" java -Dplugins.dir="$root/build/fiji" -jar build/imagej/ij.jar \
+  -macro "$root/scripts/gui-check.ijm" \
+  "$root/.deps/demo/ihc.png|$root/demo/transform.json|$out|$out/stains/hematoxylin.tif|$out/dab-moved.tif|$root/models/ihc-hdab-small.safetensors" \
   >"$out/imagej.log" 2>&1 || true
 fail() { echo "GUI check FAILED: $*"; cat "$out/imagej.log" "$out/gui-check.txt" 2>/dev/null; echo "0 passed, 1 failed"; exit 1; }
 [[ -f "$out/gui-check.txt" ]] || fail "the macro did not finish"
-grep -q '^command=comir.fiji.ApplyTransform' "$out/gui-check.txt" || fail "menu command missing"
-grep -q '^result=ihc-transformed$' "$out/gui-check.txt" || fail "no result window"
-[[ -s "$out/apply-transform.png" ]] || fail "no screenshot"
+grep -q '^apply=comir.fiji.ApplyTransform' "$out/gui-check.txt" || fail "Apply Transform menu command missing"
+grep -q '^register=comir.fiji.RegisterMultimodal' "$out/gui-check.txt" || fail "Register menu command missing"
+grep -q '^applied=ihc-transformed$' "$out/gui-check.txt" || fail "no Apply Transform result window"
+grep -q '^registered=Registered ' "$out/gui-check.txt" || fail "no registration overlay window"
+angle=$(sed -n 's/^angle=//p' "$out/gui-check.txt")
+awk -v a="$angle" 'BEGIN { exit !(a > -15.5 && a < -14.5) }' || fail "registered angle $angle, expected -15"
+[[ -s "$out/apply-transform.png" && -s "$out/register.png" ]] || fail "no screenshots"
 mkdir -p docs/images
-cp "$out/apply-transform.png" docs/images/apply-transform.png
-echo "GUI check: menu command present, macro produced 'ihc-transformed', screenshot docs/images/apply-transform.png"
-echo "1 passed, 0 failed"
+cp "$out/apply-transform.png" "$out/register.png" docs/images/
+echo "GUI check: menu commands present; Apply Transform and Register ran from a macro (angle $angle°, expected -15°); screenshots in docs/images/"
+echo "2 passed, 0 failed"
