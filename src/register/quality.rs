@@ -30,7 +30,7 @@ pub struct QualityThresholds {
 
 impl Default for QualityThresholds {
     fn default() -> Self {
-        QualityThresholds { min_ncc: 0.5, min_nmi: 0.08, min_overlap: 0.25, min_inliers: 8 }
+        QualityThresholds { min_ncc: 0.25, min_nmi: 0.04, min_overlap: 0.25, min_inliers: 8 }
     }
 }
 

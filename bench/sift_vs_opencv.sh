@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Benchmark: our SIFT and feature registration against OpenCV's (opencv-python-headless from
+# PyPI), same 1-megapixel images, same keypoint budget, measured in one run; prints ratios
+# (ours / OpenCV: below 1.0 means we are faster). Usage: bench/sift_vs_opencv.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/setup.sh >/dev/null
+venv=.deps/bench-venv
+[[ -x $venv/bin/python ]] || { python3 -m venv $venv && $venv/bin/pip -q install opencv-python-headless numpy; }
+cargo build -q --release --bin comir --example bench_registration
+work=$(mktemp -d)
+comir=target/release/comir
+bench=target/release/examples/bench_registration
+# 1 MP test pair from the demo image: hematoxylin upsampled ×2, and a rotated+shifted copy.
+$comir unmix --input .deps/demo/ihc.png --out-dir "$work" 2>/dev/null
+echo '{"format":"comir-transform","version":1,"kind":"similarity","direction":"fixed_to_moving","matrix":[[0.5,0,0],[0,0.5,0]]}' > "$work/up.json"
+$comir apply --transform "$work/up.json" --input "$work/hematoxylin.tif" --output "$work/fixed.png" --size 1024x1024 2>/dev/null
+echo '{"format":"comir-transform","version":1,"kind":"rigid","direction":"fixed_to_moving","matrix":[[0.9962,-0.0872,60],[0.0872,0.9962,-20]]}' > "$work/rot.json"
+$comir apply --transform "$work/rot.json" --input "$work/fixed.png" --output "$work/moving.png" 2>/dev/null
+
+val() { sed -n "s/^$1 //p"; }
+ours_all=$($bench sift "$work/fixed.png" 4000)
+n=$(echo "$ours_all" | val keypoints)
+ours_1=$(RAYON_NUM_THREADS=1 $bench sift "$work/fixed.png" 4000)
+cv_1=$($venv/bin/python bench/opencv_peer.py 1 sift "$work/fixed.png" "$n")
+cv_all=$($venv/bin/python bench/opencv_peer.py "$(nproc)" sift "$work/fixed.png" "$n")
+reg_ours=$($bench register "$work/fixed.png" "$work/moving.png")
+reg_cv=$($venv/bin/python bench/opencv_peer.py "$(nproc)" register "$work/fixed.png" "$work/moving.png")
+amd_ours=$($bench amd "$work/fixed.png" "$work/moving.png")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+printf "%-44s %10s %10s %8s\n" "1 MP, $n keypoints" "ours (s)" "OpenCV (s)" "ratio"
+for row in "SIFT detect+describe, 1 thread|$ours_1|$cv_1" "SIFT detect+describe, $(nproc) threads|$ours_all|$cv_all" "SIFT+matching+RANSAC registration|$reg_ours|$reg_cv"; do
+  IFS='|' read -r name a b <<<"$row"
+  ta=$(echo "$a" | val seconds); tb=$(echo "$b" | val seconds)
+  printf "%-44s %10s %10s %8s\n" "$name" "$ta" "$tb" "$(ratio "$ta" "$tb")"
+done
+echo "registration matrices (truth, the inverse of rot.json: 0.9962 0.0872 -58.03 / -0.0872 0.9962 25.16):"
+echo "  ours:   $(echo "$reg_ours" | val matrix) ($(echo "$reg_ours" | val inliers) inliers)"
+echo "  OpenCV: $(echo "$reg_cv" | val matrix) ($(echo "$reg_cv" | val inliers) inliers)"
+echo "  α-AMD (ours, rigid): $(echo "$amd_ours" | val seconds) s, matrix $(echo "$amd_ours" | val matrix)"

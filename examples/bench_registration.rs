@@ -1,0 +1,49 @@
+//! Timing helper for bench/*.sh: runs one of our algorithms on image files and prints
+//! machine-readable lines ("key value"), so the scripts can put them next to a peer's.
+//!
+//!   bench_registration sift IMAGE              detect+describe, best of 5
+//!   bench_registration register FIXED MOVING   SIFT+matching+RANSAC registration, best of 3
+//!   bench_registration amd FIXED MOVING        α-AMD rigid registration, best of 3
+use comir::image::io::read_image;
+use comir::progress::Silent;
+use comir::register::pipeline::{register_planes, Method, RegisterOptions};
+use comir::register::sift::{detect_and_describe, SiftOptions};
+use std::time::Instant;
+
+fn plane(path: &str) -> ndarray::Array2<f32> {
+    let img = read_image(std::path::Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+    comir::image::filter::normalise_robust(comir::gray_plane(&img).view())
+}
+
+fn best_of<T>(n: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::INFINITY;
+    let mut out = None;
+    for _ in 0..n {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(v);
+    }
+    (best, out.expect("n > 0"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("sift") => {
+            let p = plane(&args[2]);
+            let max = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let (t, f) = best_of(5, || detect_and_describe(p.view(), &SiftOptions { max_features: max, ..Default::default() }));
+            println!("seconds {t:.4}\nkeypoints {}", f.len());
+        }
+        Some(m @ ("register" | "amd")) => {
+            let (f, mv) = (plane(&args[2]), plane(&args[3]));
+            let method = if m == "register" { Method::Sift } else { Method::AlphaAmd };
+            let o = RegisterOptions { method, any_rotation: false, ..Default::default() };
+            let (t, r) = best_of(3, || register_planes(f.view(), mv.view(), true, &o, &Silent).unwrap_or_else(|e| panic!("{e}")));
+            let mm = r.transform.m;
+            println!("seconds {t:.4}\nmatrix {} {} {} {} {} {}\ninliers {}", mm[0][0], mm[0][1], mm[0][2], mm[1][0], mm[1][1], mm[1][2], r.matches.len());
+        }
+        _ => eprintln!("usage: bench_registration sift IMAGE [MAX] | register FIXED MOVING | amd FIXED MOVING"),
+    }
+}
