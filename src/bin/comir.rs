@@ -297,6 +297,16 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
     Ok(())
 }
 
+type Pair = (Image, Image, Option<Model>, Option<(usize, usize)>);
+
+/// Fixed and moving image, the model if any, and which network each image goes through.
+fn load_pair(fixed: &PathBuf, moving: &PathBuf, model: Option<&PathBuf>) -> comir::Result<Pair> {
+    let (fixed, moving) = (read_image(fixed)?, read_image(moving)?);
+    let model = model.map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+    let sides = model.as_ref().map(|m| comir::model_sides(m, &fixed, &moving)).transpose()?;
+    Ok((fixed, moving, model, sides))
+}
+
 fn run(cli: Cli) -> comir::Result<()> {
     match cli.command {
         Command::Apply { transform, input, output, size, preview } => {
@@ -341,10 +351,7 @@ fn run(cli: Cli) -> comir::Result<()> {
             Ok(())
         }
         Command::Register(a) => {
-            let fixed = read_image(&a.fixed)?;
-            let moving = read_image(&a.moving)?;
-            let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
-            let sides = model.as_ref().map(|m| comir::model_sides(m, &fixed, &moving)).transpose()?;
+            let (fixed, moving, model, sides) = load_pair(&a.fixed, &a.moving, a.model.as_ref())?;
             let options = comir::register::pipeline::RegisterOptions {
                 method: comir::register::pipeline::Method::parse(&a.method)?,
                 kind: comir::TransformKind::parse(&a.transform)?,
@@ -365,10 +372,7 @@ fn run(cli: Cli) -> comir::Result<()> {
             Ok(())
         }
         Command::Eval(a) => {
-            let fixed = read_image(&a.fixed)?;
-            let moving = read_image(&a.moving)?;
-            let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
-            let sides = model.as_ref().map(|m| comir::model_sides(m, &fixed, &moving)).transpose()?;
+            let (fixed, moving, model, sides) = load_pair(&a.fixed, &a.moving, a.model.as_ref())?;
             use comir::eval::{evaluate, EvalMethod, EvalOptions};
             let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirAmd, EvalMethod::Mi], seed: a.seed };
             let bar = Bar::new(5 * a.per_level as u64);

@@ -53,6 +53,16 @@ fn to_jstring(env: &mut JNIEnv, s: &str) -> Result<jstring> {
     Ok(env.new_string(s)?.into_raw())
 }
 
+/// The 6-number fixed → moving matrix {a, b, tx, c, d, ty} of a Java double[].
+fn read_matrix(env: &mut JNIEnv, matrix: &JDoubleArray) -> Result<crate::Affine2> {
+    if matrix.is_null() || env.get_array_length(matrix)? != 6 {
+        return Err(Error::Argument("the matrix must have 6 numbers (a, b, tx, c, d, ty)".into()));
+    }
+    let mut m = [0.0; 6];
+    env.get_double_array_region(matrix, 0, &mut m)?;
+    Ok(crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]))
+}
+
 fn non_negative(value: jint, what: &str) -> Result<usize> {
     usize::try_from(value).map_err(|_| Error::Argument(format!("{what} must not be negative (got {value})")))
 }
@@ -118,12 +128,7 @@ pub extern "system" fn Java_comir_fiji_Native_warpPlane<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let (w, h) = (non_negative(width, "width")?, non_negative(height, "height")?);
         let (ow, oh) = (non_negative(out_width, "output width")?, non_negative(out_height, "output height")?);
-        if matrix.is_null() || env.get_array_length(&matrix)? != 6 {
-            return Err(Error::Argument("the matrix must have 6 numbers (a, b, tx, c, d, ty)".into()));
-        }
-        let mut m = [0.0; 6];
-        env.get_double_array_region(&matrix, 0, &mut m)?;
-        let t = crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]);
+        let t = read_matrix(env, &matrix)?;
         let image = pixels::plane_to_image(env, &pixels, w, h)?;
         let warped = crate::register::warp::warp_image(&image, &t, ow, oh)?;
         let kind = pixels::kind_of(env, &pixels)?;
@@ -277,12 +282,7 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let dir = PathBuf::from(java_string(env, &dir)?);
-        if matrix.is_null() || env.get_array_length(&matrix)? != 6 {
-            return Err(Error::Argument("the matrix must have 6 numbers (a, b, tx, c, d, ty)".into()));
-        }
-        let mut m = [0.0; 6];
-        env.get_double_array_region(&matrix, 0, &mut m)?;
-        let t = crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]);
+        let t = read_matrix(env, &matrix)?;
         t.validate()?;
         let grid = |w: jint, h: jint, cal| -> Result<crate::export::transform_file::ImageGrid> {
             Ok(crate::export::transform_file::ImageGrid { width: non_negative(w, "width")?.max(1), height: non_negative(h, "height")?.max(1), calibration: Some(cal) })
@@ -309,12 +309,10 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_mapPoints<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, matrix: JDoubleArray<'l>, xy: JDoubleArray<'l>, inverse: jboolean) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        if matrix.is_null() || env.get_array_length(&matrix)? != 6 || xy.is_null() {
-            return Err(Error::Argument("mapPoints needs a 6-number matrix and a point list".into()));
+        if xy.is_null() {
+            return Err(Error::Argument("mapPoints needs a point list".into()));
         }
-        let mut m = [0.0; 6];
-        env.get_double_array_region(&matrix, 0, &mut m)?;
-        let t = crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]);
+        let t = read_matrix(env, &matrix)?;
         let t = if inverse != 0 { t.inverse()? } else { t };
         let n = env.get_array_length(&xy)? as usize;
         let mut p = vec![0.0; n];
