@@ -112,3 +112,51 @@ pub fn register_regions(fixed: &Image, moving: &Image, fixed_rect: Option<Rect>,
     }
     Ok(reg)
 }
+
+/// How a new model is set up: modality names, their preprocessing, network size preset
+/// ("small" or "paper") and representation channels.
+#[derive(Clone, Debug)]
+pub struct NewModel {
+    pub names: [String; 2],
+    pub preprocess: [model::preprocess::Preprocess; 2],
+    pub size: String,
+    pub channels: usize,
+}
+
+/// The part of a (C, H, W) network input inside `region`.
+pub fn crop_input(x: ndarray::Array3<f32>, region: Option<Rect>) -> Result<ndarray::Array3<f32>> {
+    let Some([rx, ry, rw, rh]) = region else { return Ok(x) };
+    let (_, h, w) = x.dim();
+    if rw == 0 || rh == 0 || rx + rw > w || ry + rh > h {
+        return Err(Error::Argument(format!("the region {rx},{ry},{rw},{rh} lies outside the {w}×{h} image")));
+    }
+    Ok(x.slice(ndarray::s![.., ry..ry + rh, rx..rx + rw]).to_owned())
+}
+
+/// Train on aligned image pairs (first slice of each; only inside `region` if given), either
+/// a new model or one to continue (`resume`). Checkpoints and the final model go to `out`,
+/// written atomically: a cancelled run still leaves a complete model of the steps done.
+pub fn train_model(pairs: &[(Image, Image)], region: Option<Rect>, new: &NewModel, resume: Option<Model>, config: &model::train::TrainConfig, out: &std::path::Path, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<(Model, model::train::TrainReport)> {
+    use model::store::{Modality, Provenance};
+    let first = pairs.first().ok_or_else(|| Error::Argument("at least one aligned image pair is needed for training".into()))?;
+    let mut model = match resume {
+        Some(m) => m,
+        None => {
+            tch::manual_seed(config.seed as i64);
+            let modality = |i: usize, channels: usize| -> Result<Modality> {
+                Ok(Modality { name: new.names[i].clone(), preprocess: new.preprocess[i], net: model::config::NetConfig::preset(&new.size, channels, new.channels)? })
+            };
+            Model::new([modality(0, first.0.channels())?, modality(1, first.1.channels())?], model::device::default_device())?
+        }
+    };
+    let mut prepared = Vec::with_capacity(pairs.len());
+    for (a, b) in pairs {
+        let xa = crop_input(model::preprocess::prepare(a, model.header.modalities[0].preprocess)?, region)?;
+        let xb = crop_input(model::preprocess::prepare(b, model.header.modalities[1].preprocess)?, region)?;
+        prepared.push(model::augment::TrainingPair::new(xa, xb, None)?);
+    }
+    model.header.provenance = model::store::Provenance { command, ..Provenance::now(None) };
+    let report = model::train::train(&mut model, &prepared, config, Some(out.to_path_buf()), monitor)?;
+    model.save(out)?;
+    Ok((model, report))
+}

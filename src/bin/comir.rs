@@ -3,12 +3,10 @@ use clap::{Args, Parser, Subcommand};
 use comir::image::io::{read_image, write_image, write_tiff};
 use comir::image::preview::write_preview_png;
 use comir::image::{stain, Image, PixelType};
-use comir::model::augment::TrainingPair;
-use comir::model::config::NetConfig;
 use comir::model::infer::{represent, InferOptions};
 use comir::model::preprocess::{prepare, Preprocess};
-use comir::model::store::{Modality, Model, Provenance};
-use comir::model::train::{train, OptimizerKind, TrainConfig};
+use comir::model::store::Model;
+use comir::model::train::{OptimizerKind, TrainConfig};
 use comir::progress::{Monitor, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -189,15 +187,6 @@ fn parse_region(s: &str) -> Result<[usize; 4], String> {
     }
 }
 
-/// The part of a (C, H, W) input inside `region`, refusing regions outside the image.
-fn crop(x: ndarray::Array3<f32>, region: Option<[usize; 4]>) -> comir::Result<ndarray::Array3<f32>> {
-    let Some([rx, ry, rw, rh]) = region else { return Ok(x) };
-    let (_, h, w) = x.dim();
-    if rx + rw > w || ry + rh > h {
-        return Err(comir::Error::Argument(format!("the region {rx},{ry},{rw},{rh} lies outside the {w}×{h} image")));
-    }
-    Ok(x.slice(ndarray::s![.., ry..ry + rh, rx..rx + rw]).to_owned())
-}
 
 fn parse_size(s: &str) -> Result<(usize, usize), String> {
     let (w, h) = s.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT, e.g. 512x512")?;
@@ -239,28 +228,8 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
     }
     let inputs: Vec<&PathBuf> = args.a.iter().chain(&args.b).collect();
     refuse_overwrite(&args.out, &inputs)?;
-    let device = comir::model::device::default_device();
-    let mut model = match &args.resume {
-        Some(path) => Model::load(path, device)?,
-        None => {
-            let load_channels = |p: &PathBuf| read_image(p).map(|i| i.channels());
-            let (ca, cb) = (load_channels(&args.a[0])?, load_channels(&args.b[0])?);
-            tch::manual_seed(args.seed as i64);
-            Model::new(
-                [
-                    Modality { name: args.name_a.clone(), preprocess: args.preprocess_a, net: NetConfig::preset(&args.size, ca, args.channels)? },
-                    Modality { name: args.name_b.clone(), preprocess: args.preprocess_b, net: NetConfig::preset(&args.size, cb, args.channels)? },
-                ],
-                device,
-            )?
-        }
-    };
-    let mut pairs = Vec::new();
-    for (pa, pb) in args.a.iter().zip(&args.b) {
-        let a = crop(prepare(&read_image(pa)?, model.header.modalities[0].preprocess)?, args.region)?;
-        let b = crop(prepare(&read_image(pb)?, model.header.modalities[1].preprocess)?, args.region)?;
-        pairs.push(TrainingPair::new(a, b, None)?);
-    }
+    let resume = args.resume.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+    let pairs = args.a.iter().zip(&args.b).map(|(a, b)| Ok((read_image(a)?, read_image(b)?))).collect::<comir::Result<Vec<_>>>()?;
     let optimizer = match args.optimizer.as_str() {
         "sgd" => OptimizerKind::Sgd,
         "adam" => OptimizerKind::Adam,
@@ -278,20 +247,16 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
         checkpoint_every: args.checkpoint_every,
         ..TrainConfig::default()
     };
-    model.header.provenance = Provenance::now(Some(std::env::args().collect::<Vec<_>>().join(" ")));
-    eprintln!(
-        "training {} ({} parameters) and {} ({} parameters) on {} pair(s), {}",
-        model.header.modalities[0].name, model.parameter_count(0), model.header.modalities[1].name, model.parameter_count(1),
-        pairs.len(), comir::model::device::runtime_info()
-    );
+    let new = comir::NewModel { names: [args.name_a, args.name_b], preprocess: [args.preprocess_a, args.preprocess_b], size: args.size, channels: args.channels };
+    eprintln!("training on {} pair(s), {}", pairs.len(), comir::model::device::runtime_info());
     let bar = Bar::new(config.steps);
-    let report = train(&mut model, &pairs, &config, Some(args.out.clone()), &bar)?;
+    let command = Some(std::env::args().collect::<Vec<_>>().join(" "));
+    let (model, report) = comir::train_model(&pairs, args.region, &new, resume, &config, &args.out, command, &bar)?;
     bar.0.finish();
-    model.save(&args.out)?;
     let tail = &report.losses[report.losses.len().saturating_sub(20)..];
     eprintln!(
-        "wrote {} after {} steps ({:.2} steps/s); loss over the last {} steps: {:.4}",
-        args.out.display(), model.header.steps_trained, report.steps_per_second, tail.len(),
+        "wrote {} ({} + {} parameters) after {} steps ({:.2} steps/s); loss over the last {} steps: {:.4}",
+        args.out.display(), model.parameter_count(0), model.parameter_count(1), model.header.steps_trained, report.steps_per_second, tail.len(),
         tail.iter().sum::<f64>() / tail.len().max(1) as f64
     );
     Ok(())

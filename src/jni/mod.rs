@@ -321,3 +321,77 @@ pub extern "system" fn Java_comir_fiji_Native_mapPoints<'l>(mut env: JNIEnv<'l>,
         Ok(doubles(env, &out)?.into_raw())
     })
 }
+
+/// `float[][] Native.represent(Object[] planes, int width, int height, String modelPath,
+/// String modality, long job)`: the CoMIR of one image (first slice), one float[] per channel.
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_represent<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    planes: JObjectArray<'l>,
+    width: jint,
+    height: jint,
+    model_path: JString<'l>,
+    modality: JString<'l>,
+    job: jlong,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let image = pixels::planes_to_image(env, &planes, non_negative(width, "width")?, non_negative(height, "height")?)?;
+        let model = models::load(std::path::Path::new(&java_string(env, &model_path)?))?;
+        let side = match optional_string(env, &modality)? {
+            Some(name) => model.side(&name)?,
+            // No modality given: the network whose input channel count fits.
+            None => (0..2).find(|&s| model.header.modalities[s].net.in_channels == image.channels()).ok_or_else(|| {
+                Error::Argument(format!("the model has no network for {}-channel images", image.channels()))
+            })?,
+        };
+        let x = crate::model::preprocess::prepare(&image, model.header.modalities[side].preprocess)?;
+        let y = crate::model::infer::represent(&model, side, &x, &Default::default(), jobs::get(job).as_ref())?;
+        let out = env.new_object_array(y.shape()[0] as i32, "[F", JObject::null())?;
+        for (c, plane) in y.outer_iter().enumerate() {
+            let values: Vec<f32> = plane.iter().copied().collect();
+            let a = env.new_float_array(values.len() as i32)?;
+            env.set_float_array_region(&a, 0, &values)?;
+            env.set_object_array_element(&out, c as i32, a)?;
+        }
+        Ok(out.into_raw())
+    })
+}
+
+/// `String Native.train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region,
+/// String nameA, String nameB, String size, int steps, String outPath, long job)`: trains a
+/// new model on one aligned pair and writes it (also when cancelled: the steps done so far).
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_train<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    a_planes: JObjectArray<'l>,
+    b_planes: JObjectArray<'l>,
+    width: jint,
+    height: jint,
+    region: JIntArray<'l>,
+    name_a: JString<'l>,
+    name_b: JString<'l>,
+    size: JString<'l>,
+    steps: jint,
+    out_path: JString<'l>,
+    job: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let (w, h) = (non_negative(width, "width")?, non_negative(height, "height")?);
+        let a = pixels::planes_to_image(env, &a_planes, w, h)?;
+        let b = pixels::planes_to_image(env, &b_planes, w, h)?;
+        let region = optional_rect(env, &region)?;
+        let pre = crate::model::preprocess::Preprocess::Percentile;
+        let new = crate::NewModel { names: [java_string(env, &name_a)?, java_string(env, &name_b)?], preprocess: [pre, pre], size: java_string(env, &size)?, channels: 1 };
+        let config = crate::model::train::TrainConfig { steps: non_negative(steps, "steps")?.max(1) as u64, checkpoint_every: 100, ..Default::default() };
+        let out = PathBuf::from(java_string(env, &out_path)?);
+        let (model, report) = crate::train_model(&[(a, b)], region, &new, None, &config, &out, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
+        let last = report.losses.last().copied().unwrap_or(f64::NAN);
+        let summary = format!(
+            "{} after {} steps{} ({:.2} steps/s, final loss {last:.4})",
+            out.display(), model.header.steps_trained, if report.cancelled { " (stopped early)" } else { "" }, report.steps_per_second
+        );
+        to_jstring(env, &summary)
+    })
+}

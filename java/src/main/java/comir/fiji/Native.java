@@ -144,4 +144,11 @@ public final class Native {
 
 	/** Maps points (x0, y0, x1, y1, ...) fixed → moving, or moving → fixed when inverse. */
 	public static native double[] mapPoints(double[] matrix, double[] xy, boolean inverse);
+
+	/** The CoMIR of one image (planes = channels of one slice), one float[] per representation channel. */
+	public static native float[][] represent(Object[] planes, int width, int height, String modelPath, String modality, long job);
+
+	/** Trains a new model on one aligned pair and writes it to outPath; returns a one-line summary. */
+	public static native String train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region, String nameA,
+		String nameB, String size, int steps, String outPath, long job);
 }

@@ -1,0 +1,72 @@
+package comir.fiji;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import ij.gui.GenericDialog;
+import ij.gui.Roi;
+import ij.plugin.PlugIn;
+import java.awt.Rectangle;
+import java.io.File;
+
+/**
+ * Plugins › Registration › CoMIR › Train CoMIR Model...: trains a model on one aligned pair of
+ * open images (an area ROI on the first restricts training to its bounds). Progress in the
+ * status bar, Esc stops early; the model file is written atomically in any case.
+ * Macro: {@code run("Train CoMIR Model...", "modality_a=a.tif modality_b=b.tif name_a=BF name_b=SHG
+ * size=small steps=1000 model=/path/out.safetensors");}
+ */
+public class TrainModel implements PlugIn {
+	@Override
+	public void run(String arg) {
+		int[] ids = WindowManager.getIDList();
+		if (ids == null || ids.length < 2) {
+			IJ.error("Train CoMIR Model", "Please open the two aligned images of the training pair first.");
+			return;
+		}
+		String[] titles = new String[ids.length];
+		for (int i = 0; i < ids.length; i++) titles[i] = WindowManager.getImage(ids[i]).getTitle();
+		GenericDialog gd = new GenericDialog("Train CoMIR Model");
+		gd.addChoice("Modality_A image", titles, titles[0]);
+		gd.addChoice("Modality_B image", titles, titles[1]);
+		gd.addStringField("Name_A", "A", 12);
+		gd.addStringField("Name_B", "B", 12);
+		gd.addChoice("Size", new String[] {"small", "paper"}, "small");
+		gd.addNumericField("Steps", 1000, 0);
+		gd.addFileField("Model file to write", "", 40);
+		gd.showDialog();
+		if (gd.wasCanceled()) return;
+		ImagePlus a = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
+		ImagePlus b = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
+		String nameA = gd.getNextString().trim(), nameB = gd.getNextString().trim();
+		String size = gd.getNextChoice();
+		int steps = (int) gd.getNextNumber();
+		String out = gd.getNextString().trim();
+		try {
+			IJ.log("CoMIR: wrote " + train(a, b, nameA, nameB, size, steps, out));
+		}
+		catch (ComirException e) {
+			IJ.error("Train CoMIR Model", e.getMessage());
+		}
+	}
+
+	public static String train(ImagePlus a, ImagePlus b, final String nameA, final String nameB, final String size, final int steps, String out) {
+		if (out.isEmpty()) throw new ComirException("Please choose where to write the model (.safetensors).");
+		if (a == b) throw new ComirException("The two images of a training pair must be different images.");
+		if (a.getWidth() != b.getWidth() || a.getHeight() != b.getHeight())
+			throw new ComirException("The training images must be aligned and of equal size (" + a.getWidth() + "×" + a.getHeight()
+				+ " vs " + b.getWidth() + "×" + b.getHeight() + ").");
+		final Object[] pa = RegisterMultimodal.planes(a), pb = RegisterMultimodal.planes(b);
+		final int w = a.getWidth(), h = a.getHeight();
+		Roi roi = a.getRoi();
+		Rectangle r = roi != null && roi.isArea() ? roi.getBounds().intersection(new Rectangle(0, 0, w, h)) : null;
+		final int[] region = r == null ? null : new int[] {r.x, r.y, r.width, r.height};
+		final String path = new File(out).getAbsolutePath();
+		return NativeJob.run("Training CoMIR model", new NativeJob.Call<String>() {
+			@Override
+			public String run(long job) {
+				return Native.train(pa, pb, w, h, region, nameA, nameB, size, steps, path, job);
+			}
+		});
+	}
+}

@@ -1,0 +1,73 @@
+package comir.fiji;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.WindowManager;
+import ij.macro.Interpreter;
+import ij.process.FloatProcessor;
+import java.io.File;
+import org.junit.Rule;
+import org.junit.Test;
+import org.junit.rules.TemporaryFolder;
+
+/** Train CoMIR Model and Compute CoMIR, driven as macros. */
+public class TrainComputeTest {
+	@Rule
+	public TemporaryFolder tmp = new TemporaryFolder();
+
+	@Test
+	public void trainsAModelThatComputeComirUses() throws Exception {
+		ImagePlus a = RegisterTest.scene("mod_a", 96, 96, 3);
+		FloatProcessor bp = (FloatProcessor) a.getProcessor().duplicate();
+		float[] px = (float[]) bp.getPixels();
+		float max = 0;
+		for (float v : px) max = Math.max(max, Math.abs(v));
+		for (int i = 0; i < px.length; i++) { float s = px[i] / max; px[i] = 1 - (2 * s - 1) * (2 * s - 1); } // another "modality"
+		ImagePlus b = new ImagePlus("mod_b", bp);
+		File model = new File(tmp.getRoot(), "m.safetensors");
+		boolean batch = Interpreter.batchMode;
+		Interpreter.batchMode = true;
+		ImagePlus comir;
+		try {
+			a.show();
+			b.show();
+			IJ.run("Train CoMIR Model...", "modality_a=mod_a modality_b=mod_b name_a=A name_b=B size=small steps=3 model=[" + model.getPath() + "]");
+			assertTrue("model written; log: " + IJ.getLog(), model.isFile() && model.length() > 1000);
+			IJ.run(b, "Compute CoMIR...", "model=[" + model.getPath() + "] modality=B");
+			comir = WindowManager.getImage("CoMIR of mod_b");
+		}
+		finally {
+			Interpreter.batchMode = batch;
+		}
+		assertTrue("the CoMIR window should be open", comir != null);
+		assertEquals(96, comir.getWidth());
+		assertEquals(1, comir.getStackSize());
+		float[] values = (float[]) comir.getProcessor().getPixels();
+		float lo = Float.MAX_VALUE, hi = -Float.MAX_VALUE;
+		for (float v : values) { lo = Math.min(lo, v); hi = Math.max(hi, v); assertTrue(!Float.isNaN(v)); }
+		assertTrue("a real computation varies over the image", hi > lo);
+		try {
+			ComputeComir.compute(b, model.getPath(), "C");
+			fail("expected an error for an unknown modality");
+		}
+		catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("\"A\" and \"B\""));
+		}
+	}
+
+	@Test
+	public void trainingRefusesMismatchedImages() {
+		ImagePlus a = RegisterTest.scene("a", 64, 64, 1), b = RegisterTest.scene("b", 60, 64, 2);
+		try {
+			TrainModel.train(a, b, "A", "B", "small", 1, new File(tmp.getRoot(), "x.safetensors").getPath());
+			fail("expected an error");
+		}
+		catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("equal size"));
+		}
+	}
+}
