@@ -15,11 +15,16 @@ import org.junit.Assume;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
+import org.junit.rules.Timeout;
 
 /** Apply Transform driven as a macro would, checked pixel for pixel against the Rust CLI. */
 public class ApplyTransformTest {
 	@Rule
 	public TemporaryFolder tmp = new TemporaryFolder();
+
+	/** A command that unexpectedly opens a modal dialog fails the test instead of hanging it. */
+	@Rule
+	public Timeout timeout = Timeout.seconds(180);
 
 	/** Rotation by 17° about (40, 30) followed by a shift, fixed → moving. */
 	private static final double[] ROTATION;

@@ -16,11 +16,16 @@ import java.util.concurrent.Future;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
+import org.junit.rules.Timeout;
 
 /** Several registrations at once through JNI agree with one at a time; bad models fail cleanly. */
 public class ConcurrencyTest {
 	@Rule
 	public TemporaryFolder tmp = new TemporaryFolder();
+
+	/** A command that unexpectedly opens a modal dialog fails the test instead of hanging it. */
+	@Rule
+	public Timeout timeout = Timeout.seconds(180);
 
 	private static ImagePlus[] pair(long seed, double shift) {
 		ImagePlus big = RegisterTest.scene("big", 300, 280, seed);

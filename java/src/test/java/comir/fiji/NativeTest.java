@@ -10,11 +10,16 @@ import java.io.File;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
+import org.junit.rules.Timeout;
 
 /** The native library loads from the install folder and turns bad input into exceptions. */
 public class NativeTest {
 	@Rule
 	public TemporaryFolder tmp = new TemporaryFolder();
+
+	/** A command that unexpectedly opens a modal dialog fails the test instead of hanging it. */
+	@Rule
+	public Timeout timeout = Timeout.seconds(180);
 
 	@Test
 	public void loadsAndRunsLibtorch() {

@@ -23,11 +23,16 @@ import java.util.Random;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
+import org.junit.rules.Timeout;
 
 /** Register Multimodal Images and Export to BigWarp, driven as macros, checked numerically. */
 public class RegisterTest {
 	@Rule
 	public TemporaryFolder tmp = new TemporaryFolder();
+
+	/** A command that unexpectedly opens a modal dialog fails the test instead of hanging it. */
+	@Rule
+	public Timeout timeout = Timeout.seconds(180);
 
 	/** Rotation by 8° about the centre of a 200 × 180 image plus a shift: fixed → moving. */
 	static final double[] TRUTH;
@@ -86,7 +91,7 @@ public class RegisterTest {
 		try {
 			p[0].show();
 			p[1].show();
-			IJ.run("Register Multimodal Images...", "fixed=fixed moving=moving model=[] method=mi transform=rigid " + extra);
+			TestSupport.macro(null, "Register Multimodal Images...", "fixed=fixed moving=moving model=[] method=mi transform=rigid " + extra);
 			overlay = WindowManager.getImage("Registered moving on fixed");
 		}
 		finally {

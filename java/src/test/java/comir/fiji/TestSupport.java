@@ -57,6 +57,18 @@ final class TestSupport {
 	}
 
 	/**
+	 * Runs a menu command with macro options, as a macro does. ImageJ hands the options only to
+	 * threads named "Run$_…" and renames a thread just once; the test runner may rename its
+	 * worker back between classes, so make sure here, or a modal dialog would wait forever.
+	 */
+	static void macro(ImagePlus imp, String command, String options) {
+		Thread t = Thread.currentThread();
+		if (!t.getName().startsWith("Run$_")) t.setName("Run$_" + t.getName());
+		if (imp == null) ij.IJ.run(command, options);
+		else ij.IJ.run(imp, command, options);
+	}
+
+	/**
 	 * Runs a menu command on {@code imp} as a macro would (IJ.run with an options string) in
 	 * batch mode, and returns the image it produced.
 	 */
@@ -64,7 +76,7 @@ final class TestSupport {
 		boolean batch = Interpreter.batchMode;
 		Interpreter.batchMode = true;
 		try {
-			ij.IJ.run(imp, command, options);
+			macro(imp, command, options);
 			ImagePlus result = WindowManager.getCurrentImage();
 			assertTrue("the command should have produced a new image; log: " + ij.IJ.getLog(), result != null && result != imp);
 			return result;

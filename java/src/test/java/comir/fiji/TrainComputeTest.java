@@ -13,11 +13,16 @@ import java.io.File;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
+import org.junit.rules.Timeout;
 
 /** Train CoMIR Model and Compute CoMIR, driven as macros. */
 public class TrainComputeTest {
 	@Rule
 	public TemporaryFolder tmp = new TemporaryFolder();
+
+	/** A command that unexpectedly opens a modal dialog fails the test instead of hanging it. */
+	@Rule
+	public Timeout timeout = Timeout.seconds(180);
 
 	@Test
 	public void trainsAModelThatComputeComirUses() throws Exception {
@@ -35,9 +40,9 @@ public class TrainComputeTest {
 		try {
 			a.show();
 			b.show();
-			IJ.run("Train CoMIR Model...", "modality_a=mod_a modality_b=mod_b name_a=A name_b=B size=small steps=3 model=[" + model.getPath() + "]");
+			TestSupport.macro(null, "Train CoMIR Model...", "modality_a=mod_a modality_b=mod_b name_a=A name_b=B size=small steps=3 model=[" + model.getPath() + "]");
 			assertTrue("model written; log: " + IJ.getLog(), model.isFile() && model.length() > 1000);
-			IJ.run(b, "Compute CoMIR...", "model=[" + model.getPath() + "] modality=B");
+			TestSupport.macro(b, "Compute CoMIR...", "model=[" + model.getPath() + "] modality=B");
 			comir = WindowManager.getImage("CoMIR of mod_b");
 		}
 		finally {
