@@ -31,11 +31,11 @@ amd_ours=$($bench amd "$work/fixed.png" "$work/moving.png")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 printf "%-44s %10s %10s %8s\n" "1 MP, $n keypoints" "ours (s)" "OpenCV (s)" "ratio"
-for row in "SIFT detect+describe, 1 thread|$ours_1|$cv_1" "SIFT detect+describe, $(nproc) threads|$ours_all|$cv_all" "SIFT+matching+RANSAC registration|$reg_ours|$reg_cv"; do
-  IFS='|' read -r name a b <<<"$row"
-  ta=$(echo "$a" | val seconds); tb=$(echo "$b" | val seconds)
-  printf "%-44s %10s %10s %8s\n" "$name" "$ta" "$tb" "$(ratio "$ta" "$tb")"
-done
+row() { printf "%-44s %10s %10s %8s\n" "$1" "$2" "$3" "$(ratio "$2" "$3")"; }
+s() { echo "$1" | val seconds; }
+row "SIFT detect+describe, 1 thread" "$(s "$ours_1")" "$(s "$cv_1")"
+row "SIFT detect+describe, $(nproc) threads" "$(s "$ours_all")" "$(s "$cv_all")"
+row "SIFT+matching+RANSAC registration" "$(s "$reg_ours")" "$(s "$reg_cv")"
 echo "registration matrices (truth, the inverse of rot.json: 0.9962 0.0872 -58.03 / -0.0872 0.9962 25.16):"
 echo "  ours:   $(echo "$reg_ours" | val matrix) ($(echo "$reg_ours" | val inliers) inliers)"
 echo "  OpenCV: $(echo "$reg_cv" | val matrix) ($(echo "$reg_cv" | val inliers) inliers)"
