@@ -1,6 +1,9 @@
 //! Matching descriptors: nearest neighbour with Lowe's ratio test, optionally mutual.
+//!
+//! All squared distances of a block of queries to the whole set come from one matrix product
+//! (‖a‖² + ‖b‖² − 2 a·b) through libtorch's GEMM, blocks bounding the memory.
 use super::sift::{Features, DESCRIPTOR_LEN};
-use rayon::prelude::*;
+use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Match {
@@ -9,42 +12,46 @@ pub struct Match {
     pub distance: f32,
 }
 
-fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
+/// Rows of queries per matrix product (a block holds rows × set size distances).
+const BLOCK: usize = 2048;
 
-/// (best index, best squared distance, second-best squared distance) of `d` among `set`.
-fn two_nearest(d: &[f32], set: &Features) -> Option<(usize, f32, f32)> {
-    let mut best = (usize::MAX, f32::INFINITY, f32::INFINITY);
-    for j in 0..set.len() {
-        let dist = squared_distance(d, set.descriptor(j));
-        if dist < best.1 {
-            best = (j, dist, best.1);
-        } else if dist < best.2 {
-            best.2 = dist;
+/// For each descriptor of `queries`: (index of its nearest in `set`, squared distance,
+/// squared distance of the second nearest or +∞).
+fn two_nearest(queries: &Features, set: &Features) -> Vec<(usize, f32, f32)> {
+    let (nq, ns) = (queries.len(), set.len());
+    if nq == 0 || ns == 0 {
+        return Vec::new();
+    }
+    let s = Tensor::from_slice(&set.descriptors).reshape([ns as i64, DESCRIPTOR_LEN as i64]);
+    let s_norm = s.square().sum_dim_intlist(1, false, Kind::Float).unsqueeze(0);
+    let k = ns.min(2) as i64;
+    let mut out = Vec::with_capacity(nq);
+    for start in (0..nq).step_by(BLOCK) {
+        let rows = BLOCK.min(nq - start);
+        let q = Tensor::from_slice(&queries.descriptors[start * DESCRIPTOR_LEN..(start + rows) * DESCRIPTOR_LEN]).reshape([rows as i64, DESCRIPTOR_LEN as i64]);
+        let q_norm = q.square().sum_dim_intlist(1, true, Kind::Float);
+        let d2 = (q_norm + &s_norm - q.matmul(&s.transpose(0, 1)) * 2.0).clamp_min(0.0);
+        let (values, indices) = d2.topk(k, 1, false, true);
+        let values: Vec<f32> = Vec::try_from(values.reshape([-1])).unwrap_or_default();
+        let indices: Vec<i64> = Vec::try_from(indices.reshape([-1])).unwrap_or_default();
+        for r in 0..rows {
+            let k = k as usize;
+            let second = if k == 2 { values[r * k + 1] } else { f32::INFINITY };
+            out.push((indices[r * k] as usize, values[r * k], second));
         }
     }
-    (best.0 != usize::MAX).then_some(best)
+    out
 }
 
 /// Matches fixed → moving passing the ratio test (best < ratio × second best), and, if
 /// `mutual`, whose moving descriptor's nearest fixed descriptor is the same one.
 pub fn match_features(fixed: &Features, moving: &Features, ratio: f32, mutual: bool) -> Vec<Match> {
-    debug_assert_eq!(fixed.descriptors.len(), fixed.len() * DESCRIPTOR_LEN);
-    let forward: Vec<Option<Match>> = (0..fixed.len())
-        .into_par_iter()
-        .map(|i| {
-            let (j, d1, d2) = two_nearest(fixed.descriptor(i), moving)?;
-            (d1 < ratio * ratio * d2).then_some(Match { fixed: i, moving: j, distance: d1.sqrt() })
-        })
-        .collect();
-    let mut matches: Vec<Match> = forward.into_iter().flatten().collect();
-    if mutual {
-        let back: Vec<bool> = matches
-            .par_iter()
-            .map(|m| two_nearest(moving.descriptor(m.moving), fixed).is_some_and(|(i, _, _)| i == m.fixed))
-            .collect();
-        matches = matches.into_iter().zip(back).filter_map(|(m, ok)| ok.then_some(m)).collect();
-    }
-    matches
+    let forward = two_nearest(fixed, moving);
+    let backward = if mutual { two_nearest(moving, fixed) } else { Vec::new() };
+    forward
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, (j, d1, d2))| d1 < ratio * ratio * d2 && (!mutual || backward.get(j).is_some_and(|b| b.0 == i)))
+        .map(|(i, (j, d1, _))| Match { fixed: i, moving: j, distance: d1.sqrt() })
+        .collect()
 }
