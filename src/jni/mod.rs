@@ -87,27 +87,20 @@ pub extern "system" fn Java_comir_fiji_Native_readTransform<'l>(mut env: JNIEnv<
         let cal = calibration(pixel_width, pixel_height, "pixel")?;
         let t = crate::export::transform_file::read_any(&path, &cal, &cal)?;
         let matrix: Vec<jdouble> = t.fixed_to_moving.m.iter().flatten().copied().collect();
-        let out = env.new_object_array(5, "java/lang/Object", JObject::null())?;
-        let kind = env.new_string(format!("{:?}", t.kind).to_lowercase())?;
-        env.set_object_array_element(&out, 4, kind)?;
-        let m = env.new_double_array(6)?;
-        env.set_double_array_region(&m, 0, &matrix)?;
-        env.set_object_array_element(&out, 0, m)?;
+        let mut items = vec![doubles(env, &matrix)?, JObject::null(), JObject::null(), JObject::null(), jstring_object(env, &format!("{:?}", t.kind).to_lowercase())?];
         if let Some(fixed) = &t.fixed {
+            let (Ok(w), Ok(h)) = (jint::try_from(fixed.width), jint::try_from(fixed.height)) else {
+                return Err(Error::Argument("fixed image size too large for ImageJ".into()));
+            };
             let size = env.new_int_array(2)?;
-            let (w, h) = (jint::try_from(fixed.width), jint::try_from(fixed.height));
-            let (Ok(w), Ok(h)) = (w, h) else { return Err(Error::Argument("fixed image size too large for ImageJ".into())) };
             env.set_int_array_region(&size, 0, &[w, h])?;
-            env.set_object_array_element(&out, 1, size)?;
+            items[1] = size.into();
             if let Some(cal) = &fixed.calibration {
-                let px = env.new_double_array(2)?;
-                env.set_double_array_region(&px, 0, &[cal.pixel_width, cal.pixel_height])?;
-                env.set_object_array_element(&out, 2, px)?;
-                let unit = env.new_string(&cal.unit)?;
-                env.set_object_array_element(&out, 3, unit)?;
+                items[2] = doubles(env, &[cal.pixel_width, cal.pixel_height])?;
+                items[3] = jstring_object(env, &cal.unit)?;
             }
         }
-        Ok(out.into_raw())
+        object_array(env, items)
     })
 }
 
@@ -171,6 +164,21 @@ fn doubles(env: &mut JNIEnv, values: &[f64]) -> Result<JObject<'static>> {
     env.set_double_array_region(&a, 0, values)?;
     // Safety: a local reference, returned to Java within this native frame.
     Ok(unsafe { JObject::from_raw(a.into_raw()) })
+}
+
+/// A Java Object[] of the given items (null entries stay null).
+fn object_array(env: &mut JNIEnv, items: Vec<JObject>) -> Result<jobjectArray> {
+    let out = env.new_object_array(items.len() as i32, "java/lang/Object", JObject::null())?;
+    for (i, item) in items.into_iter().enumerate() {
+        if !item.is_null() {
+            env.set_object_array_element(&out, i as i32, item)?;
+        }
+    }
+    Ok(out.into_raw())
+}
+
+fn jstring_object<'a>(env: &mut JNIEnv<'a>, s: &str) -> Result<JObject<'a>> {
+    Ok(env.new_string(s)?.into())
 }
 
 /// `long Native.newJob()`: an id to pass to a long call, to watch and cancel it.
@@ -240,21 +248,17 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
         let q = &reg.quality;
         let stats = [if q.passed { 1.0 } else { 0.0 }, q.score, q.overlap, q.inliers.map(|i| i as f64).unwrap_or(-1.0), angle, scale, tx, ty, start.elapsed().as_secs_f64()];
         let matches: Vec<f64> = reg.matches.iter().flat_map(|(p, m)| [p.0, p.1, m.0, m.1]).collect();
-        let out = env.new_object_array(6, "java/lang/Object", JObject::null())?;
         let matrix: Vec<f64> = reg.transform.m.iter().flatten().copied().collect();
-        let items = [doubles(env, &matrix)?, doubles(env, &stats)?];
-        for (i, item) in items.into_iter().enumerate() {
-            env.set_object_array_element(&out, i as i32, item)?;
-        }
-        let method_name = env.new_string(serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())?;
-        env.set_object_array_element(&out, 2, method_name)?;
-        let measure = env.new_string(&q.measure)?;
-        env.set_object_array_element(&out, 3, measure)?;
-        let reason = env.new_string(&q.reason)?;
-        env.set_object_array_element(&out, 4, reason)?;
-        let m = doubles(env, &matches)?;
-        env.set_object_array_element(&out, 5, m)?;
-        Ok(out.into_raw())
+        let method_name = serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let items = vec![
+            doubles(env, &matrix)?,
+            doubles(env, &stats)?,
+            jstring_object(env, &method_name)?,
+            jstring_object(env, &q.measure)?,
+            jstring_object(env, &q.reason)?,
+            doubles(env, &matches)?,
+        ];
+        object_array(env, items)
     })
 }
 
