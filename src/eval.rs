@@ -151,7 +151,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn summary(rows: &[EvalRow]) -> String {
     let mut out = format!("{:<12} {:>5} {:>9} {:>12} {:>9} {:>16} {:>16}\n", "method", "level", "success", "median err", "median s", "flag pass→succ", "flag fail→fail");
     let mut methods: Vec<EvalMethod> = rows.iter().map(|r| r.method).collect();
-    methods.dedup();
     methods.sort_by_key(|m| *m as u8);
     methods.dedup();
     for m in methods {

@@ -89,11 +89,17 @@ pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, us
 /// A rectangle x, y, width, height in pixels (an ROI's bounds).
 pub type Rect = [usize; 4];
 
+/// Refuse empty regions and regions reaching outside a width × height image.
+fn check_region([x, y, w, h]: Rect, width: usize, height: usize) -> Result<()> {
+    if w == 0 || h == 0 || x + w > width || y + h > height {
+        return Err(Error::Argument(format!("the region {x},{y},{w},{h} does not lie inside the {width}×{height} image")));
+    }
+    Ok(())
+}
+
 fn crop(image: &Image, rect: Option<Rect>) -> Result<(Image, Affine2)> {
     let Some([x, y, w, h]) = rect else { return Ok((image.clone(), Affine2::IDENTITY)) };
-    if w == 0 || h == 0 || x + w > image.width() || y + h > image.height() {
-        return Err(Error::Argument(format!("the region {x},{y},{w},{h} does not lie inside the {}×{} image", image.width(), image.height())));
-    }
+    check_region([x, y, w, h], image.width(), image.height())?;
     let data = image.data.slice(ndarray::s![.., .., y..y + h, x..x + w]).to_owned();
     Ok((Image { data, pixel_type: image.pixel_type, calibration: image.calibration.clone() }, Affine2::translation(x as f64, y as f64)))
 }
@@ -127,9 +133,7 @@ pub struct NewModel {
 pub fn crop_input(x: ndarray::Array3<f32>, region: Option<Rect>) -> Result<ndarray::Array3<f32>> {
     let Some([rx, ry, rw, rh]) = region else { return Ok(x) };
     let (_, h, w) = x.dim();
-    if rw == 0 || rh == 0 || rx + rw > w || ry + rh > h {
-        return Err(Error::Argument(format!("the region {rx},{ry},{rw},{rh} lies outside the {w}×{h} image")));
-    }
+    check_region([rx, ry, rw, rh], w, h)?;
     Ok(x.slice(ndarray::s![.., ry..ry + rh, rx..rx + rw]).to_owned())
 }
 

@@ -3,7 +3,6 @@
 mod common;
 use comir::progress::Silent;
 use comir::register::alpha_amd::{register, AlphaAmdOptions, PyramidLevel};
-use comir::register::warp::warp_plane;
 use comir::{Affine2, TransformKind};
 
 fn quick(kind: TransformKind) -> AlphaAmdOptions {

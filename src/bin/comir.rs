@@ -76,15 +76,24 @@ enum Command {
     Info,
 }
 
+/// The images to register (or evaluate on) and the model, shared by `register` and `eval`.
 #[derive(Args)]
-struct RegisterArgs {
+struct PairArgs {
     /// CoMIR model (.safetensors); without it the raw images are registered by mutual information.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Image of the fixed modality.
     #[arg(long)]
     fixed: PathBuf,
+    /// Image of the moving modality (for eval: aligned with the fixed one).
     #[arg(long)]
     moving: PathBuf,
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    #[command(flatten)]
+    pair: PairArgs,
     /// auto | sift | amd | mi
     #[arg(long, default_value = "auto")]
     method: String,
@@ -101,14 +110,8 @@ struct RegisterArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Image of the fixed modality.
-    #[arg(long)]
-    fixed: PathBuf,
-    /// Image of the moving modality, aligned with the fixed one.
-    #[arg(long)]
-    moving: PathBuf,
+    #[command(flatten)]
+    pair: PairArgs,
     /// Draw patches from this region only: X,Y,WIDTH,HEIGHT (e.g. the part not used for training).
     #[arg(long, value_parser = parse_region)]
     region: Option<[usize; 4]>,
@@ -265,9 +268,9 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
 type Pair = (Image, Image, Option<Model>, Option<(usize, usize)>);
 
 /// Fixed and moving image, the model if any, and which network each image goes through.
-fn load_pair(fixed: &PathBuf, moving: &PathBuf, model: Option<&PathBuf>) -> comir::Result<Pair> {
-    let (fixed, moving) = (read_image(fixed)?, read_image(moving)?);
-    let model = model.map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+fn load_pair(args: &PairArgs) -> comir::Result<Pair> {
+    let (fixed, moving) = (read_image(&args.fixed)?, read_image(&args.moving)?);
+    let model = args.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
     let sides = model.as_ref().map(|m| comir::model_sides(m, &fixed, &moving)).transpose()?;
     Ok((fixed, moving, model, sides))
 }
@@ -316,7 +319,7 @@ fn run(cli: Cli) -> comir::Result<()> {
             Ok(())
         }
         Command::Register(a) => {
-            let (fixed, moving, model, sides) = load_pair(&a.fixed, &a.moving, a.model.as_ref())?;
+            let (fixed, moving, model, sides) = load_pair(&a.pair)?;
             let options = comir::register::pipeline::RegisterOptions {
                 method: comir::register::pipeline::Method::parse(&a.method)?,
                 kind: comir::TransformKind::parse(&a.transform)?,
@@ -326,7 +329,7 @@ fn run(cli: Cli) -> comir::Result<()> {
             let bar = Bar::new(1);
             let (reg, comirs) = comir::register(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
             bar.0.finish_and_clear();
-            let inputs = serde_json::json!({"fixed": a.fixed, "moving": a.moving, "model": a.model});
+            let inputs = serde_json::json!({"fixed": a.pair.fixed, "moving": a.pair.moving, "model": a.pair.model});
             comir::export::outputs::write_registration(&a.out, &fixed, &moving, &reg, comirs.as_ref(), inputs)?;
             let (angle, scale, (tx, ty)) = reg.decompose();
             println!(
@@ -337,7 +340,7 @@ fn run(cli: Cli) -> comir::Result<()> {
             Ok(())
         }
         Command::Eval(a) => {
-            let (fixed, moving, model, sides) = load_pair(&a.fixed, &a.moving, a.model.as_ref())?;
+            let (fixed, moving, model, sides) = load_pair(&a.pair)?;
             use comir::eval::{evaluate, EvalMethod, EvalOptions};
             let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirAmd, EvalMethod::Mi], seed: a.seed };
             let bar = Bar::new(5 * a.per_level as u64);

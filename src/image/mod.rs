@@ -95,14 +95,6 @@ impl Image {
         })
     }
 
-    /// A single-plane image from row-major samples.
-    pub fn from_plane(width: usize, height: usize, samples: Vec<f32>, pixel_type: PixelType) -> Result<Image> {
-        check_size(width as u64, height as u64, 1)?;
-        let data = Array4::from_shape_vec((1, 1, height, width), samples)
-            .map_err(|e| Error::Argument(format!("{width}×{height} image: {e}")))?;
-        Ok(Image { data, pixel_type, calibration: Calibration::default() })
-    }
-
     pub fn slices(&self) -> usize { self.data.shape()[0] }
     pub fn channels(&self) -> usize { self.data.shape()[1] }
     pub fn height(&self) -> usize { self.data.shape()[2] }

@@ -159,11 +159,10 @@ fn optional_rect(env: &mut JNIEnv, r: &JIntArray) -> Result<Option<crate::Rect>>
     Ok(Some(v.map(|x| x as usize)))
 }
 
-fn doubles(env: &mut JNIEnv, values: &[f64]) -> Result<JObject<'static>> {
+fn doubles<'a>(env: &mut JNIEnv<'a>, values: &[f64]) -> Result<JObject<'a>> {
     let a = env.new_double_array(values.len() as i32)?;
     env.set_double_array_region(&a, 0, values)?;
-    // Safety: a local reference, returned to Java within this native frame.
-    Ok(unsafe { JObject::from_raw(a.into_raw()) })
+    Ok(a.into())
 }
 
 /// A Java Object[] of the given items (null entries stay null).

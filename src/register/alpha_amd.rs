@@ -184,23 +184,6 @@ fn measure(par: &Parametrisation, p: &[f64], fixed: &LevelImage, moving: &LevelI
     (0.5 * (fv + bv), fg.iter().zip(&bg).map(|(a, b)| 0.5 * (a + b)).collect())
 }
 
-/// The symmetric α-AMD value of `transform` (fixed → moving) at full resolution, on all
-/// points (subsampled to at most about 40 000): lower means better aligned.
-pub fn evaluate(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, alpha_levels: usize) -> f64 {
-    let (fh, fw) = fixed.dim();
-    let (mh, mw) = moving.dim();
-    let par = Parametrisation {
-        kind: TransformKind::Affine,
-        fixed_centre: ((fw as f64 - 1.0) / 2.0, (fh as f64 - 1.0) / 2.0),
-        moving_centre: ((mw as f64 - 1.0) / 2.0, (mh as f64 - 1.0) / 2.0),
-        radius: 1.0,
-    };
-    let (fl, ml) = (LevelImage::new(&normalise_robust(fixed), alpha_levels, 1), LevelImage::new(&normalise_robust(moving), alpha_levels, 1));
-    let all_f: Vec<usize> = (0..fl.points.len()).step_by((fl.points.len() / 20000).max(1)).collect();
-    let all_m: Vec<usize> = (0..ml.points.len()).step_by((ml.points.len() / 20000).max(1)).collect();
-    measure(&par, &par.from_affine(transform), &fl, &ml, true, (&all_f, &all_m)).0
-}
-
 pub struct AmdResult {
     pub transform: Affine2,
     /// Final value of the measure at the finest level (on all points): lower is better.

@@ -46,8 +46,7 @@ public class RegisterMultimodal implements PlugIn {
 			IJ.error("Register Multimodal Images", "Please open the fixed and the moving image first.");
 			return;
 		}
-		String[] titles = new String[ids.length];
-		for (int i = 0; i < ids.length; i++) titles[i] = WindowManager.getImage(ids[i]).getTitle();
+		String[] titles = titles(ids);
 		GenericDialog gd = new GenericDialog("Register Multimodal Images");
 		gd.addChoice("Fixed image", titles, titles[0]);
 		gd.addChoice("Moving image", titles, titles[1]);
@@ -90,6 +89,13 @@ public class RegisterMultimodal implements PlugIn {
 		catch (ComirException e) {
 			IJ.error("Register Multimodal Images", e.getMessage());
 		}
+	}
+
+	/** Window titles of the images with these ids (the dialog's image choices). */
+	static String[] titles(int[] ids) {
+		String[] titles = new String[ids.length];
+		for (int i = 0; i < ids.length; i++) titles[i] = WindowManager.getImage(ids[i]).getTitle();
+		return titles;
 	}
 
 	/** The channels of the current slice and frame, as the native call expects them. */

@@ -24,8 +24,7 @@ public class TrainModel implements PlugIn {
 			IJ.error("Train CoMIR Model", "Please open the two aligned images of the training pair first.");
 			return;
 		}
-		String[] titles = new String[ids.length];
-		for (int i = 0; i < ids.length; i++) titles[i] = WindowManager.getImage(ids[i]).getTitle();
+		String[] titles = RegisterMultimodal.titles(ids);
 		GenericDialog gd = new GenericDialog("Train CoMIR Model");
 		gd.addChoice("Modality_A image", titles, titles[0]);
 		gd.addChoice("Modality_B image", titles, titles[1]);
