@@ -210,3 +210,48 @@ pub fn fit_landmarks(landmarks: &[Landmark], kind: TransformKind, fixed: &Calibr
     t.validate()?;
     Ok(t)
 }
+
+/// A transform fitted to a landmarks file, with what a user needs to judge it.
+#[derive(Clone, Debug)]
+pub struct LandmarkFit {
+    /// Fixed → moving, pixels.
+    pub transform: Affine2,
+    pub kind: TransformKind,
+    /// The active landmarks in pixels: (fixed, moving).
+    pub pairs: Vec<((f64, f64), (f64, f64))>,
+    /// Root mean square of |transform(fixed) − moving| over the active landmarks, in
+    /// moving pixels: how far the landmarks disagree with the fitted transform type.
+    pub rms_residual: f64,
+}
+
+/// Read a BigWarp landmarks file and fit a transform of `kind` (default: the type the JSON
+/// names, else affine) from the fixed to the moving image.
+pub fn import_landmarks(path: &Path, kind: Option<TransformKind>, fixed: &Calibration, moving: &Calibration) -> Result<LandmarkFit> {
+    let (landmarks, named) = read_landmarks(path)?;
+    let kind = kind.or(named).unwrap_or(TransformKind::Affine);
+    let transform = fit_landmarks(&landmarks, kind, fixed, moving).map_err(|e| Error::Argument(format!("{}: {e}", path.display())))?;
+    let to_pixels = |(x, y): (f64, f64), c: &Calibration| (x / c.pixel_width, y / c.pixel_height);
+    let pairs: Vec<_> = landmarks.iter().filter(|l| l.active).map(|l| (to_pixels(l.fixed, fixed), to_pixels(l.moving, moving))).collect();
+    let squares: f64 = pairs
+        .iter()
+        .map(|&((fx, fy), (mx, my))| {
+            let (px, py) = transform.apply(fx, fy);
+            (px - mx).powi(2) + (py - my).powi(2)
+        })
+        .sum();
+    Ok(LandmarkFit { transform, kind, rms_residual: (squares / pairs.len() as f64).sqrt(), pairs })
+}
+
+impl LandmarkFit {
+    /// Pass when the landmarks agree with the fitted transform to within the evaluation's
+    /// success bound (2% of the fixed width); else the reason, for the user.
+    pub fn verdict(&self, fixed_width: usize) -> (bool, String) {
+        let bound = 0.02 * fixed_width as f64;
+        if self.rms_residual <= bound {
+            (true, String::new())
+        } else {
+            let kind = format!("{:?}", self.kind).to_lowercase();
+            (false, format!("the landmarks disagree with a {kind} transform by {:.1} px (RMS, more than 2% of the width): check misplaced points or choose a more general type", self.rms_residual))
+        }
+    }
+}

@@ -14,13 +14,18 @@ use tiff::ColorType;
 /// Read a TIFF or PNG file (recognised by its content, not its name).
 pub fn read_image(path: &Path) -> Result<Image> {
     let bytes = read_bytes(path)?;
-    let decode_err = |reason: String| Error::Decode { path: path.to_path_buf(), reason };
+    decode_image(&bytes).map_err(|reason| Error::Decode { path: path.to_path_buf(), reason })
+}
+
+/// Decode TIFF or PNG bytes; the error says why, for the caller to name the file.
+/// (Separate from `read_image` so the fuzz targets can feed bytes directly.)
+pub fn decode_image(bytes: &[u8]) -> std::result::Result<Image, String> {
     if bytes.starts_with(b"II") || bytes.starts_with(b"MM") {
-        decode_tiff(&bytes).map_err(decode_err)
+        decode_tiff(bytes)
     } else if bytes.starts_with(b"\x89PNG") {
-        decode_png(&bytes).map_err(decode_err)
+        decode_png(bytes)
     } else {
-        Err(decode_err("only TIFF and PNG files are supported".into()))
+        Err("only TIFF and PNG files are supported".into())
     }
 }
 

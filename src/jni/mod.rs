@@ -307,6 +307,50 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(
     })
 }
 
+/// `Object[] Native.importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
+/// double fixedPixelHeight, double movingPixelWidth, double movingPixelHeight)`: a BigWarp
+/// landmarks file fitted with `kind` ("" = the type the file names, else affine), in the
+/// layout of `register` (score = RMS residual in pixels, matches = the landmarks) plus the
+/// fitted kind as a seventh item.
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    path: JString<'l>,
+    kind: JString<'l>,
+    fixed_width: jint,
+    fpw: jdouble,
+    fph: jdouble,
+    mpw: jdouble,
+    mph: jdouble,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let path = PathBuf::from(java_string(env, &path)?);
+        let kind = match optional_string(env, &kind)?.filter(|k| !k.is_empty()) {
+            Some(k) => Some(crate::TransformKind::parse(&k)?),
+            None => None,
+        };
+        let (fixed, moving) = (calibration(fpw, fph, "")?, calibration(mpw, mph, "")?);
+        let fit = crate::export::bigwarp::import_landmarks(&path, kind, &fixed, &moving)?;
+        let (passed, reason) = fit.verdict(non_negative(fixed_width, "width")?);
+        let (angle, scale, (tx, ty)) = fit.transform.decompose();
+        let n = fit.pairs.len() as f64;
+        let stats = [if passed { 1.0 } else { 0.0 }, fit.rms_residual, f64::NAN, n, angle, scale, tx, ty, 0.0];
+        let matches: Vec<f64> = fit.pairs.iter().flat_map(|(f, m)| [f.0, f.1, m.0, m.1]).collect();
+        let matrix: Vec<f64> = fit.transform.m.iter().flatten().copied().collect();
+        let items = vec![
+            doubles(env, &matrix)?,
+            doubles(env, &stats)?,
+            jstring_object(env, "landmarks")?,
+            jstring_object(env, "RMS residual (px)")?,
+            jstring_object(env, &reason)?,
+            doubles(env, &matches)?,
+            jstring_object(env, &format!("{:?}", fit.kind).to_lowercase())?,
+        ];
+        object_array(env, items)
+    })
+}
+
 /// `double[] Native.mapPoints(double[] matrix, double[] xy, boolean inverse)`: points
 /// (x0, y0, x1, y1, …) through the fixed → moving matrix, or its inverse (moving → fixed).
 #[no_mangle]

@@ -130,11 +130,15 @@ impl Model {
     }
 
     pub fn load(path: &Path, device: Device) -> Result<Model> {
+        Model::from_bytes(&read_bytes(path)?, path, device)
+    }
+
+    /// Decode a model file's bytes; `path` only names the file in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path, device: Device) -> Result<Model> {
         let bad = |reason: String| Error::Model { path: path.to_path_buf(), reason };
-        let bytes = read_bytes(path)?;
-        let tensors = safetensors::SafeTensors::deserialize(&bytes)
+        let tensors = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("not a CoMIR model file (not a complete safetensors file: {e:?})")))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("{e:?}")))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("{e:?}")))?;
         let header_text = meta
             .metadata()
             .as_ref()

@@ -88,9 +88,7 @@ pub struct Registration {
 impl Registration {
     /// Rotation angle (degrees), scale and translation (pixels) of the fixed → moving map.
     pub fn decompose(&self) -> (f64, f64, (f64, f64)) {
-        let m = &self.transform.m;
-        let angle = (m[1][0] - m[0][1]).atan2(m[0][0] + m[1][1]).to_degrees();
-        (angle, self.transform.determinant().abs().sqrt(), (m[0][2], m[1][2]))
+        self.transform.decompose()
     }
 }
 

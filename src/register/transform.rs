@@ -52,6 +52,13 @@ impl Affine2 {
         (m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2])
     }
 
+    /// Rotation angle (degrees), scale (√|det|) and translation of this map.
+    pub fn decompose(&self) -> (f64, f64, (f64, f64)) {
+        let m = &self.m;
+        let angle = (m[1][0] - m[0][1]).atan2(m[0][0] + m[1][1]).to_degrees();
+        (angle, self.determinant().abs().sqrt(), (m[0][2], m[1][2]))
+    }
+
     /// `self ∘ other`: apply `other` first, then `self`.
     pub fn compose(&self, other: &Affine2) -> Affine2 {
         let (a, b) = (&self.m, &other.m);

@@ -142,6 +142,15 @@ public final class Native {
 		double fixedPixelWidth, double fixedPixelHeight, String fixedUnit, int movingWidth, int movingHeight,
 		double movingPixelWidth, double movingPixelHeight, String movingUnit);
 
+	/**
+	 * Fits a transform to a BigWarp landmarks file (CSV or JSON).
+	 * @param kind "rigid", "similarity", "affine", or "" for the type the file names (else affine)
+	 * @return the layout of {@link #register} (score = RMS residual in pixels, matches = the
+	 *         active landmarks in pixels) plus the fitted kind as a seventh item
+	 */
+	public static native Object[] importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
+		double fixedPixelHeight, double movingPixelWidth, double movingPixelHeight);
+
 	/** Maps points (x0, y0, x1, y1, ...) fixed → moving, or moving → fixed when inverse. */
 	public static native double[] mapPoints(double[] matrix, double[] xy, boolean inverse);
 

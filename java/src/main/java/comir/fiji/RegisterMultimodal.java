@@ -155,10 +155,14 @@ public class RegisterMultimodal implements PlugIn {
 		composite.setC(1);
 		Calibration cal = r.fixed.getCalibration().copy();
 		composite.setCalibration(cal);
-		if (r.matches.length >= 4) {
-			PointRoi points = new PointRoi(new float[0], new float[0], 0);
-			for (int i = 0; i + 3 < r.matches.length; i += 4)
-				points.addPoint(r.matches[i], r.matches[i + 1]);
+		int n = r.matches.length / 4;
+		if (n > 0) {
+			float[] x = new float[n], y = new float[n];
+			for (int i = 0; i < n; i++) {
+				x[i] = (float) r.matches[4 * i];
+				y[i] = (float) r.matches[4 * i + 1];
+			}
+			PointRoi points = new PointRoi(x, y, n);
 			points.setStrokeColor(Color.yellow);
 			composite.setOverlay(new Overlay(points));
 		}
@@ -190,7 +194,7 @@ public class RegisterMultimodal implements PlugIn {
 		rt.show(TABLE);
 	}
 
-	private static void warn(Registration r) {
+	static void warn(Registration r) {
 		String msg = "The registration of " + r.moving.getTitle() + " may be wrong: " + r.reason + ".\n"
 			+ "Check the overlay; try another method, 'Any rotation', a ROI around the shared region, or a model trained on these modalities.";
 		if (IJ.isMacro() || IJ.getInstance() == null) IJ.log("CoMIR warning: " + msg);

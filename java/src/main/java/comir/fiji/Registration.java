@@ -8,7 +8,7 @@ public final class Registration {
 	public final double[] matrix;
 	public final boolean passed;
 	public final double score, overlap, angleDegrees, scale, tx, ty, seconds;
-	/** RANSAC inliers, or -1 for intensity-based methods. */
+	/** RANSAC inliers (landmarks for an import), or -1 for intensity-based methods. */
 	public final int inliers;
 	public final String method, measure, reason, kind;
 	/** Inlier correspondences: fx, fy, mx, my, ... */
@@ -31,7 +31,7 @@ public final class Registration {
 		measure = (String) r[3];
 		reason = (String) r[4];
 		matches = (double[]) r[5];
-		this.kind = kind;
+		this.kind = r.length > 6 && r[6] != null ? (String) r[6] : kind;
 		this.fixed = fixed;
 		this.moving = moving;
 	}

@@ -54,7 +54,7 @@ public class RegisterTest {
 	}
 
 	/** The fixed view and a moving view (of a bigger scene) such that TRUTH maps fixed → moving. */
-	private ImagePlus[] pair() throws Exception {
+	static ImagePlus[] pair() throws Exception {
 		ImagePlus big = scene("big", 400, 380, 7);
 		double[] offset = {1, 0, 100, 0, 1, 100};
 		ImagePlus fixed = ApplyTransform.warp(big, offset, 200, 180);
@@ -71,7 +71,7 @@ public class RegisterTest {
 		return new ImagePlus[] {fixed, moving};
 	}
 
-	private static double cornerError(double[] a, double[] b, int w, int h) {
+	static double cornerError(double[] a, double[] b, int w, int h) {
 		double sum = 0;
 		for (double[] p : new double[][] {{0, 0}, {w - 1, 0}, {0, h - 1}, {w - 1, h - 1}}) {
 			double dx = (a[0] * p[0] + a[1] * p[1] + a[2]) - (b[0] * p[0] + b[1] * p[1] + b[2]);
