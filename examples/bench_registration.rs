@@ -4,6 +4,7 @@
 //!   bench_registration sift IMAGE              detect+describe, best of 5
 //!   bench_registration register FIXED MOVING   SIFT+matching+RANSAC registration, best of 3
 //!   bench_registration amd FIXED MOVING        α-AMD rigid registration, best of 3
+//!   bench_registration mi FIXED MOVING         MI rigid registration of raw images, one run
 use comir::image::io::read_image;
 use comir::progress::Silent;
 use comir::register::pipeline::{register_planes, Method, RegisterOptions};
@@ -44,6 +45,13 @@ fn main() {
             let mm = r.transform.m;
             println!("seconds {t:.4}\nmatrix {} {} {} {} {} {}\ninliers {}", mm[0][0], mm[0][1], mm[0][2], mm[1][0], mm[1][1], mm[1][2], r.matches.len());
         }
-        _ => eprintln!("usage: bench_registration sift IMAGE [MAX] | register FIXED MOVING | amd FIXED MOVING"),
+        Some("mi") => {
+            let (f, mv) = (plane(&args[2]), plane(&args[3]));
+            let o = RegisterOptions { method: Method::Mi, any_rotation: false, ..Default::default() };
+            let (t, r) = best_of(1, || register_planes(f.view(), mv.view(), false, &o, &Silent).unwrap_or_else(|e| panic!("{e}")));
+            let mm = r.transform.m;
+            println!("seconds {t:.4}\nmatrix {} {} {} {} {} {}\npassed {}", mm[0][0], mm[0][1], mm[0][2], mm[1][0], mm[1][1], mm[1][2], r.quality.passed);
+        }
+        _ => eprintln!("usage: bench_registration sift IMAGE [MAX] | register FIXED MOVING | amd FIXED MOVING | mi FIXED MOVING"),
     }
 }

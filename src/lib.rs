@@ -3,8 +3,10 @@
 //! The data path reads top to bottom: [`image`] in → [`model`] (representation) →
 //! [`register`] (transform, warp) → [`export`] (files). The CLI (`src/bin/comir.rs`) and the
 //! JNI surface (`src/jni`) are thin layers over the calls below.
+pub mod batch;
 pub mod error;
 pub mod eval;
+pub mod eval_plot;
 pub mod export;
 pub mod files;
 pub mod image;

@@ -61,3 +61,31 @@ fn info_runs_libtorch() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("conv2d check: 36"), "{stdout}");
 }
+
+#[test]
+fn batch_registers_a_folder_and_prints_the_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = Image::zeros(1, 1, 64, 64, PixelType::F32).unwrap();
+    for ((_, _, y, x), v) in img.data.indexed_iter_mut() {
+        *v = ((x as f32 / 5.0).sin() * (y as f32 / 7.0).cos()).abs();
+    }
+    write_tiff(&dir.path().join("p_a.tif"), &img).unwrap();
+    write_tiff(&dir.path().join("p_b.tif"), &img).unwrap();
+    std::fs::write(dir.path().join("q_a.tif"), b"II*\0").unwrap();
+    std::fs::write(dir.path().join("q_b.tif"), b"II*\0").unwrap();
+    let out_dir = dir.path().join("out");
+    let out = comir()
+        .args(["batch", "--dir"]).arg(dir.path())
+        .args(["--fixed-suffix", "_a.tif", "--moving-suffix", "_b.tif", "--method", "mi", "--small-rotation", "--out"]).arg(&out_dir)
+        .output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("2 pair(s)") && stdout.contains("1 error"), "{stdout}");
+    let summary = std::fs::read_to_string(out_dir.join("summary.csv")).unwrap();
+    assert!(summary.lines().nth(1).unwrap().starts_with("\"p\","), "{summary}");
+    assert!(out_dir.join("p").join("warped.tif").is_file());
+
+    let typo = comir().args(["batch", "--dir"]).arg(dir.path()).args(["--fixed-suffix", "_a.tif", "--moving-suffix", "_c.tif", "--out"]).arg(&out_dir).output().unwrap();
+    assert!(!typo.status.success());
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("no moving image"));
+}

@@ -70,6 +70,8 @@ enum Command {
     },
     /// Register a moving image onto a fixed one (with a model: via CoMIRs; without: MI).
     Register(RegisterArgs),
+    /// Register every pair of a folder with one model; a summary CSV and per-pair outputs.
+    Batch(BatchArgs),
     /// Evaluate registration on an aligned pair with random known transforms (MultiRegEval protocol).
     Eval(EvalArgs),
     /// Print versions and devices, and check that libtorch computes.
@@ -90,10 +92,9 @@ struct PairArgs {
     moving: PathBuf,
 }
 
+/// How to register, shared by `register` and `batch`.
 #[derive(Args)]
-struct RegisterArgs {
-    #[command(flatten)]
-    pair: PairArgs,
+struct MethodArgs {
     /// auto | sift | amd | mi
     #[arg(long, default_value = "auto")]
     method: String,
@@ -103,7 +104,47 @@ struct RegisterArgs {
     /// Only search small rotations (faster when the images are roughly aligned).
     #[arg(long)]
     small_rotation: bool,
+}
+
+impl MethodArgs {
+    fn options(&self) -> comir::Result<comir::register::pipeline::RegisterOptions> {
+        Ok(comir::register::pipeline::RegisterOptions {
+            method: comir::register::pipeline::Method::parse(&self.method)?,
+            kind: comir::TransformKind::parse(&self.transform)?,
+            any_rotation: !self.small_rotation,
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    #[command(flatten)]
+    pair: PairArgs,
+    #[command(flatten)]
+    how: MethodArgs,
     /// Output folder: transform.json, BigWarp landmarks, warped.tif, overlay.png, report.json.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct BatchArgs {
+    /// Folder with the pairs: NAME<fixed-suffix> and NAME<moving-suffix>.
+    #[arg(long)]
+    dir: PathBuf,
+    /// File-name ending of the fixed images (e.g. _he.tif).
+    #[arg(long)]
+    fixed_suffix: String,
+    /// File-name ending of the moving images (e.g. _shg.tif).
+    #[arg(long)]
+    moving_suffix: String,
+    /// CoMIR model (.safetensors); without it the raw images are registered by mutual information.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[command(flatten)]
+    how: MethodArgs,
+    /// Output folder: NAME/ with the files of `comir register` per pair, and summary.csv.
     #[arg(long)]
     out: PathBuf,
 }
@@ -122,7 +163,7 @@ struct EvalArgs {
     per_level: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Writes eval.csv and summary.txt here.
+    /// Writes eval.csv, summary.txt and eval.png (success rate per level) here.
     #[arg(long)]
     out: PathBuf,
 }
@@ -320,12 +361,7 @@ fn run(cli: Cli) -> comir::Result<()> {
         }
         Command::Register(a) => {
             let (fixed, moving, model, sides) = load_pair(&a.pair)?;
-            let options = comir::register::pipeline::RegisterOptions {
-                method: comir::register::pipeline::Method::parse(&a.method)?,
-                kind: comir::TransformKind::parse(&a.transform)?,
-                any_rotation: !a.small_rotation,
-                ..Default::default()
-            };
+            let options = a.how.options()?;
             let bar = Bar::new(1);
             let (reg, comirs) = comir::register(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
             bar.0.finish_and_clear();
@@ -336,6 +372,23 @@ fn run(cli: Cli) -> comir::Result<()> {
                 "{:?} registration ({:?}): rotation {angle:.2}°, scale {scale:.4}, translation ({tx:.2}, {ty:.2}) px; quality {} ({} {:.3}, overlap {:.0}%{}); outputs in {}",
                 reg.kind, reg.method, if reg.quality.passed { "PASS" } else { "FAIL" }, reg.quality.measure, reg.quality.score, reg.quality.overlap * 100.0,
                 if reg.quality.passed { String::new() } else { format!(": {}", reg.quality.reason) }, a.out.display()
+            );
+            Ok(())
+        }
+        Command::Batch(a) => {
+            let pairs = comir::batch::find_pairs(&a.dir, &a.fixed_suffix, &a.moving_suffix)?;
+            let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+            let bar = Bar::new(1);
+            let results = comir::batch::register_all(&pairs, &a.out, model.as_ref(), &a.how.options()?, &bar)?;
+            bar.0.finish_and_clear();
+            let count = |f: &dyn Fn(&comir::batch::PairResult) -> bool| results.iter().filter(|r| f(r)).count();
+            println!(
+                "{} pair(s): {} pass, {} FAIL, {} error; summary in {}",
+                results.len(),
+                count(&|r| matches!(&r.outcome, Ok(s) if s.passed)),
+                count(&|r| matches!(&r.outcome, Ok(s) if !s.passed)),
+                count(&|r| r.outcome.is_err()),
+                a.out.join("summary.csv").display()
             );
             Ok(())
         }
@@ -350,6 +403,7 @@ fn run(cli: Cli) -> comir::Result<()> {
             comir::export::bigwarp::write_text(&a.out.join("eval.csv"), &comir::eval::csv(&rows))?;
             let table = comir::eval::summary(&rows);
             comir::export::bigwarp::write_text(&a.out.join("summary.txt"), &table)?;
+            comir::eval_plot::write_png(&a.out.join("eval.png"), &rows)?;
             print!("{table}");
             Ok(())
         }

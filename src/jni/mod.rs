@@ -351,6 +351,54 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
     })
 }
 
+/// `Object[] Native.batchRegister(String dir, String fixedSuffix, String movingSuffix, String
+/// modelPath, String method, String kind, boolean anyRotation, String outDir, long job)`:
+/// every pair of `dir` registered (see `comir batch`); returns `{String summaryCsvPath,
+/// int[3] counts (pass, fail, error), String summaryCsv}`.
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    dir: JString<'l>,
+    fixed_suffix: JString<'l>,
+    moving_suffix: JString<'l>,
+    model_path: JString<'l>,
+    method: JString<'l>,
+    kind: JString<'l>,
+    any_rotation: jboolean,
+    out_dir: JString<'l>,
+    job: jlong,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let dir = PathBuf::from(java_string(env, &dir)?);
+        let out = PathBuf::from(java_string(env, &out_dir)?);
+        let pairs = crate::batch::find_pairs(&dir, &java_string(env, &fixed_suffix)?, &java_string(env, &moving_suffix)?)?;
+        let options = crate::register::pipeline::RegisterOptions {
+            method: crate::register::pipeline::Method::parse(&java_string(env, &method)?)?,
+            kind: crate::TransformKind::parse(&java_string(env, &kind)?)?,
+            any_rotation: any_rotation != 0,
+            ..Default::default()
+        };
+        let model = optional_string(env, &model_path)?.filter(|p| !p.is_empty()).map(|p| models::load(std::path::Path::new(&p))).transpose()?;
+        let monitor = jobs::get(job);
+        let results = crate::batch::register_all(&pairs, &out, model.as_deref().map(|m| &**m), &options, monitor.as_ref())?;
+        let count = |f: &dyn Fn(&crate::batch::PairResult) -> bool| results.iter().filter(|r| f(r)).count() as jint;
+        let counts = [
+            count(&|r| matches!(&r.outcome, Ok(s) if s.passed)),
+            count(&|r| matches!(&r.outcome, Ok(s) if !s.passed)),
+            count(&|r| r.outcome.is_err()),
+        ];
+        let counts_array = env.new_int_array(3)?;
+        env.set_int_array_region(&counts_array, 0, &counts)?;
+        let items = vec![
+            jstring_object(env, &out.join("summary.csv").to_string_lossy())?,
+            counts_array.into(),
+            jstring_object(env, &crate::batch::summary_csv(&results))?,
+        ];
+        object_array(env, items)
+    })
+}
+
 /// `double[] Native.mapPoints(double[] matrix, double[] xy, boolean inverse)`: points
 /// (x0, y0, x1, y1, …) through the fixed → moving matrix, or its inverse (moving → fixed).
 #[no_mangle]

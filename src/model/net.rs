@@ -4,7 +4,31 @@
 //! and without output activation.
 use super::config::NetConfig;
 use tch::nn::{self, Module, ModuleT};
-use tch::Tensor;
+use tch::{Device, Tensor};
+
+/// On the CPU, oneDNN's convolutions run ~1.4× faster on channels-last (NHWC-strided)
+/// tensors than on NCHW ones, which they reorder on every call (bench/pytorch_peer.sh
+/// measures it). The shape stays (N, C, H, W), only the strides change, so no other code
+/// notices; batch norm, ReLU, pooling, upsampling and concatenation keep the layout.
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// Give every 4-D variable (the convolution weights) the channels-last layout, in place, so
+/// the layers holding them see it too. Only on the CPU: for CUDA, cuDNN chooses itself.
+pub fn use_channels_last(vs: &nn::VarStore) {
+    if vs.device() != Device::Cpu {
+        return;
+    }
+    tch::no_grad(|| {
+        for (_, mut var) in vs.variables() {
+            if var.dim() == 4 {
+                let data = to_channels_last(&var);
+                var.set_data(&data);
+            }
+        }
+    });
+}
 
 #[derive(Debug)]
 struct DenseLayer {
@@ -123,6 +147,11 @@ impl ModuleT for Tiramisu {
     /// `x`: (N, in_channels, H, W) with H, W multiples of `config.size_multiple()`.
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = x.apply(&self.init_conv);
+        if x.device() == Device::Cpu {
+            // With one input channel both layouts have the same strides, so the first
+            // convolution cannot tell which one is meant: state it for everything after.
+            x = to_channels_last(&x);
+        }
         let mut skips = Vec::with_capacity(self.down.len());
         for (block, td) in &self.down {
             x = block.forward_t(&x, train);

@@ -76,6 +76,7 @@ impl Model {
         };
         let stores = [nn::VarStore::new(device), nn::VarStore::new(device)];
         let nets = [Tiramisu::new(&stores[0].root(), &header.modalities[0].net), Tiramisu::new(&stores[1].root(), &header.modalities[1].net)];
+        stores.iter().for_each(crate::model::net::use_channels_last);
         Ok(Model { header, stores, nets })
     }
 

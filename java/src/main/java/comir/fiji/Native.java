@@ -151,6 +151,14 @@ public final class Native {
 	public static native Object[] importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
 		double fixedPixelHeight, double movingPixelWidth, double movingPixelHeight);
 
+	/**
+	 * Registers every pair NAME+fixedSuffix / NAME+movingSuffix of dir with one model (or MI),
+	 * writing outDir/NAME/ per pair and outDir/summary.csv.
+	 * @return {String summary CSV path, int[3] counts (pass, fail, error), String summary CSV text}
+	 */
+	public static native Object[] batchRegister(String dir, String fixedSuffix, String movingSuffix, String modelPath,
+		String method, String kind, boolean anyRotation, String outDir, long job);
+
 	/** Maps points (x0, y0, x1, y1, ...) fixed → moving, or moving → fixed when inverse. */
 	public static native double[] mapPoints(double[] matrix, double[] xy, boolean inverse);
 

@@ -47,6 +47,8 @@ public class ImportLandmarksTest {
 	@Test
 	public void macroFitsHandPlacedLandmarksAndAlignsTheMovingImage() throws Exception {
 		ImagePlus[] p = RegisterTest.pair(); // calibrated 0.5 micron/pixel, moving = fixed through TRUTH
+		p[0].setTitle("lm-fixed"); // titles no other test uses: results are looked up by title
+		p[1].setTitle("lm-moving");
 		File file = TestSupport.write(tmp.newFile("landmarks.csv"), csv(0.5, 0.5, -1, true));
 		ResultsTable before = ResultsTable.getResultsTable(RegisterMultimodal.TABLE);
 		int rows = before == null ? 0 : before.size();
@@ -57,9 +59,9 @@ public class ImportLandmarksTest {
 		try {
 			p[0].show();
 			p[1].show();
-			TestSupport.macro(null, "Import BigWarp Landmarks...", "landmarks=[" + file + "] fixed=fixed moving=moving transform=rigid overlay aligned");
-			aligned = WindowManager.getImage("moving-aligned-to-fixed");
-			overlay = WindowManager.getImage("Registered moving on fixed");
+			TestSupport.macro(null, "Import BigWarp Landmarks...", "landmarks=[" + file + "] fixed=lm-fixed moving=lm-moving transform=rigid overlay aligned");
+			aligned = WindowManager.getImage("lm-moving-aligned-to-lm-fixed");
+			overlay = WindowManager.getImage("Registered lm-moving on lm-fixed");
 		}
 		finally {
 			Interpreter.batchMode = batch;
