@@ -57,8 +57,12 @@ pub fn gray_plane(image: &Image) -> Array2<f32> {
 /// Which model network each image goes through: (fixed side, moving side). When the
 /// channel counts tell them apart, that decides; otherwise fixed = first modality.
 pub fn model_sides(model: &Model, fixed: &Image, moving: &Image) -> Result<(usize, usize)> {
+    sides_for_channels(model, fixed.channels(), moving.channels())
+}
+
+/// [`model_sides`] from the images' channel counts.
+pub fn sides_for_channels(model: &Model, cf: usize, cm: usize) -> Result<(usize, usize)> {
     let want = |s: usize| model.header.modalities[s].net.in_channels;
-    let (cf, cm) = (fixed.channels(), moving.channels());
     if cf == want(0) && cm == want(1) {
         Ok((0, 1))
     } else if cf == want(1) && cm == want(0) {

@@ -399,6 +399,19 @@ pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
     })
 }
 
+/// `String[] Native.modelSides(String modelPath, int fixedChannels, int movingChannels)`: the
+/// modality names the fixed and the moving image go through, as `register` decides.
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_modelSides<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, model_path: JString<'l>, fixed_channels: jint, moving_channels: jint) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let model = models::load(std::path::Path::new(&java_string(env, &model_path)?))?;
+        let (f, m) = crate::sides_for_channels(&model, non_negative(fixed_channels, "channels")?, non_negative(moving_channels, "channels")?)?;
+        let names = [&model.header.modalities[f].name, &model.header.modalities[m].name];
+        let items = names.iter().map(|n| jstring_object(env, n)).collect::<Result<Vec<_>>>()?;
+        object_array(env, items)
+    })
+}
+
 /// `double[] Native.mapPoints(double[] matrix, double[] xy, boolean inverse)`: points
 /// (x0, y0, x1, y1, …) through the fixed → moving matrix, or its inverse (moving → fixed).
 #[no_mangle]

@@ -159,6 +159,9 @@ public final class Native {
 	public static native Object[] batchRegister(String dir, String fixedSuffix, String movingSuffix, String modelPath,
 		String method, String kind, boolean anyRotation, String outDir, long job);
 
+	/** The names of the model's modalities the fixed and the moving image go through (as register decides). */
+	public static native Object[] modelSides(String modelPath, int fixedChannels, int movingChannels);
+
 	/** Maps points (x0, y0, x1, y1, ...) fixed → moving, or moving → fixed when inverse. */
 	public static native double[] mapPoints(double[] matrix, double[] xy, boolean inverse);
 

@@ -56,6 +56,8 @@ public class RegisterMultimodal implements PlugIn {
 		gd.addCheckbox("Any rotation (search 0-360°)", Prefs.get(PREF + "any", true));
 		gd.addCheckbox("Use ROIs to restrict the registration", true);
 		gd.addCheckbox("Transfer ROI Manager ROIs from moving to fixed", false);
+		gd.addCheckbox("Backward ROI transfer (ROI Manager ROIs from fixed to moving)", false);
+		gd.addCheckbox("Show CoMIRs (with a model)", false);
 		gd.addDirectoryField("Export folder (optional: BigWarp files)", "", 40);
 		gd.showDialog();
 		if (gd.wasCanceled()) return;
@@ -67,6 +69,8 @@ public class RegisterMultimodal implements PlugIn {
 		boolean any = gd.getNextBoolean();
 		boolean useRois = gd.getNextBoolean();
 		boolean transfer = gd.getNextBoolean();
+		boolean backward = gd.getNextBoolean();
+		boolean showComirs = gd.getNextBoolean();
 		String export = gd.getNextString().trim();
 		Prefs.set(PREF + "model", model);
 		Prefs.set(PREF + "method", method);
@@ -82,7 +86,10 @@ public class RegisterMultimodal implements PlugIn {
 			addResultsRow(r);
 			ImagePlus overlay = overlay(r);
 			overlay.show();
-			if (transfer) transferRois(r);
+			Roi[] rois = managerRois(); // both directions map the ROIs drawn before this run
+			if (transfer) transferRois(r, rois, true);
+			if (backward) transferRois(r, rois, false);
+			if (showComirs && !model.isEmpty()) for (ImagePlus c : comirs(r, model)) c.show();
 			if (!export.isEmpty()) ExportBigWarp.export(r, export);
 			if (!r.passed) warn(r);
 		}
@@ -201,11 +208,29 @@ public class RegisterMultimodal implements PlugIn {
 		else IJ.showMessage("CoMIR: registration quality", msg);
 	}
 
-	/** Adds each ROI Manager ROI, mapped from moving to fixed coordinates, as "name (on fixed)". */
-	static int transferRois(Registration r) {
+	/** The CoMIRs of both images, each through the model network that the registration used. */
+	static ImagePlus[] comirs(Registration r, String model) {
+		Object[] names = Native.modelSides(new File(model).getAbsolutePath(), planes(r.fixed).length, planes(r.moving).length);
+		return new ImagePlus[] {ComputeComir.compute(r.fixed, model, (String) names[0]), ComputeComir.compute(r.moving, model, (String) names[1])};
+	}
+
+	private static Roi[] managerRois() {
 		RoiManager rm = RoiManager.getInstance2();
-		if (rm == null || rm.getCount() == 0) return 0;
-		Roi[] rois = rm.getRoisAsArray();
+		return rm == null ? new Roi[0] : rm.getRoisAsArray();
+	}
+
+	/** Adds each ROI Manager ROI mapped from moving to fixed coordinates, as "name (on fixed)". */
+	static int transferRois(Registration r) {
+		return transferRois(r, managerRois(), true);
+	}
+
+	/**
+	 * Adds each of {@code rois} to the ROI Manager, mapped from moving to fixed coordinates
+	 * ("name (on fixed)"), or from fixed to moving ("name (on moving)").
+	 */
+	static int transferRois(Registration r, Roi[] rois, boolean toFixed) {
+		RoiManager rm = RoiManager.getInstance2();
+		if (rm == null || rois.length == 0) return 0;
 		int added = 0;
 		for (Roi roi : rois) {
 			FloatPolygon p = roi.getFloatPolygon();
@@ -215,7 +240,7 @@ public class RegisterMultimodal implements PlugIn {
 				xy[2 * i] = p.xpoints[i];
 				xy[2 * i + 1] = p.ypoints[i];
 			}
-			double[] m = Native.mapPoints(r.matrix, xy, true);
+			double[] m = Native.mapPoints(r.matrix, xy, toFixed);
 			float[] x = new float[p.npoints], y = new float[p.npoints];
 			for (int i = 0; i < p.npoints; i++) {
 				x[i] = (float) m[2 * i];
@@ -223,7 +248,7 @@ public class RegisterMultimodal implements PlugIn {
 			}
 			int type = roi.isArea() ? Roi.POLYGON : roi.isLine() ? Roi.POLYLINE : Roi.POINT;
 			Roi mapped = type == Roi.POINT ? new PointRoi(x, y, p.npoints) : new PolygonRoi(new FloatPolygon(x, y), type);
-			String name = (roi.getName() == null ? "ROI" : roi.getName()) + " (on fixed)";
+			String name = (roi.getName() == null ? "ROI" : roi.getName()) + (toFixed ? " (on fixed)" : " (on moving)");
 			rm.addRoi(mapped);
 			rm.rename(rm.getCount() - 1, name); // addRoi replaces the name by a position label
 			added++;

@@ -182,6 +182,54 @@ public class RegisterTest {
 	}
 
 	@Test
+	public void transfersRoisBothWaysWithoutRemappingTheNewOnes() throws Exception {
+		ImagePlus[] p = pair();
+		RoiManager rm = RoiManager.getRoiManager();
+		rm.reset();
+		rm.addRoi(new Roi(50, 40, 30, 20));
+		Registration r = registerByMacro(p, "transfer backward");
+		assertEquals("the original, its image on fixed, its image on moving", 3, rm.getCount());
+		Roi onMoving = rm.getRoi(2);
+		assertTrue(onMoving.getName(), onMoving.getName().endsWith("(on moving)"));
+		// a ROI drawn on the fixed image at (50, 40) lies at TRUTH(50, 40) on the moving one
+		assertEquals(TRUTH[0] * 50 + TRUTH[1] * 40 + TRUTH[2], onMoving.getFloatPolygon().xpoints[0], 2.0);
+		assertEquals(TRUTH[3] * 50 + TRUTH[4] * 40 + TRUTH[5], onMoving.getFloatPolygon().ypoints[0], 2.0);
+		rm.reset();
+	}
+
+	@Test
+	public void showsTheCoMIRsOfBothImagesWithTheModel() throws Exception {
+		ImagePlus[] p = pair();
+		File model = new File(System.getProperty("comir.models"), "ihc-hdab-small.safetensors");
+		ImagePlus fixedComir, movingComir;
+		boolean batch = ij.macro.Interpreter.batchMode;
+		ij.macro.Interpreter.batchMode = true;
+		try {
+			p[0].setTitle("cf");
+			p[1].setTitle("cm");
+			p[0].show();
+			p[1].show();
+			TestSupport.macro(null, "Register Multimodal Images...", "fixed=cf moving=cm model=[" + model + "] method=amd transform=rigid show");
+			fixedComir = WindowManager.getImage("CoMIR of cf");
+			movingComir = WindowManager.getImage("CoMIR of cm");
+		}
+		finally {
+			ij.macro.Interpreter.batchMode = batch;
+		}
+		assertTrue("no CoMIRs shown; log: " + IJ.getLog(), fixedComir != null && movingComir != null);
+		assertEquals(200, fixedComir.getWidth());
+		assertEquals(32, fixedComir.getBitDepth());
+		// Each image went through its own network: the same image through the other one differs.
+		ImagePlus other = ComputeComir.compute(p[0], model.getPath(), "dab");
+		float[] a = (float[]) fixedComir.getProcessor().getPixels(), b = (float[]) other.getProcessor().getPixels();
+		double diff = 0;
+		for (int i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+		assertTrue("fixed went through the hematoxylin network", diff > 1e-3);
+		ImagePlus same = ComputeComir.compute(p[0], model.getPath(), "hematoxylin");
+		assertArrayEquals(a, (float[]) same.getProcessor().getPixels(), 1e-5f);
+	}
+
+	@Test
 	public void badInputGivesAMessageNotACrash() throws Exception {
 		ImagePlus[] p = pair();
 		try {
