@@ -337,12 +337,14 @@ fn run(cli: Cli) -> comir::Result<()> {
             let side = model.side(&modality)?;
             let image = read_image(&input)?;
             let x = prepare(&image, model.header.modalities[side].preprocess)?;
+            let calibration = image.calibration;
+            drop(image.data); // large images: keep one copy of the input, not two
             let options = InferOptions { tile, ..Default::default() };
             let bar = Bar::new(1);
             let y = represent(&model, side, &x, &options, &bar)?;
+            drop(x);
             bar.0.finish_and_clear();
-            let mut out = Image { data: y.insert_axis(ndarray::Axis(0)), pixel_type: PixelType::F32, calibration: image.calibration.clone() };
-            out.calibration = image.calibration;
+            let out = Image { data: y.insert_axis(ndarray::Axis(0)), pixel_type: PixelType::F32, calibration };
             write_tiff(&output, &out)?;
             if let Some(p) = preview {
                 write_preview_png(&p, &out)?;

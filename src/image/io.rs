@@ -169,16 +169,16 @@ pub fn write_tiff(path: &Path, image: &Image) -> Result<()> {
         let mut enc = TiffEncoder::new(out)?;
         for z in 0..image.slices() {
             // RGB pages interleave the three channels; grayscale pages hold one plane each.
-            let pages: Vec<Vec<f32>> = if rgb {
-                let v = image.data.slice(ndarray::s![z, .., .., ..]);
-                vec![v.permuted_axes([1, 2, 0]).iter().copied().collect()]
-            } else {
-                (0..image.channels()).map(|c| image.plane(z, c).iter().copied().collect()).collect()
-            };
-            for samples in pages {
+            // One page at a time, converted straight from the image: no extra full copy.
+            for c in 0..if rgb { 1 } else { image.channels() } {
+                let samples: Box<dyn Iterator<Item = f32> + '_> = if rgb {
+                    Box::new(image.data.slice(ndarray::s![z, .., .., ..]).permuted_axes([1, 2, 0]).into_iter().copied())
+                } else {
+                    Box::new(image.plane(z, c).into_iter().copied())
+                };
                 macro_rules! page {
                     ($ct:ty, $conv:expr) => {{
-                        let data: Vec<_> = samples.iter().map($conv).collect();
+                        let data: Vec<_> = samples.map($conv).collect();
                         let mut page = enc.new_image::<$ct>(w, h)?;
                         page.encoder().write_tag(Tag::ImageDescription, description.as_str())?;
                         page.resolution(ResolutionUnit::None, rational(1.0 / cal.pixel_width));
@@ -187,10 +187,10 @@ pub fn write_tiff(path: &Path, image: &Image) -> Result<()> {
                     }};
                 }
                 match (image.pixel_type, rgb) {
-                    (PixelType::U8, true) => page!(colortype::RGB8, |&v| v as u8),
-                    (PixelType::U8, false) => page!(colortype::Gray8, |&v| v as u8),
-                    (PixelType::U16, _) => page!(colortype::Gray16, |&v| v as u16),
-                    (PixelType::F32, _) => page!(colortype::Gray32Float, |&v| v),
+                    (PixelType::U8, true) => page!(colortype::RGB8, |v| v as u8),
+                    (PixelType::U8, false) => page!(colortype::Gray8, |v| v as u8),
+                    (PixelType::U16, _) => page!(colortype::Gray16, |v| v as u16),
+                    (PixelType::F32, _) => page!(colortype::Gray32Float, |v| v),
                 }
             }
         }

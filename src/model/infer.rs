@@ -49,7 +49,9 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     let (hp, wp) = (round_up(h, m), round_up(w, m));
     let tile = (options.tile / m).max(1) * m;
     let margin = round_up(options.margin.unwrap_or(cfg.receptive_radius().min(128)), m);
-    let padded = Array3::from_shape_fn((c, hp, wp), |(ch, y, x)| input[[ch, mirror(y as isize, h), mirror(x as isize, w)]]);
+    // The input padded to a multiple of the net's size by mirroring, read window by window
+    // (no padded copy of the whole image: that would double the memory of large inputs).
+    let padded = |ch: usize, y: usize, x: usize| input[[ch, mirror(y as isize, h), mirror(x as isize, w)]];
     let device = model.device();
     let half = options.half && device.is_cuda();
     let out_c = cfg.out_channels;
@@ -66,9 +68,8 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
                 }
                 let (wy0, wx0) = (y0.saturating_sub(margin), x0.saturating_sub(margin));
                 let (wy1, wx1) = ((y0 + tile + margin).min(hp), (x0 + tile + margin).min(wp));
-                let window = padded.slice(s![.., wy0..wy1, wx0..wx1]).to_owned();
                 let (th, tw) = (wy1 - wy0, wx1 - wx0);
-                let flat: Vec<f32> = window.into_iter().collect();
+                let flat: Vec<f32> = Array3::from_shape_fn((c, th, tw), |(ch, y, x)| padded(ch, wy0 + y, wx0 + x)).into_iter().collect();
                 let mut x = Tensor::from_slice(&flat).reshape([1, c as i64, th as i64, tw as i64]).to_device(device);
                 if half {
                     x = x.to_kind(Kind::Half);
