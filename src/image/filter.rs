@@ -31,14 +31,16 @@ pub fn gaussian_blur(plane: ArrayView2<f32>, sigma: f64) -> Array2<f32> {
     let src = plane.as_standard_layout();
     let src = src.as_slice().expect("standard layout");
     let mut tmp = vec![0f32; h * w];
-    tmp.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+    tmp.par_chunks_mut(w).enumerate().for_each_init(Vec::new, |padded, (y, row)| {
+        // Mirror the row into a padded buffer once: no border test per tap.
         let line = &src[y * w..(y + 1) * w];
-        for (x, out) in row.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            for (j, kv) in k.iter().enumerate() {
-                acc += kv * line[mirror(x as isize + j as isize - r, w)];
+        padded.clear();
+        padded.extend((-r..w as isize + r).map(|x| line[mirror(x, w)]));
+        // One scaled, shifted row per tap: contiguous multiply-adds that vectorise.
+        for (j, kv) in k.iter().enumerate() {
+            for (o, v) in row.iter_mut().zip(&padded[j..j + w]) {
+                *o += kv * v;
             }
-            *out = acc;
         }
     });
     let mut out = vec![0f32; h * w];

@@ -211,6 +211,20 @@ fn solve3(m: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
     Some(out)
 }
 
+/// Angle of (x, y) in [0, 2π), by a polynomial (error < 2e-4 rad = 0.01°, far below the 10° and 45°
+/// histogram bins): the libm atan2 took a sixth of SIFT's time.
+fn fast_angle(y: f64, x: f64) -> f64 {
+    use std::f64::consts::{FRAC_PI_2, PI, TAU};
+    let (ax, ay) = (x.abs(), y.abs());
+    let poly = |c: f64| {
+        let c2 = c * c;
+        (((-0.044_326_555_547_921_28 * c2 + 0.155_578_651_846_328_1) * c2 - 0.325_808_397_464_097_5) * c2 + 0.999_787_841_279_480_7) * c
+    };
+    let a = if ax >= ay { poly(ay / (ax + f64::MIN_POSITIVE)) } else { FRAC_PI_2 - poly(ax / ay) };
+    let a = if x < 0.0 { PI - a } else { a };
+    if y < 0.0 { (TAU - a) % TAU } else { a }
+}
+
 fn gradient(img: &Array2<f32>, y: isize, x: isize) -> Option<(f64, f64)> {
     let (h, w) = img.dim();
     if y < 1 || x < 1 || y >= h as isize - 1 || x >= w as isize - 1 {
@@ -220,6 +234,12 @@ fn gradient(img: &Array2<f32>, y: isize, x: isize) -> Option<(f64, f64)> {
     Some(((img[[y, x + 1]] - img[[y, x - 1]]) as f64, (img[[y + 1, x]] - img[[y - 1, x]]) as f64))
 }
 
+/// exp(−d² / denominator) for d = −radius..=radius: a 2-D Gaussian weight is the product of
+/// two of these, so a window needs 2(2r + 1) exponentials instead of (2r + 1)².
+fn separable_gaussian(radius: isize, denominator: f64) -> Vec<f64> {
+    (-radius..=radius).map(|d| (-((d * d) as f64) / denominator).exp()).collect()
+}
+
 /// Dominant orientations (peaks ≥ 80% of the highest) of the gradient histogram around kp.
 fn orientations(img: &Array2<f32>, kp: &Keypoint) -> Vec<f64> {
     let f = (1 << kp.octave) as f64;
@@ -227,11 +247,12 @@ fn orientations(img: &Array2<f32>, kp: &Keypoint) -> Vec<f64> {
     let sigma = 1.5 * kp.octave_scale;
     let radius = (3.0 * sigma).round() as isize;
     let mut hist = [0f64; ORI_BINS];
+    let gauss = separable_gaussian(radius, 2.0 * sigma * sigma);
     for dy in -radius..=radius {
         for dx in -radius..=radius {
             if let Some((gx, gy)) = gradient(img, cy + dy, cx + dx) {
-                let weight = (-((dx * dx + dy * dy) as f64) / (2.0 * sigma * sigma)).exp();
-                let angle = gy.atan2(gx).rem_euclid(std::f64::consts::TAU);
+                let weight = gauss[(dy + radius) as usize] * gauss[(dx + radius) as usize];
+                let angle = fast_angle(gy, gx);
                 let bin = ((angle / std::f64::consts::TAU * ORI_BINS as f64).round() as usize) % ORI_BINS;
                 hist[bin] += weight * (gx * gx + gy * gy).sqrt();
             }
@@ -270,6 +291,8 @@ fn describe(img: &Array2<f32>, kp: &Keypoint) -> [f32; DESCRIPTOR_LEN] {
     let (sin, cos) = (kp.angle.sin(), kp.angle.cos());
     let mut hist = [0f64; (D + 2) * (D + 2) * (N + 2)];
     let idx = |r: usize, c: usize, o: usize| (r * (D + 2) + c) * (N + 2) + o;
+    // exp(−|(xr, yr)|² / (D²/2)) with |(xr, yr)| = |(dx, dy)| / hist_width (a rotation keeps lengths).
+    let gauss = separable_gaussian(radius, 0.5 * (D * D) as f64 * hist_width * hist_width);
     for dy in -radius..=radius {
         for dx in -radius..=radius {
             // Offsets in the keypoint's frame, in histogram-bin units.
@@ -281,9 +304,9 @@ fn describe(img: &Array2<f32>, kp: &Keypoint) -> [f32; DESCRIPTOR_LEN] {
                 continue;
             }
             let Some((gx, gy)) = gradient(img, cy + dy, cx + dx) else { continue };
-            let weight = (-(xr * xr + yr * yr) / (0.5 * (D * D) as f64)).exp();
+            let weight = gauss[(dy + radius) as usize] * gauss[(dx + radius) as usize];
             let mag = (gx * gx + gy * gy).sqrt() * weight;
-            let ori = (gy.atan2(gx) - kp.angle).rem_euclid(std::f64::consts::TAU) / std::f64::consts::TAU * N as f64;
+            let ori = (fast_angle(gy, gx) - kp.angle).rem_euclid(std::f64::consts::TAU) / std::f64::consts::TAU * N as f64;
             let (r0, c0, o0) = (rbin.floor(), cbin.floor(), ori.floor());
             let (fr, fc, fo) = (rbin - r0, cbin - c0, ori - o0);
             let (r0, c0, o0) = ((r0 + 1.0) as usize, (c0 + 1.0) as usize, o0 as usize);
@@ -355,4 +378,27 @@ pub fn detect_and_describe(plane: ArrayView2<f32>, options: &SiftOptions) -> Fea
     }
     let descriptors: Vec<f32> = oriented.par_iter().flat_map_iter(|kp| describe(&octaves[kp.octave].gauss[kp.layer], kp)).collect();
     Features { keypoints: oriented, descriptors }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fast_angle;
+    use std::f64::consts::TAU;
+
+    #[test]
+    fn fast_angle_matches_atan2_everywhere() {
+        let mut worst: f64 = 0.0;
+        for i in -200..=200 {
+            for j in -200..=200 {
+                let (y, x) = (i as f64 * 0.37, j as f64 * 1.13);
+                let exact = y.atan2(x).rem_euclid(TAU);
+                let got = fast_angle(y, x);
+                assert!((0.0..TAU).contains(&got), "{got} for ({y}, {x})");
+                let d = (got - exact).abs();
+                worst = worst.max(d.min(TAU - d)); // circular distance
+            }
+        }
+        assert!(worst < 2e-4, "worst error {worst} rad");
+        assert_eq!(fast_angle(0.0, 0.0), 0.0);
+    }
 }
