@@ -196,6 +196,11 @@ fn pyramid(plane: ArrayView2<f32>, level: &PyramidLevel) -> Array2<f32> {
 
 /// Register `moving` to `fixed` (both single planes) starting from each of `start_angles`
 /// (radians) and keep the best; returns the fixed → moving transform.
+/// Starts refined past the coarsest pyramid level.
+const SURVIVING_STARTS: usize = 3;
+/// Least fraction of the fixed image a pose must keep in view to win the final pick.
+const MIN_PICK_OVERLAP: f64 = 0.25;
+
 pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &[f64], options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
@@ -218,6 +223,12 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
         candidates.push(par.initial(0.0));
     }
     let mut last_values = vec![0.0; candidates.len()];
+    // Correlation over the overlap at full resolution; a pose that keeps too little of the
+    // fixed image in view counts as no correlation.
+    let judge = |p: &[f64]| {
+        let (ncc, overlap) = crate::register::quality::ncc_and_overlap(fixed.view(), moving.view(), &par.to_affine(p));
+        if overlap >= MIN_PICK_OVERLAP && ncc.is_finite() { ncc } else { f64::NEG_INFINITY }
+    };
     for (li, level) in options.levels.iter().enumerate() {
         let (fl, ml) = (LevelImage::new(&pyramid(fixed.view(), level), options.alpha_levels, level.factor), LevelImage::new(&pyramid(moving.view(), level), options.alpha_levels, level.factor));
         let count = |n: usize| ((n as f64 * options.sampling_fraction).round() as usize).clamp(16.min(n), n);
@@ -248,14 +259,20 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
             let all_m: Vec<usize> = (0..ml.points.len()).step_by((ml.points.len() / 20000).max(1)).collect();
             last_values[ci] = measure(&par, p, &fl, &ml, options.symmetric, (&all_f, &all_m)).0;
         }
-        // After the coarsest level only the best start goes on.
-        if li == 0 && candidates.len() > 1 {
-            let best = (0..candidates.len()).min_by(|&a, &b| last_values[a].total_cmp(&last_values[b])).expect("non-empty");
-            candidates = vec![candidates[best].clone()];
-            last_values = vec![last_values[best]];
+        // After the coarsest level the best few starts go on, ranked by correlation: the
+        // α-AMD value of a coarse fit ranks the starts poorly (a wrong pose often wins).
+        if li == 0 && candidates.len() > SURVIVING_STARTS {
+            let scores: Vec<f64> = candidates.iter().map(|p| judge(p)).collect();
+            let mut order: Vec<usize> = (0..candidates.len()).collect();
+            order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(last_values[a].total_cmp(&last_values[b])));
+            order.truncate(SURVIVING_STARTS);
+            candidates = order.iter().map(|&i| candidates[i].clone()).collect();
+            last_values = order.iter().map(|&i| last_values[i]).collect();
         }
     }
-    Ok(AmdResult { transform: par.to_affine(&candidates[0]), value: last_values[0] })
+    let scores: Vec<f64> = candidates.iter().map(|p| judge(p)).collect();
+    let best = (0..candidates.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(last_values[b].total_cmp(&last_values[a]))).expect("non-empty");
+    Ok(AmdResult { transform: par.to_affine(&candidates[best]), value: last_values[best] })
 }
 
 #[cfg(test)]
