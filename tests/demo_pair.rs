@@ -41,4 +41,10 @@ fn shipped_model_registers_the_unseen_half_of_the_demo_pair() {
         assert!(error < 0.02 * 256.0, "{method:?}: corner error {error:.1} px, {:?}", reg.quality);
         assert!(reg.quality.passed, "{method:?}: {:?}", reg.quality);
     }
+    // SIFT alone, on CoMIRs blurred by σ = 1 first: accurate, though with fewer consistent
+    // matches than the quality flag asks for (so `auto` goes on to α-AMD).
+    let options = RegisterOptions { method: Method::Sift, any_rotation: true, ..Default::default() };
+    let (reg, _) = comir::register(&fixed, &moving, Some((&model, sides)), &options, &Silent).unwrap();
+    let error = corner_error(&reg.transform, &truth, 256.0, 512.0);
+    assert!(error < 0.02 * 256.0, "SIFT: corner error {error:.1} px with {} inliers", reg.matches.len());
 }
