@@ -10,16 +10,7 @@ use comir::register::warp::warp_image;
 use comir::Affine2;
 use std::path::Path;
 
-fn corner_error(a: &Affine2, b: &Affine2, w: f64, h: f64) -> f64 {
-    [(0.0, 0.0), (w - 1.0, 0.0), (0.0, h - 1.0), (w - 1.0, h - 1.0)]
-        .iter()
-        .map(|&(x, y)| {
-            let (p, q) = (a.apply(x, y), b.apply(x, y));
-            ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt()
-        })
-        .sum::<f64>()
-        / 4.0
-}
+mod common;
 
 #[test]
 fn shipped_model_registers_the_unseen_half_of_the_demo_pair() {
@@ -37,7 +28,7 @@ fn shipped_model_registers_the_unseen_half_of_the_demo_pair() {
     for method in [Method::AlphaAmd, Method::Auto] {
         let options = RegisterOptions { method, any_rotation: true, ..Default::default() };
         let (reg, _) = comir::register(&fixed, &moving, Some((&model, sides)), &options, &Silent).unwrap();
-        let error = corner_error(&reg.transform, &truth, 256.0, 512.0);
+        let error = common::corner_error(&reg.transform, &truth, 256, 512);
         assert!(error < 0.02 * 256.0, "{method:?}: corner error {error:.1} px, {:?}", reg.quality);
         assert!(reg.quality.passed, "{method:?}: {:?}", reg.quality);
     }
@@ -45,6 +36,6 @@ fn shipped_model_registers_the_unseen_half_of_the_demo_pair() {
     // matches than the quality flag asks for (so `auto` goes on to α-AMD).
     let options = RegisterOptions { method: Method::Sift, any_rotation: true, ..Default::default() };
     let (reg, _) = comir::register(&fixed, &moving, Some((&model, sides)), &options, &Silent).unwrap();
-    let error = corner_error(&reg.transform, &truth, 256.0, 512.0);
+    let error = common::corner_error(&reg.transform, &truth, 256, 512);
     assert!(error < 0.02 * 256.0, "SIFT: corner error {error:.1} px with {} inliers", reg.matches.len());
 }

@@ -181,6 +181,36 @@ fn jstring_object<'a>(env: &mut JNIEnv<'a>, s: &str) -> Result<JObject<'a>> {
 }
 
 /// `long Native.newJob()`: an id to pass to a long call, to watch and cancel it.
+/// The registration options a dialog chose (method, transform kind, rotation search).
+fn register_options(env: &mut JNIEnv, method: &JString, kind: &JString, any_rotation: jboolean) -> Result<crate::register::pipeline::RegisterOptions> {
+    Ok(crate::register::pipeline::RegisterOptions {
+        method: crate::register::pipeline::Method::parse(&java_string(env, method)?)?,
+        kind: crate::TransformKind::parse(&java_string(env, kind)?)?,
+        any_rotation: any_rotation != 0,
+        ..Default::default()
+    })
+}
+
+/// The numbers of one registration (or landmark fit) that Java's `Registration` reads.
+struct Outcome<'a> {
+    transform: &'a crate::Affine2,
+    passed: bool,
+    score: f64,
+    overlap: f64,
+    inliers: f64,
+    seconds: f64,
+}
+
+/// `{double[6] matrix, double[9] stats (passed, score, overlap, inliers, angle°, scale, tx, ty,
+/// seconds), String method, String measure, String reason, double[] pairs (fx, fy, mx, my)…}`.
+fn outcome_items<'a>(env: &mut JNIEnv<'a>, o: &Outcome, method: &str, measure: &str, reason: &str, pairs: &[((f64, f64), (f64, f64))]) -> Result<Vec<JObject<'a>>> {
+    let (angle, scale, (tx, ty)) = o.transform.decompose();
+    let stats = [if o.passed { 1.0 } else { 0.0 }, o.score, o.overlap, o.inliers, angle, scale, tx, ty, o.seconds];
+    let matrix: Vec<f64> = o.transform.m.iter().flatten().copied().collect();
+    let flat: Vec<f64> = pairs.iter().flat_map(|(p, m)| [p.0, p.1, m.0, m.1]).collect();
+    Ok(vec![doubles(env, &matrix)?, doubles(env, &stats)?, jstring_object(env, method)?, jstring_object(env, measure)?, jstring_object(env, reason)?, doubles(env, &flat)?])
+}
+
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_newJob<'l>(_env: JNIEnv<'l>, _: JClass<'l>) -> jlong {
     jobs::create()
@@ -233,30 +263,15 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
         let fixed = pixels::planes_to_image(env, &fixed_planes, non_negative(fw, "width")?, non_negative(fh, "height")?)?;
         let moving = pixels::planes_to_image(env, &moving_planes, non_negative(mw, "width")?, non_negative(mh, "height")?)?;
         let (fr, mr) = (optional_rect(env, &fixed_rect)?, optional_rect(env, &moving_rect)?);
-        let options = crate::register::pipeline::RegisterOptions {
-            method: crate::register::pipeline::Method::parse(&java_string(env, &method)?)?,
-            kind: crate::TransformKind::parse(&java_string(env, &kind)?)?,
-            any_rotation: any_rotation != 0,
-            ..Default::default()
-        };
+        let options = register_options(env, &method, &kind, any_rotation)?;
         let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
         let sides = model.as_ref().map(|m| crate::model_sides(m, &fixed, &moving)).transpose()?;
         let monitor = jobs::get(job);
         let reg = crate::register_regions(&fixed, &moving, fr, mr, model.as_deref().map(|m| &**m).zip(sides), &options, monitor.as_ref())?;
-        let (angle, scale, (tx, ty)) = reg.decompose();
         let q = &reg.quality;
-        let stats = [if q.passed { 1.0 } else { 0.0 }, q.score, q.overlap, q.inliers.map(|i| i as f64).unwrap_or(-1.0), angle, scale, tx, ty, start.elapsed().as_secs_f64()];
-        let matches: Vec<f64> = reg.matches.iter().flat_map(|(p, m)| [p.0, p.1, m.0, m.1]).collect();
-        let matrix: Vec<f64> = reg.transform.m.iter().flatten().copied().collect();
         let method_name = serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let items = vec![
-            doubles(env, &matrix)?,
-            doubles(env, &stats)?,
-            jstring_object(env, &method_name)?,
-            jstring_object(env, &q.measure)?,
-            jstring_object(env, &q.reason)?,
-            doubles(env, &matches)?,
-        ];
+        let outcome = Outcome { transform: &reg.transform, passed: q.passed, score: q.score, overlap: q.overlap, inliers: q.inliers.map(|i| i as f64).unwrap_or(-1.0), seconds: start.elapsed().as_secs_f64() };
+        let items = outcome_items(env, &outcome, &method_name, &q.measure, &q.reason, &reg.matches)?;
         object_array(env, items)
     })
 }
@@ -333,20 +348,9 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
         let (fixed, moving) = (calibration(fpw, fph, "")?, calibration(mpw, mph, "")?);
         let fit = crate::export::bigwarp::import_landmarks(&path, kind, &fixed, &moving)?;
         let (passed, reason) = fit.verdict(non_negative(fixed_width, "width")?);
-        let (angle, scale, (tx, ty)) = fit.transform.decompose();
-        let n = fit.pairs.len() as f64;
-        let stats = [if passed { 1.0 } else { 0.0 }, fit.rms_residual, f64::NAN, n, angle, scale, tx, ty, 0.0];
-        let matches: Vec<f64> = fit.pairs.iter().flat_map(|(f, m)| [f.0, f.1, m.0, m.1]).collect();
-        let matrix: Vec<f64> = fit.transform.m.iter().flatten().copied().collect();
-        let items = vec![
-            doubles(env, &matrix)?,
-            doubles(env, &stats)?,
-            jstring_object(env, "landmarks")?,
-            jstring_object(env, "RMS residual (px)")?,
-            jstring_object(env, &reason)?,
-            doubles(env, &matches)?,
-            jstring_object(env, &format!("{:?}", fit.kind).to_lowercase())?,
-        ];
+        let outcome = Outcome { transform: &fit.transform, passed, score: fit.rms_residual, overlap: f64::NAN, inliers: fit.pairs.len() as f64, seconds: 0.0 };
+        let mut items = outcome_items(env, &outcome, "landmarks", "RMS residual (px)", &reason, &fit.pairs)?;
+        items.push(jstring_object(env, &format!("{:?}", fit.kind).to_lowercase())?);
         object_array(env, items)
     })
 }
@@ -373,13 +377,8 @@ pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
         let dir = PathBuf::from(java_string(env, &dir)?);
         let out = PathBuf::from(java_string(env, &out_dir)?);
         let pairs = crate::batch::find_pairs(&dir, &java_string(env, &fixed_suffix)?, &java_string(env, &moving_suffix)?)?;
-        let options = crate::register::pipeline::RegisterOptions {
-            method: crate::register::pipeline::Method::parse(&java_string(env, &method)?)?,
-            kind: crate::TransformKind::parse(&java_string(env, &kind)?)?,
-            any_rotation: any_rotation != 0,
-            ..Default::default()
-        };
-        let model = optional_string(env, &model_path)?.filter(|p| !p.is_empty()).map(|p| models::load(std::path::Path::new(&p))).transpose()?;
+        let options = register_options(env, &method, &kind, any_rotation)?;
+        let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
         let monitor = jobs::get(job);
         let results = crate::batch::register_all(&pairs, &out, model.as_deref().map(|m| &**m), &options, monitor.as_ref())?;
         let count = |f: &dyn Fn(&crate::batch::PairResult) -> bool| results.iter().filter(|r| f(r)).count() as jint;
