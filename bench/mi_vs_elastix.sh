@@ -52,7 +52,11 @@ def corner_error(a, b):
 rows = {"ours": [], "elastix": []}
 for line in open(f"{work}/results.txt"):
     i, who, sec, *m = line.split()
-    truth = sum(json.load(open(f"{work}/t{i}.json"))["matrix"], [])
+    # `comir apply` made moving(p) = DAB(t(p)), so the registration should find t's inverse.
+    (a, b, tx), (c, d, ty) = json.load(open(f"{work}/t{i}.json"))["matrix"]
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    truth = [ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty)]
     rows[who].append((float(sec), corner_error([float(v) for v in m], truth)))
 print(f"MI rigid, {n} pairs (IHC hematoxylin vs moved DAB, 512², rotation ±10°, shift ±5%), success = corner error ≤ {0.02 * w:.1f} px")
 print(f"{'':10} {'success':>8} {'median error (px)':>18} {'median time (s)':>16}")

@@ -31,8 +31,15 @@ for t in "${targets[@]}"; do
   cargo +nightly fuzz run --release "$t" "$work" "fuzz/corpus/$t" -- \
     -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
     > "fuzz/logs/$t.log" 2>&1 || echo "[fuzz] $t: FAILED, see fuzz/logs/$t.log and fuzz/artifacts/$t" >&2
-  cargo +nightly fuzz run --release "$t" "fuzz/corpus/$t.merged" "fuzz/corpus/$t" "$work" -- -merge=1 >/dev/null 2>&1 || true
-  if [[ -d "fuzz/corpus/$t.merged" ]]; then rm -rf "fuzz/corpus/$t"; mv "fuzz/corpus/$t.merged" "fuzz/corpus/$t"; fi
+  merged="fuzz/corpus/$t.merged"
+  rm -rf "$merged" && mkdir -p "$merged"
+  if cargo +nightly fuzz run --release "$t" "$merged" "fuzz/corpus/$t" "$work" -- -merge=1 >"fuzz/logs/$t.merge.log" 2>&1 \
+     && [[ -n "$(ls -A "$merged")" ]]; then
+    rm -rf "fuzz/corpus/$t" && mv "$merged" "fuzz/corpus/$t"
+  else
+    echo "[fuzz] $t: merging the corpus failed, see fuzz/logs/$t.merge.log; kept the old one" >&2
+    rm -rf "$merged"
+  fi
   rm -rf "$work"
   grep -E "stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs" "fuzz/logs/$t.log" | sed "s/^/[fuzz] $t: /" >&2 || true
 done
