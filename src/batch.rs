@@ -121,6 +121,19 @@ pub fn register_all(pairs: &[Pair], out: &Path, model: Option<&Model>, options: 
     Ok(results)
 }
 
+/// How many pairs passed the quality check, failed it, and could not be registered.
+pub fn counts(results: &[PairResult]) -> [usize; 3] {
+    let mut c = [0; 3];
+    for r in results {
+        c[match &r.outcome {
+            Ok(s) if s.passed => 0,
+            Ok(_) => 1,
+            Err(_) => 2,
+        }] += 1;
+    }
+    c
+}
+
 fn csv_field(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }

@@ -148,12 +148,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// A text table: success rate, median error and time per method and level, and how often
 /// the quality flag agreed with the truth.
-pub fn summary(rows: &[EvalRow]) -> String {
-    let mut out = format!("{:<12} {:>5} {:>9} {:>12} {:>9} {:>16} {:>16}\n", "method", "level", "success", "median err", "median s", "flag pass→succ", "flag fail→fail");
+/// The methods that have rows, in table order.
+pub fn methods_in(rows: &[EvalRow]) -> Vec<EvalMethod> {
     let mut methods: Vec<EvalMethod> = rows.iter().map(|r| r.method).collect();
     methods.sort_by_key(|m| *m as u8);
     methods.dedup();
-    for m in methods {
+    methods
+}
+
+pub fn summary(rows: &[EvalRow]) -> String {
+    let mut out = format!("{:<12} {:>5} {:>9} {:>12} {:>9} {:>16} {:>16}\n", "method", "level", "success", "median err", "median s", "flag pass→succ", "flag fail→fail");
+    for m in methods_in(rows) {
         for level in 1..=5 {
             let r: Vec<&EvalRow> = rows.iter().filter(|r| r.method == m && r.level == level).collect();
             if r.is_empty() {

@@ -111,9 +111,7 @@ fn success_rate(rows: &[EvalRow], method: EvalMethod, level: usize) -> Option<f6
 pub fn render(rows: &[EvalRow]) -> (Vec<u8>, usize, usize) {
     let mut c = Canvas::new();
     let (left, top, right, bottom) = PLOT;
-    let mut methods: Vec<EvalMethod> = rows.iter().map(|r| r.method).collect();
-    methods.sort_by_key(|m| *m as u8);
-    methods.dedup();
+    let methods = crate::eval::methods_in(rows);
     let y_of = |percent: f64| bottom - ((bottom - top) as f64 * percent / 100.0).round() as usize;
 
     c.text(left, 16, "success rate per level (error <= 2% of the width)", 2);

@@ -383,15 +383,8 @@ fn run(cli: Cli) -> comir::Result<()> {
             let bar = Bar::new(1);
             let results = comir::batch::register_all(&pairs, &a.out, model.as_ref(), &a.how.options()?, &bar)?;
             bar.0.finish_and_clear();
-            let count = |f: &dyn Fn(&comir::batch::PairResult) -> bool| results.iter().filter(|r| f(r)).count();
-            println!(
-                "{} pair(s): {} pass, {} FAIL, {} error; summary in {}",
-                results.len(),
-                count(&|r| matches!(&r.outcome, Ok(s) if s.passed)),
-                count(&|r| matches!(&r.outcome, Ok(s) if !s.passed)),
-                count(&|r| r.outcome.is_err()),
-                a.out.join("summary.csv").display()
-            );
+            let [pass, fail, error] = comir::batch::counts(&results);
+            println!("{} pair(s): {pass} pass, {fail} FAIL, {error} error; summary in {}", results.len(), a.out.join("summary.csv").display());
             Ok(())
         }
         Command::Eval(a) => {

@@ -341,7 +341,7 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let path = PathBuf::from(java_string(env, &path)?);
-        let kind = match optional_string(env, &kind)?.filter(|k| !k.is_empty()) {
+        let kind = match optional_string(env, &kind)? {
             Some(k) => Some(crate::TransformKind::parse(&k)?),
             None => None,
         };
@@ -381,12 +381,7 @@ pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
         let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
         let monitor = jobs::get(job);
         let results = crate::batch::register_all(&pairs, &out, model.as_deref().map(|m| &**m), &options, monitor.as_ref())?;
-        let count = |f: &dyn Fn(&crate::batch::PairResult) -> bool| results.iter().filter(|r| f(r)).count() as jint;
-        let counts = [
-            count(&|r| matches!(&r.outcome, Ok(s) if s.passed)),
-            count(&|r| matches!(&r.outcome, Ok(s) if !s.passed)),
-            count(&|r| r.outcome.is_err()),
-        ];
+        let counts = crate::batch::counts(&results).map(|n| n as jint);
         let counts_array = env.new_int_array(3)?;
         env.set_int_array_region(&counts_array, 0, &counts)?;
         let items = vec![
@@ -398,7 +393,7 @@ pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
     })
 }
 
-/// `String[] Native.modelSides(String modelPath, int fixedChannels, int movingChannels)`: the
+/// `Object[] Native.modelSides(String modelPath, int fixedChannels, int movingChannels)`: the
 /// modality names the fixed and the moving image go through, as `register` decides.
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_modelSides<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, model_path: JString<'l>, fixed_channels: jint, moving_channels: jint) -> jobjectArray {

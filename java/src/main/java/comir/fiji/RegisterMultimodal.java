@@ -50,10 +50,7 @@ public class RegisterMultimodal implements PlugIn {
 		GenericDialog gd = new GenericDialog("Register Multimodal Images");
 		gd.addChoice("Fixed image", titles, titles[0]);
 		gd.addChoice("Moving image", titles, titles[1]);
-		gd.addFileField("Model (empty: no model, mutual information)", Prefs.get(PREF + "model", ""), 40);
-		gd.addChoice("Method", METHODS, Prefs.get(PREF + "method", "auto"));
-		gd.addChoice("Transform", KINDS, Prefs.get(PREF + "kind", "rigid"));
-		gd.addCheckbox("Any rotation (search 0-360°)", Prefs.get(PREF + "any", true));
+		MethodChoice.addFields(gd);
 		gd.addCheckbox("Use ROIs to restrict the registration", true);
 		gd.addCheckbox("Transfer ROI Manager ROIs from moving to fixed", false);
 		gd.addCheckbox("Backward ROI transfer (ROI Manager ROIs from fixed to moving)", false);
@@ -63,25 +60,18 @@ public class RegisterMultimodal implements PlugIn {
 		if (gd.wasCanceled()) return;
 		ImagePlus fixed = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
 		ImagePlus moving = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
-		String model = gd.getNextString().trim();
-		String method = gd.getNextChoice();
-		String kind = gd.getNextChoice();
-		boolean any = gd.getNextBoolean();
+		MethodChoice how = MethodChoice.read(gd);
 		boolean useRois = gd.getNextBoolean();
 		boolean transfer = gd.getNextBoolean();
 		boolean backward = gd.getNextBoolean();
 		boolean showComirs = gd.getNextBoolean();
 		String export = gd.getNextString().trim();
-		Prefs.set(PREF + "model", model);
-		Prefs.set(PREF + "method", method);
-		Prefs.set(PREF + "kind", kind);
-		Prefs.set(PREF + "any", any);
 		if (fixed == moving) {
 			IJ.error("Register Multimodal Images", "Fixed and moving image must be different images.");
 			return;
 		}
 		try {
-			Registration r = register(fixed, moving, model, method, kind, any, useRois);
+			Registration r = register(fixed, moving, how.model, how.method, how.kind, how.anyRotation, useRois);
 			last = r;
 			addResultsRow(r);
 			ImagePlus overlay = overlay(r);
@@ -89,12 +79,45 @@ public class RegisterMultimodal implements PlugIn {
 			Roi[] rois = managerRois(); // both directions map the ROIs drawn before this run
 			if (transfer) transferRois(r, rois, true);
 			if (backward) transferRois(r, rois, false);
-			if (showComirs && !model.isEmpty()) for (ImagePlus c : comirs(r, model)) c.show();
+			if (showComirs && !how.model.isEmpty()) for (ImagePlus c : comirs(r, how.model)) c.show();
 			if (!export.isEmpty()) ExportBigWarp.export(r, export);
 			if (!r.passed) warn(r);
 		}
 		catch (ComirException e) {
 			IJ.error("Register Multimodal Images", e.getMessage());
+		}
+	}
+
+	/**
+	 * Model, method, transform type and rotation search: the fields Register and Batch Register
+	 * share, remembered together between runs (one set of preferences).
+	 */
+	static final class MethodChoice {
+		final String model, method, kind;
+		final boolean anyRotation;
+
+		private MethodChoice(String model, String method, String kind, boolean anyRotation) {
+			this.model = model;
+			this.method = method;
+			this.kind = kind;
+			this.anyRotation = anyRotation;
+		}
+
+		static void addFields(GenericDialog gd) {
+			gd.addFileField("Model (empty: no model, mutual information)", Prefs.get(PREF + "model", ""), 40);
+			gd.addChoice("Method", METHODS, Prefs.get(PREF + "method", "auto"));
+			gd.addChoice("Transform", KINDS, Prefs.get(PREF + "kind", "rigid"));
+			gd.addCheckbox("Any rotation (search 0-360°)", Prefs.get(PREF + "any", true));
+		}
+
+		/** Reads the fields added by {@link #addFields} (in dialog order) and remembers them. */
+		static MethodChoice read(GenericDialog gd) {
+			MethodChoice c = new MethodChoice(gd.getNextString().trim(), gd.getNextChoice(), gd.getNextChoice(), gd.getNextBoolean());
+			Prefs.set(PREF + "model", c.model);
+			Prefs.set(PREF + "method", c.method);
+			Prefs.set(PREF + "kind", c.kind);
+			Prefs.set(PREF + "any", c.anyRotation);
+			return c;
 		}
 	}
 
