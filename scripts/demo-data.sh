@@ -4,18 +4,17 @@
 # Writes them to .deps/demo/ and reuses the per-user cache (COMIR_CACHE).
 set -euo pipefail
 SKIMAGE_VERSION=0.26.0
+SKIMAGE_SHA256=74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${COMIR_CACHE:-$HOME/.cache/comir}
 out="$root/.deps/demo"
 [[ -f "$out/ihc.png" ]] && exit 0
-mkdir -p "$cache/wheels" "$out"
-if ! ls "$cache"/wheels/scikit_image-$SKIMAGE_VERSION-*.whl >/dev/null 2>&1; then
-  echo "[demo-data] downloading scikit-image==$SKIMAGE_VERSION from PyPI for its sample images" >&2
-  python3 -m pip download --quiet --no-deps --only-binary=:all: \
-    --python-version 3.11 --platform manylinux_2_28_x86_64 --implementation cp \
-    -d "$cache/wheels" "scikit-image==$SKIMAGE_VERSION" >&2
-fi
-python3 - "$cache"/wheels/scikit_image-$SKIMAGE_VERSION-*.whl "$out" <<'PY'
+mkdir -p "$out"
+source "$root/scripts/wheels.sh"
+WHEEL_WAYS_OUT="copy scikit-image's skimage/data/ihc.png (version $SKIMAGE_VERSION) to $out/ihc.png by hand"
+wheel=$(fetch_wheel "$cache/wheels" scikit-image "$SKIMAGE_VERSION" "$SKIMAGE_SHA256" \
+  manylinux_2_24_x86_64 manylinux_2_28_x86_64)
+python3 - "$wheel" "$out" <<'PY'
 import sys, zipfile, os
 wheel, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as z:

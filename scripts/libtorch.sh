@@ -14,6 +14,10 @@ set -euo pipefail
 TORCH_VERSION=2.13.0
 CUDART_VERSION=13.0.96
 CUPTI_VERSION=13.0.85
+# sha256 of the exact wheels (cp311 manylinux_2_28 torch; the nvidia wheels are py3-none).
+TORCH_SHA256=60fcdcb2f3876e21146cb4524ef06397d727ca9ad5f020818547e25075fe3cb7
+CUDART_SHA256=7f82250d7782aa23b6cfe765ecc7db554bd3c2870c43f3d1821f1d18aebf0548
+CUPTI_SHA256=4eb01c08e859bf924d222250d2e8f8b8ff6d3db4721288cf35d14252a4d933c8
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 link="$root/.deps/libtorch"
@@ -26,28 +30,23 @@ mkdir -p "$root/.deps"
 
 if [[ ! -f "$dest/.complete" ]]; then
   log() { echo "[libtorch] $*" >&2; }
+  source "$root/scripts/wheels.sh"
+  WHEEL_WAYS_OUT="LIBTORCH=/path/to/libtorch make ...   use a libtorch $TORCH_VERSION you already have (CPU or CUDA)
+LIBTORCH_USE_PYTORCH=1 make ...       use the libtorch of an installed PyTorch $TORCH_VERSION (pip install torch==$TORCH_VERSION)"
   wheels="$cache/wheels"
-  mkdir -p "$wheels"
-  py=$(command -v python3 || command -v python || true)
-  [[ -n "$py" ]] || { log "python3 with pip is needed to fetch the torch wheel from PyPI"; exit 1; }
-  if ! ls "$wheels"/torch-$TORCH_VERSION-*.whl >/dev/null 2>&1 \
-     || ! ls "$wheels"/nvidia_cuda_runtime-$CUDART_VERSION-*.whl >/dev/null 2>&1 \
-     || ! ls "$wheels"/nvidia_cuda_cupti-$CUPTI_VERSION-*.whl >/dev/null 2>&1; then
-    log "downloading torch==$TORCH_VERSION (~530 MB) and two CUDA runtime wheels from PyPI"
-    # The wheel's C++ part does not depend on the Python version; pin one so any python3 works.
-    "$py" -m pip download --quiet --no-deps --only-binary=:all: \
-      --python-version 3.11 --platform manylinux_2_28_x86_64 --implementation cp \
-      -d "$wheels" "torch==$TORCH_VERSION" \
-      "nvidia-cuda-runtime==$CUDART_VERSION" "nvidia-cuda-cupti==$CUPTI_VERSION" >&2
-  fi
+  log "fetching torch==$TORCH_VERSION (~530 MB, once) and two CUDA runtime wheels from PyPI, sha256-verified"
+  torch_whl=$(fetch_wheel "$wheels" torch "$TORCH_VERSION" "$TORCH_SHA256" manylinux_2_28_x86_64)
+  cudart_whl=$(fetch_wheel "$wheels" nvidia-cuda-runtime "$CUDART_VERSION" "$CUDART_SHA256" \
+    manylinux2014_x86_64 manylinux_2_17_x86_64)
+  cupti_whl=$(fetch_wheel "$wheels" nvidia-cuda-cupti "$CUPTI_VERSION" "$CUPTI_SHA256" manylinux_2_25_x86_64)
+  py=$(command -v python3 || command -v python)
   tmp=$(mktemp -d "$cache/assemble.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
   log "assembling a CPU libtorch in $dest"
-  (cd "$tmp" && "$py" - "$wheels" <<'PY'
-import sys, zipfile, glob, os
-wheels = sys.argv[1]
+  (cd "$tmp" && "$py" - "$torch_whl" "$cudart_whl" "$cupti_whl" <<'PY'
+import sys, zipfile, os
+torch_whl, cudart_whl, cupti_whl = sys.argv[1:4]
 keep_libs = {"libtorch_cpu.so", "libc10.so", "libgomp.so.1", "libshm.so", "libtorch_global_deps.so"}
-torch_whl = glob.glob(os.path.join(wheels, "torch-*.whl"))[0]
 os.makedirs("libtorch/lib", exist_ok=True)
 with zipfile.ZipFile(torch_whl) as z:
     for name in z.namelist():
@@ -58,8 +57,8 @@ with zipfile.ZipFile(torch_whl) as z:
                 while chunk := src.read(1 << 24):
                     dst.write(chunk)
     os.rename("x/torch/include", "libtorch/include")
-for pattern, lib in (("nvidia_cuda_runtime-*.whl", "libcudart.so.13"), ("nvidia_cuda_cupti-*.whl", "libcupti.so.13")):
-    with zipfile.ZipFile(glob.glob(os.path.join(wheels, pattern))[0]) as z:
+for whl, lib in ((cudart_whl, "libcudart.so.13"), (cupti_whl, "libcupti.so.13")):
+    with zipfile.ZipFile(whl) as z:
         member = next(n for n in z.namelist() if n.endswith("/" + lib))
         with z.open(member) as src, open("libtorch/lib/" + lib, "wb") as dst:
             dst.write(src.read())
