@@ -26,7 +26,7 @@ setLocation(0, 120);
 open(args[4]);
 moving = getTitle();
 setLocation(260, 120);
-run("Register Multimodal Images...", "fixed=" + fixed + " moving=" + moving + " model=[" + args[5] + "] method=auto transform=rigid any_rotation use_rois");
+run("Register Multimodal Images...", "fixed=" + fixed + " moving=" + moving + " model=[" + args[5] + "] method=auto transform=rigid use_rois");
 registered = getTitle();
 setLocation(520, 120);
 selectWindow("CoMIR Registrations");

@@ -2,8 +2,9 @@
 # Start real ImageJ (a window, under Xvfb when there is no display) with build/fiji as its
 # plugins folder, as a user who copied the install folder would; run Apply Transform and
 # Register Multimodal Images from a macro and check what happened. Screenshots go to
-# docs/images/ (apply-transform.png, register.png, and dialog-*.png of every command's dialog)
-# for the README.
+# build/screenshots/ (apply-transform.png, register.png, and dialog-*.png of every command's
+# dialog); `make docs-images` copies them to docs/images/ for the README. A test run never
+# writes into the work tree.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -27,10 +28,11 @@ grep -q '^registered=Registered ' "$out/gui-check.txt" || fail "no registration 
 angle=$(sed -n 's/^angle=//p' "$out/gui-check.txt")
 awk -v a="$angle" 'BEGIN { exit !(a > -15.5 && a < -14.5) }' || fail "registered angle $angle, expected -15"
 [[ -s "$out/apply-transform.png" && -s "$out/register.png" ]] || fail "no screenshots"
-mkdir -p docs/images
-cp "$out/apply-transform.png" "$out/register.png" docs/images/
+shots="$root/build/screenshots"
+mkdir -p "$shots"
+cp "$out/apply-transform.png" "$out/register.png" "$shots/"
 # Every command's dialog, opened as a user would and cancelled.
-timeout 300 "${xvfb[@]}" gradle --no-daemon --console=plain -q dialogScreenshots \
+timeout 300 "${xvfb[@]}" gradle --no-daemon --console=plain -q dialogScreenshots -Pshots="$shots" \
   -Pimages="$out/stains/hematoxylin.tif,$out/dab-moved.tif" >"$out/dialogs.log" 2>&1 || fail "dialog screenshots: $(cat "$out/dialogs.log")"
-echo "GUI check: menu commands present; Apply Transform and Register ran from a macro (angle $angle°, expected -15°); $(tail -n 1 "$out/dialogs.log"); screenshots in docs/images/"
+echo "GUI check: menu commands present; Apply Transform and Register ran from a macro (angle $angle°, expected -15°); $(tail -n 1 "$out/dialogs.log"); screenshots in build/screenshots/ (make docs-images copies them to docs/images/)"
 echo "3 passed, 0 failed"

@@ -128,16 +128,27 @@ impl TransformFile {
 
 /// Read a transform from a CoMIR transform file or a BigWarp landmarks file (CSV or JSON;
 /// the transform is fitted to its active landmarks, with the type the JSON names, else
-/// affine). Calibrations convert BigWarp's world units to pixels.
-pub fn read_any(path: &Path, fixed: &Calibration, moving: &Calibration) -> Result<TransformFile> {
+/// affine).
+///
+/// BigWarp stores landmarks in world (calibrated) units, fixed points in the fixed image's and
+/// moving points in the moving image's: converting them to pixels needs both pixel sizes, so a
+/// landmarks file is refused without the `fixed` grid (assuming the moving image's pixel size
+/// for both put results in the wrong place whenever the two differ). The returned file then
+/// carries that grid, so applying it gives the fixed image's size and calibration.
+pub fn read_any(path: &Path, fixed: Option<&ImageGrid>, moving: &Calibration) -> Result<TransformFile> {
     let bytes = read_bytes(path)?;
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_string();
     if head.contains(FORMAT) {
         return TransformFile::read(path);
     }
     let (landmarks, kind) = super::bigwarp::read_landmarks(path)?;
+    let fixed = fixed.ok_or_else(|| Error::TransformFile {
+        path: path.to_path_buf(),
+        reason: "BigWarp landmarks are in calibrated units: choose the fixed (target) image, whose pixel size and size place them".into(),
+    })?;
+    let fixed_cal = fixed.calibration.clone().unwrap_or_default();
     let kind = kind.unwrap_or(TransformKind::Affine);
-    let t = super::bigwarp::fit_landmarks(&landmarks, kind, fixed, moving)
+    let t = super::bigwarp::fit_landmarks(&landmarks, kind, &fixed_cal, moving)
         .map_err(|e| Error::TransformFile { path: path.to_path_buf(), reason: e.to_string() })?;
-    Ok(TransformFile::new(kind, t))
+    Ok(TransformFile { fixed: Some(ImageGrid { calibration: Some(fixed_cal), ..fixed.clone() }), ..TransformFile::new(kind, t) })
 }

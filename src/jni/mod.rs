@@ -76,16 +76,37 @@ pub extern "system" fn Java_comir_fiji_Native_runtimeInfo<'l>(mut env: JNIEnv<'l
     })
 }
 
-/// `Object[] Native.readTransform(String path, double pixelWidth, double pixelHeight)` →
-/// `{double[6] matrix (row-major 2×3, fixed → moving, pixels), int[2] fixed size or null,
-/// double[2] fixed pixel size or null, String unit or null, String kind}`. BigWarp landmark
-/// files are accepted too (world units → pixels with the given pixel size).
+/// `Object[] Native.readTransform(String path, int fixedWidth, int fixedHeight, double
+/// fixedPixelWidth, double fixedPixelHeight, String fixedUnit, double movingPixelWidth, double
+/// movingPixelHeight)` → `{double[6] matrix (row-major 2×3, fixed → moving, pixels), int[2]
+/// fixed size or null, double[2] fixed pixel size or null, String unit or null, String kind}`.
+/// The fixed grid (fixedWidth 0: none chosen) is what BigWarp landmark files need to place
+/// their world-unit points; see [`crate::export::transform_file::read_any`].
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_readTransform<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, path: JString<'l>, pixel_width: jdouble, pixel_height: jdouble) -> jobject {
+pub extern "system" fn Java_comir_fiji_Native_readTransform<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    path: JString<'l>,
+    fixed_width: jint,
+    fixed_height: jint,
+    fixed_pixel_width: jdouble,
+    fixed_pixel_height: jdouble,
+    fixed_unit: JString<'l>,
+    moving_pixel_width: jdouble,
+    moving_pixel_height: jdouble,
+) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let path = PathBuf::from(java_string(env, &path)?);
-        let cal = calibration(pixel_width, pixel_height, "pixel")?;
-        let t = crate::export::transform_file::read_any(&path, &cal, &cal)?;
+        let moving = calibration(moving_pixel_width, moving_pixel_height, "pixel")?;
+        let fixed = match non_negative(fixed_width, "fixed width")? {
+            0 => None,
+            width => Some(crate::export::transform_file::ImageGrid {
+                width,
+                height: non_negative(fixed_height, "fixed height")?,
+                calibration: Some(calibration(fixed_pixel_width, fixed_pixel_height, &optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into()))?),
+            }),
+        };
+        let t = crate::export::transform_file::read_any(&path, fixed.as_ref(), &moving)?;
         let matrix: Vec<jdouble> = t.fixed_to_moving.m.iter().flatten().copied().collect();
         let mut items = vec![doubles(env, &matrix)?, JObject::null(), JObject::null(), JObject::null(), jstring_object(env, &format!("{:?}", t.kind).to_lowercase())?];
         if let Some(fixed) = &t.fixed {

@@ -5,6 +5,7 @@ import ij.IJ;
 import ij.ImagePlus;
 import ij.ImageStack;
 import ij.Prefs;
+import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.measure.Calibration;
 import ij.plugin.PlugIn;
@@ -16,27 +17,34 @@ import ij.process.ImageProcessor;
  * fixed image's grid. Every slice, channel and frame is warped; the input image is never modified.
  * <p>
  * Macro: {@code run("Apply Transform...", "transform=/path/t.json width=0 height=0");}
- * (0 = the fixed size stored in the transform file, else the input size).
+ * (0 = the fixed size stored in the transform file, else the input size). A BigWarp landmarks
+ * file also needs the fixed (target) image, whose pixel size places its calibrated points:
+ * {@code run("Apply Transform...", "transform=/path/landmarks.csv fixed=he.tif width=0 height=0");}
  */
 public class ApplyTransform implements PlugIn {
 	private static final String PREF = "comir.apply.transform";
+	private static final String NO_FIXED = "[none: CoMIR transform file]";
 
 	@Override
 	public void run(String arg) {
 		ImagePlus imp = IJ.getImage();
 		if (imp == null) return;
-		GenericDialog gd = new GenericDialog("Apply CoMIR Transform");
+		GenericDialog gd = new MacroDialog("Apply CoMIR Transform");
 		gd.addFileField("Transform", Prefs.get(PREF, ""), 40);
+		String[] choices = fixedChoices();
+		gd.addChoice("Fixed image (needed for BigWarp landmarks)", choices, choices[0]);
 		gd.addNumericField("Width (0 = from transform)", 0, 0);
 		gd.addNumericField("Height (0 = from transform)", 0, 0);
 		gd.showDialog();
 		if (gd.wasCanceled()) return;
 		String path = gd.getNextString().trim();
+		String fixedTitle = gd.getNextChoice();
+		ImagePlus fixed = NO_FIXED.equals(fixedTitle) ? null : WindowManager.getImage(fixedTitle);
 		int width = (int) gd.getNextNumber();
 		int height = (int) gd.getNextNumber();
 		Prefs.set(PREF, path);
 		try {
-			ImagePlus result = apply(imp, path, width, height);
+			ImagePlus result = apply(imp, path, fixed, width, height);
 			result.show();
 		}
 		catch (ComirException e) {
@@ -44,17 +52,36 @@ public class ApplyTransform implements PlugIn {
 		}
 	}
 
+	/** The fixed-image choices: none (a CoMIR transform file knows its grid), then the open images. */
+	private static String[] fixedChoices() {
+		int[] ids = WindowManager.getIDList();
+		String[] titles = ids == null ? new String[0] : RegisterMultimodal.titles(ids);
+		String[] choices = new String[titles.length + 1];
+		choices[0] = NO_FIXED;
+		System.arraycopy(titles, 0, choices, 1, titles.length);
+		return choices;
+	}
+
 	/**
 	 * Warps every plane of {@code imp} through the transform file; returns a new image.
-	 * @param width  output width, or 0 for the transform's fixed width (else the input's)
+	 * @param fixed  the fixed (target) image, or null; needed for BigWarp landmark files
+	 * @param width  output width, or 0 for the fixed width (transform file or fixed image; else the input's)
 	 * @param height output height, likewise
 	 */
-	public static ImagePlus apply(ImagePlus imp, String transformPath, int width, int height) {
+	public static ImagePlus apply(ImagePlus imp, String transformPath, ImagePlus fixed, int width, int height) {
 		Native.ensureLoaded();
 		if (transformPath.isEmpty()) throw new ComirException("Please choose a transform file (.json).");
 		if (width < 0 || height < 0) throw new ComirException("Width and height must not be negative.");
-		Calibration cal = imp.getCalibration();
-		Object[] t = Native.readTransform(transformPath, cal.pixelWidth > 0 ? cal.pixelWidth : 1, cal.pixelHeight > 0 ? cal.pixelHeight : 1);
+		Calibration mc = imp.getCalibration();
+		Object[] t;
+		if (fixed == null) {
+			t = Native.readTransform(transformPath, 0, 0, 1, 1, null, positive(mc.pixelWidth), positive(mc.pixelHeight));
+		}
+		else {
+			Calibration fc = fixed.getCalibration();
+			t = Native.readTransform(transformPath, fixed.getWidth(), fixed.getHeight(), positive(fc.pixelWidth),
+				positive(fc.pixelHeight), fc.getUnit(), positive(mc.pixelWidth), positive(mc.pixelHeight));
+		}
 		double[] matrix = (double[]) t[0];
 		int[] fixedSize = (int[]) t[1];
 		int outW = width > 0 ? width : fixedSize != null ? fixedSize[0] : imp.getWidth();
@@ -103,6 +130,10 @@ public class ApplyTransform implements PlugIn {
 		cal.xOrigin = 0;
 		cal.yOrigin = 0;
 		return cal;
+	}
+
+	private static double positive(double pixelSize) {
+		return pixelSize > 0 ? pixelSize : 1;
 	}
 
 	private static String resultTitle(String title) {

@@ -24,7 +24,7 @@ public class BatchRegister implements PlugIn {
 
 	@Override
 	public void run(String arg) {
-		GenericDialog gd = new GenericDialog("Batch Register");
+		GenericDialog gd = new MacroDialog("Batch Register");
 		gd.addDirectoryField("Input folder", Prefs.get(PREF + "input", ""), 40);
 		gd.addStringField("Fixed file ending", Prefs.get(PREF + "fixed", "_fixed.tif"), 20);
 		gd.addStringField("Moving file ending", Prefs.get(PREF + "moving", "_moving.tif"), 20);

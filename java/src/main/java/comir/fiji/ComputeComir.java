@@ -20,7 +20,7 @@ public class ComputeComir implements PlugIn {
 	public void run(String arg) {
 		ImagePlus imp = IJ.getImage();
 		if (imp == null) return;
-		GenericDialog gd = new GenericDialog("Compute CoMIR");
+		GenericDialog gd = new MacroDialog("Compute CoMIR");
 		gd.addFileField("Model", Prefs.get("comir.register.model", ""), 40);
 		gd.addStringField("Modality (empty: by channel count)", "", 20);
 		gd.showDialog();

@@ -19,7 +19,7 @@ public class ExportBigWarp implements PlugIn {
 			IJ.error("Export to BigWarp", "There is no registration yet: run Register Multimodal Images first.");
 			return;
 		}
-		GenericDialog gd = new GenericDialog("Export to BigWarp");
+		GenericDialog gd = new MacroDialog("Export to BigWarp");
 		gd.addDirectoryField("Folder", "", 40);
 		gd.showDialog();
 		if (gd.wasCanceled()) return;

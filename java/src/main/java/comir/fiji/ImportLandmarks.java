@@ -30,7 +30,7 @@ public class ImportLandmarks implements PlugIn {
 			return;
 		}
 		String[] titles = RegisterMultimodal.titles(ids);
-		GenericDialog gd = new GenericDialog("Import BigWarp Landmarks");
+		GenericDialog gd = new MacroDialog("Import BigWarp Landmarks");
 		gd.addFileField("Landmarks (.csv or .json)", Prefs.get(PREF + "file", ""), 40);
 		gd.addChoice("Fixed image", titles, titles[0]);
 		gd.addChoice("Moving image", titles, titles[1]);

@@ -105,11 +105,14 @@ public final class Native {
 
 	/**
 	 * Reads and checks a transform: a CoMIR transform file, or a BigWarp landmarks file
-	 * (CSV or JSON) whose world units are converted with the given pixel size.
+	 * (CSV or JSON) whose world units are converted with the fixed image's pixel size (fixed
+	 * points) and the moving image's (moving points). A landmarks file needs the fixed grid
+	 * ({@code fixedWidth} 0: none, refused for landmarks); it then becomes the output grid.
 	 * @return {double[6] fixed→moving matrix in pixels, int[2] fixed size or null,
 	 *         double[2] fixed pixel size or null, String unit or null, String kind}
 	 */
-	public static native Object[] readTransform(String path, double pixelWidth, double pixelHeight);
+	public static native Object[] readTransform(String path, int fixedWidth, int fixedHeight, double fixedPixelWidth,
+		double fixedPixelHeight, String fixedUnit, double movingPixelWidth, double movingPixelHeight);
 
 	/**
 	 * Resamples one plane (byte[], short[], float[] or RGB int[]) through the fixed → moving

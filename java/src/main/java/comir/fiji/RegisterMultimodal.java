@@ -29,7 +29,8 @@ import java.io.File;
  * export the transform for BigWarp and transfer ROIs.
  * <p>
  * Macro: {@code run("Register Multimodal Images...", "fixed=a.tif moving=b.tif model=/m.safetensors
- * method=auto transform=rigid any_rotation use_rois export=/out");}
+ * method=auto transform=rigid use_rois export=/out");}
+ * (every rotation is searched unless {@code small_rotation} is given)
  */
 public class RegisterMultimodal implements PlugIn {
 	static final String[] METHODS = {"auto", "sift", "amd", "mi"};
@@ -47,11 +48,11 @@ public class RegisterMultimodal implements PlugIn {
 			return;
 		}
 		String[] titles = titles(ids);
-		GenericDialog gd = new GenericDialog("Register Multimodal Images");
+		GenericDialog gd = new MacroDialog("Register Multimodal Images");
 		gd.addChoice("Fixed image", titles, titles[0]);
 		gd.addChoice("Moving image", titles, titles[1]);
 		MethodChoice.addFields(gd);
-		gd.addCheckbox("Use ROIs to restrict the registration", true);
+		gd.addCheckbox("Use_ROIs to restrict the registration", true);
 		gd.addCheckbox("Transfer ROI Manager ROIs from moving to fixed", false);
 		gd.addCheckbox("Backward ROI transfer (ROI Manager ROIs from fixed to moving)", false);
 		gd.addCheckbox("Show CoMIRs (with a model)", false);
@@ -107,16 +108,18 @@ public class RegisterMultimodal implements PlugIn {
 			gd.addFileField("Model (empty: no model, mutual information)", Prefs.get(PREF + "model", ""), 40);
 			gd.addChoice("Method", METHODS, Prefs.get(PREF + "method", "auto"));
 			gd.addChoice("Transform", KINDS, Prefs.get(PREF + "kind", "rigid"));
-			gd.addCheckbox("Any rotation (search 0-360°)", Prefs.get(PREF + "any", true));
+			// Phrased so that the default (search every rotation) is the box left off: in a macro a
+			// checkbox is on only when its key is written, so dialog, macro and CLI agree.
+			gd.addCheckbox("Small_rotation_only (skip the 0-360° search)", Prefs.get(PREF + "small", false));
 		}
 
 		/** Reads the fields added by {@link #addFields} (in dialog order) and remembers them. */
 		static MethodChoice read(GenericDialog gd) {
-			MethodChoice c = new MethodChoice(gd.getNextString().trim(), gd.getNextChoice(), gd.getNextChoice(), gd.getNextBoolean());
+			MethodChoice c = new MethodChoice(gd.getNextString().trim(), gd.getNextChoice(), gd.getNextChoice(), !gd.getNextBoolean());
 			Prefs.set(PREF + "model", c.model);
 			Prefs.set(PREF + "method", c.method);
 			Prefs.set(PREF + "kind", c.kind);
-			Prefs.set(PREF + "any", c.anyRotation);
+			Prefs.set(PREF + "small", !c.anyRotation);
 			return c;
 		}
 	}

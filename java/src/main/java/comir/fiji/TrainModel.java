@@ -25,7 +25,7 @@ public class TrainModel implements PlugIn {
 			return;
 		}
 		String[] titles = RegisterMultimodal.titles(ids);
-		GenericDialog gd = new GenericDialog("Train CoMIR Model");
+		GenericDialog gd = new MacroDialog("Train CoMIR Model");
 		gd.addChoice("Modality_A image", titles, titles[0]);
 		gd.addChoice("Modality_B image", titles, titles[1]);
 		gd.addStringField("Name_A", "A", 12);

@@ -113,11 +113,70 @@ public class ApplyTransformTest {
 	public void missingTransformFileGivesAnErrorAndNoImage() {
 		ImagePlus imp = syntheticShortImage();
 		try {
-			ApplyTransform.apply(imp, new File(tmp.getRoot(), "nope.json").getPath(), 0, 0);
+			ApplyTransform.apply(imp, new File(tmp.getRoot(), "nope.json").getPath(), null, 0, 0);
 			fail("expected an error");
 		}
 		catch (ComirException e) {
 			assertTrue(e.getMessage(), e.getMessage().contains("nope.json"));
+		}
+	}
+
+	/**
+	 * BigWarp landmarks when the two images have different pixel sizes: a 0.5 µm fixed image
+	 * and a 1 µm moving image of the same field, landmarks at the same world positions (the
+	 * identity in µm). Fixed pixel i lies at moving pixel i/2; the result takes the fixed grid.
+	 * (Before: the moving calibration was used for both sides, the result was 1 µm and half size.)
+	 */
+	@Test
+	public void bigWarpLandmarksUseEachImagesOwnPixelSize() throws Exception {
+		FloatProcessor mp = new FloatProcessor(50, 40);
+		for (int y = 0; y < 40; y++)
+			for (int x = 0; x < 50; x++)
+				mp.setf(x, y, x * 3 + y * 100 + (x * y) % 7);
+		ImagePlus moving = new ImagePlus("moving-1um", mp);
+		moving.getCalibration().pixelWidth = moving.getCalibration().pixelHeight = 1.0;
+		moving.getCalibration().setUnit("micron");
+		ImagePlus fixed = new ImagePlus("fixed-0.5um", new FloatProcessor(100, 80));
+		fixed.getCalibration().pixelWidth = fixed.getCalibration().pixelHeight = 0.5;
+		fixed.getCalibration().setUnit("micron");
+		StringBuilder csv = new StringBuilder();
+		double[][] world = {{0, 0}, {40, 0}, {0, 30}, {40, 30}, {20, 10}};
+		for (int i = 0; i < world.length; i++)
+			csv.append(String.format(java.util.Locale.US, "\"Pt-%d\",\"true\",\"%f\",\"%f\",\"%f\",\"%f\"%n",
+				i, world[i][0], world[i][1], world[i][0], world[i][1]));
+		File landmarks = TestSupport.write(new File(tmp.getRoot(), "landmarks.csv"), csv.toString());
+
+		boolean batch = ij.macro.Interpreter.batchMode;
+		ij.macro.Interpreter.batchMode = true; // images "open" without windows, as in a headless macro
+		fixed.show();
+		moving.show();
+		try {
+			TestSupport.macro(moving, "Apply Transform...", "transform=[" + landmarks.getPath() + "] fixed=fixed-0.5um width=0 height=0");
+			ImagePlus result = ij.WindowManager.getImage("moving-1um-transformed");
+			assertTrue("Apply Transform showed its result", result != null);
+			assertEquals("the fixed image's width", 100, result.getWidth());
+			assertEquals(80, result.getHeight());
+			assertEquals("the fixed image's pixel size", 0.5, result.getCalibration().pixelWidth, 1e-12);
+			assertEquals("micron", result.getCalibration().getUnit());
+			ij.process.ImageProcessor ip = result.getProcessor();
+			for (int y = 0; y < 40; y += 3)
+				for (int x = 0; x < 50; x += 3)
+					assertEquals("fixed (" + 2 * x + "," + 2 * y + ") shows moving (" + x + "," + y + ")",
+						mp.getf(x, y), ip.getf(2 * x, 2 * y), 1e-3);
+			// Without the fixed image the landmarks cannot be placed: refused, with the reason.
+			try {
+				ApplyTransform.apply(moving, landmarks.getPath(), null, 0, 0);
+				fail("landmarks without a fixed image must be refused");
+			}
+			catch (ComirException e) {
+				assertTrue(e.getMessage(), e.getMessage().contains("fixed (target) image"));
+			}
+		}
+		finally {
+			fixed.changes = moving.changes = false;
+			fixed.close();
+			moving.close();
+			ij.macro.Interpreter.batchMode = batch;
 		}
 	}
 }

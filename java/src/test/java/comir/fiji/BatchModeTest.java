@@ -64,7 +64,7 @@ public class BatchModeTest {
 		assertFalse(log, log.contains("Exception"));
 		assertTrue(log, log.contains("macro finished, registrations: 2"));
 
-		Object[] t = Native.readTransform(new File(export, "transform.json").getPath(), 0.5, 0.5);
+		Object[] t = Native.readTransform(new File(export, "transform.json").getPath(), 0, 0, 1, 1, null, 0.5, 0.5);
 		assertTrue("corner error", RegisterTest.cornerError((double[]) t[0], RegisterTest.TRUTH, 200, 180) < 2);
 		List<String> summary = Files.readAllLines(new File(batch, "summary.csv").toPath(), StandardCharsets.UTF_8);
 		assertTrue(summary.toString(), summary.size() == 2 && summary.get(1).startsWith("\"s\",pass,"));

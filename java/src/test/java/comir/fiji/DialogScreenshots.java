@@ -14,11 +14,11 @@ import java.io.File;
 import javax.imageio.ImageIO;
 
 /**
- * Screenshots of every command's dialog for the README (docs/images/dialog-*.png): opens the
+ * Screenshots of every command's dialog for the README (dialog-*.png; `make docs-images` copies them to docs/images): opens the
  * demo pair in a real ImageJ (under Xvfb), opens each dialog as a user would (no macro
  * options), captures it from the screen, and presses Cancel, so nothing runs.
  * <p>
- * Run by scripts/gui-check.sh: {@code gradle dialogScreenshots -Pdocs=docs/images -Pimages=a.tif,b.tif}.
+ * Run by scripts/gui-check.sh: {@code gradle dialogScreenshots -Pshots=build/screenshots -Pimages=a.tif,b.tif}.
  */
 public final class DialogScreenshots {
 	private static final String[][] DIALOGS = {
@@ -33,6 +33,7 @@ public final class DialogScreenshots {
 
 	public static void main(String[] args) throws Exception {
 		File out = new File(args[0]);
+		out.mkdirs();
 		new ImageJ(ImageJ.NO_SHOW); // menus from plugins.dir, as in Fiji
 		for (int i = 1; i < args.length; i++) {
 			ImagePlus imp = IJ.openImage(args[i]);

@@ -33,7 +33,7 @@ public class NativeTest {
 	public void readsATransformFile() throws Exception {
 		File f = TestSupport.writeTransform(tmp.getRoot(), "t.json", new double[] {1, 0, 2.5, 0, 1, -3},
 			"{\"width\":40,\"height\":30,\"calibration\":{\"pixel_width\":0.5,\"pixel_height\":0.25,\"unit\":\"µm\"}}");
-		Object[] t = Native.readTransform(f.getPath(), 1, 1);
+		Object[] t = Native.readTransform(f.getPath(), 0, 0, 1, 1, null, 1, 1);
 		assertArrayEquals(new double[] {1, 0, 2.5, 0, 1, -3}, (double[]) t[0], 0);
 		assertArrayEquals(new int[] {40, 30}, (int[]) t[1]);
 		assertArrayEquals(new double[] {0.5, 0.25}, (double[]) t[2], 0);
@@ -43,7 +43,7 @@ public class NativeTest {
 	@Test
 	public void transformWithoutGridHasNoSize() throws Exception {
 		File f = TestSupport.writeTransform(tmp.getRoot(), "t.json", new double[] {1, 0, 0, 0, 1, 0}, null);
-		Object[] t = Native.readTransform(f.getPath(), 1, 1);
+		Object[] t = Native.readTransform(f.getPath(), 0, 0, 1, 1, null, 1, 1);
 		assertNull(t[1]);
 		assertNull(t[2]);
 	}
@@ -59,7 +59,7 @@ public class NativeTest {
 
 	private static void expectMessage(String fragment, String path) {
 		try {
-			Native.readTransform(path, 1, 1);
+			Native.readTransform(path, 0, 0, 1, 1, null, 1, 1);
 			fail("expected an error for " + path);
 		}
 		catch (ComirException e) {

@@ -91,8 +91,8 @@ public class RegisterTest {
 		try {
 			p[0].show();
 			p[1].show();
-			TestSupport.macro(null, "Register Multimodal Images...", "fixed=fixed moving=moving model=[] method=mi transform=rigid " + extra);
-			overlay = WindowManager.getImage("Registered moving on fixed");
+			TestSupport.macro(null, "Register Multimodal Images...", "fixed=[" + p[0].getTitle() + "] moving=[" + p[1].getTitle() + "] model=[] method=mi transform=rigid " + extra);
+			overlay = WindowManager.getImage("Registered " + p[1].getTitle() + " on " + p[0].getTitle());
 		}
 		finally {
 			ij.macro.Interpreter.batchMode = batch;
@@ -122,6 +122,57 @@ public class RegisterTest {
 		assertTrue(rt != null && rt.size() >= 1);
 		assertEquals("TRUTH rotates fixed → moving by +8°", 8.0, rt.getValue("Angle (deg)", rt.size() - 1), 0.5);
 		assertEquals("pass", rt.getStringValue("Quality", rt.size() - 1));
+	}
+
+	/**
+	 * A macro that names no rotation option searches every rotation, as the dialog and the CLI
+	 * do by default: a moving image turned by 180° is found. (Before, macros silently skipped
+	 * the search unless they wrote the undocumented key "any".)
+	 */
+	@Test
+	public void macroDefaultSearchesEveryRotation() throws Exception {
+		ImagePlus[] p = pair();
+		ij.process.ImageProcessor turned = p[1].getProcessor().duplicate();
+		turned.flipHorizontal();
+		turned.flipVertical(); // 180° about the image centre: q → (w-1-qx, h-1-qy)
+		ImagePlus moving = new ImagePlus("moving-turned", turned); // a title of its own: earlier tests leave "moving" open
+		moving.setCalibration(p[1].getCalibration());
+		p[1] = moving;
+		Registration r = registerByMacro(p, "");
+		double[] truth = {-TRUTH[0], -TRUTH[1], 199 - TRUTH[2], -TRUTH[3], -TRUTH[4], 179 - TRUTH[5]};
+		double err = cornerError(r.matrix, truth, 200, 180);
+		assertTrue("180°-turned moving image: corner error " + err + " px, found " + java.util.Arrays.toString(r.matrix) + " expected " + java.util.Arrays.toString(truth) + " " + r.reason, err < 2.0);
+	}
+
+	/** A misspelt or outdated macro key stops the command with a message instead of being ignored. */
+	@Test
+	public void unknownMacroKeyIsRefusedWithAMessage() throws Exception {
+		ImagePlus[] p = pair();
+		RegisterMultimodal.last = null;
+		boolean batch = ij.macro.Interpreter.batchMode;
+		ij.macro.Interpreter.batchMode = true;
+		java.io.PrintStream stdout = System.out;
+		java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
+		System.setOut(new java.io.PrintStream(printed, true, "UTF-8")); // IJ.log without a Log window
+		IJ.log("\\Clear");
+		IJ.redirectErrorMessages(true);
+		try {
+			p[0].show();
+			p[1].show();
+			TestSupport.macro(null, "Register Multimodal Images...", "fixed=fixed moving=moving model=[] method=mi transform=rigid any_rotation");
+		}
+		catch (RuntimeException aborted) {
+			// IJ.error aborts the macro: expected
+		}
+		finally {
+			IJ.redirectErrorMessages(false);
+			System.setOut(stdout);
+			ij.macro.Interpreter.batchMode = batch;
+		}
+		String log = (IJ.getLog() == null ? "" : IJ.getLog()) + printed.toString("UTF-8");
+		assertTrue("no registration with an unknown key", RegisterMultimodal.last == null);
+		assertTrue("the message names the key: " + log, log.contains("Unknown macro option any_rotation"));
+		assertTrue("and lists the valid ones: " + log, log.contains("small_rotation_only"));
 	}
 
 	@Test
@@ -155,7 +206,7 @@ public class RegisterTest {
 		String json = new String(java.nio.file.Files.readAllBytes(new File(out, "bigwarp-landmarks.json").toPath()), StandardCharsets.UTF_8);
 		assertTrue(json.contains("\"type\": \"Rotation\"") && json.contains("\"BigWarpLandmarks\""));
 		// Reading the exported landmarks back (as Apply Transform does) gives the same transform.
-		Object[] back = Native.readTransform(new File(out, "bigwarp-landmarks.json").getPath(), 0.5, 0.5);
+		Object[] back = Native.readTransform(new File(out, "bigwarp-landmarks.json").getPath(), 200, 180, 0.5, 0.5, "micron", 0.5, 0.5);
 		assertArrayEquals(r.matrix, (double[]) back[0], 1e-6);
 		assertTrue(new File(out, "ngff-affine.json").isFile() && new File(out, "transform.json").isFile());
 	}

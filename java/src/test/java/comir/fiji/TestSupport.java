@@ -75,6 +75,7 @@ final class TestSupport {
 	static ImagePlus runCommand(ImagePlus imp, String command, String options) {
 		boolean batch = Interpreter.batchMode;
 		Interpreter.batchMode = true;
+		ij.IJ.redirectErrorMessages(true); // an error goes to the Log (shown below), not to a modal dialog
 		try {
 			macro(imp, command, options);
 			ImagePlus result = WindowManager.getCurrentImage();
@@ -82,6 +83,7 @@ final class TestSupport {
 			return result;
 		}
 		finally {
+			ij.IJ.redirectErrorMessages(false);
 			Interpreter.batchMode = batch;
 		}
 	}
