@@ -119,11 +119,40 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomically(path, |out| Ok(std::io::Write::write_all(out, text.as_bytes())?))
 }
 
-fn parse_number(field: &str, row: usize, what: &str) -> Result<f64> {
-    field.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| Error::Argument(format!("row {row}: {what} \"{field}\" is not a number")))
+/// A coordinate: a finite number, or `None` for the "Infinity" BigWarp writes for a point
+/// placed in one image only (an unpaired landmark, which BigWarp skips when fitting).
+fn parse_number(field: &str, row: usize, what: &str) -> Result<Option<f64>> {
+    match field.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        Ok(v) if v.is_infinite() => Ok(None),
+        _ => Err(Error::Argument(format!("row {row}: {what} \"{field}\" is not a number"))),
+    }
+}
+
+/// One CSV line split into fields (RFC 4180 quoting: a quoted field may hold commas, and `""`
+/// inside quotes is one quote), as BigWarp's opencsv writes them; e.g. names with commas.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field).trim().to_string()),
+            _ => field.push(c),
+        }
+    }
+    fields.push(field.trim().to_string());
+    fields
 }
 
 /// Read a BigWarp landmarks CSV (2D). Returns the landmarks; the caller chooses the type.
+/// Unpaired rows (a coordinate written as "Infinity") are skipped, as BigWarp does.
 pub fn parse_csv(text: &str) -> Result<Vec<Landmark>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -131,7 +160,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Landmark>> {
         if line.trim().is_empty() {
             continue;
         }
-        let fields: Vec<String> = line.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect();
+        let fields = csv_fields(line);
         match fields.len() {
             6 => {}
             8 => return Err(Error::Argument(format!("row {row} has 3D landmarks (8 columns); only 2D is supported"))),
@@ -142,30 +171,55 @@ pub fn parse_csv(text: &str) -> Result<Vec<Landmark>> {
             "false" => false,
             other => return Err(Error::Argument(format!("row {row}: the second column must be true or false, not \"{other}\""))),
         };
-        out.push(Landmark {
-            name: fields[0].clone(),
-            active,
-            moving: (parse_number(&fields[2], row, "moving x")?, parse_number(&fields[3], row, "moving y")?),
-            fixed: (parse_number(&fields[4], row, "fixed x")?, parse_number(&fields[5], row, "fixed y")?),
-        });
+        let (mx, my) = (parse_number(&fields[2], row, "moving x")?, parse_number(&fields[3], row, "moving y")?);
+        let (fx, fy) = (parse_number(&fields[4], row, "fixed x")?, parse_number(&fields[5], row, "fixed y")?);
+        if let (Some(mx), Some(my), Some(fx), Some(fy)) = (mx, my, fx, fy) {
+            out.push(Landmark { name: fields[0].clone(), active, moving: (mx, my), fixed: (fx, fy) });
+        }
     }
     Ok(out)
+}
+
+/// BigWarp's JSON is written by Gson with special floats allowed: an unpaired point is
+/// `[Infinity, Infinity]`, which is not JSON. Replace those bare words (outside strings) by
+/// `null` so the document parses; such points are then skipped.
+fn json_with_special_floats_as_null(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            in_string = !(c == '"' && !escaped);
+            escaped = c == '\\' && !escaped;
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(word) = ["-Infinity", "Infinity", "NaN"].iter().find(|w| rest.starts_with(**w)) {
+            out.push_str("null");
+            rest = &rest[word.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// Read BigWarp's landmarks JSON; returns the landmarks and the transform type it names.
 pub fn parse_json(text: &str) -> Result<(Vec<Landmark>, Option<TransformKind>)> {
     let bad = |m: &str| Error::Argument(format!("BigWarp JSON: {m}"));
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&format!("not valid JSON ({e})")))?;
+    let v: serde_json::Value = serde_json::from_str(&json_with_special_floats_as_null(text)).map_err(|e| bad(&format!("not valid JSON ({e})")))?;
     let kind = v.get("type").and_then(|t| t.as_str()).and_then(kind_from_bigwarp);
     let lm = v.get("landmarks").ok_or_else(|| bad("no \"landmarks\" object"))?;
     if lm.get("numDimensions").and_then(|n| n.as_u64()).is_some_and(|n| n != 2) {
         return Err(bad("only 2D landmarks are supported"));
     }
-    let points = |key: &str| -> Result<Vec<(f64, f64)>> {
+    // A point is [x, y]; [null, null] (was Infinity) marks an unpaired landmark: None.
+    let points = |key: &str| -> Result<Vec<Option<(f64, f64)>>> {
         let arr = lm.get(key).and_then(|p| p.as_array()).ok_or_else(|| bad(&format!("no \"{key}\" list")))?;
         arr.iter()
-            .map(|p| match p.as_array().map(|a| a.iter().map(|x| x.as_f64()).collect::<Vec<_>>()) {
-                Some(c) if c.len() == 2 && c.iter().all(|x| x.is_some_and(f64::is_finite)) => Ok((c[0].unwrap_or(0.0), c[1].unwrap_or(0.0))),
+            .map(|p| match p.as_array().map(|a| a.iter().map(|x| (x.as_f64(), x.is_null())).collect::<Vec<_>>()) {
+                Some(c) if c.len() == 2 && c.iter().all(|x| x.0.is_some_and(f64::is_finite)) => Ok(Some((c[0].0.unwrap_or(0.0), c[1].0.unwrap_or(0.0)))),
+                Some(c) if c.len() == 2 && c.iter().any(|x| x.1) => Ok(None),
                 _ => Err(bad(&format!("every entry of \"{key}\" must be [x, y] numbers"))),
             })
             .collect()
@@ -183,17 +237,57 @@ pub fn parse_json(text: &str) -> Result<(Vec<Landmark>, Option<TransformKind>)> 
         None => (0..moving.len()).map(|i| format!("Pt-{i}")).collect(),
     };
     let landmarks = (0..moving.len())
-        .map(|i| Landmark { name: names.get(i).cloned().unwrap_or_else(|| format!("Pt-{i}")), active: active.get(i).copied().unwrap_or(true), moving: moving[i], fixed: fixed[i] })
+        .filter_map(|i| {
+            let (m, f) = (moving[i]?, fixed[i]?);
+            Some(Landmark { name: names.get(i).cloned().unwrap_or_else(|| format!("Pt-{i}")), active: active.get(i).copied().unwrap_or(true), moving: m, fixed: f })
+        })
         .collect();
     Ok((landmarks, kind))
 }
 
-/// Read landmarks from a .csv or .json BigWarp file.
-pub fn read_landmarks(path: &Path) -> Result<(Vec<Landmark>, Option<TransformKind>)> {
+/// The transform type a landmarks file asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NamedType {
+    /// A CSV, or a JSON without a type: the caller chooses (affine by default).
+    Unnamed,
+    Linear(TransformKind),
+    /// A type CoMIR cannot apply, e.g. BigWarp's "Thin Plate Spline".
+    Unsupported(String),
+}
+
+/// Read landmarks from a .csv or .json BigWarp file, with the transform type it names.
+pub fn read_landmarks(path: &Path) -> Result<(Vec<Landmark>, NamedType)> {
     let bytes = read_bytes(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::Argument(format!("{} is not UTF-8 text", path.display())))?;
     let named = |e: Error| Error::Argument(format!("{}: {e}", path.display()));
-    if text.trim_start().starts_with('{') { parse_json(text).map_err(named) } else { parse_csv(text).map(|l| (l, None)).map_err(named) }
+    if !text.trim_start().starts_with('{') {
+        return parse_csv(text).map(|l| (l, NamedType::Unnamed)).map_err(named);
+    }
+    let (landmarks, kind) = parse_json(text).map_err(named)?;
+    let type_name = serde_json::from_str::<serde_json::Value>(&json_with_special_floats_as_null(text))
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string));
+    let named_type = match (kind, type_name) {
+        (Some(k), _) => NamedType::Linear(k),
+        (None, Some(t)) => NamedType::Unsupported(t),
+        (None, None) => NamedType::Unnamed,
+    };
+    Ok((landmarks, named_type))
+}
+
+/// The transform type to fit: the caller's choice, else the file's linear type, else affine.
+/// A file that asks for a type CoMIR cannot apply (thin-plate spline) is refused rather than
+/// silently fitted as something else.
+pub fn type_to_fit(path: &Path, chosen: Option<TransformKind>, named: &NamedType) -> Result<TransformKind> {
+    match (chosen, named) {
+        (Some(k), _) | (None, &NamedType::Linear(k)) => Ok(k),
+        (None, NamedType::Unnamed) => Ok(TransformKind::Affine),
+        (None, NamedType::Unsupported(t)) => Err(Error::Argument(format!(
+            "{}: the landmarks are for a \"{t}\" transform, which CoMIR cannot apply (it applies linear transforms); \
+             choose rigid, similarity or affine to fit one of those to the landmarks, or apply the file in BigWarp",
+            path.display()
+        ))),
+    }
 }
 
 /// Fit a transform of `kind` (fixed → moving, pixels) to the active landmarks.
@@ -228,7 +322,7 @@ pub struct LandmarkFit {
 /// names, else affine) from the fixed to the moving image.
 pub fn import_landmarks(path: &Path, kind: Option<TransformKind>, fixed: &Calibration, moving: &Calibration) -> Result<LandmarkFit> {
     let (landmarks, named) = read_landmarks(path)?;
-    let kind = kind.or(named).unwrap_or(TransformKind::Affine);
+    let kind = type_to_fit(path, kind, &named)?;
     let transform = fit_landmarks(&landmarks, kind, fixed, moving).map_err(|e| Error::Argument(format!("{}: {e}", path.display())))?;
     let to_pixels = |(x, y): (f64, f64), c: &Calibration| (x / c.pixel_width, y / c.pixel_height);
     let pairs: Vec<_> = landmarks.iter().filter(|l| l.active).map(|l| (to_pixels(l.fixed, fixed), to_pixels(l.moving, moving))).collect();

@@ -147,7 +147,7 @@ pub fn read_any(path: &Path, fixed: Option<&ImageGrid>, moving: &Calibration) ->
         reason: "BigWarp landmarks are in calibrated units: choose the fixed (target) image, whose pixel size and size place them".into(),
     })?;
     let fixed_cal = fixed.calibration.clone().unwrap_or_default();
-    let kind = kind.unwrap_or(TransformKind::Affine);
+    let kind = super::bigwarp::type_to_fit(path, None, &kind)?;
     let t = super::bigwarp::fit_landmarks(&landmarks, kind, &fixed_cal, moving)
         .map_err(|e| Error::TransformFile { path: path.to_path_buf(), reason: e.to_string() })?;
     Ok(TransformFile { fixed: Some(ImageGrid { calibration: Some(fixed_cal), ..fixed.clone() }), ..TransformFile::new(kind, t) })

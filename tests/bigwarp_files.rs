@@ -1,0 +1,94 @@
+//! Landmark files as BigWarp itself writes them, read back to the transform they describe.
+use comir::export::bigwarp::{import_landmarks, parse_csv, parse_json, read_landmarks, NamedType};
+use comir::export::transform_file::{read_any, ImageGrid};
+use comir::image::Calibration;
+use comir::{Affine2, TransformKind};
+use std::path::PathBuf;
+
+fn cal(p: f64) -> Calibration {
+    Calibration { pixel_width: p, pixel_height: p, unit: "micron".into() }
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("comir-bigwarp-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// World points of a known similarity: moving = 2·R(30°)·fixed + (5, −3).
+fn known_pairs() -> Vec<((f64, f64), (f64, f64))> {
+    let t = Affine2::similarity_about(30f64.to_radians(), 2.0, 0.0, 0.0).compose(&Affine2::IDENTITY);
+    let t = Affine2::translation(5.0, -3.0).compose(&t);
+    [(0.0, 0.0), (40.0, 0.0), (0.0, 30.0), (40.0, 30.0), (17.0, 11.0)].iter().map(|&f| (f, t.apply(f.0, f.1))).collect()
+}
+
+#[test]
+fn csv_skips_unpaired_infinity_rows_and_reads_quoted_commas() {
+    let mut csv = String::new();
+    for (i, (f, m)) in known_pairs().iter().enumerate() {
+        // A name with a comma inside quotes, as opencsv writes it.
+        csv += &format!("\"Pt-{i}, nucleus\",\"true\",\"{}\",\"{}\",\"{}\",\"{}\"\n", m.0, m.1, f.0, f.1);
+    }
+    // A point placed in the moving image only: BigWarp writes Infinity for the other side.
+    csv += "\"Pt-9\",\"true\",\"12.0\",\"8.0\",\"Infinity\",\"Infinity\"\n";
+    let landmarks = parse_csv(&csv).expect("BigWarp's own CSV must be read");
+    assert_eq!(landmarks.len(), 5, "the unpaired row is skipped");
+    assert_eq!(landmarks[0].name, "Pt-0, nucleus");
+    assert_eq!(parse_csv("\"a\",\"true\",\"x\",\"1\",\"2\",\"3\"\n").unwrap_err().to_string().contains("moving x"), true);
+}
+
+#[test]
+fn json_with_bare_infinity_is_read_and_unpaired_points_skipped() {
+    let pairs = known_pairs();
+    let pts = |f: fn(&((f64, f64), (f64, f64))) -> (f64, f64)| pairs.iter().map(|p| format!("[{}, {}]", f(p).0, f(p).1)).collect::<Vec<_>>().join(", ");
+    let json = format!(
+        r#"{{"type": "Similarity", "landmarks": {{"type": "BigWarpLandmarks", "numDimensions": 2,
+            "movingPoints": [{}, [3.0, 4.0]], "fixedPoints": [{}, [Infinity, -Infinity]],
+            "active": [true, true, true, true, true, true], "names": ["a", "b", "c", "d", "e", "Infinity \"quoted\""]}}}}"#,
+        pts(|p| p.1),
+        pts(|p| p.0)
+    );
+    let (landmarks, kind) = parse_json(&json).expect("Gson's special floats must be accepted");
+    assert_eq!(kind, Some(TransformKind::Similarity));
+    assert_eq!(landmarks.len(), 5);
+    let path = temp_file("sim.json", &json);
+    let fit = import_landmarks(&path, None, &cal(1.0), &cal(1.0)).unwrap();
+    let (angle, scale, _) = fit.transform.decompose();
+    assert!((angle - 30.0).abs() < 1e-6 && (scale - 2.0).abs() < 1e-9, "angle {angle} scale {scale}");
+    assert!(fit.rms_residual < 1e-9);
+}
+
+#[test]
+fn thin_plate_spline_is_refused_unless_a_linear_type_is_chosen() {
+    let json = r#"{"type": "Thin Plate Spline", "landmarks": {"type": "BigWarpLandmarks", "numDimensions": 2,
+        "movingPoints": [[0,0],[10,0],[0,10],[10,10]], "fixedPoints": [[0,0],[10,0],[0,10],[10,10]],
+        "active": [true,true,true,true], "names": ["a","b","c","d"]}}"#;
+    let path = temp_file("tps.json", json);
+    assert_eq!(read_landmarks(&path).unwrap().1, NamedType::Unsupported("Thin Plate Spline".into()));
+    let err = import_landmarks(&path, None, &cal(1.0), &cal(1.0)).unwrap_err().to_string();
+    assert!(err.contains("Thin Plate Spline") && err.contains("cannot apply"), "{err}");
+    let grid = ImageGrid { width: 20, height: 20, calibration: Some(cal(1.0)) };
+    assert!(read_any(&path, Some(&grid), &cal(1.0)).is_err(), "Apply Transform must not fit it silently either");
+    // Chosen explicitly, an affine fit is what the user asked for.
+    assert!(import_landmarks(&path, Some(TransformKind::Affine), &cal(1.0), &cal(1.0)).is_ok());
+}
+
+#[test]
+fn landmarks_use_the_fixed_pixel_size_for_fixed_points() {
+    // Same world positions (identity in µm); fixed pixels are 0.5 µm, moving pixels 1 µm.
+    let csv: String = [(0.0, 0.0), (40.0, 0.0), (0.0, 30.0), (40.0, 30.0)]
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| format!("\"Pt-{i}\",\"true\",\"{x}\",\"{y}\",\"{x}\",\"{y}\"\n"))
+        .collect();
+    let path = temp_file("cal.csv", &csv);
+    let grid = ImageGrid { width: 100, height: 80, calibration: Some(cal(0.5)) };
+    let t = read_any(&path, Some(&grid), &cal(1.0)).unwrap();
+    let expected = Affine2::new([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]);
+    assert!(t.fixed_to_moving.max_difference(&expected) < 1e-9, "{:?}", t.fixed_to_moving);
+    assert_eq!(t.fixed, Some(grid), "the result takes the fixed grid");
+    let err = read_any(&path, None, &cal(1.0)).unwrap_err().to_string();
+    assert!(err.contains("fixed (target) image"), "{err}");
+}
