@@ -102,7 +102,8 @@ def main():
           and len(lm["movingPoints"]) == len(lm["fixedPoints"]) == len(rows), "bigwarp-landmarks.json: BigWarp landmarks, same points")
 
     ngff = json.loads((reg / "ngff-affine.json").read_text())
-    check(isinstance(ngff, dict) and len(ngff) > 0, "ngff-affine.json parses")
+    check(ngff.get("type") == "affine" and len(ngff["affine"]) == 2 and all(len(r) == 3 for r in ngff["affine"])
+          and ngff["input"] == "fixed" and ngff["output"] == "moving", "ngff-affine.json: a bare RFC-5 affine, fixed → moving")
 
     for name in ("warped.tif",):
         check(tiff_size(reg / name) == (w, h), f"{name}: {w}×{h}, the fixed grid")

@@ -92,3 +92,36 @@ fn landmarks_use_the_fixed_pixel_size_for_fixed_points() {
     let err = read_any(&path, None, &cal(1.0)).unwrap_err().to_string();
     assert!(err.contains("fixed (target) image"), "{err}");
 }
+
+/// The NGFF file is one bare RFC-5 affine object as BigWarp's `NgffTransformations.openJson`
+/// reads it: `type` "affine", `affine` a nested 2 × 3 list (not row-packed), `input`/`output`
+/// naming coordinate systems defined in the file, UDUNITS axis units; and its numbers map
+/// fixed world points to moving world points.
+#[test]
+fn ngff_affine_is_a_bare_rfc5_transform_in_world_units() {
+    let t = Affine2::new([[0.9, -0.2, 14.0], [0.2, 0.9, -6.0]]);
+    let (fc, mc) = (cal(0.5), Calibration { unit: "µm".into(), ..cal(0.25) });
+    let v: serde_json::Value = serde_json::from_str(&comir::export::ngff::ngff_json(&t, &fc, &mc)).unwrap();
+    assert_eq!(v["type"], "affine", "a bare transform object, no wrapper");
+    let rows = v["affine"].as_array().expect("nested affine");
+    assert_eq!(rows.len(), 2);
+    let m: Vec<Vec<f64>> = rows.iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()).collect();
+    assert!(m.iter().all(|r| r.len() == 3));
+    let systems = v["coordinateSystems"].as_array().unwrap();
+    for end in ["input", "output"] {
+        let name = v[end].as_str().unwrap();
+        let cs = systems.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{end} {name} is not defined"));
+        for axis in cs["axes"].as_array().unwrap() {
+            assert_eq!(axis["unit"], "micrometer", "UDUNITS name, not µm/micron");
+        }
+    }
+    assert!(v["ngff"].as_str().unwrap().contains("RFC-5"));
+    // fixed pixel (10, 20) → moving pixel t(10, 20); in world units through the file's matrix.
+    let (fx, fy) = (10.0 * 0.5, 20.0 * 0.5);
+    let (px, py) = t.apply(10.0, 20.0);
+    let (wx, wy) = (m[0][0] * fx + m[0][1] * fy + m[0][2], m[1][0] * fx + m[1][1] * fy + m[1][2]);
+    assert!((wx - px * 0.25).abs() < 1e-9 && (wy - py * 0.25).abs() < 1e-9, "({wx}, {wy}) vs ({}, {})", px * 0.25, py * 0.25);
+    // Uncalibrated images: no made-up unit.
+    let v: serde_json::Value = serde_json::from_str(&comir::export::ngff::ngff_json(&t, &Calibration::default(), &Calibration::default())).unwrap();
+    assert!(v["coordinateSystems"][0]["axes"][0].get("unit").is_none());
+}

@@ -100,21 +100,6 @@ pub fn landmarks_json(landmarks: &[Landmark], kind: TransformKind) -> String {
     serde_json::to_string_pretty(&v).expect("plain data serialises")
 }
 
-/// NGFF-style affine (fixed → moving, world units, row-packed 2 × 3).
-pub fn ngff_json(t: &Affine2, fixed: &Calibration, moving: &Calibration) -> String {
-    let w = t.to_calibrated(fixed, moving);
-    let v = serde_json::json!({
-        "coordinateTransformations": [{
-            "type": "affine",
-            "input": "fixed",
-            "output": "moving",
-            "affine": w.m.iter().flatten().collect::<Vec<_>>(),
-        }],
-        "axes": [{"name": "x", "type": "space", "unit": fixed.unit}, {"name": "y", "type": "space", "unit": fixed.unit}],
-    });
-    serde_json::to_string_pretty(&v).expect("plain data serialises")
-}
-
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomically(path, |out| Ok(std::io::Write::write_all(out, text.as_bytes())?))
 }

@@ -1,5 +1,6 @@
 //! Everything one registration writes into its output folder, for the CLI and the plugin.
-use super::bigwarp::{grid_landmarks, landmarks_csv, landmarks_json, ngff_json, write_text};
+use super::bigwarp::{grid_landmarks, landmarks_csv, landmarks_json, write_text};
+use super::ngff::ngff_json;
 use super::transform_file::{ImageGrid, TransformFile};
 use crate::error::Result;
 use crate::image::io::write_tiff;
