@@ -76,20 +76,42 @@ pub fn sides_for_channels(model: &Model, cf: usize, cm: usize) -> Result<(usize,
 }
 
 /// Register `moving` onto `fixed`: with a model through their CoMIRs (SIFT / α-AMD), without
-/// one on the raw images (MI). Returns the registration and, with a model, the two CoMIRs.
+/// one on the raw images (MI). Returns the registration and, with a model, the two CoMIRs
+/// (each on its own image's grid).
+///
+/// Registration happens in physical units: when both images are calibrated and their pixel
+/// sizes differ, the moving image is first resampled to the fixed pixel size (see
+/// [`register::physical`]), so a `rigid` transform is rigid in µm; the returned transform and
+/// matches are in the original pixels of each image.
 pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
-    match model {
+    let rescaled = register::physical::moving_at_fixed_pixel_size(&fixed.calibration, moving)?;
+    let (moving_used, to_moving) = match &rescaled {
+        Some((image, scale)) => (image, *scale),
+        None => (moving, Affine2::IDENTITY),
+    };
+    let (mut reg, comirs) = match model {
         Some((m, (fs, ms))) => {
             let t0 = std::time::Instant::now();
             let cf = comir_plane(m, fs, fixed, monitor)?;
-            let cm = comir_plane(m, ms, moving, monitor)?;
+            let cm = comir_plane(m, ms, moving_used, monitor)?;
             let seconds = t0.elapsed().as_secs_f64();
             let mut reg = register_planes(cf.view(), cm.view(), true, options, monitor)?;
             reg.timings.insert(0, ("comir".into(), seconds));
-            Ok((reg, Some((cf, cm))))
+            (reg, Some((cf, cm)))
         }
-        None => Ok((register_planes(gray_plane(fixed).view(), gray_plane(moving).view(), false, options, monitor)?, None)),
+        None => (register_planes(gray_plane(fixed).view(), gray_plane(moving_used).view(), false, options, monitor)?, None),
+    };
+    if rescaled.is_none() {
+        return Ok((reg, comirs));
     }
+    // Back to the original moving pixels: transform, matches, and the moving CoMIR's grid.
+    reg.transform = to_moving.compose(&reg.transform);
+    for (_, q) in reg.matches.iter_mut() {
+        *q = to_moving.apply(q.0, q.1);
+    }
+    let to_rescaled = to_moving.inverse()?;
+    let comirs = comirs.map(|(cf, cm)| (cf, register::warp::warp_plane(cm.view(), &to_rescaled, moving.width(), moving.height())));
+    Ok((reg, comirs))
 }
 
 /// A rectangle x, y, width, height in pixels (an ROI's bounds).

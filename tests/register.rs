@@ -100,3 +100,37 @@ fn end_to_end_with_a_trained_model() {
     assert!(err < 0.02 * 256.0, "corner error {err:.2} px ({:?}, {:?})", reg.method, reg.quality);
     assert!(reg.quality.passed, "{:?}", reg.quality);
 }
+
+fn calibrated(plane: ndarray::Array2<f32>, pixel_size: f64, unit: &str) -> comir::Image {
+    let (h, w) = plane.dim();
+    comir::Image {
+        data: plane.into_shape_with_order((1, 1, h, w)).unwrap(),
+        pixel_type: comir::image::PixelType::F32,
+        calibration: comir::image::Calibration { pixel_width: pixel_size, pixel_height: pixel_size, unit: unit.into() },
+    }
+}
+
+/// A 0.5 µm fixed image and a 1 µm moving image related by a rigid motion in µm: `rigid`
+/// finds it, because registration works in physical units (in pixels it is a scale of 0.5,
+/// which a rigid search cannot find; before, this failed unless `similarity` was chosen).
+#[test]
+fn rigid_means_rigid_in_micrometres_when_pixel_sizes_differ() {
+    // The fixed field (120 × 100 µm) lies near the middle of the moving one (240 × 200 µm),
+    // turned by 0.2 rad and shifted by a few µm: moving px = 0.5·R·(fixed px − c) + c + t.
+    let c = (119.5, 99.5);
+    let truth = Affine2::translation(c.0 + 3.5, c.1 - 2.5)
+        .compose(&Affine2::similarity_about(0.2, 0.5, 0.0, 0.0))
+        .compose(&Affine2::translation(-c.0, -c.1));
+    let (fixed, moving) = common::view_pair(240, 200, &truth, 33);
+    let fixed = calibrated(fixed, 0.5, "µm");
+    let moving = calibrated(common::other_modality(&moving), 1.0, "micron");
+    let options = RegisterOptions { method: Method::Mi, kind: TransformKind::Rigid, any_rotation: false, ..Default::default() };
+    let (reg, _) = comir::register(&fixed, &moving, None, &options, &Silent).unwrap();
+    let err = common::corner_error(&reg.transform, &truth, 240, 200);
+    assert!(err < 1.5, "corner error {err:.2} moving px; found {:?}", reg.transform);
+    assert_eq!(reg.kind, TransformKind::Rigid);
+    // The same pair without calibration is registered in pixels, as before.
+    let uncalibrated = calibrated(moving.data.index_axis(ndarray::Axis(0), 0).index_axis(ndarray::Axis(0), 0).to_owned(), 1.0, "pixel");
+    assert!(comir::register::physical::moving_pixels_per_fixed_pixel(&fixed.calibration, &uncalibrated.calibration).is_none());
+    assert_eq!(comir::register::physical::moving_pixels_per_fixed_pixel(&fixed.calibration, &moving.calibration), Some((0.5, 0.5)));
+}

@@ -63,6 +63,16 @@ fn read_matrix(env: &mut JNIEnv, matrix: &JDoubleArray) -> Result<crate::Affine2
     Ok(crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]))
 }
 
+/// A Java double[] of exactly `n` numbers.
+fn read_doubles(env: &mut JNIEnv, array: &JDoubleArray, n: usize, what: &str) -> Result<Vec<f64>> {
+    if array.is_null() || env.get_array_length(array)? as usize != n {
+        return Err(Error::Argument(format!("{what}: {n} numbers are needed")));
+    }
+    let mut v = vec![0.0; n];
+    env.get_double_array_region(array, 0, &mut v)?;
+    Ok(v)
+}
+
 fn non_negative(value: jint, what: &str) -> Result<usize> {
     usize::try_from(value).map_err(|_| Error::Argument(format!("{what} must not be negative (got {value})")))
 }
@@ -257,8 +267,8 @@ pub extern "system" fn Java_comir_fiji_Native_jobProgress<'l>(_env: JNIEnv<'l>, 
 }
 
 /// `Object[] Native.register(Object[] fixedPlanes, int fw, int fh, Object[] movingPlanes,
-/// int mw, int mh, int[] fixedRect, int[] movingRect, String modelPath, String method,
-/// String kind, boolean anyRotation, long job)` → `{double[6] matrix, double[] stats
+/// int mw, int mh, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
+/// int[] movingRect, String modelPath, String method, String kind, boolean anyRotation, long job)` → `{double[6] matrix, double[] stats
 /// (passed, score, overlap, inliers or −1, angle°, scale, tx, ty, seconds), String method,
 /// String measure, String reason, double[] matches (fx, fy, mx, my)…}`.
 #[no_mangle]
@@ -271,6 +281,9 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
     moving_planes: JObjectArray<'l>,
     mw: jint,
     mh: jint,
+    pixel_sizes: JDoubleArray<'l>,
+    fixed_unit: JString<'l>,
+    moving_unit: JString<'l>,
     fixed_rect: JIntArray<'l>,
     moving_rect: JIntArray<'l>,
     model_path: JString<'l>,
@@ -282,7 +295,11 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let start = std::time::Instant::now();
         let fixed = pixels::planes_to_image(env, &fixed_planes, non_negative(fw, "width")?, non_negative(fh, "height")?)?;
-        let moving = pixels::planes_to_image(env, &moving_planes, non_negative(mw, "width")?, non_negative(mh, "height")?)?;
+        let mut moving = pixels::planes_to_image(env, &moving_planes, non_negative(mw, "width")?, non_negative(mh, "height")?)?;
+        let mut fixed = fixed;
+        let sizes = read_doubles(env, &pixel_sizes, 4, "pixel sizes (fixed width, height, moving width, height)")?;
+        fixed.calibration = calibration(sizes[0], sizes[1], &optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into()))?;
+        moving.calibration = calibration(sizes[2], sizes[3], &optional_string(env, &moving_unit)?.unwrap_or_else(|| "pixel".into()))?;
         let (fr, mr) = (optional_rect(env, &fixed_rect)?, optional_rect(env, &moving_rect)?);
         let options = register_options(env, &method, &kind, any_rotation)?;
         let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;

@@ -2,6 +2,7 @@
 pub mod alpha_amd;
 pub mod fit;
 pub mod params;
+pub mod physical;
 pub mod pipeline;
 pub mod quality;
 pub mod matching;

@@ -131,14 +131,16 @@ public final class Native {
 
 	/**
 	 * Registers the moving image onto the fixed one (planes = channels of one slice).
+	 * @param pixelSizes fixed pixel width, height, moving pixel width, height (with the units:
+	 *        registration works in physical units when both images are calibrated)
 	 * @param modelPath CoMIR model file, or null/empty for mutual information on the raw images
 	 * @return {double[6] fixed→moving matrix (pixels), double[9] stats (passed, score, overlap,
 	 *         inliers or -1, angle°, scale, tx, ty, seconds), String method, String measure,
 	 *         String quality reason, double[] inlier matches (fx, fy, mx, my, ...)}
 	 */
 	public static native Object[] register(Object[] fixedPlanes, int fixedWidth, int fixedHeight, Object[] movingPlanes,
-		int movingWidth, int movingHeight, int[] fixedRect, int[] movingRect, String modelPath, String method, String kind,
-		boolean anyRotation, long job);
+		int movingWidth, int movingHeight, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
+		int[] movingRect, String modelPath, String method, String kind, boolean anyRotation, long job);
 
 	/** Writes transform.json, bigwarp-landmarks.csv/.json and ngff-affine.json into dir; returns their paths. */
 	public static native String[] exportTransform(String dir, double[] matrix, String kind, int fixedWidth, int fixedHeight,

@@ -156,10 +156,14 @@ public class RegisterMultimodal implements PlugIn {
 		final int[] fr = rect(fixed, useRois), mr = rect(moving, useRois);
 		final int fw = fixed.getWidth(), fh = fixed.getHeight(), mw = moving.getWidth(), mh = moving.getHeight();
 		final String modelPath = model == null || model.isEmpty() ? null : new File(model).getAbsolutePath();
+		// Registration works in physical units (the library resamples when pixel sizes differ).
+		final Calibration fc = fixed.getCalibration(), mc = moving.getCalibration();
+		final double[] pixelSizes = {fc.pixelWidth, fc.pixelHeight, mc.pixelWidth, mc.pixelHeight};
+		final String fu = fc.getUnit(), mu = mc.getUnit();
 		Object[] r = NativeJob.run("Registering " + moving.getTitle() + " onto " + fixed.getTitle(), new NativeJob.Call<Object[]>() {
 			@Override
 			public Object[] run(long job) {
-				return Native.register(fp, fw, fh, mp, mw, mh, fr, mr, modelPath, method, kind, anyRotation, job);
+				return Native.register(fp, fw, fh, mp, mw, mh, pixelSizes, fu, mu, fr, mr, modelPath, method, kind, anyRotation, job);
 			}
 		});
 		return new Registration(r, kind, fixed, moving);

@@ -144,6 +144,32 @@ public class RegisterTest {
 		assertTrue("180°-turned moving image: corner error " + err + " px, found " + java.util.Arrays.toString(r.matrix) + " expected " + java.util.Arrays.toString(truth) + " " + r.reason, err < 2.0);
 	}
 
+	/**
+	 * Pixel sizes that differ (fixed 0.5 µm, moving 1 µm) with a rigid motion in µm: a rigid
+	 * registration finds it, and the pixel matrix carries the 0.5 scale. (Before, the plugin did
+	 * not pass the calibration and a rigid search in pixels failed.)
+	 */
+	@Test
+	public void rigidRegistrationWorksInMicronsWhenPixelSizesDiffer() throws Exception {
+		ImagePlus big = scene("big", 400, 380, 11);
+		ImagePlus fixed = ApplyTransform.warp(big, new double[] {1, 0, 100, 0, 1, 100}, 200, 180);
+		// fixed px → moving px: 0.5·R(8°) about the centre plus a small shift
+		double a = Math.toRadians(8), c = 0.5 * Math.cos(a), s = 0.5 * Math.sin(a), cx = 99.5, cy = 89.5;
+		double[] truth = {c, -s, cx - c * cx + s * cy + 2, s, c, cy - s * cx - c * cy - 1.5};
+		double[] inv = Native.mapPoints(truth, new double[] {0, 0, 1, 0, 0, 1}, true);
+		double[] m = {inv[2] - inv[0], inv[4] - inv[0], inv[0] + 100, inv[3] - inv[1], inv[5] - inv[1], inv[1] + 100};
+		ImagePlus moving = ApplyTransform.warp(big, m, 200, 180);
+		fixed.setTitle("fixed-half-micron");
+		moving.setTitle("moving-one-micron");
+		fixed.getCalibration().pixelWidth = fixed.getCalibration().pixelHeight = 0.5;
+		fixed.getCalibration().setUnit("micron");
+		moving.getCalibration().pixelWidth = moving.getCalibration().pixelHeight = 1.0;
+		moving.getCalibration().setUnit("micron");
+		Registration r = registerByMacro(new ImagePlus[] {fixed, moving}, "small_rotation_only");
+		double err = cornerError(r.matrix, truth, 200, 180);
+		assertTrue("rigid in µm across pixel sizes: corner error " + err + " px, found " + java.util.Arrays.toString(r.matrix), err < 2.0);
+	}
+
 	/** A misspelt or outdated macro key stops the command with a message instead of being ignored. */
 	@Test
 	public void unknownMacroKeyIsRefusedWithAMessage() throws Exception {
