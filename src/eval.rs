@@ -55,6 +55,8 @@ pub struct EvalRow {
     pub success: bool,
     pub quality_passed: bool,
     pub quality_score: f64,
+    /// The best rival pose's score (shifted or turned): how distinct the found pose is.
+    pub quality_rival: f64,
     pub seconds: f64,
 }
 
@@ -129,6 +131,7 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                     success: error <= 0.02 * s as f64,
                     quality_passed: reg.quality.passed,
                     quality_score: reg.quality.score,
+                    quality_rival: reg.quality.rival_score,
                     seconds: t0.elapsed().as_secs_f64(),
                 });
             }
@@ -184,9 +187,9 @@ pub fn summary(rows: &[EvalRow]) -> String {
 }
 
 pub fn csv(rows: &[EvalRow]) -> String {
-    let mut out = String::from("method,level,sample,rotation_degrees,error_px,success,quality_passed,quality_score,seconds\n");
+    let mut out = String::from("method,level,sample,rotation_degrees,error_px,success,quality_passed,quality_score,quality_rival,seconds\n");
     for r in rows {
-        out += &format!("{},{},{},{:.3},{:.4},{},{},{:.4},{:.3}\n", r.method.label(), r.level, r.sample, r.rotation_degrees, r.error_px, r.success, r.quality_passed, r.quality_score, r.seconds);
+        out += &format!("{},{},{},{:.3},{:.4},{},{},{:.4},{:.4},{:.3}\n", r.method.label(), r.level, r.sample, r.rotation_degrees, r.error_px, r.success, r.quality_passed, r.quality_score, r.quality_rival, r.seconds);
     }
     out
 }

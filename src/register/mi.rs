@@ -54,9 +54,8 @@ struct Samples(Vec<(f64, f64, f32)>);
 /// against `moving` (level grid, `factor` full-resolution pixels per grid step) under `t`.
 /// Both are weighted by the fraction of samples that land inside the moving image: MI of a
 /// small overlap is biased upwards and would otherwise pull the images apart.
-fn mutual_information(samples: &Samples, moving: &Array2<f32>, factor: f64, t: &Affine2, bins: usize) -> (f64, f64) {
+fn mutual_information(samples: &Samples, view: ArrayView2<f32>, factor: f64, t: &Affine2, bins: usize) -> (f64, f64) {
     let b = bins as f64 - 1.0;
-    let view = moving.view();
     let joint = samples
         .0
         .par_iter()
@@ -64,7 +63,7 @@ fn mutual_information(samples: &Samples, moving: &Array2<f32>, factor: f64, t: &
             || vec![0f64; bins * bins],
             |mut hist, &(x, y, vf)| {
                 let (mx, my) = t.apply(x, y);
-                if let Some(vm) = sample_bilinear(&view, mx / factor, my / factor) {
+                if let Some(vm) = sample_bilinear(&view, mx / factor, my / factor).filter(|v| v.is_finite()) {
                     let (fb, mb) = (vf as f64 * b, (vm as f64).clamp(0.0, 1.0) * b);
                     let (f0, m0) = (fb.floor().min(b - 1.0).max(0.0), mb.floor().min(b - 1.0).max(0.0));
                     let (ff, fm) = (fb - f0, mb - m0);
@@ -110,9 +109,25 @@ fn mutual_information(samples: &Samples, moving: &Array2<f32>, factor: f64, t: &
 /// [0, 1], higher is better).
 pub fn normalised_mi(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, bins: usize) -> f64 {
     let (f, m) = (normalise_robust(fixed), normalise_robust(moving));
-    let step = ((f.len() / 40_000) as f64).sqrt().max(1.0) as usize;
-    let samples = Samples(f.indexed_iter().filter(|((y, x), _)| y % step == 0 && x % step == 0).map(|((y, x), &v)| (x as f64, y as f64, v)).collect());
-    mutual_information(&samples, &m, 1.0, transform, bins).1
+    normalised_mi_prepared(f.view(), m.view(), transform, bins)
+}
+
+/// A raw image for scoring: intensities scaled to [0, 1], its flat background (a mask) NaN.
+pub fn prepare_for_score(plane: ArrayView2<f32>) -> Array2<f32> {
+    let background = super::quality::background_value(plane);
+    let mut out = normalise_robust(plane);
+    if let Some(b) = background {
+        ndarray::Zip::from(&mut out).and(&plane).for_each(|o, &v| if v == b { *o = f32::NAN });
+    }
+    out
+}
+
+/// [`normalised_mi`] of planes already in [0, 1]; NaN pixels (background) are left out on
+/// both sides.
+pub fn normalised_mi_prepared(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, bins: usize) -> f64 {
+    let step = ((fixed.len() / 40_000) as f64).sqrt().max(1.0) as usize;
+    let samples = Samples(fixed.indexed_iter().filter(|((y, x), v)| y % step == 0 && x % step == 0 && v.is_finite()).map(|((y, x), &v)| (x as f64, y as f64, v)).collect());
+    mutual_information(&samples, moving, 1.0, transform, bins).1
 }
 
 pub struct MiResult {
@@ -153,7 +168,7 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
             let (y, x) = (i / fl.ncols(), i % fl.ncols());
             ((x * f) as f64, (y * f) as f64, fl[[y, x]])
         }).collect());
-        let value = |p: &[f64]| mutual_information(&samples, &ml, f as f64, &par.to_affine(p), options.bins).0;
+        let value = |p: &[f64]| mutual_information(&samples, ml.view(), f as f64, &par.to_affine(p), options.bins).0;
         for (p, best) in candidates.iter_mut() {
             // (1+1)-ES in units where every parameter moves points by about one pixel.
             let mut radius = 2.0 * f as f64;

@@ -4,13 +4,13 @@ use super::alpha_amd::{self, AlphaAmdOptions};
 use super::fit::{ransac, RansacOptions};
 use super::matching::match_features;
 use super::mi::{self, MiOptions};
-use super::quality::{judge, ncc_and_overlap, Quality, QualityThresholds};
+use super::quality::{content_only, judge, ncc_and_overlap, rival_poses, Quality, QualityThresholds};
 use super::sift::{detect_and_describe, SiftOptions};
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
 use crate::image::filter::normalise_robust;
 use crate::progress::Monitor;
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -97,6 +97,49 @@ impl Registration {
     }
 }
 
+/// Judges transforms between two planes: the score on their content only (flat backgrounds
+/// left out) and the best of the shifted and turned rival poses (see [`super::quality`]).
+pub struct Assessor<'a> {
+    fixed: ArrayView2<'a, f32>,
+    moving: ArrayView2<'a, f32>,
+    fixed_content: Array2<f32>,
+    moving_content: Array2<f32>,
+    monomodal: bool,
+    bins: usize,
+    thresholds: QualityThresholds,
+}
+
+impl<'a> Assessor<'a> {
+    /// `monomodal`: CoMIRs (NCC judges); otherwise raw images of two modalities (NMI judges).
+    pub fn new(fixed: ArrayView2<'a, f32>, moving: ArrayView2<'a, f32>, monomodal: bool, o: &RegisterOptions) -> Assessor<'a> {
+        let (fixed_content, moving_content) = if monomodal {
+            (content_only(fixed), content_only(moving))
+        } else {
+            (mi::prepare_for_score(fixed), mi::prepare_for_score(moving))
+        };
+        Assessor { fixed, moving, fixed_content, moving_content, monomodal, bins: o.mi.bins, thresholds: o.thresholds.clone() }
+    }
+
+    fn score(&self, t: &Affine2) -> f64 {
+        if self.monomodal {
+            ncc_and_overlap(self.fixed_content.view(), self.moving_content.view(), t).0
+        } else {
+            mi::normalised_mi_prepared(self.fixed_content.view(), self.moving_content.view(), t, self.bins)
+        }
+    }
+
+    /// The quality verdict of the fixed → moving transform `t`.
+    pub fn assess(&self, t: &Affine2, inliers: Option<usize>) -> Quality {
+        let (_, overlap) = ncc_and_overlap(self.fixed, self.moving, t);
+        let (h, w) = self.fixed.dim();
+        let rival = rival_poses(t, w, h)
+            .into_iter()
+            .map(|(what, r)| (self.score(&r), what))
+            .fold((f64::NEG_INFINITY, String::new()), |best, c| if c.0 > best.0 { c } else { best });
+        judge(self.score(t), if self.monomodal { "ncc" } else { "nmi" }, overlap, inliers, rival, &self.thresholds)
+    }
+}
+
 fn start_angles(any_rotation: bool) -> Vec<f64> {
     if any_rotation {
         (0..12).map(|i| (i as f64 * 30.0).to_radians()).collect()
@@ -139,15 +182,8 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
         o.method
     };
     let mut timings = Vec::new();
-    let judge_transform = |t: &Affine2, inliers: Option<usize>| {
-        if monomodal {
-            let (ncc, overlap) = ncc_and_overlap(fixed, moving, t);
-            judge(ncc, "ncc", overlap, inliers, &o.thresholds)
-        } else {
-            let (_, overlap) = ncc_and_overlap(fixed, moving, t);
-            judge(mi::normalised_mi(fixed, moving, t, o.mi.bins), "nmi", overlap, inliers, &o.thresholds)
-        }
-    };
+    let assessor = Assessor::new(fixed, moving, monomodal, o);
+    let judge_transform = |t: &Affine2, inliers: Option<usize>| assessor.assess(t, inliers);
     let mut sift_result: Option<Registration> = None;
     if matches!(method, Method::Sift | Method::Auto) {
         let found = feature_based(fixed, moving, o, &mut timings);
@@ -157,7 +193,7 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
                 transform: Affine2::IDENTITY,
                 kind: o.kind,
                 method: Method::Sift,
-                quality: Quality { score: 0.0, measure: "ncc".into(), overlap: 0.0, inliers: Some(0), passed: false, reason: "no consistent feature matches were found".into() },
+                quality: Quality { score: 0.0, measure: "ncc".into(), overlap: 0.0, inliers: Some(0), rival_score: 0.0, rival: String::new(), passed: false, reason: "no consistent feature matches were found".into() },
                 matches: vec![],
                 timings: timings.clone(),
             },

@@ -1,7 +1,14 @@
 //! How much to trust a registration: a score, the overlap, and a pass/fail flag with reason.
+//!
+//! A high score alone is not enough: a flat ramp, or two photographs dominated by the same black
+//! round mask, score about as well at a wrong pose as at the right one. So the score is measured
+//! only on the images' content (a flat background value covering ≥ 10 % of an image is left
+//! out), and the found pose must be *distinct*: it must beat the same images shifted by a tenth
+//! of their size and turned by 90°, 180° and 270° by a clear margin. A PASS therefore says
+//! "this pose, and not a nearby or rotated one".
 use super::transform::Affine2;
 use super::warp::sample_bilinear;
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -14,6 +21,9 @@ pub struct Quality {
     pub overlap: f64,
     /// RANSAC inliers (feature-based registration only).
     pub inliers: Option<usize>,
+    /// The best score among the alternative poses (shifted, turned), and which one it was.
+    pub rival_score: f64,
+    pub rival: String,
     pub passed: bool,
     /// Why it failed, or "ok".
     pub reason: String,
@@ -26,11 +36,13 @@ pub struct QualityThresholds {
     pub min_nmi: f64,
     pub min_overlap: f64,
     pub min_inliers: usize,
+    /// (score − best rival score) / score must reach this.
+    pub min_distinctness: f64,
 }
 
 impl Default for QualityThresholds {
     fn default() -> Self {
-        QualityThresholds { min_ncc: 0.25, min_nmi: 0.04, min_overlap: 0.25, min_inliers: 8 }
+        QualityThresholds { min_ncc: 0.25, min_nmi: 0.015, min_overlap: 0.25, min_inliers: 8, min_distinctness: 0.33 }
     }
 }
 
@@ -67,17 +79,59 @@ pub fn ncc_and_overlap(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, t: &Affi
     (ncc, n / total)
 }
 
+/// The value of an image's flat background (a mask, zero padding, saturated glass), if one
+/// exact value covers at least 10 % of it.
+pub fn background_value(plane: ArrayView2<f32>) -> Option<f32> {
+    let step = ((plane.len() / 100_000) as f64).sqrt().max(1.0) as usize;
+    let mut counts = std::collections::HashMap::<u32, usize>::new();
+    let mut n = 0usize;
+    for ((y, x), v) in plane.indexed_iter() {
+        if y % step == 0 && x % step == 0 && v.is_finite() {
+            *counts.entry(v.to_bits()).or_default() += 1;
+            n += 1;
+        }
+    }
+    let (bits, count) = counts.into_iter().max_by_key(|&(_, c)| c)?;
+    (count * 10 >= n && n > 0).then(|| f32::from_bits(bits))
+}
+
+/// `plane` with its flat background (see [`background_value`]) set to NaN: scores skip it.
+pub fn content_only(plane: ArrayView2<f32>) -> Array2<f32> {
+    match background_value(plane) {
+        Some(b) => plane.mapv(|v| if v == b { f32::NAN } else { v }),
+        None => plane.to_owned(),
+    }
+}
+
+/// The poses a found transform must clearly beat: shifted by a tenth of the fixed image along
+/// x and y, and turned by 90°, 180°, 270° about the fixed image's centre.
+pub fn rival_poses(t: &Affine2, width: usize, height: usize) -> Vec<(String, Affine2)> {
+    let (dx, dy) = (0.1 * width as f64, 0.1 * height as f64);
+    let (cx, cy) = ((width as f64 - 1.0) / 2.0, (height as f64 - 1.0) / 2.0);
+    let mut out: Vec<(String, Affine2)> = [(dx, 0.0), (-dx, 0.0), (0.0, dy), (0.0, -dy)]
+        .iter()
+        .map(|&(x, y)| (format!("shifted by ({x:.0}, {y:.0}) px"), t.compose(&Affine2::translation(x, y))))
+        .collect();
+    for deg in [90.0f64, 180.0, 270.0] {
+        out.push((format!("turned by {deg:.0}°"), t.compose(&Affine2::rotation_about(deg.to_radians(), cx, cy))));
+    }
+    out
+}
+
 /// The verdict from the measured numbers.
-pub fn judge(score: f64, measure: &str, overlap: f64, inliers: Option<usize>, th: &QualityThresholds) -> Quality {
+pub fn judge(score: f64, measure: &str, overlap: f64, inliers: Option<usize>, rival: (f64, String), th: &QualityThresholds) -> Quality {
     let min_score = if measure == "ncc" { th.min_ncc } else { th.min_nmi };
+    let distinctness = if score > 0.0 { (score - rival.0) / score } else { 0.0 };
     let reason = if overlap < th.min_overlap {
         format!("the images overlap by only {:.0}% after registration (at least {:.0}% expected)", overlap * 100.0, th.min_overlap * 100.0)
     } else if inliers.is_some_and(|i| i < th.min_inliers) {
         format!("only {} matching features agree (at least {} expected)", inliers.unwrap_or(0), th.min_inliers)
     } else if score < min_score {
         format!("low similarity after registration ({measure} {score:.3} < {min_score})")
+    } else if distinctness < th.min_distinctness {
+        format!("the pose is not distinct: the images {} score {:.3} against {score:.3} ({measure}); the match may be ambiguous or wrong", rival.1, rival.0)
     } else {
         "ok".into()
     };
-    Quality { score, measure: measure.into(), overlap, inliers, passed: reason == "ok", reason }
+    Quality { score, measure: measure.into(), overlap, inliers, rival_score: rival.0, rival: rival.1, passed: reason == "ok", reason }
 }

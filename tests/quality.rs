@@ -1,0 +1,50 @@
+//! The quality flag must not say PASS for a wrong result: structureless input, or masked
+//! images whose shared mask scores as well at a wrong (turned) pose as at the right one.
+mod common;
+use comir::progress::Silent;
+use comir::register::pipeline::{register_planes, Assessor, Method, RegisterOptions};
+use comir::Affine2;
+use ndarray::Array2;
+
+/// `plane` with everything outside a centred disc set to 0, as microscope photographs with a
+/// round field stop (the held-out photographs of the issue).
+fn round_mask(plane: &Array2<f32>) -> Array2<f32> {
+    let (h, w) = plane.dim();
+    let (cx, cy, r) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0, 0.45 * w.min(h) as f64);
+    Array2::from_shape_fn((h, w), |(y, x)| if ((x as f64 - cx).powi(2) + (y as f64 - cy).powi(2)).sqrt() <= r { 0.05 + 0.95 * plane[[y, x]] } else { 0.0 })
+}
+
+#[test]
+fn a_linear_ramp_never_passes() {
+    let scene = common::other_modality(&common::scene(200, 200, 4));
+    let ramp = Array2::from_shape_fn((200, 200), |(_, x)| x as f32 / 199.0);
+    let o = RegisterOptions { method: Method::Mi, any_rotation: false, ..Default::default() };
+    let reg = register_planes(ramp.view(), scene.view(), false, &o, &Silent).unwrap();
+    assert!(!reg.quality.passed, "a ramp registered to a tissue image passed: {:?}", reg.quality);
+    let assessor = Assessor::new(ramp.view(), scene.view(), false, &o);
+    assert!(!assessor.assess(&Affine2::IDENTITY, None).passed);
+}
+
+#[test]
+fn masked_images_pass_only_at_the_right_pose() {
+    let base = common::scene(240, 240, 9);
+    let fixed = round_mask(&base);
+    let moving = round_mask(&common::other_modality(&base)); // the same field, another modality
+    let o = RegisterOptions::default();
+    let assessor = Assessor::new(fixed.view(), moving.view(), false, &o);
+    let right = assessor.assess(&Affine2::IDENTITY, None);
+    assert!(right.passed, "the right pose must pass: {right:?}");
+    let turned = Affine2::rotation_about(std::f64::consts::PI, 119.5, 119.5);
+    let wrong = assessor.assess(&turned, None);
+    assert!(!wrong.passed, "a pose turned by 180° passed on masked images: {wrong:?}");
+    assert!(wrong.reason.contains("not distinct") || wrong.reason.contains("low similarity"), "{}", wrong.reason);
+}
+
+#[test]
+fn monomodal_planes_with_a_shared_border_pass_only_at_the_right_pose() {
+    let base = round_mask(&common::scene(240, 240, 12));
+    let assessor = Assessor::new(base.view(), base.view(), true, &RegisterOptions::default());
+    assert!(assessor.assess(&Affine2::IDENTITY, None).passed);
+    assert!(!assessor.assess(&Affine2::rotation_about(std::f64::consts::PI, 119.5, 119.5), None).passed);
+    assert!(!assessor.assess(&Affine2::translation(24.0, 0.0), None).passed);
+}
