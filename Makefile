@@ -55,6 +55,7 @@ test-rust: setup
 test-java:
 	scripts/setup.sh --gui
 	$(if $(DISPLAY),,xvfb-run -a -s "-screen 0 1280x1024x24") gradle --no-daemon --console=plain test
+	scripts/check-native.sh
 
 test-gui:
 	scripts/setup.sh --gui

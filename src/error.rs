@@ -29,7 +29,9 @@ pub enum Error {
     #[error("cannot use the model {path}: {reason}")]
     Model { path: PathBuf, reason: String },
 
-    #[error("invalid argument: {0}")]
+    /// The message says what is wrong with the input; no prefix, so that wrapping one in
+    /// another (with the file name) does not repeat "invalid argument:".
+    #[error("{0}")]
     Argument(String),
 
     #[error("libtorch error: {0}")]

@@ -125,3 +125,14 @@ fn ngff_affine_is_a_bare_rfc5_transform_in_world_units() {
     let v: serde_json::Value = serde_json::from_str(&comir::export::ngff::ngff_json(&t, &Calibration::default(), &Calibration::default())).unwrap();
     assert!(v["coordinateSystems"][0]["axes"][0].get("unit").is_none());
 }
+
+/// An error read back from a file names the file once and says what is wrong once (before:
+/// "invalid argument: …: invalid argument: row 1 …").
+#[test]
+fn errors_do_not_repeat_their_prefix() {
+    let path = temp_file("bad.csv", "\"a\",\"maybe\",\"1\",\"2\",\"3\",\"4\"\n");
+    let msg = read_landmarks(&path).unwrap_err().to_string();
+    assert!(msg.contains("row 1") && msg.contains("true or false"), "{msg}");
+    assert_eq!(msg.matches("bad.csv").count(), 1, "{msg}");
+    assert!(!msg.contains("invalid argument"), "{msg}");
+}

@@ -32,6 +32,8 @@ public final class Native {
 
 	/** @return null when loaded, else a message naming what was tried and what failed. */
 	private static String load() {
+		String unsupported = unsupportedPlatform(System.getProperty("os.name", ""), System.getProperty("os.arch", ""));
+		if (unsupported != null) return unsupported;
 		List<String> tried = new ArrayList<String>();
 		String explicit = System.getProperty("comir.library");
 		if (explicit != null) return tryLoad(new File(explicit), tried) ? null : failure(tried);
@@ -47,6 +49,20 @@ public final class Native {
 			if (tryLoad(candidate, tried)) return null;
 		}
 		return failure(tried);
+	}
+
+	/**
+	 * The native library is built for Linux x86-64 only (libtorch from the PyPI wheels): say so
+	 * plainly on other systems instead of asking for a lib/linux64 folder that cannot help.
+	 * @return null on a supported platform, else the message
+	 */
+	static String unsupportedPlatform(String os, String arch) {
+		boolean linux = os.toLowerCase(java.util.Locale.ROOT).startsWith("linux");
+		boolean x64 = arch.equals("amd64") || arch.equals("x86_64");
+		if (linux && x64) return null;
+		return "CoMIR's native library is available for Linux on x86-64 (64-bit Intel/AMD) only; this is "
+			+ os + " on " + arch + ". Please use a Linux x86-64 machine (a workstation, a cluster node, or a Linux "
+			+ "virtual machine), or run the comir command-line tool there.";
 	}
 
 	private static boolean tryLoad(File file, List<String> tried) {

@@ -56,5 +56,6 @@ final class NativeJob implements AutoCloseable {
 		finished = true;
 		Native.endJob(id);
 		IJ.showProgress(1.0);
+		IJ.showStatus(""); // no "(Esc cancels)" left behind after the run or an error
 	}
 }

@@ -73,6 +73,11 @@ public class RegisterMultimodal implements PlugIn {
 		}
 		try {
 			Registration r = register(fixed, moving, how.model, how.method, how.kind, how.anyRotation, useRois);
+			String closed = closedImage(r);
+			if (closed != null) {
+				IJ.error("Register Multimodal Images", closed);
+				return;
+			}
 			last = r;
 			addResultsRow(r);
 			ImagePlus overlay = overlay(r);
@@ -87,6 +92,22 @@ public class RegisterMultimodal implements PlugIn {
 		catch (ComirException e) {
 			IJ.error("Register Multimodal Images", e.getMessage());
 		}
+	}
+
+	/**
+	 * The pixels were read when the registration started; the results (overlay, Results row,
+	 * ROIs) need both images again. If one was closed meanwhile, say so instead of failing
+	 * deep inside ImageJ or adding a row for an image that is gone.
+	 * @return null when both are still open, else the message
+	 */
+	static String closedImage(Registration r) {
+		for (ImagePlus imp : new ImagePlus[] {r.fixed, r.moving}) {
+			if (WindowManager.getImage(imp.getID()) == null || imp.getStack() == null || imp.getStack().getSize() == 0) {
+				return "\"" + imp.getTitle() + "\" was closed while it was being registered, so no result was added. "
+					+ "Open it again and rerun the registration.";
+			}
+		}
+		return null;
 	}
 
 	/**
@@ -220,10 +241,13 @@ public class RegisterMultimodal implements PlugIn {
 		rt.addValue("Scale", r.scale);
 		rt.addValue("Tx (px)", r.tx);
 		rt.addValue("Ty (px)", r.ty);
-		rt.addValue("Tx (" + mc.getUnit() + ")", r.tx * mc.pixelWidth);
-		rt.addValue("Ty (" + mc.getUnit() + ")", r.ty * mc.pixelHeight);
+		if (mc.scaled()) { // calibrated: the translation in its unit too (uncalibrated: same as px)
+			rt.addValue("Tx (" + mc.getUnit() + ")", r.tx * mc.pixelWidth);
+			rt.addValue("Ty (" + mc.getUnit() + ")", r.ty * mc.pixelHeight);
+		}
 		rt.addValue("Quality", r.passed ? "pass" : "FAIL");
-		rt.addValue("Score (" + r.measure + ")", r.score);
+		rt.addValue("Score", r.score); // one column; "Measure" says ncc or nmi
+		rt.addValue("Measure", r.measure);
 		rt.addValue("Overlap", r.overlap);
 		rt.addValue("Inliers", r.inliers);
 		rt.addValue("Seconds", r.seconds);

@@ -89,4 +89,14 @@ public class NativeTest {
 			}
 		}
 	}
+
+	/** On macOS or Windows the message says which platforms are supported, not "copy lib/linux64". */
+	@Test
+	public void unsupportedPlatformsGetAPlainMessage() {
+		assertNull(Native.unsupportedPlatform("Linux", "amd64"));
+		for (String[] p : new String[][] {{"Mac OS X", "aarch64"}, {"Windows 11", "amd64"}, {"Linux", "aarch64"}}) {
+			String m = Native.unsupportedPlatform(p[0], p[1]);
+			assertTrue(p[0] + " " + p[1], m != null && m.contains("Linux on x86-64") && !m.contains("lib/linux64"));
+		}
+	}
 }

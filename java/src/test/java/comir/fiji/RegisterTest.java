@@ -170,6 +170,82 @@ public class RegisterTest {
 		assertTrue("rigid in µm across pixel sizes: corner error " + err + " px, found " + java.util.Arrays.toString(r.matrix), err < 2.0);
 	}
 
+	/** Uncalibrated images: no duplicate "Tx (pixel)" columns; one Score column with its measure. */
+	@Test
+	public void resultsRowHasOneScoreColumnAndNoPixelDuplicates() throws Exception {
+		ImagePlus[] p = pair();
+		for (ImagePlus imp : p) {
+			imp.setCalibration(new ij.measure.Calibration());
+			imp.setTitle(imp.getTitle() + "-uncalibrated");
+		}
+		ResultsTable before = ResultsTable.getResultsTable(RegisterMultimodal.TABLE);
+		if (before != null) before.reset();
+		Registration r = registerByMacro(p, "small_rotation_only");
+		ResultsTable rt = ResultsTable.getResultsTable(RegisterMultimodal.TABLE);
+		String headings = String.join(",", rt.getHeadings());
+		assertTrue(headings, !headings.contains("(pixel)") && !headings.contains("Score ("));
+		assertEquals(r.score, rt.getValue("Score", rt.size() - 1), 1e-9);
+		assertEquals("nmi", rt.getStringValue("Measure", rt.size() - 1));
+	}
+
+	/**
+	 * Closing the moving image while it is being registered gives a clear message and no
+	 * Results row (before: an IllegalArgumentException stack trace from ImageStack, and a row).
+	 */
+	@Test
+	public void closingAnImageDuringRegistrationGivesAMessage() throws Exception {
+		ImagePlus big = scene("big-close", 900, 900, 5);
+		final ImagePlus fixed = ApplyTransform.warp(big, new double[] {1, 0, 100, 0, 1, 100}, 700, 700);
+		final ImagePlus moving = ApplyTransform.warp(big, new double[] {0.99, -0.1, 110, 0.1, 0.99, 90}, 700, 700);
+		fixed.setTitle("fixed-to-keep");
+		moving.setTitle("moving-to-close");
+		ResultsTable rt = ResultsTable.getResultsTable(RegisterMultimodal.TABLE);
+		final int rowsBefore = rt == null ? 0 : rt.size();
+		boolean batch = ij.macro.Interpreter.batchMode;
+		ij.macro.Interpreter.batchMode = true;
+		java.io.PrintStream stdout = System.out;
+		java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
+		System.setOut(new java.io.PrintStream(printed, true, "UTF-8"));
+		final Throwable[] thrown = new Throwable[1];
+		long started = System.nanoTime(), took;
+		try {
+			fixed.show();
+			moving.show();
+			Thread run = new Thread(new Runnable() {
+				@Override
+				public void run() {
+					try {
+						IJ.redirectErrorMessages(true);
+						TestSupport.macro(null, "Register Multimodal Images...", "fixed=fixed-to-keep moving=moving-to-close model=[] method=mi transform=rigid");
+					}
+					catch (RuntimeException aborted) {
+						// the error aborts the macro: expected
+					}
+					catch (Throwable t) {
+						thrown[0] = t;
+					}
+				}
+			});
+			run.start();
+			Thread.sleep(400);
+			moving.changes = false;
+			moving.close();
+			run.join(120000);
+			took = System.nanoTime() - started;
+		}
+		finally {
+			IJ.redirectErrorMessages(false);
+			System.setOut(stdout);
+			ij.macro.Interpreter.batchMode = batch;
+		}
+		org.junit.Assume.assumeTrue("the registration ended before the image was closed", took > 600_000_000L);
+		assertTrue("no exception: " + thrown[0], thrown[0] == null);
+		String log = (IJ.getLog() == null ? "" : IJ.getLog()) + printed.toString("UTF-8");
+		assertTrue("a clear message: " + log, log.contains("was closed while it was being registered"));
+		rt = ResultsTable.getResultsTable(RegisterMultimodal.TABLE);
+		assertEquals("no Results row for a closed image", rowsBefore, rt == null ? 0 : rt.size());
+	}
+
 	/** A misspelt or outdated macro key stops the command with a message instead of being ignored. */
 	@Test
 	public void unknownMacroKeyIsRefusedWithAMessage() throws Exception {
