@@ -148,13 +148,20 @@ pub fn register_regions(fixed: &Image, moving: &Image, fixed_rect: Option<Rect>,
 }
 
 /// How a new model is set up: modality names, their preprocessing, network size preset
-/// ("small" or "paper") and representation channels.
-#[derive(Clone, Debug)]
+/// ("small" or "paper") and representation channels. `Default` is THE default of both front
+/// ends (the CLI's flags and the Fiji dialog start from it).
+#[derive(Clone, Debug, PartialEq)]
 pub struct NewModel {
     pub names: [String; 2],
     pub preprocess: [model::preprocess::Preprocess; 2],
     pub size: String,
     pub channels: usize,
+}
+
+impl Default for NewModel {
+    fn default() -> Self {
+        NewModel { names: ["A".into(), "B".into()], preprocess: [Default::default(); 2], size: "small".into(), channels: 1 }
+    }
 }
 
 /// The part of a (C, H, W) network input inside `region`.

@@ -89,3 +89,26 @@ fn batch_registers_a_folder_and_prints_the_counts() {
     assert!(!typo.status.success());
     assert!(String::from_utf8_lossy(&typo.stderr).contains("no moving image"));
 }
+
+/// `comir train` starts from the library's defaults, the same the Fiji Train command uses
+/// (before, the CLI scaled by the pixel type while Fiji used percentiles, and only Fiji saved
+/// checkpoints: one user got different models from the two front ends).
+#[test]
+fn train_defaults_are_the_library_defaults() {
+    let out = comir().args(["train", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let default_of = |flag: &str| -> String {
+        let at = help.find(flag).unwrap_or_else(|| panic!("{flag} missing from --help"));
+        let rest = &help[at..];
+        let d = rest.find("[default: ").expect("a default") + "[default: ".len();
+        rest[d..d + rest[d..].find(']').unwrap()].to_string()
+    };
+    let (new, config) = (comir::NewModel::default(), comir::model::train::TrainConfig::default());
+    assert_eq!(default_of("--preprocess-a"), new.preprocess[0].to_string());
+    assert_eq!(default_of("--preprocess-b"), new.preprocess[1].to_string());
+    assert_eq!(default_of("--size"), new.size);
+    assert_eq!(default_of("--channels"), new.channels.to_string());
+    assert_eq!(default_of("--steps"), config.steps.to_string());
+    assert_eq!(default_of("--checkpoint-every"), config.checkpoint_every.to_string());
+    assert_eq!(new.preprocess[0], comir::model::preprocess::Preprocess::Percentile);
+}

@@ -187,21 +187,21 @@ struct TrainArgs {
     #[arg(long, default_value = "B")]
     name_b: String,
     /// scale | log | percentile
-    #[arg(long, default_value = "scale")]
+    #[arg(long, default_value_t = Preprocess::default())]
     preprocess_a: Preprocess,
-    #[arg(long, default_value = "scale")]
+    #[arg(long, default_value_t = Preprocess::default())]
     preprocess_b: Preprocess,
     /// Network size: small (CPU-friendly) or paper.
-    #[arg(long, default_value = "small")]
+    #[arg(long, default_value_t = comir::NewModel::default().size)]
     size: String,
     /// Channels of the representation.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = comir::NewModel::default().channels)]
     channels: usize,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = TrainConfig::default().steps)]
     steps: u64,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     batch: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = TrainConfig::default().patch_size)]
     patch: usize,
     /// sgd | adam
     #[arg(long, default_value = "sgd")]
@@ -216,7 +216,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Save every N steps (0: only at the end).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainConfig::default().checkpoint_every)]
     checkpoint_every: u64,
     /// Train only on this region of every image: X,Y,WIDTH,HEIGHT (pixels).
     #[arg(long, value_parser = parse_region)]

@@ -341,7 +341,11 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(
         let t = read_matrix(env, &matrix)?;
         t.validate()?;
         let grid = |w: jint, h: jint, cal| -> Result<crate::export::transform_file::ImageGrid> {
-            Ok(crate::export::transform_file::ImageGrid { width: non_negative(w, "width")?.max(1), height: non_negative(h, "height")?.max(1), calibration: Some(cal) })
+            let (width, height) = (non_negative(w, "width")?, non_negative(h, "height")?);
+            if width == 0 || height == 0 {
+                return Err(Error::Argument(format!("an image of {width}×{height} pixels cannot be exported")));
+            }
+            Ok(crate::export::transform_file::ImageGrid { width, height, calibration: Some(cal) })
         };
         let (fu, mu) = (java_string(env, &funit)?, java_string(env, &munit)?);
         let tf = crate::TransformFile {
@@ -522,9 +526,13 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
         let a = pixels::planes_to_image(env, &a_planes, w, h)?;
         let b = pixels::planes_to_image(env, &b_planes, w, h)?;
         let region = optional_rect(env, &region)?;
-        let pre = crate::model::preprocess::Preprocess::Percentile;
-        let new = crate::NewModel { names: [java_string(env, &name_a)?, java_string(env, &name_b)?], preprocess: [pre, pre], size: java_string(env, &size)?, channels: 1 };
-        let config = crate::model::train::TrainConfig { steps: non_negative(steps, "steps")?.max(1) as u64, checkpoint_every: 100, ..Default::default() };
+        // The library's defaults for everything the dialog does not ask (as `comir train`).
+        let new = crate::NewModel { names: [java_string(env, &name_a)?, java_string(env, &name_b)?], size: java_string(env, &size)?, ..Default::default() };
+        let steps = non_negative(steps, "steps")?;
+        if steps == 0 {
+            return Err(Error::Argument("the number of training steps must be at least 1".into()));
+        }
+        let config = crate::model::train::TrainConfig { steps: steps as u64, ..Default::default() };
         let out = PathBuf::from(java_string(env, &out_path)?);
         let (model, report) = crate::train_model(&[(a, b)], region, &new, None, &config, &out, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
         let last = report.losses.last().copied().unwrap_or(f64::NAN);

@@ -16,6 +16,24 @@ pub enum Preprocess {
     Percentile,
 }
 
+/// THE default for new models, in the CLI and in Fiji alike: robust to 16-bit images with a
+/// few very bright pixels, and what the shipped model uses.
+impl Default for Preprocess {
+    fn default() -> Self {
+        Preprocess::Percentile
+    }
+}
+
+impl std::fmt::Display for Preprocess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Preprocess::Scale => "scale",
+            Preprocess::Log => "log",
+            Preprocess::Percentile => "percentile",
+        })
+    }
+}
+
 impl std::str::FromStr for Preprocess {
     type Err = Error;
     fn from_str(s: &str) -> Result<Preprocess> {

@@ -59,7 +59,8 @@ impl Default for TrainConfig {
             equivariance: true,
             augment: AugmentConfig::default(),
             seed: 0,
-            checkpoint_every: 0,
+            // A long CPU run keeps its progress: a model file every 100 steps.
+            checkpoint_every: 100,
         }
     }
 }

@@ -79,6 +79,8 @@ public class RegisterMultimodal implements PlugIn {
 				return;
 			}
 			last = r;
+			notePlanes(fixed);
+			notePlanes(moving);
 			addResultsRow(r);
 			ImagePlus overlay = overlay(r);
 			overlay.show();
@@ -91,6 +93,18 @@ public class RegisterMultimodal implements PlugIn {
 		}
 		catch (ComirException e) {
 			IJ.error("Register Multimodal Images", e.getMessage());
+		}
+	}
+
+	/**
+	 * Registration uses one plane (all channels of the current z-slice and time frame). For a
+	 * stack, say which one, so nobody assumes the whole stack was registered.
+	 */
+	static void notePlanes(ImagePlus imp) {
+		if (imp.getNSlices() > 1 || imp.getNFrames() > 1) {
+			IJ.log("CoMIR: " + imp.getTitle() + " is a stack; only its current plane (z=" + imp.getSlice() + "/" + imp.getNSlices()
+				+ ", t=" + imp.getFrame() + "/" + imp.getNFrames() + ") was registered. Choose the plane before running, "
+				+ "or make a projection (Image > Stacks > Z Project) to register the whole stack.");
 		}
 	}
 

@@ -246,6 +246,30 @@ public class RegisterTest {
 		assertEquals("no Results row for a closed image", rowsBefore, rt == null ? 0 : rt.size());
 	}
 
+	/** A stack: the registration says that only its current plane was used. */
+	@Test
+	public void stackRegistrationSaysWhichPlaneWasUsed() throws Exception {
+		ImagePlus[] p = pair();
+		ij.ImageStack stack = new ij.ImageStack(200, 180);
+		for (int z = 0; z < 3; z++) stack.addSlice(p[1].getProcessor().duplicate());
+		ImagePlus moving = new ImagePlus("moving-stack", stack);
+		moving.setCalibration(p[1].getCalibration());
+		p[1] = moving;
+		p[0].setTitle("fixed-for-stack");
+		java.io.PrintStream stdout = System.out;
+		java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
+		System.setOut(new java.io.PrintStream(printed, true, "UTF-8"));
+		IJ.log("\\Clear");
+		try {
+			registerByMacro(p, "small_rotation_only");
+		}
+		finally {
+			System.setOut(stdout);
+		}
+		String log = (IJ.getLog() == null ? "" : IJ.getLog()) + printed.toString("UTF-8");
+		assertTrue(log, log.contains("moving-stack is a stack; only its current plane (z=" + moving.getSlice() + "/3"));
+	}
+
 	/** A misspelt or outdated macro key stops the command with a message instead of being ignored. */
 	@Test
 	public void unknownMacroKeyIsRefusedWithAMessage() throws Exception {
