@@ -20,6 +20,10 @@ pub enum EvalMethod {
     ComirAmd,
     #[serde(rename = "MI")]
     Mi,
+    /// `auto` with the model: every candidate (CoMIR+SIFT, CoMIR+α-AMD, MI on the originals),
+    /// the most distinct passing one chosen.
+    #[serde(rename = "auto")]
+    Auto,
 }
 
 impl EvalMethod {
@@ -28,6 +32,7 @@ impl EvalMethod {
             EvalMethod::ComirSift => "CoMIR+SIFT",
             EvalMethod::ComirAmd => "CoMIR+α-AMD",
             EvalMethod::Mi => "MI",
+            EvalMethod::Auto => "auto",
         }
     }
 }
@@ -115,6 +120,7 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                     EvalMethod::ComirSift => (RegisterOptions { method: Method::Sift, ..Default::default() }, true),
                     EvalMethod::ComirAmd => (RegisterOptions { method: Method::AlphaAmd, ..Default::default() }, true),
                     EvalMethod::Mi => (RegisterOptions { method: Method::Mi, ..Default::default() }, false),
+                    EvalMethod::Auto => (RegisterOptions { method: Method::Auto, ..Default::default() }, true),
                 };
                 if with_model && model.is_none() {
                     continue;

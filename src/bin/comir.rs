@@ -390,7 +390,7 @@ fn run(cli: Cli) -> comir::Result<()> {
         Command::Eval(a) => {
             let (fixed, moving, model, sides) = load_pair(&a.pair)?;
             use comir::eval::{evaluate, EvalMethod, EvalOptions};
-            let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirAmd, EvalMethod::Mi], seed: a.seed };
+            let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirAmd, EvalMethod::Mi, EvalMethod::Auto], seed: a.seed };
             let bar = Bar::new(5 * a.per_level as u64);
             let rows = evaluate(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
             bar.0.finish_and_clear();

@@ -211,9 +211,9 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
     };
     timings.push((if used == Method::Mi { "mi" } else { "alpha-amd" }.into(), t0.elapsed().as_secs_f64()));
     let reg = Registration { quality: judge_transform(&transform, None), transform, kind: o.kind, method: used, matches: vec![], timings };
-    // Auto: keep the SIFT result if α-AMD did not do better.
+    // Auto: keep the SIFT result if its verdict is the more convincing one.
     match sift_result {
-        Some(s) if s.quality.score > reg.quality.score && !reg.quality.passed => Ok(s),
+        Some(s) if super::quality::more_convincing(&s.quality, &reg.quality) => Ok(s),
         _ => Ok(reg),
     }
 }

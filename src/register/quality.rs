@@ -135,3 +135,19 @@ pub fn judge(score: f64, measure: &str, overlap: f64, inliers: Option<usize>, ri
     };
     Quality { score, measure: measure.into(), overlap, inliers, rival_score: rival.0, rival: rival.1, passed: reason == "ok", reason }
 }
+
+/// (score − best rival) / score: how clearly the found pose beats the shifted and turned ones.
+/// Unlike the raw scores (NCC on CoMIRs, NMI on originals), this is comparable across methods.
+pub fn distinctness(q: &Quality) -> f64 {
+    if q.score > 0.0 { (q.score - q.rival_score) / q.score } else { f64::NEG_INFINITY }
+}
+
+/// Whether verdict `a` is more convincing than `b`: a pass beats a fail; between two of the
+/// same kind, the more distinct pose wins.
+pub fn more_convincing(a: &Quality, b: &Quality) -> bool {
+    match (a.passed, b.passed) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => distinctness(a) > distinctness(b),
+    }
+}
