@@ -11,6 +11,7 @@ pub mod export;
 pub mod files;
 pub mod image;
 mod jni;
+pub mod memory;
 pub mod model;
 pub mod progress;
 pub mod register;
@@ -84,6 +85,7 @@ pub fn sides_for_channels(model: &Model, cf: usize, cm: usize) -> Result<(usize,
 /// [`register::physical`]), so a `rigid` transform is rigid in µm; the returned transform and
 /// matches are in the original pixels of each image.
 pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+    memory::check_registration_fits((fixed.width(), fixed.height()), (moving.width(), moving.height()), memory::available_bytes())?;
     let rescaled = register::physical::moving_at_fixed_pixel_size(&fixed.calibration, moving)?;
     let (moving_used, to_moving) = match &rescaled {
         Some((image, scale)) => (image, *scale),

@@ -112,3 +112,31 @@ fn train_defaults_are_the_library_defaults() {
     assert_eq!(default_of("--checkpoint-every"), config.checkpoint_every.to_string());
     assert_eq!(new.preprocess[0], comir::model::preprocess::Preprocess::Percentile);
 }
+
+/// A registration that would not fit into the available memory is refused before it starts,
+/// with the numbers (a 20000² pair peaked at 21 GB and an OOM kill takes Fiji with it).
+#[test]
+fn registration_that_does_not_fit_is_refused_up_front() {
+    use comir::memory::check_registration_fits;
+    let err = check_registration_fits((20000, 20000), (20000, 20000), Some(16_000_000_000)).unwrap_err().to_string();
+    assert!(err.contains("20000×20000") && err.contains("19.2 GB") && err.contains("16.0 GB"), "{err}");
+    assert!(check_registration_fits((20000, 20000), (20000, 20000), Some(32_000_000_000)).is_ok());
+    assert!(check_registration_fits((2000, 2000), (2000, 2000), None).is_ok(), "unknown memory: nothing refused");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = Image::zeros(1, 1, 64, 64, PixelType::U8).unwrap();
+    for ((_, _, y, x), v) in img.data.indexed_iter_mut() {
+        *v = ((x * 7 + y * 13) % 256) as f32;
+    }
+    let (a, b) = (dir.path().join("a.tif"), dir.path().join("b.tif"));
+    write_tiff(&a, &img).unwrap();
+    write_tiff(&b, &img).unwrap();
+    let out = comir()
+        .env("COMIR_AVAILABLE_MEMORY", "10000")
+        .args(["register", "--fixed"]).arg(&a).arg("--moving").arg(&b).arg("--out").arg(dir.path().join("r"))
+        .output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs about") && stderr.contains("is available"), "{stderr}");
+    assert!(!dir.path().join("r").exists(), "nothing written");
+}
