@@ -133,6 +133,6 @@ fn errors_do_not_repeat_their_prefix() {
     let path = temp_file("bad.csv", "\"a\",\"maybe\",\"1\",\"2\",\"3\",\"4\"\n");
     let msg = read_landmarks(&path).unwrap_err().to_string();
     assert!(msg.contains("row 1") && msg.contains("true or false"), "{msg}");
-    assert_eq!(msg.matches("bad.csv").count(), 1, "{msg}");
+    assert_eq!(msg.matches(&path.display().to_string()).count(), 1, "{msg}");
     assert!(!msg.contains("invalid argument"), "{msg}");
 }
