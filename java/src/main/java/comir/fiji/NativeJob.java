@@ -31,12 +31,17 @@ final class NativeJob implements AutoCloseable {
 			@Override
 			public void run() {
 				IJ.resetEscape();
+				long start = System.nanoTime();
+				boolean cancelling = false;
 				while (!finished) {
-					IJ.showProgress(Native.jobProgress(id));
-					if (IJ.escapePressed()) {
+					double fraction = Native.jobProgress(id);
+					IJ.showProgress(fraction);
+					if (IJ.escapePressed() && !cancelling) {
 						Native.cancelJob(id);
-						IJ.showStatus(what + ": cancelling...");
+						cancelling = true;
 					}
+					if (cancelling) IJ.showStatus(what + ": cancelling...");
+					else IJ.showStatus(what + status(fraction, (System.nanoTime() - start) / 1e9) + " (Esc cancels)");
 					try {
 						Thread.sleep(200);
 					}
@@ -48,7 +53,17 @@ final class NativeJob implements AutoCloseable {
 		}, "CoMIR progress");
 		watcher.setDaemon(true);
 		watcher.start();
-		IJ.showStatus(what + "... (Esc cancels)");
+	}
+
+	/**
+	 * ": 40%, about 3 min left" from the fraction done and the seconds so far (a long training
+	 * run of hours must say so); empty until there is enough to extrapolate from.
+	 */
+	static String status(double fraction, double seconds) {
+		if (!(fraction > 0.02) || fraction >= 1 || seconds < 2) return "...";
+		double left = seconds * (1 - fraction) / fraction;
+		String time = left < 90 ? Math.round(left) + " s" : left < 5400 ? Math.round(left / 60) + " min" : String.format(java.util.Locale.US, "%.1f h", left / 3600);
+		return ": " + Math.round(100 * fraction) + "%, about " + time + " left";
 	}
 
 	@Override

@@ -33,6 +33,7 @@ public class TrainModel implements PlugIn {
 		gd.addChoice("Size", new String[] {"small", "paper"}, "small");
 		gd.addNumericField("Steps", 1000, 0);
 		gd.addFileField("Model file to write", "", 40);
+		gd.addMessage("Training takes minutes to hours on a CPU: the status bar shows the time left,\nEsc stops early and still writes the model of the steps done.");
 		gd.showDialog();
 		if (gd.wasCanceled()) return;
 		ImagePlus a = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
