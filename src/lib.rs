@@ -99,9 +99,10 @@ pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, us
             let seconds = t0.elapsed().as_secs_f64();
             let mut reg = register_planes(cf.view(), cm.view(), true, options, monitor)?;
             reg.timings.insert(0, ("comir".into(), seconds));
-            if options.method == register::pipeline::Method::Auto {
-                // `auto` never loses to the training-free method: MI on the originals is a
-                // candidate too, and the more convincing verdict wins (see `more_convincing`).
+            if options.method == register::pipeline::Method::Auto && !reg.quality.passed {
+                // `auto` never loses to the training-free method: when the CoMIR candidates
+                // fail their check, MI on the originals is tried too, and the more convincing
+                // verdict wins (see `more_convincing`). A passing CoMIR result saves that time.
                 let t1 = std::time::Instant::now();
                 let mi = register_planes(gray_plane(fixed).view(), gray_plane(moving_used).view(), false, options, monitor)?;
                 let mi_seconds = t1.elapsed().as_secs_f64();
