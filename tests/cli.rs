@@ -140,3 +140,28 @@ fn registration_that_does_not_fit_is_refused_up_front() {
     assert!(stderr.contains("needs about") && stderr.contains("is available"), "{stderr}");
     assert!(!dir.path().join("r").exists(), "nothing written");
 }
+
+/// `comir register --verbose` prints where the time went; report.json carries the same steps.
+#[test]
+fn register_verbose_prints_a_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = Image::zeros(1, 1, 96, 96, PixelType::U8).unwrap();
+    for ((_, _, y, x), v) in img.data.indexed_iter_mut() {
+        *v = (((x as f32 * 0.3).sin() * (y as f32 * 0.2).cos() + 1.0) * 120.0).round();
+    }
+    let (a, b) = (dir.path().join("a.tif"), dir.path().join("b.tif"));
+    write_tiff(&a, &img).unwrap();
+    write_tiff(&b, &img).unwrap();
+    let out = comir()
+        .args(["register", "--verbose", "--small-rotation", "--fixed"]).arg(&a).arg("--moving").arg(&b).arg("--out").arg(dir.path().join("r"))
+        .output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for step in ["load (images, model)", "mi", "write outputs", "total"] {
+        assert!(stderr.contains(&format!("{step}:")), "{step} missing from:\n{stderr}");
+    }
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("r/report.json")).unwrap()).unwrap();
+    let timings = report["timings_seconds"].as_object().unwrap();
+    assert!(timings.contains_key("load (images, model)") && timings.contains_key("mi"), "{timings:?}");
+    assert!(timings.values().all(|v| v.as_f64().unwrap() >= 0.0));
+}

@@ -126,6 +126,9 @@ struct RegisterArgs {
     /// Output folder: transform.json, BigWarp landmarks, warped.tif, overlay.png, report.json.
     #[arg(long)]
     out: PathBuf,
+    /// Print where the time went (load, CoMIRs, each method, writing); report.json has it too.
+    #[arg(long)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -362,13 +365,23 @@ fn run(cli: Cli) -> comir::Result<()> {
             Ok(())
         }
         Command::Register(a) => {
+            let t0 = std::time::Instant::now();
             let (fixed, moving, model, sides) = load_pair(&a.pair)?;
+            let load = t0.elapsed().as_secs_f64();
             let options = a.how.options()?;
             let bar = Bar::new(1);
-            let (reg, comirs) = comir::register(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
+            let (mut reg, comirs) = comir::register(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
             bar.0.finish_and_clear();
+            reg.timings.insert(0, ("load (images, model)".into(), load));
             let inputs = serde_json::json!({"fixed": a.pair.fixed, "moving": a.pair.moving, "model": a.pair.model});
+            let t1 = std::time::Instant::now();
             comir::export::outputs::write_registration(&a.out, &fixed, &moving, &reg, comirs.as_ref(), inputs)?;
+            if a.verbose {
+                for (step, seconds) in reg.timings.iter().chain([("write outputs".to_string(), t1.elapsed().as_secs_f64())].iter()) {
+                    eprintln!("{step:>22}: {seconds:8.3} s");
+                }
+                eprintln!("{:>22}: {:8.3} s", "total", t0.elapsed().as_secs_f64());
+            }
             let (angle, scale, (tx, ty)) = reg.decompose();
             println!(
                 "{:?} registration ({:?}): rotation {angle:.2}°, scale {scale:.4}, translation ({tx:.2}, {ty:.2}) px; quality {} ({} {:.3}, overlap {:.0}%{}); outputs in {}",
