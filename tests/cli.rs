@@ -165,3 +165,42 @@ fn register_verbose_prints_a_profile() {
     assert!(timings.contains_key("load (images, model)") && timings.contains_key("mi"), "{timings:?}");
     assert!(timings.values().all(|v| v.as_f64().unwrap() >= 0.0));
 }
+
+/// `comir apply` reads BigWarp landmarks like Fiji's Apply Transform does (before: "not valid
+/// JSON"), placing them with each image's pixel size: fixed 0.5 µm, moving 1 µm.
+#[test]
+fn apply_reads_bigwarp_landmarks_with_the_fixed_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let cal = |p: f64| comir::image::Calibration { pixel_width: p, pixel_height: p, unit: "micron".into() };
+    let mut moving = Image::zeros(1, 1, 40, 50, PixelType::U16).unwrap();
+    for ((_, _, y, x), v) in moving.data.indexed_iter_mut() {
+        *v = (x * 3 + y * 100) as f32;
+    }
+    moving.calibration = cal(1.0);
+    let mut fixed = Image::zeros(1, 1, 80, 100, PixelType::U16).unwrap();
+    fixed.calibration = cal(0.5);
+    let (mp, fp) = (dir.path().join("moving.tif"), dir.path().join("fixed.tif"));
+    write_tiff(&mp, &moving).unwrap();
+    write_tiff(&fp, &fixed).unwrap();
+    let csv: String = [(0.0, 0.0), (40.0, 0.0), (0.0, 30.0), (40.0, 30.0)]
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| format!("\"Pt-{i}\",\"true\",\"{x}\",\"{y}\",\"{x}\",\"{y}\"\n"))
+        .collect();
+    let landmarks = dir.path().join("landmarks.csv");
+    std::fs::write(&landmarks, csv).unwrap();
+    let output = dir.path().join("out.tif");
+    let status = comir().args(["apply", "--transform"]).arg(&landmarks).arg("--fixed").arg(&fp)
+        .arg("--input").arg(&mp).arg("--output").arg(&output).status().unwrap();
+    assert!(status.success());
+    let out = read_image(&output).unwrap();
+    assert_eq!((out.width(), out.height()), (100, 80), "the fixed grid");
+    assert!((out.calibration.pixel_width - 0.5).abs() < 1e-9, "{:?}", out.calibration);
+    for (x, y) in [(0, 0), (10, 7), (24, 19)] {
+        assert_eq!(out.data[[0, 0, 2 * y, 2 * x]], moving.data[[0, 0, y, x]], "fixed ({}, {})", 2 * x, 2 * y);
+    }
+    let refused = comir().args(["apply", "--transform"]).arg(&landmarks)
+        .arg("--input").arg(&mp).arg("--output").arg(dir.path().join("x.tif")).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("fixed (target) image"));
+}

@@ -21,11 +21,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Resample an image through a transform file (fixed → moving, as written by registration).
+    /// Resample an image through a transform file (fixed → moving, as written by registration)
+    /// or BigWarp landmarks (CSV or JSON; they need --fixed).
     Apply {
-        /// Transform JSON (format "comir-transform").
+        /// Transform JSON (format "comir-transform"), or BigWarp landmarks (.csv / .json).
         #[arg(long)]
         transform: PathBuf,
+        /// The fixed (target) image: its size and pixel size place BigWarp landmarks (given in
+        /// calibrated units) and become the output grid (a CoMIR file names its own).
+        #[arg(long)]
+        fixed: Option<PathBuf>,
         /// Image to warp (TIFF or PNG): the moving image.
         #[arg(long)]
         input: PathBuf,
@@ -321,10 +326,15 @@ fn load_pair(args: &PairArgs) -> comir::Result<Pair> {
 
 fn run(cli: Cli) -> comir::Result<()> {
     match cli.command {
-        Command::Apply { transform, input, output, size, preview } => {
+        Command::Apply { transform, fixed, input, output, size, preview } => {
             refuse_overwrite(&output, &[&input])?;
-            let transform = comir::TransformFile::read(&transform)?;
             let image = read_image(&input)?;
+            let fixed_grid = fixed.map(|f| -> comir::Result<_> {
+                let f = read_image(&f)?;
+                Ok(comir::export::transform_file::ImageGrid { width: f.width(), height: f.height(), calibration: Some(f.calibration) })
+            }).transpose()?;
+            // The same reading rule as Fiji's Apply Transform: CoMIR files and BigWarp landmarks.
+            let transform = comir::export::transform_file::read_any(&transform, fixed_grid.as_ref(), &image.calibration)?;
             let warped = comir::apply_transform(&image, &transform, size)?;
             write_image(&output, &warped)?;
             if let Some(preview) = preview {

@@ -168,7 +168,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Landmark>> {
 /// BigWarp's JSON is written by Gson with special floats allowed: an unpaired point is
 /// `[Infinity, Infinity]`, which is not JSON. Replace those bare words (outside strings) by
 /// `null` so the document parses; such points are then skipped.
-fn json_with_special_floats_as_null(text: &str) -> String {
+pub fn json_with_special_floats_as_null(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let (mut in_string, mut escaped) = (false, false);
     let mut rest = text;

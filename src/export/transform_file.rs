@@ -137,9 +137,17 @@ impl TransformFile {
 /// carries that grid, so applying it gives the fixed image's size and calibration.
 pub fn read_any(path: &Path, fixed: Option<&ImageGrid>, moving: &Calibration) -> Result<TransformFile> {
     let bytes = read_bytes(path)?;
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).to_string();
-    if head.contains(FORMAT) {
-        return TransformFile::read(path);
+    let text = String::from_utf8_lossy(&bytes);
+    // JSON is a CoMIR transform file unless it holds BigWarp "landmarks"; anything else is read
+    // as a BigWarp CSV. Broken JSON is reported as a broken transform file.
+    if text.trim_start().starts_with('{') {
+        let is_landmarks = match serde_json::from_str::<serde_json::Value>(&super::bigwarp::json_with_special_floats_as_null(&text)) {
+            Ok(v) => v.get("landmarks").is_some() && v.get("format").is_none(),
+            Err(e) => return Err(Error::TransformFile { path: path.to_path_buf(), reason: format!("not valid JSON ({e})") }),
+        };
+        if !is_landmarks {
+            return TransformFile::read(path);
+        }
     }
     let (landmarks, kind) = super::bigwarp::read_landmarks(path)?;
     let fixed = fixed.ok_or_else(|| Error::TransformFile {
