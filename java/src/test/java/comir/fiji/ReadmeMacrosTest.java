@@ -126,17 +126,11 @@ public class ReadmeMacrosTest {
 			assertTrue("Batch wrote its summary", new File(results, "summary.csv").isFile());
 			assertTrue("Batch registered the pair", new File(results, "p1/transform.json").isFile());
 
-			// Without an ImageJ window IJ.log prints to standard output: capture it there.
-			java.io.PrintStream stdout = System.out;
-			java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
-			System.setOut(new java.io.PrintStream(printed, true, "UTF-8"));
-			try {
+			String about;
+			try (TestSupport.LogCapture capture = new TestSupport.LogCapture()) {
 				run(macros.get("About CoMIR..."), paths);
+				about = capture.text();
 			}
-			finally {
-				System.setOut(stdout);
-			}
-			String about = (IJ.getLog() == null ? "" : IJ.getLog()) + printed.toString("UTF-8");
 			assertTrue("About logged the versions: " + about, about.contains("libtorch 2.13.0"));
 		}
 		finally {

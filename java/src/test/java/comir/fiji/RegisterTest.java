@@ -203,9 +203,7 @@ public class RegisterTest {
 		final int rowsBefore = rt == null ? 0 : rt.size();
 		boolean batch = ij.macro.Interpreter.batchMode;
 		ij.macro.Interpreter.batchMode = true;
-		java.io.PrintStream stdout = System.out;
-		java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
-		System.setOut(new java.io.PrintStream(printed, true, "UTF-8"));
+		TestSupport.LogCapture capture = new TestSupport.LogCapture();
 		final Throwable[] thrown = new Throwable[1];
 		long started = System.nanoTime(), took;
 		try {
@@ -235,12 +233,12 @@ public class RegisterTest {
 		}
 		finally {
 			IJ.redirectErrorMessages(false);
-			System.setOut(stdout);
+			capture.close();
 			ij.macro.Interpreter.batchMode = batch;
 		}
 		org.junit.Assume.assumeTrue("the registration ended before the image was closed", took > 600_000_000L);
 		assertTrue("no exception: " + thrown[0], thrown[0] == null);
-		String log = (IJ.getLog() == null ? "" : IJ.getLog()) + printed.toString("UTF-8");
+		String log = capture.text();
 		assertTrue("a clear message: " + log, log.contains("was closed while it was being registered"));
 		rt = ResultsTable.getResultsTable(RegisterMultimodal.TABLE);
 		assertEquals("no Results row for a closed image", rowsBefore, rt == null ? 0 : rt.size());
@@ -256,17 +254,11 @@ public class RegisterTest {
 		moving.setCalibration(p[1].getCalibration());
 		p[1] = moving;
 		p[0].setTitle("fixed-for-stack");
-		java.io.PrintStream stdout = System.out;
-		java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
-		System.setOut(new java.io.PrintStream(printed, true, "UTF-8"));
-		IJ.log("\\Clear");
-		try {
+		String log;
+		try (TestSupport.LogCapture capture = new TestSupport.LogCapture()) {
 			registerByMacro(p, "small_rotation_only");
+			log = capture.text();
 		}
-		finally {
-			System.setOut(stdout);
-		}
-		String log = (IJ.getLog() == null ? "" : IJ.getLog()) + printed.toString("UTF-8");
 		assertTrue(log, log.contains("moving-stack is a stack; only its current plane (z=" + moving.getSlice() + "/3"));
 	}
 
@@ -277,10 +269,7 @@ public class RegisterTest {
 		RegisterMultimodal.last = null;
 		boolean batch = ij.macro.Interpreter.batchMode;
 		ij.macro.Interpreter.batchMode = true;
-		java.io.PrintStream stdout = System.out;
-		java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
-		System.setOut(new java.io.PrintStream(printed, true, "UTF-8")); // IJ.log without a Log window
-		IJ.log("\\Clear");
+		TestSupport.LogCapture capture = new TestSupport.LogCapture();
 		IJ.redirectErrorMessages(true);
 		try {
 			p[0].show();
@@ -292,10 +281,10 @@ public class RegisterTest {
 		}
 		finally {
 			IJ.redirectErrorMessages(false);
-			System.setOut(stdout);
+			capture.close();
 			ij.macro.Interpreter.batchMode = batch;
 		}
-		String log = (IJ.getLog() == null ? "" : IJ.getLog()) + printed.toString("UTF-8");
+		String log = capture.text();
 		assertTrue("no registration with an unknown key", RegisterMultimodal.last == null);
 		assertTrue("the message names the key: " + log, log.contains("Unknown macro option any_rotation"));
 		assertTrue("and lists the valid ones: " + log, log.contains("small_rotation_only"));

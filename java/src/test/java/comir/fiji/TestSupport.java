@@ -87,4 +87,27 @@ final class TestSupport {
 			Interpreter.batchMode = batch;
 		}
 	}
+
+	/**
+	 * What ImageJ logs while open: IJ.log goes to the Log window when there is one, else to
+	 * standard output (headless tests), so both are collected.
+	 */
+	static final class LogCapture implements AutoCloseable {
+		private final java.io.PrintStream stdout = System.out;
+		private final ByteArrayOutputStream printed = new ByteArrayOutputStream();
+
+		LogCapture() throws IOException {
+			System.setOut(new java.io.PrintStream(printed, true, "UTF-8"));
+			ij.IJ.log("\\Clear");
+		}
+
+		String text() throws IOException {
+			return (ij.IJ.getLog() == null ? "" : ij.IJ.getLog()) + printed.toString("UTF-8");
+		}
+
+		@Override
+		public void close() {
+			System.setOut(stdout);
+		}
+	}
 }
