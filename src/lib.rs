@@ -106,9 +106,8 @@ pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, us
                 let t1 = std::time::Instant::now();
                 let mi = register_planes(gray_plane(fixed).view(), gray_plane(moving_used).view(), false, options, monitor)?;
                 let mi_seconds = t1.elapsed().as_secs_f64();
-                let comir_timings = reg.timings.clone();
                 if register::quality::more_convincing(&mi.quality, &reg.quality) {
-                    reg = Registration { timings: comir_timings, ..mi };
+                    reg = Registration { timings: std::mem::take(&mut reg.timings), ..mi };
                 }
                 reg.timings.push(("mi-candidate".into(), mi_seconds));
             }

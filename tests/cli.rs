@@ -8,6 +8,14 @@ fn comir() -> Command {
     Command::new(env!("CARGO_BIN_EXE_comir"))
 }
 
+/// `img` written twice (a.tif, b.tif) in `dir`: a pair to register.
+fn two_copies(dir: &std::path::Path, img: &Image) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (a, b) = (dir.join("a.tif"), dir.join("b.tif"));
+    write_tiff(&a, img).unwrap();
+    write_tiff(&b, img).unwrap();
+    (a, b)
+}
+
 #[test]
 fn apply_writes_the_warped_image_and_a_preview() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,9 +136,7 @@ fn registration_that_does_not_fit_is_refused_up_front() {
     for ((_, _, y, x), v) in img.data.indexed_iter_mut() {
         *v = ((x * 7 + y * 13) % 256) as f32;
     }
-    let (a, b) = (dir.path().join("a.tif"), dir.path().join("b.tif"));
-    write_tiff(&a, &img).unwrap();
-    write_tiff(&b, &img).unwrap();
+    let (a, b) = two_copies(dir.path(), &img);
     let out = comir()
         .env("COMIR_AVAILABLE_MEMORY", "10000")
         .args(["register", "--fixed"]).arg(&a).arg("--moving").arg(&b).arg("--out").arg(dir.path().join("r"))
@@ -149,9 +155,7 @@ fn register_verbose_prints_a_profile() {
     for ((_, _, y, x), v) in img.data.indexed_iter_mut() {
         *v = (((x as f32 * 0.3).sin() * (y as f32 * 0.2).cos() + 1.0) * 120.0).round();
     }
-    let (a, b) = (dir.path().join("a.tif"), dir.path().join("b.tif"));
-    write_tiff(&a, &img).unwrap();
-    write_tiff(&b, &img).unwrap();
+    let (a, b) = two_copies(dir.path(), &img);
     let out = comir()
         .args(["register", "--verbose", "--small-rotation", "--fixed"]).arg(&a).arg("--moving").arg(&b).arg("--out").arg(dir.path().join("r"))
         .output().unwrap();

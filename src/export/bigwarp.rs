@@ -191,8 +191,14 @@ pub fn json_with_special_floats_as_null(text: &str) -> String {
 
 /// Read BigWarp's landmarks JSON; returns the landmarks and the transform type it names.
 pub fn parse_json(text: &str) -> Result<(Vec<Landmark>, Option<TransformKind>)> {
+    let v: serde_json::Value = serde_json::from_str(&json_with_special_floats_as_null(text))
+        .map_err(|e| Error::Argument(format!("BigWarp JSON: not valid JSON ({e})")))?;
+    landmarks_of_json(&v)
+}
+
+/// The landmarks of a parsed BigWarp JSON document and the linear type it names, if any.
+fn landmarks_of_json(v: &serde_json::Value) -> Result<(Vec<Landmark>, Option<TransformKind>)> {
     let bad = |m: &str| Error::Argument(format!("BigWarp JSON: {m}"));
-    let v: serde_json::Value = serde_json::from_str(&json_with_special_floats_as_null(text)).map_err(|e| bad(&format!("not valid JSON ({e})")))?;
     let kind = v.get("type").and_then(|t| t.as_str()).and_then(kind_from_bigwarp);
     let lm = v.get("landmarks").ok_or_else(|| bad("no \"landmarks\" object"))?;
     if lm.get("numDimensions").and_then(|n| n.as_u64()).is_some_and(|n| n != 2) {
@@ -244,17 +250,25 @@ pub enum NamedType {
 pub fn read_landmarks(path: &Path) -> Result<(Vec<Landmark>, NamedType)> {
     let bytes = read_bytes(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::Argument(format!("{} is not UTF-8 text", path.display())))?;
-    let named = |e: Error| Error::Argument(format!("{}: {e}", path.display()));
     if !text.trim_start().starts_with('{') {
-        return parse_csv(text).map(|l| (l, NamedType::Unnamed)).map_err(named);
+        return landmarks_of_csv(text, path);
     }
-    let (landmarks, kind) = parse_json(text).map_err(named)?;
-    let type_name = serde_json::from_str::<serde_json::Value>(&json_with_special_floats_as_null(text))
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string));
-    let named_type = match (kind, type_name) {
+    let v: serde_json::Value = serde_json::from_str(&json_with_special_floats_as_null(text))
+        .map_err(|e| Error::Argument(format!("{}: BigWarp JSON: not valid JSON ({e})", path.display())))?;
+    landmarks_of_json_file(&v, path)
+}
+
+/// A BigWarp CSV's landmarks (`path` names the file in messages; a CSV names no type).
+pub fn landmarks_of_csv(text: &str, path: &Path) -> Result<(Vec<Landmark>, NamedType)> {
+    parse_csv(text).map(|l| (l, NamedType::Unnamed)).map_err(|e| Error::Argument(format!("{}: {e}", path.display())))
+}
+
+/// A parsed BigWarp JSON file's landmarks and the type it names, linear or not.
+pub fn landmarks_of_json_file(v: &serde_json::Value, path: &Path) -> Result<(Vec<Landmark>, NamedType)> {
+    let (landmarks, kind) = landmarks_of_json(v).map_err(|e| Error::Argument(format!("{}: {e}", path.display())))?;
+    let named_type = match (kind, v.get("type").and_then(|t| t.as_str())) {
         (Some(k), _) => NamedType::Linear(k),
-        (None, Some(t)) => NamedType::Unsupported(t),
+        (None, Some(t)) => NamedType::Unsupported(t.to_string()),
         (None, None) => NamedType::Unnamed,
     };
     Ok((landmarks, named_type))

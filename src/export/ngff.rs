@@ -19,17 +19,7 @@ pub const NGFF_DRAFT: &str = "RFC-5 (coordinate systems and transformations, dra
 
 /// The UDUNITS-2 name NGFF requires for an ImageJ unit string; None for pixels or unknown units.
 pub fn udunits(unit: &str) -> Option<&'static str> {
-    Some(match unit.trim() {
-        "µm" | "um" | "micron" | "microns" | "micrometer" | "micrometre" | "\u{3bc}m" => "micrometer",
-        "nm" | "nanometer" | "nanometre" => "nanometer",
-        "mm" | "millimeter" | "millimetre" => "millimeter",
-        "cm" | "centimeter" | "centimetre" => "centimeter",
-        "m" | "meter" | "metre" => "meter",
-        "pm" | "picometer" => "picometer",
-        "Å" | "angstrom" => "angstrom",
-        "inch" | "in" => "inch",
-        _ => return None,
-    })
+    crate::image::length_unit(unit).map(|(name, _)| name)
 }
 
 fn coordinate_system(name: &str, cal: &Calibration) -> serde_json::Value {

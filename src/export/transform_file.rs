@@ -137,19 +137,20 @@ impl TransformFile {
 /// carries that grid, so applying it gives the fixed image's size and calibration.
 pub fn read_any(path: &Path, fixed: Option<&ImageGrid>, moving: &Calibration) -> Result<TransformFile> {
     let bytes = read_bytes(path)?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::TransformFile { path: path.to_path_buf(), reason: "the file is not UTF-8 text".into() })?;
     // JSON is a CoMIR transform file unless it holds BigWarp "landmarks"; anything else is read
-    // as a BigWarp CSV. Broken JSON is reported as a broken transform file.
-    if text.trim_start().starts_with('{') {
-        let is_landmarks = match serde_json::from_str::<serde_json::Value>(&super::bigwarp::json_with_special_floats_as_null(&text)) {
-            Ok(v) => v.get("landmarks").is_some() && v.get("format").is_none(),
-            Err(e) => return Err(Error::TransformFile { path: path.to_path_buf(), reason: format!("not valid JSON ({e})") }),
-        };
-        if !is_landmarks {
-            return TransformFile::read(path);
+    // as a BigWarp CSV. Broken JSON is reported as a broken transform file. The file is read
+    // and parsed once.
+    let (landmarks, kind) = if text.trim_start().starts_with('{') {
+        let v = serde_json::from_str::<serde_json::Value>(&super::bigwarp::json_with_special_floats_as_null(text))
+            .map_err(|e| Error::TransformFile { path: path.to_path_buf(), reason: format!("not valid JSON ({e})") })?;
+        if v.get("landmarks").is_none() || v.get("format").is_some() {
+            return TransformFile::from_json(text, path);
         }
-    }
-    let (landmarks, kind) = super::bigwarp::read_landmarks(path)?;
+        super::bigwarp::landmarks_of_json_file(&v, path)?
+    } else {
+        super::bigwarp::landmarks_of_csv(text, path)?
+    };
     let fixed = fixed.ok_or_else(|| Error::TransformFile {
         path: path.to_path_buf(),
         reason: "BigWarp landmarks are in calibrated units: choose the fixed (target) image, whose pixel size and size place them".into(),

@@ -38,6 +38,22 @@ impl PixelType {
     }
 }
 
+/// A length unit as ImageJ writes it: its UDUNITS-2 name (what NGFF requires) and its size
+/// in micrometres. None for "pixel" and unknown units: such a pixel size means nothing physical.
+pub fn length_unit(unit: &str) -> Option<(&'static str, f64)> {
+    Some(match unit.trim() {
+        "µm" | "\u{3bc}m" | "um" | "micron" | "microns" | "micrometer" | "micrometre" => ("micrometer", 1.0),
+        "nm" | "nanometer" | "nanometre" => ("nanometer", 1e-3),
+        "pm" | "picometer" => ("picometer", 1e-6),
+        "Å" | "angstrom" => ("angstrom", 1e-4),
+        "mm" | "millimeter" | "millimetre" => ("millimeter", 1e3),
+        "cm" | "centimeter" | "centimetre" => ("centimeter", 1e4),
+        "m" | "meter" | "metre" => ("meter", 1e6),
+        "inch" | "in" => ("inch", 25_400.0),
+        _ => return None,
+    })
+}
+
 /// Physical size of one pixel. Pixel centres sit at index × pixel size (ImageJ's convention).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Calibration {

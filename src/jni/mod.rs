@@ -53,24 +53,29 @@ fn to_jstring(env: &mut JNIEnv, s: &str) -> Result<jstring> {
     Ok(env.new_string(s)?.into_raw())
 }
 
-/// The 6-number fixed → moving matrix {a, b, tx, c, d, ty} of a Java double[].
-fn read_matrix(env: &mut JNIEnv, matrix: &JDoubleArray) -> Result<crate::Affine2> {
-    if matrix.is_null() || env.get_array_length(matrix)? != 6 {
-        return Err(Error::Argument("the matrix must have 6 numbers (a, b, tx, c, d, ty)".into()));
-    }
-    let mut m = [0.0; 6];
-    env.get_double_array_region(matrix, 0, &mut m)?;
-    Ok(crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]))
-}
-
-/// A Java double[] of exactly `n` numbers.
+/// A Java double[] of exactly `n` numbers; `what` says which, for the message.
 fn read_doubles(env: &mut JNIEnv, array: &JDoubleArray, n: usize, what: &str) -> Result<Vec<f64>> {
     if array.is_null() || env.get_array_length(array)? as usize != n {
-        return Err(Error::Argument(format!("{what}: {n} numbers are needed")));
+        return Err(Error::Argument(format!("{what} must have {n} numbers")));
     }
     let mut v = vec![0.0; n];
     env.get_double_array_region(array, 0, &mut v)?;
     Ok(v)
+}
+
+/// The 6-number fixed → moving matrix {a, b, tx, c, d, ty} of a Java double[].
+fn read_matrix(env: &mut JNIEnv, matrix: &JDoubleArray) -> Result<crate::Affine2> {
+    let m = read_doubles(env, matrix, 6, "the matrix (a, b, tx, c, d, ty)")?;
+    Ok(crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]))
+}
+
+/// An image's size and calibration from Java; an empty image is refused.
+fn image_grid(width: jint, height: jint, cal: crate::image::Calibration) -> Result<crate::export::transform_file::ImageGrid> {
+    let (width, height) = (non_negative(width, "width")?, non_negative(height, "height")?);
+    if width == 0 || height == 0 {
+        return Err(Error::Argument(format!("an image of {width}×{height} pixels has no grid to map")));
+    }
+    Ok(crate::export::transform_file::ImageGrid { width, height, calibration: Some(cal) })
 }
 
 fn non_negative(value: jint, what: &str) -> Result<usize> {
@@ -108,13 +113,12 @@ pub extern "system" fn Java_comir_fiji_Native_readTransform<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let path = PathBuf::from(java_string(env, &path)?);
         let moving = calibration(moving_pixel_width, moving_pixel_height, "pixel")?;
-        let fixed = match non_negative(fixed_width, "fixed width")? {
+        let fixed = match fixed_width {
             0 => None,
-            width => Some(crate::export::transform_file::ImageGrid {
-                width,
-                height: non_negative(fixed_height, "fixed height")?,
-                calibration: Some(calibration(fixed_pixel_width, fixed_pixel_height, &optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into()))?),
-            }),
+            _ => {
+                let unit = optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into());
+                Some(image_grid(fixed_width, fixed_height, calibration(fixed_pixel_width, fixed_pixel_height, &unit)?)?)
+            }
         };
         let t = crate::export::transform_file::read_any(&path, fixed.as_ref(), &moving)?;
         let matrix: Vec<jdouble> = t.fixed_to_moving.m.iter().flatten().copied().collect();
@@ -294,9 +298,8 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
 ) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let start = std::time::Instant::now();
-        let fixed = pixels::planes_to_image(env, &fixed_planes, non_negative(fw, "width")?, non_negative(fh, "height")?)?;
+        let mut fixed = pixels::planes_to_image(env, &fixed_planes, non_negative(fw, "width")?, non_negative(fh, "height")?)?;
         let mut moving = pixels::planes_to_image(env, &moving_planes, non_negative(mw, "width")?, non_negative(mh, "height")?)?;
-        let mut fixed = fixed;
         let sizes = read_doubles(env, &pixel_sizes, 4, "pixel sizes (fixed width, height, moving width, height)")?;
         fixed.calibration = calibration(sizes[0], sizes[1], &optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into()))?;
         moving.calibration = calibration(sizes[2], sizes[3], &optional_string(env, &moving_unit)?.unwrap_or_else(|| "pixel".into()))?;
@@ -340,19 +343,12 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(
         let dir = PathBuf::from(java_string(env, &dir)?);
         let t = read_matrix(env, &matrix)?;
         t.validate()?;
-        let grid = |w: jint, h: jint, cal| -> Result<crate::export::transform_file::ImageGrid> {
-            let (width, height) = (non_negative(w, "width")?, non_negative(h, "height")?);
-            if width == 0 || height == 0 {
-                return Err(Error::Argument(format!("an image of {width}×{height} pixels cannot be exported")));
-            }
-            Ok(crate::export::transform_file::ImageGrid { width, height, calibration: Some(cal) })
-        };
         let (fu, mu) = (java_string(env, &funit)?, java_string(env, &munit)?);
         let tf = crate::TransformFile {
             kind: crate::TransformKind::parse(&java_string(env, &kind)?)?,
             fixed_to_moving: t,
-            fixed: Some(grid(fw, fh, calibration(fpw, fph, &fu)?)?),
-            moving: Some(grid(mw, mh, calibration(mpw, mph, &mu)?)?),
+            fixed: Some(image_grid(fw, fh, calibration(fpw, fph, &fu)?)?),
+            moving: Some(image_grid(mw, mh, calibration(mpw, mph, &mu)?)?),
         };
         let paths = crate::export::outputs::write_transform_exports(&dir, &tf)?;
         let out = env.new_object_array(paths.len() as i32, "java/lang/String", JObject::null())?;

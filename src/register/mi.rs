@@ -105,13 +105,6 @@ fn mutual_information(samples: &Samples, view: ArrayView2<f32>, factor: f64, t: 
     (mi * inside, if hf + hm > 0.0 { 2.0 * mi / (hf + hm) * inside } else { 0.0 })
 }
 
-/// Normalised mutual information of `transform` at full resolution (a quality score in
-/// [0, 1], higher is better).
-pub fn normalised_mi(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, bins: usize) -> f64 {
-    let (f, m) = (normalise_robust(fixed), normalise_robust(moving));
-    normalised_mi_prepared(f.view(), m.view(), transform, bins)
-}
-
 /// A raw image for scoring: intensities scaled to [0, 1], its flat background (a mask) NaN.
 pub fn prepare_for_score(plane: ArrayView2<f32>) -> Array2<f32> {
     let background = super::quality::background_value(plane);
@@ -122,8 +115,9 @@ pub fn prepare_for_score(plane: ArrayView2<f32>) -> Array2<f32> {
     out
 }
 
-/// [`normalised_mi`] of planes already in [0, 1]; NaN pixels (background) are left out on
-/// both sides.
+/// Normalised mutual information of `transform` at full resolution (a quality score in
+/// [0, 1], higher is better) of planes already in [0, 1] (see [`prepare_for_score`]); NaN
+/// pixels (background) are left out on both sides.
 pub fn normalised_mi_prepared(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, bins: usize) -> f64 {
     let step = ((fixed.len() / 40_000) as f64).sqrt().max(1.0) as usize;
     let samples = Samples(fixed.indexed_iter().filter(|((y, x), v)| y % step == 0 && x % step == 0 && v.is_finite()).map(|((y, x), &v)| (x as f64, y as f64, v)).collect());

@@ -12,15 +12,7 @@ use ndarray::Array4;
 /// Micrometres per unit for the length units ImageJ writes; None for "pixel" and unknown units
 /// (an uncalibrated image: its pixel size means nothing physical).
 pub fn micrometers_per_unit(unit: &str) -> Option<f64> {
-    Some(match unit.trim() {
-        "µm" | "\u{3bc}m" | "um" | "micron" | "microns" | "micrometer" | "micrometre" => 1.0,
-        "nm" | "nanometer" | "nanometre" => 1e-3,
-        "mm" | "millimeter" | "millimetre" => 1e3,
-        "cm" | "centimeter" | "centimetre" => 1e4,
-        "m" | "meter" | "metre" => 1e6,
-        "inch" | "in" => 25_400.0,
-        _ => return None,
-    })
+    crate::image::length_unit(unit).map(|(_, micrometers)| micrometers)
 }
 
 /// Moving pixels per fixed pixel along x and y, when both images are calibrated in length
@@ -49,6 +41,5 @@ pub fn moving_at_fixed_pixel_size(fixed: &Calibration, moving: &Image) -> Result
         let blurred = gaussian_blur(moving.plane(0, c), sigma);
         data.slice_mut(ndarray::s![0, c, .., ..]).assign(&warp_plane(blurred.view(), &to_moving, w, h));
     }
-    let calibration = Calibration { unit: fixed.unit.clone(), ..fixed.clone() };
-    Ok(Some((Image { data, pixel_type: PixelType::F32, calibration }, to_moving)))
+    Ok(Some((Image { data, pixel_type: PixelType::F32, calibration: fixed.clone() }, to_moving)))
 }

@@ -121,7 +121,7 @@ pub fn rival_poses(t: &Affine2, width: usize, height: usize) -> Vec<(String, Aff
 /// The verdict from the measured numbers.
 pub fn judge(score: f64, measure: &str, overlap: f64, inliers: Option<usize>, rival: (f64, String), th: &QualityThresholds) -> Quality {
     let min_score = if measure == "ncc" { th.min_ncc } else { th.min_nmi };
-    let distinctness = if score > 0.0 { (score - rival.0) / score } else { 0.0 };
+    let distinctness = distinctness_of(score, rival.0);
     let reason = if overlap < th.min_overlap {
         format!("the images overlap by only {:.0}% after registration (at least {:.0}% expected)", overlap * 100.0, th.min_overlap * 100.0)
     } else if inliers.is_some_and(|i| i < th.min_inliers) {
@@ -139,7 +139,11 @@ pub fn judge(score: f64, measure: &str, overlap: f64, inliers: Option<usize>, ri
 /// (score − best rival) / score: how clearly the found pose beats the shifted and turned ones.
 /// Unlike the raw scores (NCC on CoMIRs, NMI on originals), this is comparable across methods.
 pub fn distinctness(q: &Quality) -> f64 {
-    if q.score > 0.0 { (q.score - q.rival_score) / q.score } else { f64::NEG_INFINITY }
+    distinctness_of(q.score, q.rival_score)
+}
+
+fn distinctness_of(score: f64, rival: f64) -> f64 {
+    if score > 0.0 { (score - rival) / score } else { f64::NEG_INFINITY }
 }
 
 /// Whether verdict `a` is more convincing than `b`: a pass beats a fail; between two of the
