@@ -84,7 +84,26 @@ pub fn sides_for_channels(model: &Model, cf: usize, cm: usize) -> Result<(usize,
 /// sizes differ, the moving image is first resampled to the fixed pixel size (see
 /// [`register::physical`]), so a `rigid` transform is rigid in µm; the returned transform and
 /// matches are in the original pixels of each image.
+///
+/// Without a model, a pair too large for [`memory::working_budget`] is registered on k × k
+/// binned copies (`Registration::binning`), so memory stays bounded whatever the image size;
+/// the transform is exact for the binned grids and returned in original pixels.
 pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+    let k = memory::bin_factor((fixed.width(), fixed.height()), (moving.width(), moving.height()), memory::working_budget());
+    if model.is_none() && k > 1 {
+        // A CoMIR is computed at the resolution its network was trained on, so only the
+        // model-free path bins; with a model the full-size check below decides.
+        let (bf, bm) = (image::bin::bin_image(fixed, k)?, image::bin::bin_image(moving, k)?);
+        let (mut reg, _) = register_full_size(&bf, &bm, None, options, monitor)?;
+        let to_original = image::bin::binned_to_original(k);
+        reg.transform = to_original.compose(&reg.transform).compose(&to_original.inverse()?);
+        reg.binning = k;
+        return Ok((reg, None));
+    }
+    register_full_size(fixed, moving, model, options, monitor)
+}
+
+fn register_full_size(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
     memory::check_registration_fits((fixed.width(), fixed.height()), (moving.width(), moving.height()), memory::available_bytes())?;
     let rescaled = register::physical::moving_at_fixed_pixel_size(&fixed.calibration, moving)?;
     let (moving_used, to_moving) = match &rescaled {
@@ -212,4 +231,74 @@ pub fn train_model(pairs: &[(Image, Image)], region: Option<Rect>, new: &NewMode
     let report = model::train::train(&mut model, &prepared, config, Some(out.to_path_buf()), monitor)?;
     model.save(out)?;
     Ok((model, report))
+}
+
+/// What every front end shows of a registration or landmark fit: the Fiji Results row and log
+/// (it crosses JNI as this JSON) and the CLI's summary line. One value, so both show the same.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Outcome {
+    /// Fixed → moving, pixels, row-packed: a, b, tx, c, d, ty.
+    pub matrix: [f64; 6],
+    pub kind: TransformKind,
+    /// "auto" never appears: the method that produced the transform ("sift", "alpha-amd", "mi",
+    /// "landmarks").
+    pub method: String,
+    pub passed: bool,
+    pub score: f64,
+    /// What `score` is: "ncc", "nmi" or "RMS residual (px)".
+    pub measure: String,
+    /// Fraction of the fixed image the moving one covers; None for landmark fits.
+    pub overlap: Option<f64>,
+    /// RANSAC inliers or landmarks; None for intensity-based methods.
+    pub inliers: Option<usize>,
+    /// Why the check failed ("" when it passed).
+    pub reason: String,
+    pub rotation_degrees: f64,
+    pub scale: f64,
+    pub translation_px: [f64; 2],
+    /// Registered as k × k binned copies (1: full resolution).
+    pub binning: usize,
+    pub seconds: f64,
+    /// Corresponding points (fixed x, y, moving x, y), pixels.
+    pub matches: Vec<[f64; 4]>,
+}
+
+impl Outcome {
+    fn new(t: &Affine2, kind: TransformKind, method: String, matches: &[register::pipeline::MatchPair]) -> Outcome {
+        let (rotation_degrees, scale, (tx, ty)) = t.decompose();
+        Outcome {
+            matrix: [t.m[0][0], t.m[0][1], t.m[0][2], t.m[1][0], t.m[1][1], t.m[1][2]],
+            kind,
+            method,
+            passed: false,
+            score: 0.0,
+            measure: String::new(),
+            overlap: None,
+            inliers: None,
+            reason: String::new(),
+            rotation_degrees,
+            scale,
+            translation_px: [tx, ty],
+            binning: 1,
+            seconds: 0.0,
+            matches: matches.iter().map(|(p, q)| [p.0, p.1, q.0, q.1]).collect(),
+        }
+    }
+
+    pub fn of_registration(reg: &Registration, seconds: f64) -> Outcome {
+        let q = &reg.quality;
+        let method = serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let reason = if q.passed { String::new() } else { q.reason.clone() };
+        Outcome { passed: q.passed, score: q.score, measure: q.measure.clone(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
+    }
+
+    /// A BigWarp landmark fit judged against a fixed image `fixed_width` pixels wide.
+    pub fn of_landmarks(fit: &export::bigwarp::LandmarkFit, fixed_width: usize) -> Outcome {
+        let (passed, reason) = fit.verdict(fixed_width);
+        Outcome { passed, score: fit.rms_residual, measure: "RMS residual (px)".into(), inliers: Some(fit.pairs.len()), reason, ..Outcome::new(&fit.transform, fit.kind, "landmarks".into(), &fit.pairs) }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("plain data serialises")
+    }
 }

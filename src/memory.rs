@@ -1,7 +1,8 @@
 //! The working memory a registration needs, checked before it starts. A 20000² pair registered
 //! by MI peaked at 21 GB and an out-of-memory kill takes Fiji (and unsaved work) with it, so a
 //! registration that would not fit into the memory available now is refused up front, with
-//! the numbers and what to do instead.
+//! the numbers and what to do instead. Registration without a model never needs more than
+//! [`WORKING_BUDGET`]: larger pairs are registered on binned copies (see [`bin_factor`]).
 use crate::error::{Error, Result};
 
 /// Bytes of working memory per pixel of the pair (fixed + moving pixels), measured with
@@ -31,6 +32,26 @@ fn gib(b: u64) -> String {
     format!("{:.1} GB", b as f64 / 1e9)
 }
 
+/// Working memory a registration may use beyond its inputs. A 20000² pair (3 GB as 32-bit
+/// inputs) must register within 4 GiB, so its working copies get what is left, with margin.
+pub const WORKING_BUDGET: u64 = 768 << 20;
+
+/// [`WORKING_BUDGET`], or `COMIR_WORKING_MEMORY` (bytes) if set.
+pub fn working_budget() -> u64 {
+    std::env::var("COMIR_WORKING_MEMORY").ok().and_then(|s| s.parse().ok()).unwrap_or(WORKING_BUDGET)
+}
+
+/// The bin factor k (1 = none) that brings the working memory of registering a `fixed` ×
+/// `moving` pixel pair under `budget`: each image is then registered as k × k binned blocks.
+pub fn bin_factor(fixed: (usize, usize), moving: (usize, usize), budget: u64) -> usize {
+    let pixels = (fixed.0 * fixed.1) as u64 + (moving.0 * moving.1) as u64;
+    let mut k = 1u64;
+    while registration_bytes(pixels / (k * k), 0) > budget {
+        k += 1;
+    }
+    k as usize
+}
+
 /// Refuse a registration of `fixed` (w, h) and `moving` (w, h) pixels that would not fit.
 pub fn check_registration_fits(fixed: (usize, usize), moving: (usize, usize), available: Option<u64>) -> Result<()> {
     let need = registration_bytes((fixed.0 * fixed.1) as u64, (moving.0 * moving.1) as u64);
@@ -42,5 +63,21 @@ pub fn check_registration_fits(fixed: (usize, usize), moving: (usize, usize), av
             fixed.0, fixed.1, moving.0, moving.1, gib(need), gib(have)
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_pairs_are_binned_until_their_working_copies_fit_the_budget() {
+        assert_eq!(bin_factor((2000, 2000), (2000, 2000), WORKING_BUDGET), 1);
+        assert_eq!(bin_factor((4000, 4000), (4000, 4000), WORKING_BUDGET), 1);
+        let k = bin_factor((20000, 20000), (20000, 20000), WORKING_BUDGET);
+        assert_eq!(k, 5);
+        let binned = (20000 * 20000 / (k * k)) as u64;
+        assert!(registration_bytes(binned, binned) <= WORKING_BUDGET);
+        assert!(registration_bytes(binned * k as u64 * k as u64 / ((k - 1) * (k - 1)) as u64, binned * k as u64 * k as u64 / ((k - 1) * (k - 1)) as u64) > WORKING_BUDGET);
     }
 }

@@ -392,12 +392,15 @@ fn run(cli: Cli) -> comir::Result<()> {
                 }
                 eprintln!("{:>22}: {:8.3} s", "total", t0.elapsed().as_secs_f64());
             }
-            let (angle, scale, (tx, ty)) = reg.decompose();
+            let o = comir::Outcome::of_registration(&reg, t0.elapsed().as_secs_f64());
             println!(
-                "{:?} registration ({:?}): rotation {angle:.2}°, scale {scale:.4}, translation ({tx:.2}, {ty:.2}) px; quality {} ({} {:.3}, overlap {:.0}%{}); outputs in {}",
-                reg.kind, reg.method, if reg.quality.passed { "PASS" } else { "FAIL" }, reg.quality.measure, reg.quality.score, reg.quality.overlap * 100.0,
-                if reg.quality.passed { String::new() } else { format!(": {}", reg.quality.reason) }, a.out.display()
+                "{:?} registration ({}): rotation {:.2}°, scale {:.4}, translation ({:.2}, {:.2}) px; quality {} ({} {:.3}, overlap {:.0}%{}); outputs in {}",
+                o.kind, o.method, o.rotation_degrees, o.scale, o.translation_px[0], o.translation_px[1], if o.passed { "PASS" } else { "FAIL" }, o.measure, o.score, o.overlap.unwrap_or(f64::NAN) * 100.0,
+                if o.passed { String::new() } else { format!(": {}", o.reason) }, a.out.display()
             );
+            if o.binning > 1 {
+                eprintln!("note: registered as {0}×{0} binned copies (the pair is too large for working memory at full size); the transform is in full-resolution pixels", o.binning);
+            }
             Ok(())
         }
         Command::Batch(a) => {

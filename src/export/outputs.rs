@@ -3,10 +3,13 @@ use super::bigwarp::{grid_landmarks, landmarks_csv, landmarks_json, write_text};
 use super::ngff::ngff_json;
 use super::transform_file::{ImageGrid, TransformFile};
 use crate::error::Result;
-use crate::image::io::write_tiff;
+use crate::image::bin;
+use crate::image::io::{write_tiff, write_tiff_planes, PageShape};
 use crate::image::preview::write_preview_png;
 use crate::image::{Image, PixelType};
 use crate::register::pipeline::Registration;
+use crate::register::transform::Affine2;
+use crate::register::warp::{warp_plane, warped_samples};
 use ndarray::{Array2, Array4};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +45,34 @@ pub fn write_transform_exports(dir: &Path, tf: &TransformFile) -> Result<Vec<Pat
     Ok(paths)
 }
 
+/// Largest side of overlay.png: it is for looking at, and a full-size overlay of a 20000²
+/// pair would take 3 GB to draw.
+pub const PREVIEW_MAX_SIDE: usize = 4096;
+
+/// The fixed image (green) and the moving image warped onto it (magenta), both drawn from
+/// binned copies when the fixed image is larger than [`PREVIEW_MAX_SIDE`].
+pub fn overlay_preview(fixed: &Image, moving: &Image, fixed_to_moving: &Affine2) -> Result<Image> {
+    let k = bin::factor_for_side(fixed.width(), fixed.height(), PREVIEW_MAX_SIDE);
+    let (f, m) = if k == 1 {
+        (crate::gray_plane(fixed), crate::gray_plane(moving))
+    } else {
+        (crate::gray_plane(&bin::bin_image(fixed, k)?), crate::gray_plane(&bin::bin_image(moving, k)?))
+    };
+    // preview pixel → fixed pixel → moving pixel → binned moving pixel
+    let to_original = bin::binned_to_original(k);
+    let t = to_original.inverse()?.compose(fixed_to_moving).compose(&to_original);
+    Ok(two_channels(&f, &warp_plane(m.view(), &t, f.ncols(), f.nrows())))
+}
+
+/// The moving image resampled onto the fixed grid, written as it is computed (every slice
+/// and channel, the moving pixel type, the fixed calibration).
+fn write_warped(path: &Path, fixed: &Image, moving: &Image, fixed_to_moving: &Affine2) -> Result<()> {
+    fixed_to_moving.validate()?;
+    let (w, h) = (fixed.width(), fixed.height());
+    let shape = PageShape { width: w, height: h, slices: moving.slices(), channels: moving.channels(), pixel_type: moving.pixel_type };
+    write_tiff_planes(path, shape, &fixed.calibration, &|z, c| warped_samples(moving.plane(z, c), *fixed_to_moving, w, h, moving.pixel_type))
+}
+
 /// Write transform.json, the BigWarp landmarks (CSV + JSON), ngff-affine.json, warped.tif
 /// (moving resampled onto the fixed grid), overlay.png (fixed green, warped moving magenta),
 /// report.json, and with a model the CoMIRs. Returns the paths written.
@@ -52,13 +83,10 @@ pub fn write_registration(dir: &Path, fixed: &Image, moving: &Image, reg: &Regis
         written.push(p.clone());
         p
     };
-    let mut warped = crate::register::warp::warp_image(moving, &reg.transform, fixed.width(), fixed.height())?;
-    warped.calibration = fixed.calibration.clone();
-    write_tiff(&put("warped.tif"), &warped)?;
-    let overlay = two_channels(&crate::gray_plane(fixed), &crate::gray_plane(&warped));
-    write_preview_png(&put("overlay.png"), &overlay)?;
+    write_warped(&put("warped.tif"), fixed, moving, &reg.transform)?;
+    write_preview_png(&put("overlay.png"), &overlay_preview(fixed, moving, &reg.transform)?)?;
     if let Some((cf, cm)) = comirs {
-        let cm_warped = crate::register::warp::warp_plane(cm.view(), &reg.transform, cf.ncols(), cf.nrows());
+        let cm_warped = warp_plane(cm.view(), &reg.transform, cf.ncols(), cf.nrows());
         write_preview_png(&put("comir-overlay.png"), &two_channels(cf, &cm_warped))?;
         let single = |p: &Array2<f32>| Image { data: p.clone().insert_axis(ndarray::Axis(0)).insert_axis(ndarray::Axis(0)), pixel_type: PixelType::F32, calibration: Default::default() };
         write_tiff(&put("comir-fixed.tif"), &single(cf))?;
@@ -77,6 +105,7 @@ pub fn write_registration(dir: &Path, fixed: &Image, moving: &Image, reg: &Regis
         "unit": moving.calibration.unit,
         "quality": reg.quality,
         "inlier_matches": reg.matches.len(),
+        "binning": reg.binning,
         "timings_seconds": reg.timings.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
         "comir_version": env!("CARGO_PKG_VERSION"),
     });

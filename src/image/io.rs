@@ -13,15 +13,29 @@ use tiff::ColorType;
 
 /// Read a TIFF or PNG file (recognised by its content, not its name).
 pub fn read_image(path: &Path) -> Result<Image> {
-    let bytes = read_bytes(path)?;
-    decode_image(&bytes).map_err(|reason| Error::Decode { path: path.to_path_buf(), reason })
+    // TIFFs are decoded straight from the file: a 20000² page never sits in memory twice
+    // (file bytes and pixels). PNGs are small enough to read whole.
+    let mut magic = [0u8; 4];
+    let opened = std::fs::File::open(path).and_then(|mut f| {
+        let n = std::io::Read::read(&mut f, &mut magic)?;
+        Ok((f, n))
+    });
+    let decode_error = |reason| Error::Decode { path: path.to_path_buf(), reason };
+    match opened {
+        Ok((file, n)) if n >= 2 && (magic.starts_with(b"II") || magic.starts_with(b"MM")) => {
+            let mut reader = std::io::BufReader::new(file);
+            std::io::Seek::rewind(&mut reader).map_err(|e| Error::Read { path: path.to_path_buf(), source: e })?;
+            decode_tiff(reader).map_err(decode_error)
+        }
+        _ => decode_image(&read_bytes(path)?).map_err(decode_error),
+    }
 }
 
 /// Decode TIFF or PNG bytes; the error says why, for the caller to name the file.
 /// (Separate from `read_image` so the fuzz targets can feed bytes directly.)
 pub fn decode_image(bytes: &[u8]) -> std::result::Result<Image, String> {
     if bytes.starts_with(b"II") || bytes.starts_with(b"MM") {
-        decode_tiff(bytes)
+        decode_tiff(Cursor::new(bytes))
     } else if bytes.starts_with(b"\x89PNG") {
         decode_png(bytes)
     } else {
@@ -29,17 +43,28 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<Image, String> {
     }
 }
 
-/// Samples of one decoded page and the pixel type they keep.
-fn page_samples(result: DecodingResult) -> std::result::Result<(Vec<f32>, PixelType), String> {
+/// Append the samples of one decoded page to `samples`, channel plane after channel plane
+/// (interleaved samples are split as they are converted: no 32-bit copy of the page), and
+/// return the pixel type they keep.
+fn append_page(samples: &mut Vec<f32>, result: DecodingResult, spp: usize) -> std::result::Result<PixelType, String> {
+    macro_rules! split {
+        ($v:expr, $ty:expr, $conv:expr) => {{
+            samples.reserve($v.len());
+            for c in 0..spp {
+                samples.extend($v.iter().skip(c).step_by(spp).map($conv));
+            }
+            $ty
+        }};
+    }
     Ok(match result {
-        DecodingResult::U8(v) => (v.into_iter().map(f32::from).collect(), PixelType::U8),
-        DecodingResult::U16(v) => (v.into_iter().map(f32::from).collect(), PixelType::U16),
-        DecodingResult::F32(v) => (v, PixelType::F32),
-        DecodingResult::I8(v) => (v.into_iter().map(f32::from).collect(), PixelType::F32),
-        DecodingResult::I16(v) => (v.into_iter().map(f32::from).collect(), PixelType::F32),
-        DecodingResult::U32(v) => (v.into_iter().map(|x| x as f32).collect(), PixelType::F32),
-        DecodingResult::I32(v) => (v.into_iter().map(|x| x as f32).collect(), PixelType::F32),
-        DecodingResult::F64(v) => (v.into_iter().map(|x| x as f32).collect(), PixelType::F32),
+        DecodingResult::U8(v) => split!(v, PixelType::U8, |&x| f32::from(x)),
+        DecodingResult::U16(v) => split!(v, PixelType::U16, |&x| f32::from(x)),
+        DecodingResult::F32(v) => split!(v, PixelType::F32, |&x| x),
+        DecodingResult::I8(v) => split!(v, PixelType::F32, |&x| f32::from(x)),
+        DecodingResult::I16(v) => split!(v, PixelType::F32, |&x| f32::from(x)),
+        DecodingResult::U32(v) => split!(v, PixelType::F32, |&x| x as f32),
+        DecodingResult::I32(v) => split!(v, PixelType::F32, |&x| x as f32),
+        DecodingResult::F64(v) => split!(v, PixelType::F32, |&x| x as f32),
         _ => return Err("unsupported sample format (use 8-, 16- or 32-bit)".into()),
     })
 }
@@ -58,10 +83,10 @@ fn imagej_field<'a>(description: &'a str, key: &str) -> Option<&'a str> {
     description.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
 }
 
-fn decode_tiff(bytes: &[u8]) -> std::result::Result<Image, String> {
+fn decode_tiff<R: std::io::Read + std::io::Seek>(reader: R) -> std::result::Result<Image, String> {
     let mut limits = Limits::default();
     limits.decoding_buffer_size = super::max_image_bytes() as usize;
-    let mut dec = Decoder::new(Cursor::new(bytes)).map_err(|e| e.to_string())?.with_limits(limits);
+    let mut dec = Decoder::new(reader).map_err(|e| e.to_string())?.with_limits(limits);
     let (width, height) = dec.dimensions().map_err(|e| e.to_string())?;
     let description = dec.get_tag_ascii_string(Tag::ImageDescription).ok().unwrap_or_default();
     let calibration = tiff_calibration(&mut dec, &description);
@@ -81,19 +106,16 @@ fn decode_tiff(bytes: &[u8]) -> std::result::Result<Image, String> {
         }
         samples_pp = spp;
         check_size(width as u64, height as u64, ((pages + 1) * spp) as u64).map_err(|e| e.to_string())?;
-        let (page, ty) = page_samples(dec.read_image().map_err(|e| e.to_string())?)?;
-        if page.len() != width as usize * height as usize * spp {
+        let page = dec.read_image().map_err(|e| e.to_string())?;
+        let before = samples.len();
+        let ty = append_page(&mut samples, page, spp)?;
+        if samples.len() - before != width as usize * height as usize * spp {
             return Err("page data is shorter than its declared size".into());
         }
         if pixel_type.is_some_and(|t| t != ty) {
             return Err("pages have different bit depths".into());
         }
         pixel_type = Some(ty);
-        // Interleaved samples (RGB) become separate channel planes.
-        let plane = width as usize * height as usize;
-        for c in 0..spp {
-            samples.extend((0..plane).map(|i| page[i * spp + c]));
-        }
         pages += 1;
         if !dec.more_images() {
             break;
@@ -111,7 +133,7 @@ fn decode_tiff(bytes: &[u8]) -> std::result::Result<Image, String> {
     Ok(Image { data, pixel_type: pixel_type.unwrap_or(PixelType::U8), calibration })
 }
 
-fn tiff_calibration(dec: &mut Decoder<Cursor<&[u8]>>, description: &str) -> Calibration {
+fn tiff_calibration<R: std::io::Read + std::io::Seek>(dec: &mut Decoder<R>, description: &str) -> Calibration {
     let Some(unit) = imagej_field(description, "unit") else { return Calibration::default() };
     let mut pixel_size = |tag| match dec.get_tag(tag) {
         Ok(tiff::decoder::ifd::Value::Rational(n, d)) if n > 0 && d > 0 => d as f64 / n as f64,
@@ -152,13 +174,33 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
 /// one grayscale page per (slice, channel) with the hyperstack layout and calibration in
 /// the description, so ImageJ/Fiji open it with channels and units intact.
 pub fn write_tiff(path: &Path, image: &Image) -> Result<()> {
-    let (w, h) = (image.width() as u32, image.height() as u32);
-    let rgb = image.channels() == 3 && image.pixel_type == PixelType::U8;
-    let pages = if rgb { image.slices() } else { image.slices() * image.channels() };
-    let cal = &image.calibration;
+    let shape = PageShape { width: image.width(), height: image.height(), slices: image.slices(), channels: image.channels(), pixel_type: image.pixel_type };
+    write_tiff_planes(path, shape, &image.calibration, &|z, c| Box::new(image.plane(z, c).into_iter().copied()))
+}
+
+/// What [`write_tiff_planes`] writes: plane size, count and sample type.
+#[derive(Clone, Copy, Debug)]
+pub struct PageShape {
+    pub width: usize,
+    pub height: usize,
+    pub slices: usize,
+    pub channels: usize,
+    pub pixel_type: PixelType,
+}
+
+/// The samples of one plane, row by row (already in the range of the pixel type).
+pub type PlaneSamples<'a> = Box<dyn Iterator<Item = f32> + 'a>;
+
+/// Write an ImageJ TIFF whose planes come from `plane(slice, channel)` one page at a time,
+/// each converted to its pixel type as it streams: a 20000² result (e.g. a warped image)
+/// never exists as a 32-bit copy.
+pub fn write_tiff_planes<'a>(path: &Path, shape: PageShape, cal: &Calibration, plane: &dyn Fn(usize, usize) -> PlaneSamples<'a>) -> Result<()> {
+    let (w, h) = (shape.width as u32, shape.height as u32);
+    let rgb = shape.channels == 3 && shape.pixel_type == PixelType::U8;
+    let pages = if rgb { shape.slices } else { shape.slices * shape.channels };
     let mut description = format!("ImageJ=1.54f\nimages={pages}\n");
-    if !rgb && image.channels() > 1 {
-        description += &format!("channels={}\nslices={}\nhyperstack=true\nmode=grayscale\n", image.channels(), image.slices());
+    if !rgb && shape.channels > 1 {
+        description += &format!("channels={}\nslices={}\nhyperstack=true\nmode=grayscale\n", shape.channels, shape.slices);
     } else if pages > 1 {
         description += &format!("slices={pages}\n");
     }
@@ -167,14 +209,14 @@ pub fn write_tiff(path: &Path, image: &Image) -> Result<()> {
     }
     write_atomically(path, |out| {
         let mut enc = TiffEncoder::new(out)?;
-        for z in 0..image.slices() {
+        for z in 0..shape.slices {
             // RGB pages interleave the three channels; grayscale pages hold one plane each.
-            // One page at a time, converted straight from the image: no extra full copy.
-            for c in 0..if rgb { 1 } else { image.channels() } {
-                let samples: Box<dyn Iterator<Item = f32> + '_> = if rgb {
-                    Box::new(image.data.slice(ndarray::s![z, .., .., ..]).permuted_axes([1, 2, 0]).into_iter().copied())
+            for c in 0..if rgb { 1 } else { shape.channels } {
+                let samples: PlaneSamples = if rgb {
+                    let (r, g, b) = (plane(z, 0), plane(z, 1), plane(z, 2));
+                    Box::new(r.zip(g).zip(b).flat_map(|((r, g), b)| [r, g, b]))
                 } else {
-                    Box::new(image.plane(z, c).into_iter().copied())
+                    plane(z, c)
                 };
                 macro_rules! page {
                     ($ct:ty, $conv:expr) => {{
@@ -186,7 +228,7 @@ pub fn write_tiff(path: &Path, image: &Image) -> Result<()> {
                         page.write_data(&data)?;
                     }};
                 }
-                match (image.pixel_type, rgb) {
+                match (shape.pixel_type, rgb) {
                     (PixelType::U8, true) => page!(colortype::RGB8, |v| v as u8),
                     (PixelType::U8, false) => page!(colortype::Gray8, |v| v as u8),
                     (PixelType::U16, _) => page!(colortype::Gray16, |v| v as u16),
@@ -198,7 +240,6 @@ pub fn write_tiff(path: &Path, image: &Image) -> Result<()> {
     })
 }
 
-/// Pixels per unit as a TIFF rational with six significant decimals.
 fn rational(per_unit: f64) -> Rational {
     let per_unit = if per_unit.is_finite() && per_unit > 0.0 { per_unit } else { 1.0 };
     let d = (u32::MAX as f64 / per_unit.max(1.0)).min(1_000_000.0).max(1.0) as u32;

@@ -1,6 +1,7 @@
 //! The image type every other module works on: f32 samples in a (slices, channels, height,
 //! width) array, plus the pixel type to write back and the spatial calibration.
 //! f32 holds every 8- and 16-bit value exactly, so one numeric type serves all inputs.
+pub mod bin;
 pub mod io;
 pub mod filter;
 pub mod preview;

@@ -226,26 +226,6 @@ fn register_options(env: &mut JNIEnv, method: &JString, kind: &JString, any_rota
     })
 }
 
-/// The numbers of one registration (or landmark fit) that Java's `Registration` reads.
-struct Outcome<'a> {
-    transform: &'a crate::Affine2,
-    passed: bool,
-    score: f64,
-    overlap: f64,
-    inliers: f64,
-    seconds: f64,
-}
-
-/// `{double[6] matrix, double[9] stats (passed, score, overlap, inliers, angle°, scale, tx, ty,
-/// seconds), String method, String measure, String reason, double[] pairs (fx, fy, mx, my)…}`.
-fn outcome_items<'a>(env: &mut JNIEnv<'a>, o: &Outcome, method: &str, measure: &str, reason: &str, pairs: &[((f64, f64), (f64, f64))]) -> Result<Vec<JObject<'a>>> {
-    let (angle, scale, (tx, ty)) = o.transform.decompose();
-    let stats = [if o.passed { 1.0 } else { 0.0 }, o.score, o.overlap, o.inliers, angle, scale, tx, ty, o.seconds];
-    let matrix: Vec<f64> = o.transform.m.iter().flatten().copied().collect();
-    let flat: Vec<f64> = pairs.iter().flat_map(|(p, m)| [p.0, p.1, m.0, m.1]).collect();
-    Ok(vec![doubles(env, &matrix)?, doubles(env, &stats)?, jstring_object(env, method)?, jstring_object(env, measure)?, jstring_object(env, reason)?, doubles(env, &flat)?])
-}
-
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_newJob<'l>(_env: JNIEnv<'l>, _: JClass<'l>) -> jlong {
     jobs::create()
@@ -270,11 +250,10 @@ pub extern "system" fn Java_comir_fiji_Native_jobProgress<'l>(_env: JNIEnv<'l>, 
     if total == 0 { 0.0 } else { (done as f64 / total as f64).min(1.0) }
 }
 
-/// `Object[] Native.register(Object[] fixedPlanes, int fw, int fh, Object[] movingPlanes,
+/// `String Native.register(Object[] fixedPlanes, int fw, int fh, Object[] movingPlanes,
 /// int mw, int mh, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
-/// int[] movingRect, String modelPath, String method, String kind, boolean anyRotation, long job)` → `{double[6] matrix, double[] stats
-/// (passed, score, overlap, inliers or −1, angle°, scale, tx, ty, seconds), String method,
-/// String measure, String reason, double[] matches (fx, fy, mx, my)…}`.
+/// int[] movingRect, String modelPath, String method, String kind, boolean anyRotation, long job)`
+/// → the [`crate::Outcome`] as JSON.
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_register<'l>(
     mut env: JNIEnv<'l>,
@@ -295,7 +274,7 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
     kind: JString<'l>,
     any_rotation: jboolean,
     job: jlong,
-) -> jobjectArray {
+) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let start = std::time::Instant::now();
         let mut fixed = pixels::planes_to_image(env, &fixed_planes, non_negative(fw, "width")?, non_negative(fh, "height")?)?;
@@ -309,11 +288,7 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
         let sides = model.as_ref().map(|m| crate::model_sides(m, &fixed, &moving)).transpose()?;
         let monitor = jobs::get(job);
         let reg = crate::register_regions(&fixed, &moving, fr, mr, model.as_deref().map(|m| &**m).zip(sides), &options, monitor.as_ref())?;
-        let q = &reg.quality;
-        let method_name = serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let outcome = Outcome { transform: &reg.transform, passed: q.passed, score: q.score, overlap: q.overlap, inliers: q.inliers.map(|i| i as f64).unwrap_or(-1.0), seconds: start.elapsed().as_secs_f64() };
-        let items = outcome_items(env, &outcome, &method_name, &q.measure, &q.reason, &reg.matches)?;
-        object_array(env, items)
+        Ok(jstring_object(env, &crate::Outcome::of_registration(&reg, start.elapsed().as_secs_f64()).to_json())?.into_raw())
     })
 }
 
@@ -360,11 +335,10 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(
     })
 }
 
-/// `Object[] Native.importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
+/// `String Native.importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
 /// double fixedPixelHeight, double movingPixelWidth, double movingPixelHeight)`: a BigWarp
-/// landmarks file fitted with `kind` ("" = the type the file names, else affine), in the
-/// layout of `register` (score = RMS residual in pixels, matches = the landmarks) plus the
-/// fitted kind as a seventh item.
+/// landmarks file fitted with `kind` ("" = the type the file names, else affine), as the
+/// [`crate::Outcome`] JSON of `register` (score = RMS residual in pixels, matches = the landmarks).
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
     mut env: JNIEnv<'l>,
@@ -376,7 +350,7 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
     fph: jdouble,
     mpw: jdouble,
     mph: jdouble,
-) -> jobjectArray {
+) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let path = PathBuf::from(java_string(env, &path)?);
         let kind = match optional_string(env, &kind)? {
@@ -385,11 +359,7 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
         };
         let (fixed, moving) = (calibration(fpw, fph, "")?, calibration(mpw, mph, "")?);
         let fit = crate::export::bigwarp::import_landmarks(&path, kind, &fixed, &moving)?;
-        let (passed, reason) = fit.verdict(non_negative(fixed_width, "width")?);
-        let outcome = Outcome { transform: &fit.transform, passed, score: fit.rms_residual, overlap: f64::NAN, inliers: fit.pairs.len() as f64, seconds: 0.0 };
-        let mut items = outcome_items(env, &outcome, "landmarks", "RMS residual (px)", &reason, &fit.pairs)?;
-        items.push(jstring_object(env, &format!("{:?}", fit.kind).to_lowercase())?);
-        object_array(env, items)
+        Ok(jstring_object(env, &crate::Outcome::of_landmarks(&fit, non_negative(fixed_width, "width")?).to_json())?.into_raw())
     })
 }
 

@@ -124,6 +124,26 @@ pub fn normalised_mi_prepared(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, t
     mutual_information(&samples, moving, 1.0, transform, bins).1
 }
 
+/// The coarsest pyramid level has at most this many pixels on its larger side: the search
+/// over starting poses happens there, and its capture range is a fraction of that size. With a
+/// fixed coarsest factor of 4, a 2000² or 4000² pair (structures many pixels wide) started
+/// with a level far too fine and MI locked onto wrong poses (bench/register-memory.sh).
+pub const COARSEST_SIDE: usize = 256;
+
+/// `levels`, preceded by coarser levels (factor doubling, σ = factor / 2, the iterations of
+/// the first level) until the coarsest has at most [`COARSEST_SIDE`] pixels on a side.
+pub fn levels_for_size(levels: &[MiLevel], max_side: usize) -> Vec<MiLevel> {
+    let mut out = levels.to_vec();
+    while let Some(first) = out.first().cloned() {
+        let factor = first.factor.max(1);
+        if max_side / factor <= COARSEST_SIDE {
+            break;
+        }
+        out.insert(0, MiLevel { factor: 2 * factor, sigma: factor as f64, iterations: first.iterations });
+    }
+    out
+}
+
 pub struct MiResult {
     pub transform: Affine2,
     /// Mutual information at the finest level (nats, higher is better).
@@ -139,6 +159,7 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
     if options.bins < 4 || options.levels.is_empty() {
         return Err(Error::Argument("MI needs at least 4 histogram bins and one pyramid level".into()));
     }
+    let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
     let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
     let par = Parametrisation {
         kind: options.kind,
@@ -149,9 +170,9 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
     let scales = par.scales();
     let mut rng = Rng::new(options.seed);
     let mut candidates: Vec<(Vec<f64>, f64)> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| (par.initial(a), f64::NEG_INFINITY)).collect();
-    let total: u64 = options.levels.iter().map(|l| l.iterations as u64).sum::<u64>() * candidates.len() as u64;
+    let total: u64 = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * candidates.len() as u64;
     let mut done = 0;
-    for (li, level) in options.levels.iter().enumerate() {
+    for (li, level) in levels.iter().enumerate() {
         let f = level.factor.max(1);
         let fl = subsample(gaussian_blur(fixed.view(), level.sigma).view(), f);
         let ml = subsample(gaussian_blur(moving.view(), level.sigma).view(), f);
@@ -185,7 +206,7 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
                 }
                 done += 1;
                 if done % 50 == 0 {
-                    monitor.report(&Progress { done, total, message: format!("MI level {}/{}", li + 1, options.levels.len()) });
+                    monitor.report(&Progress { done, total, message: format!("MI level {}/{}", li + 1, levels.len()) });
                 }
                 if radius < 0.01 {
                     break;
@@ -199,4 +220,20 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
     }
     let (p, value) = candidates.swap_remove(0);
     Ok(MiResult { transform: par.to_affine(&p), value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_images_get_coarser_levels_small_ones_keep_the_defaults() {
+        let defaults = MiOptions::default().levels;
+        let factors = |side| levels_for_size(&defaults, side).iter().map(|l| l.factor).collect::<Vec<_>>();
+        assert_eq!(factors(192), vec![4, 2, 1]);
+        assert_eq!(factors(1024), vec![4, 2, 1]);
+        assert_eq!(factors(2000), vec![8, 4, 2, 1]);
+        assert_eq!(factors(4000), vec![16, 8, 4, 2, 1]);
+        assert!(levels_for_size(&defaults, 4000).iter().all(|l| l.iterations > 0));
+    }
 }

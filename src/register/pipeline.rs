@@ -88,6 +88,9 @@ pub struct Registration {
     pub matches: Vec<MatchPair>,
     /// (step, seconds)
     pub timings: Vec<(String, f64)>,
+    /// The images were registered as k × k binned copies (1: at full resolution), because
+    /// the pair was too large for working memory (see `crate::memory::bin_factor`).
+    pub binning: usize,
 }
 
 impl Registration {
@@ -188,7 +191,7 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
     if matches!(method, Method::Sift | Method::Auto) {
         let found = feature_based(fixed, moving, o, &mut timings);
         let reg = match found {
-            Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone() },
+            Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone(), binning: 1 },
             None => Registration {
                 transform: Affine2::IDENTITY,
                 kind: o.kind,
@@ -196,6 +199,7 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
                 quality: Quality { score: 0.0, measure: "ncc".into(), overlap: 0.0, inliers: Some(0), rival_score: 0.0, rival: String::new(), passed: false, reason: "no consistent feature matches were found".into() },
                 matches: vec![],
                 timings: timings.clone(),
+                binning: 1,
             },
         };
         if method == Method::Sift || reg.quality.passed {
@@ -210,7 +214,7 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
         _ => (alpha_amd::register(fixed, moving, &starts, &AlphaAmdOptions { kind: o.kind, ..o.amd.clone() }, monitor)?.transform, Method::AlphaAmd),
     };
     timings.push((if used == Method::Mi { "mi" } else { "alpha-amd" }.into(), t0.elapsed().as_secs_f64()));
-    let reg = Registration { quality: judge_transform(&transform, None), transform, kind: o.kind, method: used, matches: vec![], timings };
+    let reg = Registration { quality: judge_transform(&transform, None), transform, kind: o.kind, method: used, matches: vec![], timings, binning: 1 };
     // Auto: keep the SIFT result if its verdict is the more convincing one.
     match sift_result {
         Some(s) if super::quality::more_convincing(&s.quality, &reg.quality) => Ok(s),

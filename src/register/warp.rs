@@ -51,6 +51,26 @@ pub fn warp_plane(plane: ArrayView2<f32>, fixed_to_moving: &Affine2, out_width: 
     Array2::from_shape_vec((out_height, out_width), out).expect("buffer has out_width*out_height samples")
 }
 
+/// One plane warped onto an `out_width` × `out_height` grid as a stream of samples in the
+/// range of `pixel_type`, computed a band of rows at a time (in parallel within the band):
+/// for writing a large result without holding it whole.
+pub fn warped_samples<'a>(plane: ArrayView2<'a, f32>, fixed_to_moving: Affine2, out_width: usize, out_height: usize, pixel_type: crate::image::PixelType) -> Box<dyn Iterator<Item = f32> + 'a> {
+    const BAND: usize = 64;
+    Box::new((0..out_height).step_by(BAND).flat_map(move |y0| {
+        let rows = BAND.min(out_height - y0);
+        let mut band = vec![0.0f32; rows * out_width];
+        if out_width > 0 {
+            band.par_chunks_mut(out_width).enumerate().for_each(|(dy, row)| {
+                for (x, v) in row.iter_mut().enumerate() {
+                    let (mx, my) = fixed_to_moving.apply(x as f64, (y0 + dy) as f64);
+                    *v = pixel_type.quantise(sample_bilinear(&plane, mx, my).unwrap_or(0.0));
+                }
+            });
+        }
+        band.into_iter()
+    }))
+}
+
 /// Warp every plane (all slices and channels) of `image`; values are rounded and clamped
 /// back into the image's pixel type, and the calibration is kept.
 pub fn warp_image(image: &Image, fixed_to_moving: &Affine2, out_width: usize, out_height: usize) -> Result<Image> {

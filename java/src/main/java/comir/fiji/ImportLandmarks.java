@@ -68,9 +68,9 @@ public class ImportLandmarks implements PlugIn {
 		if (fixed == moving) throw new ComirException("Fixed and moving image must be different images.");
 		Calibration fc = fixed.getCalibration(), mc = moving.getCalibration();
 		String k = kind == null || kind.equals(KINDS[0]) ? "" : kind;
-		Object[] r = Native.importLandmarks(path, k, fixed.getWidth(), positive(fc.pixelWidth), positive(fc.pixelHeight),
+		String r = Native.importLandmarks(path, k, fixed.getWidth(), positive(fc.pixelWidth), positive(fc.pixelHeight),
 			positive(mc.pixelWidth), positive(mc.pixelHeight));
-		return new Registration(r, k, fixed, moving);
+		return new Registration(r, fixed, moving);
 	}
 
 	/** Every plane of the moving image on the fixed grid, with the fixed calibration. */

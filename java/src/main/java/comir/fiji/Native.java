@@ -150,11 +150,11 @@ public final class Native {
 	 * @param pixelSizes fixed pixel width, height, moving pixel width, height (with the units:
 	 *        registration works in physical units when both images are calibrated)
 	 * @param modelPath CoMIR model file, or null/empty for mutual information on the raw images
-	 * @return {double[6] fixed→moving matrix (pixels), double[9] stats (passed, score, overlap,
-	 *         inliers or -1, angle°, scale, tx, ty, seconds), String method, String measure,
-	 *         String quality reason, double[] inlier matches (fx, fy, mx, my, ...)}
+	 * @return the outcome as JSON (read by {@link Registration}): matrix (fixed→moving, pixels),
+	 *         kind, method, passed, score, measure, overlap, inliers, reason, rotation_degrees,
+	 *         scale, translation_px, binning, seconds, matches [[fx, fy, mx, my], ...]
 	 */
-	public static native Object[] register(Object[] fixedPlanes, int fixedWidth, int fixedHeight, Object[] movingPlanes,
+	public static native String register(Object[] fixedPlanes, int fixedWidth, int fixedHeight, Object[] movingPlanes,
 		int movingWidth, int movingHeight, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
 		int[] movingRect, String modelPath, String method, String kind, boolean anyRotation, long job);
 
@@ -166,10 +166,10 @@ public final class Native {
 	/**
 	 * Fits a transform to a BigWarp landmarks file (CSV or JSON).
 	 * @param kind "rigid", "similarity", "affine", or "" for the type the file names (else affine)
-	 * @return the layout of {@link #register} (score = RMS residual in pixels, matches = the
-	 *         active landmarks in pixels) plus the fitted kind as a seventh item
+	 * @return the JSON of {@link #register} (score = RMS residual in pixels, matches = the
+	 *         active landmarks in pixels, kind = the fitted kind)
 	 */
-	public static native Object[] importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
+	public static native String importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
 		double fixedPixelHeight, double movingPixelWidth, double movingPixelHeight);
 
 	/**

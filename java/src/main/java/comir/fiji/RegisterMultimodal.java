@@ -81,6 +81,7 @@ public class RegisterMultimodal implements PlugIn {
 			last = r;
 			notePlanes(fixed);
 			notePlanes(moving);
+			noteBinning(r);
 			addResultsRow(r);
 			ImagePlus overlay = overlay(r);
 			overlay.show();
@@ -195,13 +196,13 @@ public class RegisterMultimodal implements PlugIn {
 		final Calibration fc = fixed.getCalibration(), mc = moving.getCalibration();
 		final double[] pixelSizes = {fc.pixelWidth, fc.pixelHeight, mc.pixelWidth, mc.pixelHeight};
 		final String fu = fc.getUnit(), mu = mc.getUnit();
-		Object[] r = NativeJob.run("Registering " + moving.getTitle() + " onto " + fixed.getTitle(), new NativeJob.Call<Object[]>() {
+		String r = NativeJob.run("Registering " + moving.getTitle() + " onto " + fixed.getTitle(), new NativeJob.Call<String>() {
 			@Override
-			public Object[] run(long job) {
+			public String run(long job) {
 				return Native.register(fp, fw, fh, mp, mw, mh, pixelSizes, fu, mu, fr, mr, modelPath, method, kind, anyRotation, job);
 			}
 		});
-		return new Registration(r, kind, fixed, moving);
+		return new Registration(r, fixed, moving);
 	}
 
 	private static ImageProcessor firstChannel(ImagePlus imp) {
@@ -267,6 +268,13 @@ public class RegisterMultimodal implements PlugIn {
 		rt.addValue("Seconds", r.seconds);
 		rt.addValue("Reason", r.reason);
 		rt.show(TABLE);
+	}
+
+	/** Says in the log when the pair was too large for working memory and was registered binned. */
+	static void noteBinning(Registration r) {
+		if (r.binning > 1) IJ.log("CoMIR: " + r.fixed.getTitle() + " and " + r.moving.getTitle() + " were registered as "
+			+ r.binning + "×" + r.binning + " binned copies (the pair is too large for working memory at full size); "
+			+ "the transform is in full-resolution pixels.");
 	}
 
 	static void warn(Registration r) {

@@ -1,38 +1,61 @@
 package comir.fiji;
 
 import ij.ImagePlus;
+import java.util.List;
+import java.util.Map;
 
-/** The outcome of one registration as the native library reports it (no numerics here). */
+/**
+ * The outcome of one registration or landmark fit, read from the JSON the native library
+ * returns (the Rust {@code comir::Outcome}; the CLI shows the same fields). No numerics here.
+ */
 public final class Registration {
 	/** Fixed → moving, pixels: {a, b, tx, c, d, ty}. */
 	public final double[] matrix;
 	public final boolean passed;
 	public final double score, overlap, angleDegrees, scale, tx, ty, seconds;
-	/** RANSAC inliers (landmarks for an import), or -1 for intensity-based methods. */
+	/** RANSAC inliers or landmarks, or -1 for intensity-based methods. */
 	public final int inliers;
+	/** The images were registered as binning × binning binned copies (1: full resolution). */
+	public final int binning;
 	public final String method, measure, reason, kind;
 	/** Inlier correspondences: fx, fy, mx, my, ... */
 	public final double[] matches;
 	public final ImagePlus fixed, moving;
 
-	Registration(Object[] r, String kind, ImagePlus fixed, ImagePlus moving) {
-		matrix = (double[]) r[0];
-		double[] s = (double[]) r[1];
-		passed = s[0] > 0.5;
-		score = s[1];
-		overlap = s[2];
-		inliers = (int) s[3];
-		angleDegrees = s[4];
-		scale = s[5];
-		tx = s[6];
-		ty = s[7];
-		seconds = s[8];
-		method = (String) r[2];
-		measure = (String) r[3];
-		reason = (String) r[4];
-		matches = (double[]) r[5];
-		this.kind = r.length > 6 && r[6] != null ? (String) r[6] : kind;
+	Registration(String json, ImagePlus fixed, ImagePlus moving) {
+		Map<String, Object> o = Json.object(json);
+		matrix = doubles((List<?>) o.get("matrix"));
+		passed = Boolean.TRUE.equals(o.get("passed"));
+		score = number(o, "score");
+		overlap = number(o, "overlap");
+		double[] t = doubles((List<?>) o.get("translation_px"));
+		tx = t[0];
+		ty = t[1];
+		angleDegrees = number(o, "rotation_degrees");
+		scale = number(o, "scale");
+		seconds = number(o, "seconds");
+		inliers = o.get("inliers") == null ? -1 : (int) number(o, "inliers");
+		binning = (int) number(o, "binning");
+		method = (String) o.get("method");
+		measure = (String) o.get("measure");
+		reason = (String) o.get("reason");
+		kind = (String) o.get("kind");
+		List<?> pairs = (List<?>) o.get("matches");
+		matches = new double[4 * pairs.size()];
+		for (int i = 0; i < pairs.size(); i++) System.arraycopy(doubles((List<?>) pairs.get(i)), 0, matches, 4 * i, 4);
 		this.fixed = fixed;
 		this.moving = moving;
+	}
+
+	/** A number field; NaN when absent or null (e.g. the overlap of a landmark fit). */
+	private static double number(Map<String, Object> o, String key) {
+		Object v = o.get(key);
+		return v instanceof Double ? (Double) v : Double.NaN;
+	}
+
+	private static double[] doubles(List<?> values) {
+		double[] d = new double[values.size()];
+		for (int i = 0; i < d.length; i++) d[i] = (Double) values.get(i);
+		return d;
 	}
 }
