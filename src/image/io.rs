@@ -57,6 +57,11 @@ fn append_page(samples: &mut Vec<f32>, result: DecodingResult, spp: usize) -> st
         }};
     }
     Ok(match result {
+        // A single 32-bit grayscale page already is the plane: take it, do not copy it.
+        DecodingResult::F32(v) if spp == 1 && samples.is_empty() => {
+            *samples = v;
+            PixelType::F32
+        }
         DecodingResult::U8(v) => split!(v, PixelType::U8, |&x| f32::from(x)),
         DecodingResult::U16(v) => split!(v, PixelType::U16, |&x| f32::from(x)),
         DecodingResult::F32(v) => split!(v, PixelType::F32, |&x| x),
@@ -218,14 +223,26 @@ pub fn write_tiff_planes<'a>(path: &Path, shape: PageShape, cal: &Calibration, p
                 } else {
                     plane(z, c)
                 };
+                // Strip by strip: only one strip of converted samples exists at a time.
                 macro_rules! page {
                     ($ct:ty, $conv:expr) => {{
-                        let data: Vec<_> = samples.map($conv).collect();
+                        let mut samples = samples;
                         let mut page = enc.new_image::<$ct>(w, h)?;
                         page.encoder().write_tag(Tag::ImageDescription, description.as_str())?;
                         page.resolution(ResolutionUnit::None, rational(1.0 / cal.pixel_width));
                         page.y_resolution(rational(1.0 / cal.pixel_height));
-                        page.write_data(&data)?;
+                        loop {
+                            let n = page.next_strip_sample_count() as usize;
+                            if n == 0 {
+                                break;
+                            }
+                            let strip: Vec<_> = samples.by_ref().take(n).map($conv).collect();
+                            if strip.len() != n {
+                                return Err("a plane has fewer samples than its size".into());
+                            }
+                            page.write_strip(&strip)?;
+                        }
+                        page.finish()?;
                     }};
                 }
                 match (shape.pixel_type, rgb) {
