@@ -13,6 +13,7 @@ pub mod image;
 mod jni;
 pub mod memory;
 pub mod model;
+pub mod params;
 pub mod progress;
 pub mod register;
 

@@ -97,14 +97,14 @@ struct PairArgs {
     moving: PathBuf,
 }
 
-/// How to register, shared by `register` and `batch`.
+/// How to register, shared by `register` and `batch` (defaults: `comir::params::RegisterParams`).
 #[derive(Args)]
 struct MethodArgs {
     /// auto | sift | amd | mi
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value_t = comir::params::RegisterParams::default().method)]
     method: String,
-    /// translation | rigid | similarity | affine
-    #[arg(long, default_value = "rigid")]
+    /// rigid | similarity | affine | translation
+    #[arg(long, default_value_t = comir::params::RegisterParams::default().transform)]
     transform: String,
     /// Only search small rotations (faster when the images are roughly aligned).
     #[arg(long)]
@@ -113,12 +113,7 @@ struct MethodArgs {
 
 impl MethodArgs {
     fn options(&self) -> comir::Result<comir::register::pipeline::RegisterOptions> {
-        Ok(comir::register::pipeline::RegisterOptions {
-            method: comir::register::pipeline::Method::parse(&self.method)?,
-            kind: comir::TransformKind::parse(&self.transform)?,
-            any_rotation: !self.small_rotation,
-            ..Default::default()
-        })
+        comir::params::RegisterParams { method: self.method.clone(), transform: self.transform.clone(), any_rotation: !self.small_rotation }.options()
     }
 }
 

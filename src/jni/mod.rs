@@ -217,13 +217,15 @@ fn jstring_object<'a>(env: &mut JNIEnv<'a>, s: &str) -> Result<JObject<'a>> {
 
 /// `long Native.newJob()`: an id to pass to a long call, to watch and cancel it.
 /// The registration options a dialog chose (method, transform kind, rotation search).
-fn register_options(env: &mut JNIEnv, method: &JString, kind: &JString, any_rotation: jboolean) -> Result<crate::register::pipeline::RegisterOptions> {
-    Ok(crate::register::pipeline::RegisterOptions {
-        method: crate::register::pipeline::Method::parse(&java_string(env, method)?)?,
-        kind: crate::TransformKind::parse(&java_string(env, kind)?)?,
-        any_rotation: any_rotation != 0,
-        ..Default::default()
-    })
+fn register_options(env: &mut JNIEnv, params: &JString) -> Result<crate::register::pipeline::RegisterOptions> {
+    crate::params::RegisterParams::from_json(&java_string(env, params)?)?.options()
+}
+
+/// `String Native.choices()`: the methods, transform types and registration defaults as JSON
+/// (see `crate::params`), for the dialogs.
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_choices<'l>(mut env: JNIEnv<'l>, _: JClass<'l>) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| Ok(env.new_string(crate::params::choices_json())?.into_raw()))
 }
 
 #[no_mangle]
@@ -252,7 +254,7 @@ pub extern "system" fn Java_comir_fiji_Native_jobProgress<'l>(_env: JNIEnv<'l>, 
 
 /// `String Native.register(Object[] fixedPlanes, int fw, int fh, Object[] movingPlanes,
 /// int mw, int mh, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
-/// int[] movingRect, String modelPath, String method, String kind, boolean anyRotation, long job)`
+/// int[] movingRect, String modelPath, String params, long job)` (params: `crate::params::RegisterParams` as JSON)
 /// → the [`crate::Outcome`] as JSON.
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_register<'l>(
@@ -270,9 +272,7 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
     fixed_rect: JIntArray<'l>,
     moving_rect: JIntArray<'l>,
     model_path: JString<'l>,
-    method: JString<'l>,
-    kind: JString<'l>,
-    any_rotation: jboolean,
+    params: JString<'l>,
     job: jlong,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
@@ -283,7 +283,7 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
         fixed.calibration = calibration(sizes[0], sizes[1], &optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into()))?;
         moving.calibration = calibration(sizes[2], sizes[3], &optional_string(env, &moving_unit)?.unwrap_or_else(|| "pixel".into()))?;
         let (fr, mr) = (optional_rect(env, &fixed_rect)?, optional_rect(env, &moving_rect)?);
-        let options = register_options(env, &method, &kind, any_rotation)?;
+        let options = register_options(env, &params)?;
         let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
         let sides = model.as_ref().map(|m| crate::model_sides(m, &fixed, &moving)).transpose()?;
         let monitor = jobs::get(job);
@@ -364,7 +364,7 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
 }
 
 /// `Object[] Native.batchRegister(String dir, String fixedSuffix, String movingSuffix, String
-/// modelPath, String method, String kind, boolean anyRotation, String outDir, long job)`:
+/// modelPath, String params, String outDir, long job)` (params as for `register`):
 /// every pair of `dir` registered (see `comir batch`); returns `{String summaryCsvPath,
 /// int[3] counts (pass, fail, error), String summaryCsv}`.
 #[no_mangle]
@@ -375,9 +375,7 @@ pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
     fixed_suffix: JString<'l>,
     moving_suffix: JString<'l>,
     model_path: JString<'l>,
-    method: JString<'l>,
-    kind: JString<'l>,
-    any_rotation: jboolean,
+    params: JString<'l>,
     out_dir: JString<'l>,
     job: jlong,
 ) -> jobjectArray {
@@ -385,7 +383,7 @@ pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
         let dir = PathBuf::from(java_string(env, &dir)?);
         let out = PathBuf::from(java_string(env, &out_dir)?);
         let pairs = crate::batch::find_pairs(&dir, &java_string(env, &fixed_suffix)?, &java_string(env, &moving_suffix)?)?;
-        let options = register_options(env, &method, &kind, any_rotation)?;
+        let options = register_options(env, &params)?;
         let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
         let monitor = jobs::get(job);
         let results = crate::batch::register_all(&pairs, &out, model.as_deref().map(|m| &**m), &options, monitor.as_ref())?;

@@ -147,6 +147,7 @@ public final class Native {
 
 	/**
 	 * Registers the moving image onto the fixed one (planes = channels of one slice).
+	 * @param params {@link RegisterParams#toJson}
 	 * @param pixelSizes fixed pixel width, height, moving pixel width, height (with the units:
 	 *        registration works in physical units when both images are calibrated)
 	 * @param modelPath CoMIR model file, or null/empty for mutual information on the raw images
@@ -156,7 +157,10 @@ public final class Native {
 	 */
 	public static native String register(Object[] fixedPlanes, int fixedWidth, int fixedHeight, Object[] movingPlanes,
 		int movingWidth, int movingHeight, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
-		int[] movingRect, String modelPath, String method, String kind, boolean anyRotation, long job);
+		int[] movingRect, String modelPath, String params, long job);
+
+	/** The methods, transform types and registration defaults as JSON: see {@link RegisterParams}. */
+	public static native String choices();
 
 	/** Writes transform.json, bigwarp-landmarks.csv/.json and ngff-affine.json into dir; returns their paths. */
 	public static native String[] exportTransform(String dir, double[] matrix, String kind, int fixedWidth, int fixedHeight,
@@ -178,7 +182,7 @@ public final class Native {
 	 * @return {String summary CSV path, int[3] counts (pass, fail, error), String summary CSV text}
 	 */
 	public static native Object[] batchRegister(String dir, String fixedSuffix, String movingSuffix, String modelPath,
-		String method, String kind, boolean anyRotation, String outDir, long job);
+		String params, String outDir, long job);
 
 	/** The names of the model's modalities the fixed and the moving image go through (as register decides). */
 	public static native Object[] modelSides(String modelPath, int fixedChannels, int movingChannels);

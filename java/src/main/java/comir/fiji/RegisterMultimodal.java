@@ -33,8 +33,6 @@ import java.io.File;
  * (every rotation is searched unless {@code small_rotation} is given)
  */
 public class RegisterMultimodal implements PlugIn {
-	static final String[] METHODS = {"auto", "sift", "amd", "mi"};
-	static final String[] KINDS = {"rigid", "similarity", "affine", "translation"};
 	static final String TABLE = "CoMIR Registrations";
 	private static final String PREF = "comir.register.";
 	/** The last registration, for Export to BigWarp. */
@@ -47,11 +45,15 @@ public class RegisterMultimodal implements PlugIn {
 			IJ.error("Register Multimodal Images", "Please open the fixed and the moving image first.");
 			return;
 		}
+		if (!Native.isLoaded()) { // the dialog's choices come from the library
+			IJ.error("Register Multimodal Images", loadError());
+			return;
+		}
 		String[] titles = titles(ids);
 		GenericDialog gd = new MacroDialog("Register Multimodal Images");
 		gd.addChoice("Fixed image", titles, titles[0]);
 		gd.addChoice("Moving image", titles, titles[1]);
-		MethodChoice.addFields(gd);
+		RegisterParams.addFields(gd);
 		gd.addCheckbox("Use_ROIs to restrict the registration", true);
 		gd.addCheckbox("Transfer ROI Manager ROIs from moving to fixed", false);
 		gd.addCheckbox("Backward ROI transfer (ROI Manager ROIs from fixed to moving)", false);
@@ -61,7 +63,7 @@ public class RegisterMultimodal implements PlugIn {
 		if (gd.wasCanceled()) return;
 		ImagePlus fixed = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
 		ImagePlus moving = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
-		MethodChoice how = MethodChoice.read(gd);
+		RegisterParams how = RegisterParams.read(gd);
 		boolean useRois = gd.getNextBoolean();
 		boolean transfer = gd.getNextBoolean();
 		boolean backward = gd.getNextBoolean();
@@ -72,7 +74,7 @@ public class RegisterMultimodal implements PlugIn {
 			return;
 		}
 		try {
-			Registration r = register(fixed, moving, how.model, how.method, how.kind, how.anyRotation, useRois);
+			Registration r = register(fixed, moving, how, useRois);
 			String closed = closedImage(r);
 			if (closed != null) {
 				IJ.error("Register Multimodal Images", closed);
@@ -125,38 +127,14 @@ public class RegisterMultimodal implements PlugIn {
 		return null;
 	}
 
-	/**
-	 * Model, method, transform type and rotation search: the fields Register and Batch Register
-	 * share, remembered together between runs (one set of preferences).
-	 */
-	static final class MethodChoice {
-		final String model, method, kind;
-		final boolean anyRotation;
-
-		private MethodChoice(String model, String method, String kind, boolean anyRotation) {
-			this.model = model;
-			this.method = method;
-			this.kind = kind;
-			this.anyRotation = anyRotation;
+	/** Why the native library is not loaded. */
+	static String loadError() {
+		try {
+			Native.ensureLoaded();
+			return "";
 		}
-
-		static void addFields(GenericDialog gd) {
-			gd.addFileField("Model (empty: no model, mutual information)", Prefs.get(PREF + "model", ""), 40);
-			gd.addChoice("Method", METHODS, Prefs.get(PREF + "method", "auto"));
-			gd.addChoice("Transform", KINDS, Prefs.get(PREF + "kind", "rigid"));
-			// Phrased so that the default (search every rotation) is the box left off: in a macro a
-			// checkbox is on only when its key is written, so dialog, macro and CLI agree.
-			gd.addCheckbox("Small_rotation_only (skip the 0-360° search)", Prefs.get(PREF + "small", false));
-		}
-
-		/** Reads the fields added by {@link #addFields} (in dialog order) and remembers them. */
-		static MethodChoice read(GenericDialog gd) {
-			MethodChoice c = new MethodChoice(gd.getNextString().trim(), gd.getNextChoice(), gd.getNextChoice(), !gd.getNextBoolean());
-			Prefs.set(PREF + "model", c.model);
-			Prefs.set(PREF + "method", c.method);
-			Prefs.set(PREF + "kind", c.kind);
-			Prefs.set(PREF + "small", !c.anyRotation);
-			return c;
+		catch (ComirException e) {
+			return e.getMessage();
 		}
 	}
 
@@ -185,13 +163,18 @@ public class RegisterMultimodal implements PlugIn {
 	}
 
 	/** Registers moving onto fixed; the images are not modified. */
-	public static Registration register(ImagePlus fixed, ImagePlus moving, final String model, final String method,
-		final String kind, final boolean anyRotation, boolean useRois)
+	public static Registration register(ImagePlus fixed, ImagePlus moving, String model, String method, String kind,
+		boolean anyRotation, boolean useRois)
 	{
+		return register(fixed, moving, new RegisterParams(model, method, kind, anyRotation), useRois);
+	}
+
+	/** Registers moving onto fixed with these parameters; the images are not modified. */
+	public static Registration register(ImagePlus fixed, ImagePlus moving, RegisterParams how, boolean useRois) {
 		final Object[] fp = planes(fixed), mp = planes(moving);
 		final int[] fr = rect(fixed, useRois), mr = rect(moving, useRois);
 		final int fw = fixed.getWidth(), fh = fixed.getHeight(), mw = moving.getWidth(), mh = moving.getHeight();
-		final String modelPath = model == null || model.isEmpty() ? null : new File(model).getAbsolutePath();
+		final String modelPath = how.modelPath(), params = how.toJson();
 		// Registration works in physical units (the library resamples when pixel sizes differ).
 		final Calibration fc = fixed.getCalibration(), mc = moving.getCalibration();
 		final double[] pixelSizes = {fc.pixelWidth, fc.pixelHeight, mc.pixelWidth, mc.pixelHeight};
@@ -199,7 +182,7 @@ public class RegisterMultimodal implements PlugIn {
 		String r = NativeJob.run("Registering " + moving.getTitle() + " onto " + fixed.getTitle(), new NativeJob.Call<String>() {
 			@Override
 			public String run(long job) {
-				return Native.register(fp, fw, fh, mp, mw, mh, pixelSizes, fu, mu, fr, mr, modelPath, method, kind, anyRotation, job);
+				return Native.register(fp, fw, fh, mp, mw, mh, pixelSizes, fu, mu, fr, mr, modelPath, params, job);
 			}
 		});
 		return new Registration(r, fixed, moving);

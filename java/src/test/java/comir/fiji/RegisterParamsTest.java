@@ -1,0 +1,42 @@
+package comir.fiji;
+
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import java.util.Map;
+import org.junit.Test;
+
+/** The registration parameters: choices and defaults from the library, handed to it whole. */
+public class RegisterParamsTest {
+	@Test
+	public void choicesAndDefaultsAreTheLibrarys() {
+		Map<String, Object> c = RegisterParams.choices();
+		assertArrayEquals(new String[] {"auto", "sift", "amd", "mi"}, RegisterParams.list(c, "methods"));
+		assertArrayEquals(new String[] {"rigid", "similarity", "affine", "translation"}, RegisterParams.list(c, "transforms"));
+		RegisterParams d = RegisterParams.defaults();
+		assertEquals("auto", d.method);
+		assertEquals("rigid", d.transform);
+		assertTrue("any rotation is the default of both front ends", d.anyRotation);
+	}
+
+	@Test
+	public void theJsonIsWhatTheLibraryReadsAndBadValuesAreClearErrors() {
+		Object[] planes = {new float[32 * 32]};
+		double[] sizes = {1, 1, 1, 1};
+		String bad = new RegisterParams("", "nope \"quoted\"", "rigid", true).toJson();
+		try {
+			Native.register(planes, 32, 32, planes, 32, 32, sizes, null, null, null, null, null, bad, 0);
+			fail("an unknown method was accepted");
+		} catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("unknown method \"nope \"quoted\"\""));
+		}
+		try {
+			Native.register(planes, 32, 32, planes, 32, 32, sizes, null, null, null, null, null, "{\"methd\":\"mi\"}", 0);
+			fail("a misspelt key was ignored");
+		} catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("methd"));
+		}
+	}
+}

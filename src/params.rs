@@ -1,0 +1,74 @@
+//! What a user chooses for a registration, in the one shape both front ends take: the CLI's
+//! flags, the Fiji dialog and macro keys, and the JSON the plugin hands across JNI. The names
+//! of the choices and the defaults live here only; the Fiji dialog asks for them
+//! ([`choices_json`]) instead of keeping copies.
+use crate::error::{Error, Result};
+use crate::register::pipeline::{Method, RegisterOptions};
+use crate::register::transform::TransformKind;
+use serde::{Deserialize, Serialize};
+
+/// The registration methods a user can choose, in menu order.
+pub const METHODS: &[&str] = &["auto", "sift", "amd", "mi"];
+/// The transform types a user can choose, in menu order.
+pub const TRANSFORMS: &[&str] = &["rigid", "similarity", "affine", "translation"];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegisterParams {
+    /// One of [`METHODS`].
+    pub method: String,
+    /// One of [`TRANSFORMS`].
+    pub transform: String,
+    /// Search every rotation (12 starts) instead of small ones only.
+    pub any_rotation: bool,
+}
+
+impl Default for RegisterParams {
+    fn default() -> Self {
+        RegisterParams { method: "auto".into(), transform: "rigid".into(), any_rotation: true }
+    }
+}
+
+impl RegisterParams {
+    /// Read parameters sent as JSON (missing fields take their defaults, unknown ones are
+    /// refused: a misspelt key must not be ignored silently).
+    pub fn from_json(text: &str) -> Result<RegisterParams> {
+        serde_json::from_str(text).map_err(|e| Error::Argument(format!("registration parameters {text}: {e}")))
+    }
+
+    pub fn options(&self) -> Result<RegisterOptions> {
+        Ok(RegisterOptions { method: Method::parse(&self.method)?, kind: TransformKind::parse(&self.transform)?, any_rotation: self.any_rotation, ..Default::default() })
+    }
+}
+
+/// The choices and defaults of the registration parameters, for a front end's dialog.
+pub fn choices_json() -> String {
+    serde_json::json!({ "methods": METHODS, "transforms": TRANSFORMS, "register_defaults": RegisterParams::default() }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_choice_parses_and_the_defaults_are_the_library_defaults() {
+        for m in METHODS {
+            RegisterParams { method: m.to_string(), ..Default::default() }.options().unwrap();
+        }
+        for t in TRANSFORMS {
+            RegisterParams { transform: t.to_string(), ..Default::default() }.options().unwrap();
+        }
+        let o = RegisterParams::default().options().unwrap();
+        let d = RegisterOptions::default();
+        assert_eq!((o.method, o.kind, o.any_rotation), (d.method, d.kind, d.any_rotation));
+    }
+
+    #[test]
+    fn json_fills_defaults_and_refuses_unknown_keys() {
+        let p = RegisterParams::from_json(r#"{"method":"mi"}"#).unwrap();
+        assert_eq!(p, RegisterParams { method: "mi".into(), ..Default::default() });
+        let e = RegisterParams::from_json(r#"{"method":"mi","any_rotaton":false}"#).unwrap_err().to_string();
+        assert!(e.contains("any_rotaton"), "{e}");
+        assert!(RegisterParams::from_json(r#"{"method":"nope"}"#).unwrap().options().is_err());
+    }
+}
