@@ -257,6 +257,10 @@ pub struct Outcome {
     pub rotation_degrees: f64,
     pub scale: f64,
     pub translation_px: [f64; 2],
+    /// The translation in the moving image's unit (pixel × its pixel size), and that unit;
+    /// None for uncalibrated images.
+    pub translation_calibrated: Option<[f64; 2]>,
+    pub unit: Option<String>,
     /// Registered as k × k binned copies (1: full resolution).
     pub binning: usize,
     pub seconds: f64,
@@ -280,23 +284,38 @@ impl Outcome {
             rotation_degrees,
             scale,
             translation_px: [tx, ty],
+            translation_calibrated: None,
+            unit: None,
             binning: 1,
             seconds: 0.0,
             matches: matches.iter().map(|(p, q)| [p.0, p.1, q.0, q.1]).collect(),
         }
     }
 
-    pub fn of_registration(reg: &Registration, seconds: f64) -> Outcome {
+    /// `moving`: the moving image's calibration, for the calibrated translation.
+    pub fn of_registration(reg: &Registration, seconds: f64, moving: &image::Calibration) -> Outcome {
         let q = &reg.quality;
         let method = serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
         let reason = if q.passed { String::new() } else { q.reason.clone() };
         Outcome { passed: q.passed, score: q.score, measure: q.measure.clone(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
+            .calibrated(moving)
+    }
+
+    fn calibrated(mut self, moving: &image::Calibration) -> Outcome {
+        let uncalibrated = matches!(moving.unit.trim(), "" | "pixel" | "pixels") && moving.pixel_width == 1.0 && moving.pixel_height == 1.0;
+        if !uncalibrated {
+            let [tx, ty] = self.translation_px;
+            self.translation_calibrated = Some([tx * moving.pixel_width, ty * moving.pixel_height]);
+            self.unit = Some(moving.unit.clone());
+        }
+        self
     }
 
     /// A BigWarp landmark fit judged against a fixed image `fixed_width` pixels wide.
-    pub fn of_landmarks(fit: &export::bigwarp::LandmarkFit, fixed_width: usize) -> Outcome {
+    pub fn of_landmarks(fit: &export::bigwarp::LandmarkFit, fixed_width: usize, moving: &image::Calibration) -> Outcome {
         let (passed, reason) = fit.verdict(fixed_width);
         Outcome { passed, score: fit.rms_residual, measure: "RMS residual (px)".into(), inliers: Some(fit.pairs.len()), reason, ..Outcome::new(&fit.transform, fit.kind, "landmarks".into(), &fit.pairs) }
+            .calibrated(moving)
     }
 
     pub fn to_json(&self) -> String {

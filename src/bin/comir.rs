@@ -387,7 +387,7 @@ fn run(cli: Cli) -> comir::Result<()> {
                 }
                 eprintln!("{:>22}: {:8.3} s", "total", t0.elapsed().as_secs_f64());
             }
-            let o = comir::Outcome::of_registration(&reg, t0.elapsed().as_secs_f64());
+            let o = comir::Outcome::of_registration(&reg, t0.elapsed().as_secs_f64(), &moving.calibration);
             println!(
                 "{:?} registration ({}): rotation {:.2}°, scale {:.4}, translation ({:.2}, {:.2}) px; quality {} ({} {:.3}, overlap {:.0}%{}); outputs in {}",
                 o.kind, o.method, o.rotation_degrees, o.scale, o.translation_px[0], o.translation_px[1], if o.passed { "PASS" } else { "FAIL" }, o.measure, o.score, o.overlap.unwrap_or(f64::NAN) * 100.0,

@@ -92,17 +92,17 @@ pub fn write_registration(dir: &Path, fixed: &Image, moving: &Image, reg: &Regis
         write_tiff(&put("comir-fixed.tif"), &single(cf))?;
         write_tiff(&put("comir-moving.tif"), &single(cm))?;
     }
-    let (angle, scale, (tx, ty)) = reg.decompose();
+    let o = crate::Outcome::of_registration(reg, 0.0, &moving.calibration);
     let report = serde_json::json!({
         "inputs": inputs,
         "method": reg.method,
         "kind": reg.kind,
         "matrix_fixed_to_moving_px": reg.transform.m,
-        "rotation_degrees": angle,
-        "scale": scale,
-        "translation_px": [tx, ty],
-        "translation_calibrated": [tx * moving.calibration.pixel_width, ty * moving.calibration.pixel_height],
-        "unit": moving.calibration.unit,
+        "rotation_degrees": o.rotation_degrees,
+        "scale": o.scale,
+        "translation_px": o.translation_px,
+        "translation_calibrated": o.translation_calibrated,
+        "unit": o.unit,
         "quality": reg.quality,
         "inlier_matches": reg.matches.len(),
         "binning": reg.binning,

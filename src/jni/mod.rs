@@ -288,7 +288,7 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
         let sides = model.as_ref().map(|m| crate::model_sides(m, &fixed, &moving)).transpose()?;
         let monitor = jobs::get(job);
         let reg = crate::register_regions(&fixed, &moving, fr, mr, model.as_deref().map(|m| &**m).zip(sides), &options, monitor.as_ref())?;
-        Ok(jstring_object(env, &crate::Outcome::of_registration(&reg, start.elapsed().as_secs_f64()).to_json())?.into_raw())
+        Ok(jstring_object(env, &crate::Outcome::of_registration(&reg, start.elapsed().as_secs_f64(), &moving.calibration).to_json())?.into_raw())
     })
 }
 
@@ -359,7 +359,7 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
         };
         let (fixed, moving) = (calibration(fpw, fph, "")?, calibration(mpw, mph, "")?);
         let fit = crate::export::bigwarp::import_landmarks(&path, kind, &fixed, &moving)?;
-        Ok(jstring_object(env, &crate::Outcome::of_landmarks(&fit, non_negative(fixed_width, "width")?).to_json())?.into_raw())
+        Ok(jstring_object(env, &crate::Outcome::of_landmarks(&fit, non_negative(fixed_width, "width")?, &moving).to_json())?.into_raw())
     })
 }
 

@@ -239,9 +239,9 @@ public class RegisterMultimodal implements PlugIn {
 		rt.addValue("Scale", r.scale);
 		rt.addValue("Tx (px)", r.tx);
 		rt.addValue("Ty (px)", r.ty);
-		if (mc.scaled()) { // calibrated: the translation in its unit too (uncalibrated: same as px)
-			rt.addValue("Tx (" + mc.getUnit() + ")", r.tx * mc.pixelWidth);
-			rt.addValue("Ty (" + mc.getUnit() + ")", r.ty * mc.pixelHeight);
+		if (r.translationCalibrated != null) { // calibrated: the translation in its unit too
+			rt.addValue("Tx (" + mc.getUnit() + ")", r.translationCalibrated[0]);
+			rt.addValue("Ty (" + mc.getUnit() + ")", r.translationCalibrated[1]);
 		}
 		rt.addValue("Quality", r.passed ? "pass" : "FAIL");
 		rt.addValue("Score", r.score); // one column; "Measure" says ncc or nmi

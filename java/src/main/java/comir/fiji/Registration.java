@@ -18,6 +18,8 @@ public final class Registration {
 	/** The images were registered as binning × binning binned copies (1: full resolution). */
 	public final int binning;
 	public final String method, measure, reason, kind;
+	/** The translation in the moving image's unit, or null when it is uncalibrated. */
+	public final double[] translationCalibrated;
 	/** Inlier correspondences: fx, fy, mx, my, ... */
 	public final double[] matches;
 	public final ImagePlus fixed, moving;
@@ -31,6 +33,7 @@ public final class Registration {
 		double[] t = doubles((List<?>) o.get("translation_px"));
 		tx = t[0];
 		ty = t[1];
+		translationCalibrated = o.get("translation_calibrated") == null ? null : doubles((List<?>) o.get("translation_calibrated"));
 		angleDegrees = number(o, "rotation_degrees");
 		scale = number(o, "scale");
 		seconds = number(o, "seconds");

@@ -170,6 +170,20 @@ public class RegisterTest {
 		assertTrue("rigid in µm across pixel sizes: corner error " + err + " px, found " + java.util.Arrays.toString(r.matrix), err < 2.0);
 	}
 
+	/** Calibrated images (0.5 µm): the Results row has the translation in µm from the library. */
+	@Test
+	public void resultsRowHasTheCalibratedTranslation() throws Exception {
+		ImagePlus[] p = pair();
+		for (ImagePlus imp : p) imp.setTitle(imp.getTitle() + "-calibrated");
+		Registration r = registerByMacro(p, "small_rotation_only");
+		assertEquals(0.5 * r.tx, r.translationCalibrated[0], 1e-9);
+		assertEquals(0.5 * r.ty, r.translationCalibrated[1], 1e-9);
+		ResultsTable rt = ResultsTable.getResultsTable(RegisterMultimodal.TABLE);
+		String unit = p[1].getCalibration().getUnit();
+		assertEquals(0.5 * r.tx, rt.getValue("Tx (" + unit + ")", rt.size() - 1), 1e-9);
+		assertEquals(r.tx, rt.getValue("Tx (px)", rt.size() - 1), 1e-9);
+	}
+
 	/** Uncalibrated images: no duplicate "Tx (pixel)" columns; one Score column with its measure. */
 	@Test
 	public void resultsRowHasOneScoreColumnAndNoPixelDuplicates() throws Exception {
