@@ -215,9 +215,8 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
     let radius = (((fw * fw + fh * fh) as f64) / 12.0).sqrt(); // rms radius of a w×h rectangle
     let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: centre(mw, mh), radius };
     let scales = par.scales();
-    let mut rng = Rng::new(options.seed);
     let total: u64 = options.levels.iter().map(|l| l.iterations as u64).sum::<u64>() * start_angles.len().max(1) as u64;
-    let mut done = 0;
+    let done = std::sync::atomic::AtomicU64::new(0);
     let mut candidates: Vec<Vec<f64>> = start_angles.iter().map(|&a| par.initial(a)).collect();
     if candidates.is_empty() {
         candidates.push(par.initial(0.0));
@@ -233,7 +232,10 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
         let (fl, ml) = (LevelImage::new(&pyramid(fixed.view(), level), options.alpha_levels, level.factor), LevelImage::new(&pyramid(moving.view(), level), options.alpha_levels, level.factor));
         let count = |n: usize| ((n as f64 * options.sampling_fraction).round() as usize).clamp(16.min(n), n);
         let (nf, nm) = (count(fl.points.len()), count(ml.points.len()));
-        for (ci, p) in candidates.iter_mut().enumerate() {
+        // The starts are independent descents: they run in parallel, each with its own random
+        // stream (seeded by level and start), so the result does not depend on the threads.
+        let descend = |ci: usize, p: &mut Vec<f64>| -> Result<f64> {
+            let mut rng = Rng::new(options.seed ^ ((li as u64) << 32 | ci as u64).wrapping_mul(0x9E37_79B9));
             let mut velocity = vec![0.0; p.len()];
             for it in 0..level.iterations {
                 if monitor.is_cancelled() {
@@ -250,15 +252,16 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
                     velocity[k] = options.momentum * velocity[k] - step * scales[k] * scales[k] * grad[k];
                     p[k] += velocity[k];
                 }
-                done += 1;
-                if done % 100 == 0 {
-                    monitor.report(&Progress { done, total, message: format!("α-AMD level {}/{}", li + 1, options.levels.len()) });
+                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if d % 100 == 0 {
+                    monitor.report(&Progress { done: d, total, message: format!("α-AMD level {}/{}", li + 1, options.levels.len()) });
                 }
             }
             let all_f: Vec<usize> = (0..fl.points.len()).step_by((fl.points.len() / 20000).max(1)).collect();
             let all_m: Vec<usize> = (0..ml.points.len()).step_by((ml.points.len() / 20000).max(1)).collect();
-            last_values[ci] = measure(&par, p, &fl, &ml, options.symmetric, (&all_f, &all_m)).0;
-        }
+            Ok(measure(&par, p, &fl, &ml, options.symmetric, (&all_f, &all_m)).0)
+        };
+        last_values = candidates.par_iter_mut().enumerate().map(|(ci, p)| descend(ci, p)).collect::<Result<Vec<f64>>>()?;
         // After the coarsest level the best few starts go on, ranked by correlation: the
         // α-AMD value of a coarse fit ranks the starts poorly (a wrong pose often wins).
         if li == 0 && candidates.len() > SURVIVING_STARTS {
