@@ -194,6 +194,29 @@ fn pyramid(plane: ArrayView2<f32>, level: &PyramidLevel) -> Array2<f32> {
     subsample(gaussian_blur(plane, level.sigma).view(), level.factor)
 }
 
+/// The coarsest pyramid level has at most about this many pixels on its larger side: the
+/// many-start search runs there, and its cost grows with the points it samples (a 1 MP pair
+/// spent 9.5 s of α-AMD at a 256 px coarsest level, most of it in that search).
+pub const COARSEST_SIDE: usize = 160;
+
+/// `levels` for an image whose larger side is `max_side`: coarser levels (factor doubling,
+/// σ doubling) are put in front until the coarsest is at most [`COARSEST_SIDE`] pixels wide;
+/// the new coarsest takes over the start search's iterations and the level that had them
+/// gets those of the level after it.
+pub fn levels_for_size(levels: &[PyramidLevel], max_side: usize) -> Vec<PyramidLevel> {
+    let mut out = levels.to_vec();
+    while let Some(first) = out.first().cloned() {
+        if max_side / first.factor.max(1) <= COARSEST_SIDE {
+            break;
+        }
+        if let Some(next) = out.get(1).map(|l| l.iterations) {
+            out[0].iterations = next;
+        }
+        out.insert(0, PyramidLevel { factor: 2 * first.factor.max(1), sigma: 2.0 * first.sigma, ..first });
+    }
+    out
+}
+
 /// Register `moving` to `fixed` (both single planes) starting from each of `start_angles`
 /// (radians) and keep the best; returns the fixed → moving transform.
 /// Starts refined past the coarsest pyramid level.
@@ -210,12 +233,13 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
     if options.levels.is_empty() || options.alpha_levels < 1 || options.alpha_levels > 64 {
         return Err(Error::Argument("α-AMD needs at least one pyramid level and 1..64 alpha levels".into()));
     }
+    let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
     let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
     let centre = |w: usize, h: usize| ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
     let radius = (((fw * fw + fh * fh) as f64) / 12.0).sqrt(); // rms radius of a w×h rectangle
     let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: centre(mw, mh), radius };
     let scales = par.scales();
-    let total: u64 = options.levels.iter().map(|l| l.iterations as u64).sum::<u64>() * start_angles.len().max(1) as u64;
+    let total: u64 = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * start_angles.len().max(1) as u64;
     let done = std::sync::atomic::AtomicU64::new(0);
     let mut candidates: Vec<Vec<f64>> = start_angles.iter().map(|&a| par.initial(a)).collect();
     if candidates.is_empty() {
@@ -228,7 +252,7 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
         let (ncc, overlap) = crate::register::quality::ncc_and_overlap(fixed.view(), moving.view(), &par.to_affine(p));
         if overlap >= MIN_PICK_OVERLAP && ncc.is_finite() { ncc } else { f64::NEG_INFINITY }
     };
-    for (li, level) in options.levels.iter().enumerate() {
+    for (li, level) in levels.iter().enumerate() {
         let (fl, ml) = (LevelImage::new(&pyramid(fixed.view(), level), options.alpha_levels, level.factor), LevelImage::new(&pyramid(moving.view(), level), options.alpha_levels, level.factor));
         let count = |n: usize| ((n as f64 * options.sampling_fraction).round() as usize).clamp(16.min(n), n);
         let (nf, nm) = (count(fl.points.len()), count(ml.points.len()));
@@ -254,7 +278,7 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
                 }
                 let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if d % 100 == 0 {
-                    monitor.report(&Progress { done: d, total, message: format!("α-AMD level {}/{}", li + 1, options.levels.len()) });
+                    monitor.report(&Progress { done: d, total, message: format!("α-AMD level {}/{}", li + 1, levels.len()) });
                 }
             }
             let all_f: Vec<usize> = (0..fl.points.len()).step_by((fl.points.len() / 20000).max(1)).collect();
@@ -264,11 +288,14 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
         last_values = candidates.par_iter_mut().enumerate().map(|(ci, p)| descend(ci, p)).collect::<Result<Vec<f64>>>()?;
         // After the coarsest level the best few starts go on, ranked by correlation: the
         // α-AMD value of a coarse fit ranks the starts poorly (a wrong pose often wins).
-        if li == 0 && candidates.len() > SURVIVING_STARTS {
+        // After the next level only the best one is refined further: the fine levels cost
+        // most (at 1 MP, 70% of α-AMD's time went to refining three poses at full size).
+        let keep = if li == 0 { SURVIVING_STARTS } else { 1 };
+        if li + 1 < levels.len() && candidates.len() > keep {
             let scores: Vec<f64> = candidates.iter().map(|p| judge(p)).collect();
             let mut order: Vec<usize> = (0..candidates.len()).collect();
             order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(last_values[a].total_cmp(&last_values[b])));
-            order.truncate(SURVIVING_STARTS);
+            order.truncate(keep);
             candidates = order.iter().map(|&i| candidates[i].clone()).collect();
             last_values = order.iter().map(|&i| last_values[i]).collect();
         }
@@ -293,6 +320,16 @@ mod tests {
     /// The analytic gradient equals finite differences of the measure (same points). The
     /// fixed image is small and central so that no point leaves the moving image, where the
     /// measure jumps (points outside are not counted).
+    #[test]
+    fn large_images_get_a_coarser_start_level_small_ones_keep_the_defaults() {
+        let d = AlphaAmdOptions::default().levels;
+        let shape = |side| levels_for_size(&d, side).iter().map(|l| (l.factor, l.iterations)).collect::<Vec<_>>();
+        assert_eq!(shape(192), vec![(4, 3000), (2, 1000), (1, 200)]);
+        assert_eq!(shape(640), vec![(4, 3000), (2, 1000), (1, 200)]);
+        assert_eq!(shape(1024), vec![(8, 3000), (4, 1000), (2, 1000), (1, 200)]);
+        assert_eq!(shape(2048), vec![(16, 3000), (8, 1000), (4, 1000), (2, 1000), (1, 200)]);
+    }
+
     #[test]
     fn gradient_matches_finite_differences() {
         for kind in [TransformKind::Rigid, TransformKind::Affine] {

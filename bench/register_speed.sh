@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# End-to-end registration speed: `comir register` (auto with the shipped model, and MI without
+# a model) against elastix (PyPI itk-elastix, default rigid map, Mattes MI), same pairs, same
+# run, for 0.25, 1 and 4 MP. The pairs: the demo's hematoxylin (fixed) and DAB (moving)
+# stains tiled to N×N with each tile turned or flipped differently (so structures keep the
+# size the model was trained on, and the mosaic has no symmetry: a mirror tiling is its own
+# 180° turn, which made every method's answer ambiguous), the DAB moved by a rigid transform
+# (8° about the centre, shift 3% of N). Each row also says whether
+# the result is right (mean corner error ≤ 2% of N).
+# "ours wall" is the whole command (load, CoMIRs, registration, writing every output file);
+# "ours reg" and "elastix" are the registration alone, as each reports it.
+# Usage: bench/register_speed.sh [SIZES...]   (default: 512 1024 2048)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/setup.sh >/dev/null
+venv=.deps/bench-venv
+[[ -x $venv/bin/python ]] || python3 -m venv $venv
+$venv/bin/python -c "import itk, numpy" 2>/dev/null || $venv/bin/pip -q install itk-elastix numpy
+cargo build -q --release --bin comir
+work=$(mktemp -d)
+[[ -n ${KEEP:-} ]] || trap 'rm -rf "$work"' EXIT
+comir=target/release/comir
+model=models/ihc-hdab-small.safetensors
+$comir unmix --input .deps/demo/ihc.png --out-dir "$work" 2>/dev/null
+sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(512 1024 2048)
+echo "rigid registration, demo stains tiled to N×N (tiles turned/flipped), moving turned 8° and shifted 3%; $(nproc) cores"
+printf "%-10s %-12s %10s %10s %12s %8s\n" "pair" "method" "wall (s)" "reg (s)" "error (px)" "right"
+for n in "${sizes[@]}"; do
+  $venv/bin/python - "$work" "$n" <<'PY'
+import json, math, sys
+import itk, numpy as np
+work, n = sys.argv[1], int(sys.argv[2])
+for name in ("hematoxylin", "dab"):
+    a = itk.array_from_image(itk.imread(f"{work}/{name}.tif", itk.F))
+    k = a.shape[0]
+    reps = -(-n // k)
+    # One of the 8 turns/flips per tile, the same for both stains (they stay aligned).
+    pattern = np.random.default_rng(7).permutation(np.arange(reps * reps) % 8).reshape(reps, reps)
+    def tile(d):
+        t = np.rot90(a, d % 4)
+        return t.T if d >= 4 else t
+    mosaic = np.block([[tile(pattern[i, j]) for j in range(reps)] for i in range(reps)])[:n, :n]
+    itk.imwrite(itk.image_from_array(np.ascontiguousarray(mosaic, dtype=np.float32)), f"{work}/{name}-{n}.tif")
+a, c = math.radians(8), (n - 1) / 2
+co, si, t = math.cos(a), math.sin(a), 0.03 * n
+m = [[co, -si, c - co * c + si * c + t], [si, co, c - si * c - co * c - t]]
+json.dump({"format": "comir-transform", "version": 1, "kind": "rigid", "direction": "fixed_to_moving", "matrix": m}, open(f"{work}/t{n}.json", "w"))
+PY
+  $comir apply --transform "$work/t$n.json" --input "$work/dab-$n.tif" --output "$work/moving-$n.tif" 2>/dev/null
+  for method in auto mi elastix; do
+    start=$(date +%s.%N)
+    case $method in
+      auto) $comir register --model $model --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/r" >/dev/null 2>&1 ;;
+      mi)   $comir register --method mi --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/r" >/dev/null 2>&1 ;;
+      elastix) $venv/bin/python bench/elastix_peer.py "$(nproc)" "$work/hematoxylin-$n.tif" "$work/moving-$n.tif" > "$work/elastix.txt" ;;
+    esac
+    wall=$(echo "$(date +%s.%N) - $start" | bc)
+    python3 - "$work" "$n" "$method" "$wall" <<'PY'
+import json, sys
+work, n, method, wall = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+if method == "elastix":
+    lines = dict(l.split(" ", 1) for l in open(f"{work}/elastix.txt").read().splitlines())
+    found, reg = [float(v) for v in lines["matrix"].split()], float(lines["seconds"])
+else:
+    r = json.load(open(f"{work}/r/report.json"))
+    found = [v for row in r["matrix_fixed_to_moving_px"] for v in row]
+    reg = sum(v for k, v in r["timings_seconds"].items() if not k.startswith("load"))
+# `comir apply` made moving(p) = DAB(t(p)): the registration should find t's inverse.
+(a, b, tx), (c, d, ty) = json.load(open(f"{work}/t{n}.json"))["matrix"]
+det = a * d - b * c
+ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+truth = [ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty)]
+err = 0
+for x, y in ((0, 0), (n - 1, 0), (0, n - 1), (n - 1, n - 1)):
+    p = (found[0] * x + found[1] * y + found[2], found[3] * x + found[4] * y + found[5])
+    q = (truth[0] * x + truth[1] * y + truth[2], truth[3] * x + truth[4] * y + truth[5])
+    err += ((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2) ** 0.5 / 4
+label = {"auto": "ours auto", "mi": "ours MI", "elastix": "elastix MI"}[method]
+print(f"{n}x{n:<6} {label:<12} {wall if method != 'elastix' else float('nan'):10.2f} {reg:10.2f} {err:12.2f} {'yes' if err <= 0.02 * n else 'NO':>8}")
+PY
+  done
+done
