@@ -61,9 +61,10 @@ enum Command {
         /// Also write an 8-bit PNG preview.
         #[arg(long)]
         preview: Option<PathBuf>,
-        /// Core tile size in pixels (memory grows with its square).
-        #[arg(long, default_value_t = 384)]
-        tile: usize,
+        /// Core tile size in pixels (memory grows with its square). Default: images up to
+        /// 1 MP in one pass, larger ones in 384 px tiles.
+        #[arg(long)]
+        tile: Option<usize>,
     },
     /// Split an RGB bright-field image into stain channels (hematoxylin, eosin, DAB).
     Unmix {
@@ -347,7 +348,11 @@ fn run(cli: Cli) -> comir::Result<()> {
             let x = prepare(&image, model.header.modalities[side].preprocess)?;
             let calibration = image.calibration;
             drop(image.data); // large images: keep one copy of the input, not two
-            let options = InferOptions { tile, ..Default::default() };
+            // An explicit --tile always tiles; without it images up to 1 MP run whole.
+            let options = match tile {
+                Some(tile) => InferOptions { tile, whole_image_pixels: 0, ..Default::default() },
+                None => InferOptions::default(),
+            };
             let bar = Bar::new(1);
             let y = represent(&model, side, &x, &options, &bar)?;
             drop(x);

@@ -22,11 +22,15 @@ pub struct InferOptions {
     pub margin: Option<usize>,
     /// Half precision on CUDA devices (ignored on the CPU).
     pub half: bool,
+    /// Images of at most this many pixels (after padding) run as one window, without tiles
+    /// or margins: exact, and at 1 MP 1.7× faster than 384 px tiles (whose margins compute
+    /// every pixel ~2.8 times), for ~1.4 GB peak with the small net. 0: always tile.
+    pub whole_image_pixels: usize,
 }
 
 impl Default for InferOptions {
     fn default() -> Self {
-        InferOptions { tile: 384, margin: None, half: false }
+        InferOptions { tile: 384, margin: None, half: false, whole_image_pixels: 1 << 20 }
     }
 }
 
@@ -47,8 +51,9 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     }
     let m = cfg.size_multiple();
     let (hp, wp) = (round_up(h, m), round_up(w, m));
-    let tile = (options.tile / m).max(1) * m;
-    let margin = round_up(options.margin.unwrap_or(cfg.receptive_radius().min(128)), m);
+    let whole = hp * wp <= options.whole_image_pixels;
+    let tile = if whole { hp.max(wp) } else { (options.tile / m).max(1) * m };
+    let margin = if whole { 0 } else { round_up(options.margin.unwrap_or(cfg.receptive_radius().min(128)), m) };
     // The input padded to a multiple of the net's size by mirroring, read window by window
     // (no padded copy of the whole image: that would double the memory of large inputs).
     let padded = |ch: usize, y: usize, x: usize| input[[ch, mirror(y as isize, h), mirror(x as isize, w)]];
