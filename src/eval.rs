@@ -3,11 +3,11 @@
 //! the patch width.
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::model::augment::Rng;
+use crate::rng::Rng;
 use crate::model::store::Model;
 use crate::progress::Monitor;
 use crate::register::pipeline::{Method, RegisterOptions};
-use crate::register::transform::Affine2;
+use crate::register::transform::{corner_error, Affine2};
 use crate::register::warp::warp_image;
 use serde::Serialize;
 use std::time::Instant;
@@ -65,18 +65,6 @@ pub struct EvalRow {
     pub seconds: f64,
 }
 
-fn corner_error(a: &Affine2, b: &Affine2, size: usize) -> f64 {
-    let s = size as f64 - 1.0;
-    [(0.0, 0.0), (s, 0.0), (0.0, s), (s, s)]
-        .iter()
-        .map(|&(x, y)| {
-            let (p, q) = (a.apply(x, y), b.apply(x, y));
-            ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt()
-        })
-        .sum::<f64>()
-        / 4.0
-}
-
 /// A random rigid fixed → moving transform of `level` about the patch centre.
 fn random_transform(level: usize, size: usize, rng: &mut Rng) -> (Affine2, f64) {
     let c = (size as f64 - 1.0) / 2.0;
@@ -127,7 +115,7 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                 }
                 let t0 = Instant::now();
                 let (reg, _) = crate::register(&fixed, &moving, if with_model { model } else { None }, &opts, monitor)?;
-                let error = corner_error(&reg.transform, &truth, s);
+                let error = corner_error(&reg.transform, &truth, s, s);
                 rows.push(EvalRow {
                     method,
                     level,

@@ -16,6 +16,7 @@ pub mod model;
 pub mod params;
 pub mod progress;
 pub mod register;
+pub mod rng;
 
 pub use error::{Error, Result};
 pub use export::transform_file::TransformFile;

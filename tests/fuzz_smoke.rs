@@ -5,7 +5,7 @@ use comir::export::bigwarp::{parse_csv, parse_json};
 use comir::export::transform_file::TransformFile;
 use comir::image::io::{read_image, write_tiff};
 use comir::image::{Image, PixelType};
-use comir::model::augment::Rng;
+use comir::rng::Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 

@@ -88,7 +88,7 @@ fn info_nce_matches_the_hand_computed_value() {
 
 /// Two "modalities" of one synthetic scene related by a non-monotonic intensity map.
 fn synthetic_pair(size: usize, seed: u64) -> (Array3<f32>, Array3<f32>) {
-    let mut rng = comir::model::augment::Rng::new(seed);
+    let mut rng = comir::rng::Rng::new(seed);
     let blobs: Vec<(f64, f64, f64, f64)> = (0..40).map(|_| (rng.range(0.0, size as f64), rng.range(0.0, size as f64), rng.range(3.0, 9.0), rng.range(0.2, 1.0))).collect();
     let scene = Array2::from_shape_fn((size, size), |(y, x)| {
         blobs.iter().map(|&(bx, by, r, v)| v * (-((x as f64 - bx).powi(2) + (y as f64 - by).powi(2)) / (r * r)).exp()).sum::<f64>().min(1.0)

@@ -69,7 +69,7 @@ fn least_squares_fits_are_exact_on_exact_data() {
 #[test]
 fn ransac_ignores_outliers() {
     let truth = Affine2::rotation_about(0.4, 50.0, 50.0);
-    let mut rng = comir::model::augment::Rng::new(3);
+    let mut rng = comir::rng::Rng::new(3);
     let src: Vec<(f64, f64)> = (0..100).map(|_| (rng.range(0.0, 100.0), rng.range(0.0, 100.0))).collect();
     let dst: Vec<(f64, f64)> = src.iter().enumerate().map(|(i, p)| if i % 3 == 0 { (rng.range(0.0, 100.0), rng.range(0.0, 100.0)) } else { truth.apply(p.0, p.1) }).collect();
     let r = ransac(TransformKind::Rigid, &src, &dst, &RansacOptions::default()).unwrap();

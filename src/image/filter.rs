@@ -64,7 +64,7 @@ pub fn subsample(plane: ArrayView2<f32>, factor: usize) -> Array2<f32> {
 
 /// Map the 0.5–99.5 percentile range of the finite values to [0, 1] (clamped).
 pub fn normalise_robust(plane: ArrayView2<f32>) -> Array2<f32> {
-    let (lo, hi) = super::preview::display_range(plane);
+    let (lo, hi) = robust_range(plane);
     plane.mapv(|v| if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 })
 }
 
@@ -135,4 +135,23 @@ pub fn distance_transform(set: ArrayView2<bool>) -> Array2<f32> {
         }
     });
     Array2::from_shape_vec((h, w), out).expect("h*w samples")
+}
+
+/// The 0.5 and 99.5 percentiles of a plane, ignoring NaN/Inf: the range used to normalise
+/// inputs and to display previews.
+pub fn robust_range(plane: ArrayView2<f32>) -> (f32, f32) {
+    // Percentiles of a regular sample of at most ~4 M pixels: as good for display and
+    // normalisation, and no full copy of a 10000² plane.
+    let step = (plane.len() / (4 << 20)).max(1);
+    let mut v: Vec<f32> = plane.iter().step_by(step).copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return (0.0, 1.0);
+    }
+    let pick = |q: f64, v: &mut Vec<f32>| {
+        let k = ((v.len() - 1) as f64 * q).round() as usize;
+        *v.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1
+    };
+    let lo = pick(0.005, &mut v);
+    let hi = pick(0.995, &mut v);
+    if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
 }

@@ -1,32 +1,15 @@
 //! 8-bit PNG previews for people to look at: each channel stretched between its 0.5 and
 //! 99.5 percentiles (8-bit data kept as is); one channel → gray, two → green/magenta
 //! overlay, three → RGB. Only the first slice is shown.
+use super::filter::robust_range;
 use super::{Image, PixelType};
 use crate::error::Result;
 use crate::files::write_atomically;
 use ndarray::ArrayView2;
 use std::path::Path;
 
-/// Display range of one plane: robust percentiles, ignoring NaN/Inf.
-pub fn display_range(plane: ArrayView2<f32>) -> (f32, f32) {
-    // Percentiles of a regular sample of at most ~4 M pixels: as good for display and
-    // normalisation, and no full copy of a 10000² plane.
-    let step = (plane.len() / (4 << 20)).max(1);
-    let mut v: Vec<f32> = plane.iter().step_by(step).copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return (0.0, 1.0);
-    }
-    let pick = |q: f64, v: &mut Vec<f32>| {
-        let k = ((v.len() - 1) as f64 * q).round() as usize;
-        *v.select_nth_unstable_by(k, |a, b| a.total_cmp(b)).1
-    };
-    let lo = pick(0.005, &mut v);
-    let hi = pick(0.995, &mut v);
-    if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
-}
-
 fn to_u8(plane: ArrayView2<f32>, pixel_type: PixelType) -> Vec<u8> {
-    let (lo, hi) = if pixel_type == PixelType::U8 { (0.0, 255.0) } else { display_range(plane) };
+    let (lo, hi) = if pixel_type == PixelType::U8 { (0.0, 255.0) } else { robust_range(plane) };
     let scale = 255.0 / (hi - lo);
     plane.iter().map(|&x| if x.is_finite() { ((x - lo) * scale).round().clamp(0.0, 255.0) as u8 } else { 0 }).collect()
 }

@@ -1,7 +1,7 @@
 //! Turning an image into network input: the first slice, as (C, H, W) in about [0, 1].
 //! The same rule runs at training and at inference, so it is stored in the model file.
 use crate::error::{Error, Result};
-use crate::image::{preview::display_range, Image, PixelType};
+use crate::image::{filter::robust_range, Image, PixelType};
 use ndarray::{Array3, Axis};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,7 @@ pub fn prepare(image: &Image, rule: Preprocess) -> Result<Array3<f32>> {
         }
         Preprocess::Percentile => {
             for mut plane in x.outer_iter_mut() {
-                let (lo, hi) = display_range(plane.view());
+                let (lo, hi) = robust_range(plane.view());
                 plane.mapv_inplace(|v| ((v - lo) / (hi - lo)).clamp(0.0, 1.0));
             }
         }

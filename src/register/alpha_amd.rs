@@ -12,7 +12,7 @@ use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
 use crate::image::filter::{distance_transform, gaussian_blur, normalise_robust, subsample};
-use crate::model::augment::Rng;
+use crate::rng::Rng;
 use crate::progress::{Monitor, Progress};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;

@@ -1,7 +1,7 @@
 //! Fitting transforms to point correspondences: least squares for each transform family,
 //! and RANSAC with local optimisation (refit on the inliers) for data with outliers.
 use super::transform::{Affine2, TransformKind};
-use crate::model::augment::Rng;
+use crate::rng::Rng;
 
 pub type Point = (f64, f64);
 

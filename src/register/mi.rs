@@ -9,7 +9,7 @@ use super::transform::{Affine2, TransformKind};
 use super::warp::sample_bilinear;
 use crate::error::{Error, Result};
 use crate::image::filter::{gaussian_blur, normalise_robust, subsample};
-use crate::model::augment::Rng;
+use crate::rng::Rng;
 use crate::progress::{Monitor, Progress};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;

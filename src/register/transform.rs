@@ -121,3 +121,17 @@ impl Affine2 {
         to_pixels.compose(self).compose(&from_pixels)
     }
 }
+
+/// Mean distance (pixels) between where two transforms send the four corners of a
+/// width × height image: MultiRegEval's registration error, used by the evaluation and tests.
+pub fn corner_error(a: &Affine2, b: &Affine2, width: usize, height: usize) -> f64 {
+    let (w, h) = (width as f64 - 1.0, height as f64 - 1.0);
+    [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)]
+        .iter()
+        .map(|&(x, y)| {
+            let (p, q) = (a.apply(x, y), b.apply(x, y));
+            ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt()
+        })
+        .sum::<f64>()
+        / 4.0
+}

@@ -1,6 +1,6 @@
 //! Synthetic test scenes made by our own code.
 #![allow(dead_code)]
-use comir::model::augment::Rng;
+use comir::rng::Rng;
 use ndarray::Array2;
 
 /// A textured scene in [0, 1]: Gaussian blobs of many sizes plus fine streaks, no symmetry.
@@ -27,14 +27,8 @@ pub fn other_modality(scene: &Array2<f32>) -> Array2<f32> {
     scene.mapv(|s| 1.0 - (2.0 * s - 1.0).powi(2))
 }
 
-/// Mean distance of the four image corners under two transforms (MultiRegEval's error).
-pub fn corner_error(a: &comir::Affine2, b: &comir::Affine2, width: usize, height: usize) -> f64 {
-    let corners = [(0.0, 0.0), (width as f64 - 1.0, 0.0), (0.0, height as f64 - 1.0), (width as f64 - 1.0, height as f64 - 1.0)];
-    corners.iter().map(|&(x, y)| {
-        let (p, q) = (a.apply(x, y), b.apply(x, y));
-        ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt()
-    }).sum::<f64>() / 4.0
-}
+#[allow(unused_imports)] // not every test binary measures errors
+pub use comir::register::transform::corner_error;
 
 /// Two views of one larger scene: `fixed` (w×h) and `moving` (w×h) such that `truth` maps
 /// fixed pixel coordinates to moving pixel coordinates; no view has an empty border.

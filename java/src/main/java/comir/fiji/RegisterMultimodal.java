@@ -159,6 +159,9 @@ public class RegisterMultimodal implements PlugIn {
 		Roi roi = useRois ? imp.getRoi() : null;
 		if (roi == null || !roi.isArea()) return null;
 		Rectangle b = roi.getBounds().intersection(new Rectangle(0, 0, imp.getWidth(), imp.getHeight()));
+		if (roi.getType() != Roi.RECTANGLE) // say so: the pixels outside the shape take part too
+			IJ.log("CoMIR: the " + roi.getTypeAsString().toLowerCase() + " ROI on " + imp.getTitle()
+				+ " restricts the registration to its bounding rectangle " + b.x + "," + b.y + " " + b.width + "×" + b.height + ".");
 		return new int[] {b.x, b.y, b.width, b.height};
 	}
 
