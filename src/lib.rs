@@ -26,18 +26,74 @@ pub use register::transform::{Affine2, TransformKind};
 /// The libtorch version this crate is built for (tch 0.26).
 pub const LIBTORCH_VERSION: &str = "2.13.0";
 
-/// Apply a transform file to an image: resample it onto the fixed grid. The output size is
-/// `size` if given, else the fixed image's size recorded in the file, else the input's;
-/// the calibration is the fixed image's when the file has it.
+/// Apply a transform file to an image: resample it onto the fixed grid. The output size and
+/// calibration follow [`apply_plan`].
 pub fn apply_transform(image: &Image, transform: &TransformFile, size: Option<(usize, usize)>) -> Result<Image> {
-    let (width, height) = size
-        .or(transform.fixed.as_ref().map(|f| (f.width, f.height)))
-        .unwrap_or((image.width(), image.height()));
-    let mut out = register::warp::warp_image(image, &transform.fixed_to_moving, width, height)?;
-    if let Some(cal) = transform.fixed.as_ref().and_then(|f| f.calibration.clone()) {
+    let plan = apply_plan(transform, (image.width(), image.height()), size);
+    let mut out = register::warp::warp_image(image, &transform.fixed_to_moving, plan.width, plan.height)?;
+    if let Some(cal) = plan.calibration {
         out.calibration = cal;
     }
     Ok(out)
+}
+
+/// Where applying a transform puts its output, the one rule of both front ends: the size is
+/// `size` if given, else the fixed image's size recorded in the file, else the input's; the
+/// calibration is the fixed image's when the file has it (else the input's is kept).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ApplyPlan {
+    /// Fixed → moving, pixels, row-packed: a, b, tx, c, d, ty.
+    pub matrix: [f64; 6],
+    pub kind: TransformKind,
+    pub width: usize,
+    pub height: usize,
+    pub calibration: Option<image::Calibration>,
+}
+
+pub fn apply_plan(transform: &TransformFile, input_size: (usize, usize), size: Option<(usize, usize)>) -> ApplyPlan {
+    let (width, height) = size.or(transform.fixed.as_ref().map(|f| (f.width, f.height))).unwrap_or(input_size);
+    let m = transform.fixed_to_moving.m;
+    ApplyPlan {
+        matrix: [m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2]],
+        kind: transform.kind,
+        width,
+        height,
+        calibration: transform.fixed.as_ref().and_then(|f| f.calibration.clone()),
+    }
+}
+
+/// What a front end sends to apply a transform file (JSON across JNI): the file, the fixed
+/// image's grid when one is chosen (BigWarp landmark files need it), the moving image's
+/// calibration (to convert landmark units), the input's size and an optional output size.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    pub transform: std::path::PathBuf,
+    #[serde(default)]
+    pub fixed: Option<export::transform_file::ImageGrid>,
+    pub moving_calibration: image::Calibration,
+    pub input_size: [usize; 2],
+    #[serde(default)]
+    pub size: Option<[usize; 2]>,
+}
+
+/// Read the transform of `request` and plan its output (see [`apply_plan`]).
+pub fn plan_apply(request: &ApplyRequest) -> Result<ApplyPlan> {
+    request.moving_calibration.check()?;
+    if let Some(grid) = &request.fixed {
+        if grid.width == 0 || grid.height == 0 {
+            return Err(Error::Argument(format!("an image of {}×{} pixels has no grid to map", grid.width, grid.height)));
+        }
+        if let Some(cal) = &grid.calibration {
+            cal.check()?;
+        }
+    }
+    if request.size.is_some_and(|[w, h]| w == 0 || h == 0) {
+        return Err(Error::Argument("the output width and height must be positive".into()));
+    }
+    let t = export::transform_file::read_any(&request.transform, request.fixed.as_ref(), &request.moving_calibration)?;
+    let [iw, ih] = request.input_size;
+    Ok(apply_plan(&t, (iw, ih), request.size.map(|[w, h]| (w, h))))
 }
 
 use model::store::Model;

@@ -89,3 +89,31 @@ fn non_utf8_transform_file_is_refused() {
     std::fs::write(&path, [0xff, 0xfe, 0x00, 0x7b]).unwrap();
     assert!(TransformFile::read(&path).unwrap_err().to_string().contains("not UTF-8"));
 }
+
+/// Apply Transform's output grid: one rule for `comir apply` and Fiji (`apply_plan`), and the
+/// request Fiji sends is checked before anything is read.
+#[test]
+fn the_output_grid_follows_one_rule_and_bad_requests_are_refused() {
+    let cal = Calibration { pixel_width: 0.5, pixel_height: 0.25, unit: "µm".into() };
+    let with_grid = TransformFile { fixed: Some(ImageGrid { width: 40, height: 30, calibration: Some(cal.clone()) }), ..TransformFile::new(TransformKind::Rigid, Affine2::translation(2.0, 1.0)) };
+    let bare = TransformFile::new(TransformKind::Rigid, Affine2::translation(2.0, 1.0));
+    let p = comir::apply_plan(&with_grid, (8, 9), None);
+    assert_eq!((p.width, p.height, p.calibration.as_ref()), (40, 30, Some(&cal)));
+    assert_eq!(p.matrix, [1.0, 0.0, 2.0, 0.0, 1.0, 1.0]);
+    let p = comir::apply_plan(&with_grid, (8, 9), Some((5, 6)));
+    assert_eq!((p.width, p.height), (5, 6));
+    let p = comir::apply_plan(&bare, (8, 9), None);
+    assert_eq!((p.width, p.height, p.calibration), (8, 9, None));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.json");
+    with_grid.write(&path).unwrap();
+    let request = |extra: &str| format!(r#"{{"transform":{:?},"moving_calibration":{{"pixel_width":1,"pixel_height":1,"unit":"pixel"}},"input_size":[8,9]{extra}}}"#, path.display().to_string());
+    let plan = comir::plan_apply(&serde_json::from_str(&request("")).unwrap()).unwrap();
+    assert_eq!((plan.width, plan.height), (40, 30));
+    let bad_size: comir::ApplyRequest = serde_json::from_str(&request(r#","size":[0,3]"#)).unwrap();
+    assert!(comir::plan_apply(&bad_size).unwrap_err().to_string().contains("positive"));
+    let bad_fixed: comir::ApplyRequest = serde_json::from_str(&request(r#","fixed":{"width":10,"height":10,"calibration":{"pixel_width":-1,"pixel_height":1,"unit":"µm"}}"#)).unwrap();
+    assert!(comir::plan_apply(&bad_fixed).unwrap_err().to_string().contains("pixel sizes must be positive"));
+    assert!(serde_json::from_str::<comir::ApplyRequest>(&request(r#","sise":[3,3]"#)).is_err(), "unknown keys are refused");
+}

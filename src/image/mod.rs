@@ -63,6 +63,17 @@ pub struct Calibration {
     pub unit: String,
 }
 
+impl Calibration {
+    /// Refuse pixel sizes that are not positive finite numbers (a front end's input).
+    pub fn check(&self) -> Result<()> {
+        let (w, h) = (self.pixel_width, self.pixel_height);
+        if !(w.is_finite() && w > 0.0 && h.is_finite() && h > 0.0) {
+            return Err(Error::Argument(format!("pixel sizes must be positive numbers (got {w} × {h})")));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Calibration {
     fn default() -> Self {
         Calibration { pixel_width: 1.0, pixel_height: 1.0, unit: "pixel".into() }

@@ -91,51 +91,15 @@ pub extern "system" fn Java_comir_fiji_Native_runtimeInfo<'l>(mut env: JNIEnv<'l
     })
 }
 
-/// `Object[] Native.readTransform(String path, int fixedWidth, int fixedHeight, double
-/// fixedPixelWidth, double fixedPixelHeight, String fixedUnit, double movingPixelWidth, double
-/// movingPixelHeight)` → `{double[6] matrix (row-major 2×3, fixed → moving, pixels), int[2]
-/// fixed size or null, double[2] fixed pixel size or null, String unit or null, String kind}`.
-/// The fixed grid (fixedWidth 0: none chosen) is what BigWarp landmark files need to place
-/// their world-unit points; see [`crate::export::transform_file::read_any`].
+/// `String Native.planApply(String request)`: a [`crate::ApplyRequest`] as JSON in, the
+/// [`crate::ApplyPlan`] (matrix, kind, output width and height, calibration or null) as JSON out.
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_readTransform<'l>(
-    mut env: JNIEnv<'l>,
-    _: JClass<'l>,
-    path: JString<'l>,
-    fixed_width: jint,
-    fixed_height: jint,
-    fixed_pixel_width: jdouble,
-    fixed_pixel_height: jdouble,
-    fixed_unit: JString<'l>,
-    moving_pixel_width: jdouble,
-    moving_pixel_height: jdouble,
-) -> jobject {
+pub extern "system" fn Java_comir_fiji_Native_planApply<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, request: JString<'l>) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let path = PathBuf::from(java_string(env, &path)?);
-        let moving = calibration(moving_pixel_width, moving_pixel_height, "pixel")?;
-        let fixed = match fixed_width {
-            0 => None,
-            _ => {
-                let unit = optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into());
-                Some(image_grid(fixed_width, fixed_height, calibration(fixed_pixel_width, fixed_pixel_height, &unit)?)?)
-            }
-        };
-        let t = crate::export::transform_file::read_any(&path, fixed.as_ref(), &moving)?;
-        let matrix: Vec<jdouble> = t.fixed_to_moving.m.iter().flatten().copied().collect();
-        let mut items = vec![doubles(env, &matrix)?, JObject::null(), JObject::null(), JObject::null(), jstring_object(env, &format!("{:?}", t.kind).to_lowercase())?];
-        if let Some(fixed) = &t.fixed {
-            let (Ok(w), Ok(h)) = (jint::try_from(fixed.width), jint::try_from(fixed.height)) else {
-                return Err(Error::Argument("fixed image size too large for ImageJ".into()));
-            };
-            let size = env.new_int_array(2)?;
-            env.set_int_array_region(&size, 0, &[w, h])?;
-            items[1] = size.into();
-            if let Some(cal) = &fixed.calibration {
-                items[2] = doubles(env, &[cal.pixel_width, cal.pixel_height])?;
-                items[3] = jstring_object(env, &cal.unit)?;
-            }
-        }
-        object_array(env, items)
+        let text = java_string(env, &request)?;
+        let request: crate::ApplyRequest = serde_json::from_str(&text).map_err(|e| Error::Argument(format!("apply request {text}: {e}")))?;
+        let plan = crate::plan_apply(&request)?;
+        Ok(env.new_string(serde_json::to_string(&plan).expect("plain data serialises"))?.into_raw())
     })
 }
 

@@ -72,23 +72,9 @@ public class ApplyTransform implements PlugIn {
 		Native.ensureLoaded();
 		if (transformPath.isEmpty()) throw new ComirException("Please choose a transform file (.json).");
 		if (width < 0 || height < 0) throw new ComirException("Width and height must not be negative.");
-		Calibration mc = imp.getCalibration();
-		Object[] t;
-		if (fixed == null) {
-			t = Native.readTransform(transformPath, 0, 0, 1, 1, null, positive(mc.pixelWidth), positive(mc.pixelHeight));
-		}
-		else {
-			Calibration fc = fixed.getCalibration();
-			t = Native.readTransform(transformPath, fixed.getWidth(), fixed.getHeight(), positive(fc.pixelWidth),
-				positive(fc.pixelHeight), fc.getUnit(), positive(mc.pixelWidth), positive(mc.pixelHeight));
-		}
-		double[] matrix = (double[]) t[0];
-		int[] fixedSize = (int[]) t[1];
-		int outW = width > 0 ? width : fixedSize != null ? fixedSize[0] : imp.getWidth();
-		int outH = height > 0 ? height : fixedSize != null ? fixedSize[1] : imp.getHeight();
-
-		ImagePlus result = warp(imp, matrix, outW, outH);
-		result.setCalibration(outputCalibration(imp.getCalibration(), t));
+		TransformPlan plan = TransformPlan.read(transformPath, imp, fixed, width, height);
+		ImagePlus result = warp(imp, plan.matrix, plan.width, plan.height);
+		result.setCalibration(outputCalibration(imp.getCalibration(), plan));
 		return result;
 	}
 
@@ -119,21 +105,17 @@ public class ApplyTransform implements PlugIn {
 		return result;
 	}
 
-	private static Calibration outputCalibration(Calibration input, Object[] t) {
+	/** The input's calibration with the plan's pixel size and unit when it has them; origin 0 (see the README). */
+	private static Calibration outputCalibration(Calibration input, TransformPlan plan) {
 		Calibration cal = input.copy();
-		double[] pixelSize = (double[]) t[2];
-		if (pixelSize != null) {
-			cal.pixelWidth = pixelSize[0];
-			cal.pixelHeight = pixelSize[1];
-			cal.setUnit((String) t[3]);
+		if (plan.unit != null) {
+			cal.pixelWidth = plan.pixelWidth;
+			cal.pixelHeight = plan.pixelHeight;
+			cal.setUnit(plan.unit);
 		}
 		cal.xOrigin = 0;
 		cal.yOrigin = 0;
 		return cal;
-	}
-
-	private static double positive(double pixelSize) {
-		return pixelSize > 0 ? pixelSize : 1;
 	}
 
 	private static String resultTitle(String title) {

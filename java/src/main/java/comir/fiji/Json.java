@@ -33,6 +33,17 @@ final class Json {
 		return (Map<String, Object>) v;
 	}
 
+	/** {@code s} as a JSON string literal. */
+	static String quote(String s) {
+		StringBuilder b = new StringBuilder("\"");
+		for (char c : s.toCharArray()) {
+			if (c == '"' || c == '\\') b.append('\\').append(c);
+			else if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
+			else b.append(c);
+		}
+		return b.append('"').toString();
+	}
+
 	private ComirException error(String what) {
 		return new ComirException("Malformed JSON from the native library (" + what + " at " + i + ")");
 	}

@@ -120,15 +120,10 @@ public final class Native {
 	public static native String runtimeInfo();
 
 	/**
-	 * Reads and checks a transform: a CoMIR transform file, or a BigWarp landmarks file
-	 * (CSV or JSON) whose world units are converted with the fixed image's pixel size (fixed
-	 * points) and the moving image's (moving points). A landmarks file needs the fixed grid
-	 * ({@code fixedWidth} 0: none, refused for landmarks); it then becomes the output grid.
-	 * @return {double[6] fixed→moving matrix in pixels, int[2] fixed size or null,
-	 *         double[2] fixed pixel size or null, String unit or null, String kind}
+	 * Reads and checks a transform file and plans its output: the request and the answer are
+	 * JSON (see {@link TransformPlan}, the Rust {@code comir::ApplyRequest} / {@code ApplyPlan}).
 	 */
-	public static native Object[] readTransform(String path, int fixedWidth, int fixedHeight, double fixedPixelWidth,
-		double fixedPixelHeight, String fixedUnit, double movingPixelWidth, double movingPixelHeight);
+	public static native String planApply(String request);
 
 	/**
 	 * Resamples one plane (byte[], short[], float[] or RGB int[]) through the fixed → moving

@@ -73,16 +73,6 @@ public final class RegisterParams {
 
 	/** What the native library reads (the model travels separately, as a path). */
 	String toJson() {
-		return "{\"method\":" + quote(method) + ",\"transform\":" + quote(transform) + ",\"any_rotation\":" + anyRotation + "}";
-	}
-
-	private static String quote(String s) {
-		StringBuilder b = new StringBuilder("\"");
-		for (char c : s.toCharArray()) {
-			if (c == '"' || c == '\\') b.append('\\').append(c);
-			else if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
-			else b.append(c);
-		}
-		return b.append('"').toString();
+		return "{\"method\":" + Json.quote(method) + ",\"transform\":" + Json.quote(transform) + ",\"any_rotation\":" + anyRotation + "}";
 	}
 }

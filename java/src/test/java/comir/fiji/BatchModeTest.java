@@ -64,8 +64,8 @@ public class BatchModeTest {
 		assertFalse(log, log.contains("Exception"));
 		assertTrue(log, log.contains("macro finished, registrations: 2"));
 
-		Object[] t = Native.readTransform(new File(export, "transform.json").getPath(), 0, 0, 1, 1, null, 0.5, 0.5);
-		assertTrue("corner error", RegisterTest.cornerError((double[]) t[0], RegisterTest.TRUTH, 200, 180) < 2);
+		TransformPlan t = TestSupport.plan(new File(export, "transform.json").getPath());
+		assertTrue("corner error", RegisterTest.cornerError(t.matrix, RegisterTest.TRUTH, 200, 180) < 2);
 		List<String> summary = Files.readAllLines(new File(batch, "summary.csv").toPath(), StandardCharsets.UTF_8);
 		assertTrue(summary.toString(), summary.size() == 2 && summary.get(1).startsWith("\"s\",pass,"));
 		ImagePlus a = IJ.openImage(applied.getPath());

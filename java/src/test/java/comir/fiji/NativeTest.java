@@ -33,19 +33,22 @@ public class NativeTest {
 	public void readsATransformFile() throws Exception {
 		File f = TestSupport.writeTransform(tmp.getRoot(), "t.json", new double[] {1, 0, 2.5, 0, 1, -3},
 			"{\"width\":40,\"height\":30,\"calibration\":{\"pixel_width\":0.5,\"pixel_height\":0.25,\"unit\":\"µm\"}}");
-		Object[] t = Native.readTransform(f.getPath(), 0, 0, 1, 1, null, 1, 1);
-		assertArrayEquals(new double[] {1, 0, 2.5, 0, 1, -3}, (double[]) t[0], 0);
-		assertArrayEquals(new int[] {40, 30}, (int[]) t[1]);
-		assertArrayEquals(new double[] {0.5, 0.25}, (double[]) t[2], 0);
-		assertEquals("µm", t[3]);
+		TransformPlan t = TestSupport.plan(f.getPath());
+		assertArrayEquals(new double[] {1, 0, 2.5, 0, 1, -3}, t.matrix, 0);
+		assertEquals(40, t.width); // the fixed grid recorded in the file
+		assertEquals(30, t.height);
+		assertEquals(0.5, t.pixelWidth, 0);
+		assertEquals(0.25, t.pixelHeight, 0);
+		assertEquals("µm", t.unit);
 	}
 
 	@Test
 	public void transformWithoutGridHasNoSize() throws Exception {
 		File f = TestSupport.writeTransform(tmp.getRoot(), "t.json", new double[] {1, 0, 0, 0, 1, 0}, null);
-		Object[] t = Native.readTransform(f.getPath(), 0, 0, 1, 1, null, 1, 1);
-		assertNull(t[1]);
-		assertNull(t[2]);
+		TransformPlan t = TestSupport.plan(f.getPath());
+		assertEquals("no grid in the file: the input's size", 8, t.width);
+		assertEquals(8, t.height);
+		assertNull(t.unit);
 	}
 
 	@Test
@@ -59,7 +62,7 @@ public class NativeTest {
 
 	private static void expectMessage(String fragment, String path) {
 		try {
-			Native.readTransform(path, 0, 0, 1, 1, null, 1, 1);
+			TestSupport.plan(path);
 			fail("expected an error for " + path);
 		}
 		catch (ComirException e) {

@@ -335,8 +335,10 @@ public class RegisterTest {
 		String json = new String(java.nio.file.Files.readAllBytes(new File(out, "bigwarp-landmarks.json").toPath()), StandardCharsets.UTF_8);
 		assertTrue(json.contains("\"type\": \"Rotation\"") && json.contains("\"BigWarpLandmarks\""));
 		// Reading the exported landmarks back (as Apply Transform does) gives the same transform.
-		Object[] back = Native.readTransform(new File(out, "bigwarp-landmarks.json").getPath(), 200, 180, 0.5, 0.5, "micron", 0.5, 0.5);
-		assertArrayEquals(r.matrix, (double[]) back[0], 1e-6);
+		TransformPlan back = TransformPlan.read(new File(out, "bigwarp-landmarks.json").getPath(), r.moving, r.fixed, 0, 0);
+		assertArrayEquals(r.matrix, back.matrix, 1e-6);
+		assertEquals(200, back.width);
+		assertEquals(0.5, back.pixelWidth, 1e-12);
 		assertTrue(new File(out, "ngff-affine.json").isFile() && new File(out, "transform.json").isFile());
 	}
 

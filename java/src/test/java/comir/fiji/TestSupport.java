@@ -110,4 +110,9 @@ final class TestSupport {
 			System.setOut(stdout);
 		}
 	}
+
+	/** A transform file read as Apply Transform reads it, for an 8 × 8 input and no fixed image. */
+	static TransformPlan plan(String path) {
+		return TransformPlan.read(path, new ij.ImagePlus("input", new ij.process.FloatProcessor(8, 8)), null, 0, 0);
+	}
 }
