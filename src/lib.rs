@@ -77,6 +77,35 @@ pub struct ApplyRequest {
     pub size: Option<[usize; 2]>,
 }
 
+/// A transform between two image grids to export, as front ends send it (JSON across JNI).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Fixed → moving, pixels, row-packed: a, b, tx, c, d, ty.
+    pub matrix: [f64; 6],
+    pub kind: String,
+    pub fixed: export::transform_file::ImageGrid,
+    pub moving: export::transform_file::ImageGrid,
+}
+
+/// Write transform.json, the BigWarp landmarks (CSV + JSON) and ngff-affine.json into `dir`
+/// for the transform of `request`; returns the paths written.
+pub fn export_transform(dir: &std::path::Path, request: &ExportRequest) -> Result<Vec<std::path::PathBuf>> {
+    let [a, b, tx, c, d, ty] = request.matrix;
+    let t = Affine2::new([[a, b, tx], [c, d, ty]]);
+    t.validate()?;
+    for grid in [&request.fixed, &request.moving] {
+        if grid.width == 0 || grid.height == 0 {
+            return Err(Error::Argument(format!("an image of {}×{} pixels has no grid to map", grid.width, grid.height)));
+        }
+        if let Some(cal) = &grid.calibration {
+            cal.check()?;
+        }
+    }
+    let tf = TransformFile { kind: TransformKind::parse(&request.kind)?, fixed_to_moving: t, fixed: Some(request.fixed.clone()), moving: Some(request.moving.clone()) };
+    export::outputs::write_transform_exports(dir, &tf)
+}
+
 /// Read the transform of `request` and plan its output (see [`apply_plan`]).
 pub fn plan_apply(request: &ApplyRequest) -> Result<ApplyPlan> {
     request.moving_calibration.check()?;

@@ -70,14 +70,6 @@ fn read_matrix(env: &mut JNIEnv, matrix: &JDoubleArray) -> Result<crate::Affine2
 }
 
 /// An image's size and calibration from Java; an empty image is refused.
-fn image_grid(width: jint, height: jint, cal: crate::image::Calibration) -> Result<crate::export::transform_file::ImageGrid> {
-    let (width, height) = (non_negative(width, "width")?, non_negative(height, "height")?);
-    if width == 0 || height == 0 {
-        return Err(Error::Argument(format!("an image of {width}×{height} pixels has no grid to map")));
-    }
-    Ok(crate::export::transform_file::ImageGrid { width, height, calibration: Some(cal) })
-}
-
 fn non_negative(value: jint, what: &str) -> Result<usize> {
     usize::try_from(value).map_err(|_| Error::Argument(format!("{what} must not be negative (got {value})")))
 }
@@ -256,40 +248,16 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
     })
 }
 
-/// `String[] Native.exportTransform(String dir, double[] matrix, String kind, int fw, int fh,
-/// double fixedPixelWidth, double fixedPixelHeight, String fixedUnit, int mw, int mh,
-/// double movingPixelWidth, double movingPixelHeight, String movingUnit)`: writes
-/// transform.json, the BigWarp landmarks (CSV + JSON) and ngff-affine.json; returns the paths.
+/// `String[] Native.exportTransform(String dir, String request)`: a [`crate::ExportRequest`]
+/// as JSON (matrix, kind, fixed and moving grids); writes transform.json, the BigWarp
+/// landmarks (CSV + JSON) and ngff-affine.json; returns the paths.
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(
-    mut env: JNIEnv<'l>,
-    _: JClass<'l>,
-    dir: JString<'l>,
-    matrix: JDoubleArray<'l>,
-    kind: JString<'l>,
-    fw: jint,
-    fh: jint,
-    fpw: jdouble,
-    fph: jdouble,
-    funit: JString<'l>,
-    mw: jint,
-    mh: jint,
-    mpw: jdouble,
-    mph: jdouble,
-    munit: JString<'l>,
-) -> jobjectArray {
+pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, dir: JString<'l>, request: JString<'l>) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let dir = PathBuf::from(java_string(env, &dir)?);
-        let t = read_matrix(env, &matrix)?;
-        t.validate()?;
-        let (fu, mu) = (java_string(env, &funit)?, java_string(env, &munit)?);
-        let tf = crate::TransformFile {
-            kind: crate::TransformKind::parse(&java_string(env, &kind)?)?,
-            fixed_to_moving: t,
-            fixed: Some(image_grid(fw, fh, calibration(fpw, fph, &fu)?)?),
-            moving: Some(image_grid(mw, mh, calibration(mpw, mph, &mu)?)?),
-        };
-        let paths = crate::export::outputs::write_transform_exports(&dir, &tf)?;
+        let text = java_string(env, &request)?;
+        let request: crate::ExportRequest = serde_json::from_str(&text).map_err(|e| Error::Argument(format!("export request {text}: {e}")))?;
+        let paths = crate::export_transform(&dir, &request)?;
         let out = env.new_object_array(paths.len() as i32, "java/lang/String", JObject::null())?;
         for (i, p) in paths.iter().enumerate() {
             let s = env.new_string(p.display().to_string())?;

@@ -3,7 +3,6 @@ package comir.fiji;
 import ij.IJ;
 import ij.gui.GenericDialog;
 import ij.io.DirectoryChooser;
-import ij.measure.Calibration;
 import ij.plugin.PlugIn;
 
 /**
@@ -38,10 +37,11 @@ public class ExportBigWarp implements PlugIn {
 
 	static String[] export(Registration r, String folder) {
 		Native.ensureLoaded();
-		Calibration fc = r.fixed.getCalibration(), mc = r.moving.getCalibration();
-		String[] written = Native.exportTransform(folder, r.matrix, r.kind, r.fixed.getWidth(), r.fixed.getHeight(),
-			fc.pixelWidth, fc.pixelHeight, fc.getUnit(), r.moving.getWidth(), r.moving.getHeight(), mc.pixelWidth,
-			mc.pixelHeight, mc.getUnit());
+		StringBuilder m = new StringBuilder();
+		for (double v : r.matrix) m.append(m.length() == 0 ? "" : ",").append(v);
+		String request = "{\"matrix\":[" + m + "],\"kind\":" + Json.quote(r.kind) + ",\"fixed\":" + TransformPlan.grid(r.fixed)
+			+ ",\"moving\":" + TransformPlan.grid(r.moving) + "}";
+		String[] written = Native.exportTransform(folder, request);
 		for (String w : written) IJ.log("CoMIR: wrote " + w);
 		return written;
 	}

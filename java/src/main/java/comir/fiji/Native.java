@@ -157,10 +157,12 @@ public final class Native {
 	/** The methods, transform types and registration defaults as JSON: see {@link RegisterParams}. */
 	public static native String choices();
 
-	/** Writes transform.json, bigwarp-landmarks.csv/.json and ngff-affine.json into dir; returns their paths. */
-	public static native String[] exportTransform(String dir, double[] matrix, String kind, int fixedWidth, int fixedHeight,
-		double fixedPixelWidth, double fixedPixelHeight, String fixedUnit, int movingWidth, int movingHeight,
-		double movingPixelWidth, double movingPixelHeight, String movingUnit);
+	/**
+	 * Writes transform.json, bigwarp-landmarks.csv/.json and ngff-affine.json into dir; returns
+	 * their paths. The request is JSON: {matrix: [a, b, tx, c, d, ty], kind, fixed: grid, moving:
+	 * grid} with grid = {width, height, calibration: {pixel_width, pixel_height, unit}}.
+	 */
+	public static native String[] exportTransform(String dir, String request);
 
 	/**
 	 * Fits a transform to a BigWarp landmarks file (CSV or JSON).

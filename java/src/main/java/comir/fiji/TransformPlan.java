@@ -43,13 +43,16 @@ public final class TransformPlan {
 	public static TransformPlan read(String path, ImagePlus input, ImagePlus fixed, int width, int height) {
 		Native.ensureLoaded();
 		StringBuilder r = new StringBuilder("{\"transform\":").append(Json.quote(path));
-		if (fixed != null)
-			r.append(",\"fixed\":{\"width\":").append(fixed.getWidth()).append(",\"height\":").append(fixed.getHeight())
-				.append(",\"calibration\":").append(calibration(fixed.getCalibration())).append('}');
+		if (fixed != null) r.append(",\"fixed\":").append(grid(fixed));
 		r.append(",\"moving_calibration\":").append(calibration(input.getCalibration()));
 		r.append(",\"input_size\":[").append(input.getWidth()).append(',').append(input.getHeight()).append(']');
 		if (width > 0 && height > 0) r.append(",\"size\":[").append(width).append(',').append(height).append(']');
 		return new TransformPlan(Native.planApply(r.append('}').toString()));
+	}
+
+	/** An image's grid as the library reads it: {width, height, calibration}. */
+	static String grid(ImagePlus imp) {
+		return "{\"width\":" + imp.getWidth() + ",\"height\":" + imp.getHeight() + ",\"calibration\":" + calibration(imp.getCalibration()) + "}";
 	}
 
 	private static String calibration(Calibration c) {
