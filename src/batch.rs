@@ -155,3 +155,23 @@ pub fn summary_csv(results: &[PairResult]) -> String {
     }
     s
 }
+
+/// What a batch did, as both front ends report it (JSON across JNI).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BatchOutcome {
+    pub summary_csv_path: std::path::PathBuf,
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+    /// The summary table itself (also written to `summary_csv_path`).
+    pub summary_csv: String,
+}
+
+/// Find the pairs of `dir` (`NAME<fixed_suffix>` / `NAME<moving_suffix>`) and register them
+/// all into `out` (see [`register_all`]): the batch of `comir batch` and Fiji's Batch Register.
+pub fn run(dir: &Path, fixed_suffix: &str, moving_suffix: &str, out: &Path, model: Option<&Model>, options: &RegisterOptions, monitor: &dyn Monitor) -> Result<BatchOutcome> {
+    let pairs = find_pairs(dir, fixed_suffix, moving_suffix)?;
+    let results = register_all(&pairs, out, model, options, monitor)?;
+    let [pass, fail, error] = counts(&results);
+    Ok(BatchOutcome { summary_csv_path: out.join("summary.csv"), pass, fail, error, summary_csv: summary_csv(&results) })
+}

@@ -404,13 +404,11 @@ fn run(cli: Cli) -> comir::Result<()> {
             Ok(())
         }
         Command::Batch(a) => {
-            let pairs = comir::batch::find_pairs(&a.dir, &a.fixed_suffix, &a.moving_suffix)?;
             let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
             let bar = Bar::new(1);
-            let results = comir::batch::register_all(&pairs, &a.out, model.as_ref(), &a.how.options()?, &bar)?;
+            let o = comir::batch::run(&a.dir, &a.fixed_suffix, &a.moving_suffix, &a.out, model.as_ref(), &a.how.options()?, &bar)?;
             bar.0.finish_and_clear();
-            let [pass, fail, error] = comir::batch::counts(&results);
-            println!("{} pair(s): {pass} pass, {fail} FAIL, {error} error; summary in {}", results.len(), a.out.join("summary.csv").display());
+            println!("{} pair(s): {} pass, {} FAIL, {} error; summary in {}", o.pass + o.fail + o.error, o.pass, o.fail, o.error, o.summary_csv_path.display());
             Ok(())
         }
         Command::Eval(a) => {

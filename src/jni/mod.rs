@@ -295,10 +295,9 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
     })
 }
 
-/// `Object[] Native.batchRegister(String dir, String fixedSuffix, String movingSuffix, String
-/// modelPath, String params, String outDir, long job)` (params as for `register`):
-/// every pair of `dir` registered (see `comir batch`); returns `{String summaryCsvPath,
-/// int[3] counts (pass, fail, error), String summaryCsv}`.
+/// `String Native.batchRegister(String dir, String fixedSuffix, String movingSuffix, String
+/// modelPath, String params, String outDir, long job)` (params as for `register`): every pair
+/// of `dir` registered (see `comir batch`); returns the [`crate::batch::BatchOutcome`] as JSON.
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
     mut env: JNIEnv<'l>,
@@ -310,24 +309,16 @@ pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
     params: JString<'l>,
     out_dir: JString<'l>,
     job: jlong,
-) -> jobjectArray {
+) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let dir = PathBuf::from(java_string(env, &dir)?);
         let out = PathBuf::from(java_string(env, &out_dir)?);
-        let pairs = crate::batch::find_pairs(&dir, &java_string(env, &fixed_suffix)?, &java_string(env, &moving_suffix)?)?;
+        let (fixed_suffix, moving_suffix) = (java_string(env, &fixed_suffix)?, java_string(env, &moving_suffix)?);
         let options = register_options(env, &params)?;
         let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
         let monitor = jobs::get(job);
-        let results = crate::batch::register_all(&pairs, &out, model.as_deref().map(|m| &**m), &options, monitor.as_ref())?;
-        let counts = crate::batch::counts(&results).map(|n| n as jint);
-        let counts_array = env.new_int_array(3)?;
-        env.set_int_array_region(&counts_array, 0, &counts)?;
-        let items = vec![
-            jstring_object(env, &out.join("summary.csv").to_string_lossy())?,
-            counts_array.into(),
-            jstring_object(env, &crate::batch::summary_csv(&results))?,
-        ];
-        object_array(env, items)
+        let outcome = crate::batch::run(&dir, &fixed_suffix, &moving_suffix, &out, model.as_deref().map(|m| &**m), &options, monitor.as_ref())?;
+        Ok(env.new_string(serde_json::to_string(&outcome).expect("plain data serialises"))?.into_raw())
     })
 }
 

@@ -7,6 +7,7 @@ import ij.measure.ResultsTable;
 import ij.plugin.PlugIn;
 import java.awt.GraphicsEnvironment;
 import java.io.File;
+import java.util.Map;
 
 /**
  * Plugins › Registration › CoMIR › Batch Register...: registers every pair of a folder
@@ -46,10 +47,10 @@ public class BatchRegister implements PlugIn {
 		Prefs.set(PREF + "moving", moving);
 		Prefs.set(PREF + "output", output);
 		try {
-			Object[] r = register(input, fixed, moving, how, output);
-			int[] counts = (int[]) r[1];
-			IJ.log("CoMIR batch: " + counts[0] + " pass, " + counts[1] + " FAIL, " + counts[2] + " error; summary in " + r[0]);
-			if (!GraphicsEnvironment.isHeadless()) showSummary((String) r[0]);
+			Map<String, Object> r = register(input, fixed, moving, how, output);
+			IJ.log("CoMIR batch: " + count(r, "pass") + " pass, " + count(r, "fail") + " FAIL, " + count(r, "error")
+				+ " error; summary in " + r.get("summary_csv_path"));
+			if (!GraphicsEnvironment.isHeadless()) showSummary((String) r.get("summary_csv_path"));
 		}
 		catch (ComirException e) {
 			IJ.error("Batch Register", e.getMessage());
@@ -57,24 +58,30 @@ public class BatchRegister implements PlugIn {
 	}
 
 	/** Runs the batch (progress bar, Esc stops after the current pair); see {@link Native#batchRegister}. */
-	public static Object[] register(String input, String fixedEnding, String movingEnding, String model,
+	public static Map<String, Object> register(String input, String fixedEnding, String movingEnding, String model,
 		String method, String kind, boolean anyRotation, String output)
 	{
 		return register(input, fixedEnding, movingEnding, new RegisterParams(model, method, kind, anyRotation), output);
 	}
 
-	public static Object[] register(final String input, final String fixedEnding, final String movingEnding,
+	/** @return the library's batch outcome: summary_csv_path, pass, fail, error, summary_csv */
+	public static Map<String, Object> register(final String input, final String fixedEnding, final String movingEnding,
 		RegisterParams how, final String output)
 	{
 		if (input.isEmpty() || output.isEmpty()) throw new ComirException("Please choose the input and the output folder.");
 		if (!new File(input).isDirectory()) throw new ComirException("The input folder does not exist: " + input);
 		final String modelPath = how.modelPath(), params = how.toJson();
-		return NativeJob.run("Batch registration of " + input, new NativeJob.Call<Object[]>() {
+		String r = NativeJob.run("Batch registration of " + input, new NativeJob.Call<String>() {
 			@Override
-			public Object[] run(long job) {
+			public String run(long job) {
 				return Native.batchRegister(input, fixedEnding, movingEnding, modelPath, params, output, job);
 			}
 		});
+		return Json.object(r);
+	}
+
+	static int count(Map<String, Object> outcome, String key) {
+		return ((Double) outcome.get(key)).intValue();
 	}
 
 	private static void showSummary(String csv) {

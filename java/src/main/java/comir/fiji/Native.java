@@ -176,9 +176,9 @@ public final class Native {
 	/**
 	 * Registers every pair NAME+fixedSuffix / NAME+movingSuffix of dir with one model (or MI),
 	 * writing outDir/NAME/ per pair and outDir/summary.csv.
-	 * @return {String summary CSV path, int[3] counts (pass, fail, error), String summary CSV text}
+	 * @return JSON: {summary_csv_path, pass, fail, error, summary_csv}
 	 */
-	public static native Object[] batchRegister(String dir, String fixedSuffix, String movingSuffix, String modelPath,
+	public static native String batchRegister(String dir, String fixedSuffix, String movingSuffix, String modelPath,
 		String params, String outDir, long job);
 
 	/** The names of the model's modalities the fixed and the moving image go through (as register decides). */
