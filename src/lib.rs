@@ -217,6 +217,9 @@ fn register_full_size(fixed: &Image, moving: &Image, model: Option<(&Model, (usi
                 }
                 reg.timings.push(("mi-candidate".into(), mi_seconds));
             }
+            if reg.method == register::pipeline::Method::Mi {
+                register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, cf.view(), cm.view(), options);
+            }
             (reg, Some((cf, cm)))
         }
         None => (register_planes(gray_plane(fixed).view(), gray_plane(moving_used).view(), false, options, monitor)?, None),

@@ -48,3 +48,25 @@ fn monomodal_planes_with_a_shared_border_pass_only_at_the_right_pose() {
     assert!(!assessor.assess(&Affine2::rotation_about(std::f64::consts::PI, 119.5, 119.5), None).passed);
     assert!(!assessor.assess(&Affine2::translation(24.0, 0.0), None).passed);
 }
+
+/// An MI verdict that passes at a pose turned by 180° from the truth (as MI did on 2 of 100
+/// `comir eval` trials of two weakly related stains) is overruled by the CoMIRs of the same
+/// images, which match the true pose better; at the true pose the CoMIRs confirm it.
+#[test]
+fn the_comirs_overrule_a_passing_mi_verdict_at_a_wrong_pose() {
+    use comir::register::pipeline::confirm_with_comirs;
+    use comir::register::quality::Quality;
+    let truth = Affine2::rotation_about(0.1, 119.5, 109.5).compose(&Affine2::translation(4.0, -3.0));
+    // Stand-ins for two CoMIRs: views of one scene (CoMIRs of aligned images look alike).
+    let (cf, cm) = common::view_pair(240, 220, &truth, 21);
+    let turned = truth.compose(&Affine2::rotation_about(std::f64::consts::PI, 119.5, 109.5));
+    let passing = || Quality { score: 0.04, measure: "nmi".into(), overlap: 0.9, inliers: None, rival_score: 0.02, rival: "turned by 180°".into(), passed: true, reason: "ok".into() };
+    let o = RegisterOptions::default();
+    let mut wrong = passing();
+    confirm_with_comirs(&mut wrong, &turned, cf.view(), cm.view(), &o);
+    assert!(!wrong.passed, "a 180°-wrong pose kept its pass");
+    assert!(wrong.reason.contains("disagree") && wrong.reason.contains("turned by 180°"), "{}", wrong.reason);
+    let mut right = passing();
+    confirm_with_comirs(&mut right, &truth, cf.view(), cm.view(), &o);
+    assert!(right.passed, "the true pose was overruled: {}", right.reason);
+}

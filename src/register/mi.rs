@@ -144,6 +144,9 @@ pub fn levels_for_size(levels: &[MiLevel], max_side: usize) -> Vec<MiLevel> {
     out
 }
 
+/// Starts refined past the coarsest pyramid level.
+const SURVIVING_STARTS: usize = 3;
+
 pub struct MiResult {
     pub transform: Affine2,
     /// Mutual information at the finest level (nats, higher is better).
@@ -213,9 +216,12 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
                 }
             }
         }
-        if li == 0 && candidates.len() > 1 {
+        // The best few starts of the coarsest level go on, and the next level — sharper, with
+        // more samples — picks one: the coarsest MI often ranks a wrong pose first.
+        let keep = if li == 0 && levels.len() > 2 { SURVIVING_STARTS } else { 1 };
+        if li + 1 < levels.len() && candidates.len() > keep {
             candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
-            candidates.truncate(1);
+            candidates.truncate(keep);
         }
     }
     let (p, value) = candidates.swap_remove(0);
