@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub const METHODS: &[&str] = &["auto", "sift", "amd", "mi"];
 /// The transform types a user can choose, in menu order.
 pub const TRANSFORMS: &[&str] = &["rigid", "similarity", "affine", "translation"];
+/// The network sizes a new model can have (`model::config::NetConfig::preset`), default first.
+pub const NET_SIZES: &[&str] = &["small", "paper"];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -42,8 +44,18 @@ impl RegisterParams {
 }
 
 /// The choices and defaults of the registration parameters, for a front end's dialog.
+/// The choices and defaults of the registration and training parameters, for a front end's
+/// dialogs (training defaults: `crate::NewModel` and `model::train::TrainConfig`).
 pub fn choices_json() -> String {
-    serde_json::json!({ "methods": METHODS, "transforms": TRANSFORMS, "register_defaults": RegisterParams::default() }).to_string()
+    let (new, train) = (crate::NewModel::default(), crate::model::train::TrainConfig::default());
+    serde_json::json!({
+        "methods": METHODS,
+        "transforms": TRANSFORMS,
+        "register_defaults": RegisterParams::default(),
+        "net_sizes": NET_SIZES,
+        "train_defaults": { "names": new.names, "size": new.size, "steps": train.steps },
+    })
+    .to_string()
 }
 
 #[cfg(test)]
@@ -61,6 +73,16 @@ mod tests {
         let o = RegisterParams::default().options().unwrap();
         let d = RegisterOptions::default();
         assert_eq!((o.method, o.kind, o.any_rotation), (d.method, d.kind, d.any_rotation));
+    }
+
+    #[test]
+    fn every_listed_net_size_exists_and_the_default_size_is_listed_first() {
+        for size in NET_SIZES {
+            crate::model::config::NetConfig::preset(size, 1, 1).unwrap();
+        }
+        assert_eq!(NET_SIZES[0], crate::NewModel::default().size);
+        let c: serde_json::Value = serde_json::from_str(&choices_json()).unwrap();
+        assert_eq!(c["train_defaults"]["steps"], crate::model::train::TrainConfig::default().steps);
     }
 
     #[test]

@@ -8,6 +8,8 @@ import ij.gui.Roi;
 import ij.plugin.PlugIn;
 import java.awt.Rectangle;
 import java.io.File;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Plugins › Registration › CoMIR › Train CoMIR Model...: trains a model on one aligned pair of
@@ -24,14 +26,23 @@ public class TrainModel implements PlugIn {
 			IJ.error("Train CoMIR Model", "Please open the two aligned images of the training pair first.");
 			return;
 		}
+		if (!Native.isLoaded()) { // the dialog's choices and defaults come from the library
+			IJ.error("Train CoMIR Model", RegisterMultimodal.loadError());
+			return;
+		}
+		// The same defaults as `comir train` (the library's NewModel / TrainConfig).
+		Map<String, Object> choices = RegisterParams.choices();
+		@SuppressWarnings("unchecked")
+		Map<String, Object> d = (Map<String, Object>) choices.get("train_defaults");
+		List<?> names = (List<?>) d.get("names");
 		String[] titles = RegisterMultimodal.titles(ids);
 		GenericDialog gd = new MacroDialog("Train CoMIR Model");
 		gd.addChoice("Modality_A image", titles, titles[0]);
 		gd.addChoice("Modality_B image", titles, titles[1]);
-		gd.addStringField("Name_A", "A", 12);
-		gd.addStringField("Name_B", "B", 12);
-		gd.addChoice("Size", new String[] {"small", "paper"}, "small");
-		gd.addNumericField("Steps", 1000, 0);
+		gd.addStringField("Name_A", (String) names.get(0), 12);
+		gd.addStringField("Name_B", (String) names.get(1), 12);
+		gd.addChoice("Size", RegisterParams.list(choices, "net_sizes"), (String) d.get("size"));
+		gd.addNumericField("Steps", (Double) d.get("steps"), 0);
 		gd.addFileField("Model file to write", "", 40);
 		gd.addMessage("Training takes minutes to hours on a CPU: the status bar shows the time left,\nEsc stops early and still writes the model of the steps done.");
 		gd.showDialog();

@@ -22,6 +22,17 @@ public class RegisterParamsTest {
 	}
 
 	@Test
+	public void trainingChoicesAndDefaultsAreTheLibrarys() {
+		Map<String, Object> c = RegisterParams.choices();
+		assertArrayEquals(new String[] {"small", "paper"}, RegisterParams.list(c, "net_sizes"));
+		@SuppressWarnings("unchecked")
+		Map<String, Object> d = (Map<String, Object>) c.get("train_defaults");
+		assertEquals("small", d.get("size"));
+		assertEquals(1000.0, (Double) d.get("steps"), 0);
+		assertEquals(java.util.Arrays.asList("A", "B"), d.get("names"));
+	}
+
+	@Test
 	public void theJsonIsWhatTheLibraryReadsAndBadValuesAreClearErrors() {
 		Object[] planes = {new float[32 * 32]};
 		double[] sizes = {1, 1, 1, 1};
