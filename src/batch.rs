@@ -93,7 +93,7 @@ fn register_pair(pair: &Pair, out: &Path, model: Option<&Model>, options: &Regis
     let inputs = serde_json::json!({"fixed": pair.fixed, "moving": pair.moving});
     crate::export::outputs::write_registration(&out.join(&pair.name), &fixed, &moving, &reg, comirs.as_ref(), inputs)?;
     let (angle_degrees, scale, translation) = reg.decompose();
-    let method = serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let method = reg.method.name().to_string();
     Ok(Summary { passed: reg.quality.passed, reason: reg.quality.reason.clone(), method, angle_degrees, scale, translation, score: reg.quality.score, seconds: start.elapsed().as_secs_f64() })
 }
 

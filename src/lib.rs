@@ -52,9 +52,8 @@ pub struct ApplyPlan {
 
 pub fn apply_plan(transform: &TransformFile, input_size: (usize, usize), size: Option<(usize, usize)>) -> ApplyPlan {
     let (width, height) = size.or(transform.fixed.as_ref().map(|f| (f.width, f.height))).unwrap_or(input_size);
-    let m = transform.fixed_to_moving.m;
     ApplyPlan {
-        matrix: [m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2]],
+        matrix: transform.fixed_to_moving.row_packed(),
         kind: transform.kind,
         width,
         height,
@@ -91,17 +90,10 @@ pub struct ExportRequest {
 /// Write transform.json, the BigWarp landmarks (CSV + JSON) and ngff-affine.json into `dir`
 /// for the transform of `request`; returns the paths written.
 pub fn export_transform(dir: &std::path::Path, request: &ExportRequest) -> Result<Vec<std::path::PathBuf>> {
-    let [a, b, tx, c, d, ty] = request.matrix;
-    let t = Affine2::new([[a, b, tx], [c, d, ty]]);
+    let t = Affine2::from_row_packed(request.matrix);
     t.validate()?;
-    for grid in [&request.fixed, &request.moving] {
-        if grid.width == 0 || grid.height == 0 {
-            return Err(Error::Argument(format!("an image of {}×{} pixels has no grid to map", grid.width, grid.height)));
-        }
-        if let Some(cal) = &grid.calibration {
-            cal.check()?;
-        }
-    }
+    request.fixed.check()?;
+    request.moving.check()?;
     let tf = TransformFile { kind: TransformKind::parse(&request.kind)?, fixed_to_moving: t, fixed: Some(request.fixed.clone()), moving: Some(request.moving.clone()) };
     export::outputs::write_transform_exports(dir, &tf)
 }
@@ -110,12 +102,7 @@ pub fn export_transform(dir: &std::path::Path, request: &ExportRequest) -> Resul
 pub fn plan_apply(request: &ApplyRequest) -> Result<ApplyPlan> {
     request.moving_calibration.check()?;
     if let Some(grid) = &request.fixed {
-        if grid.width == 0 || grid.height == 0 {
-            return Err(Error::Argument(format!("an image of {}×{} pixels has no grid to map", grid.width, grid.height)));
-        }
-        if let Some(cal) = &grid.calibration {
-            cal.check()?;
-        }
+        grid.check()?;
     }
     if request.size.is_some_and(|[w, h]| w == 0 || h == 0) {
         return Err(Error::Argument("the output width and height must be positive".into()));
@@ -361,7 +348,7 @@ impl Outcome {
     fn new(t: &Affine2, kind: TransformKind, method: String, matches: &[register::pipeline::MatchPair]) -> Outcome {
         let (rotation_degrees, scale, (tx, ty)) = t.decompose();
         Outcome {
-            matrix: [t.m[0][0], t.m[0][1], t.m[0][2], t.m[1][0], t.m[1][1], t.m[1][2]],
+            matrix: t.row_packed(),
             kind,
             method,
             passed: false,
@@ -384,7 +371,7 @@ impl Outcome {
     /// `moving`: the moving image's calibration, for the calibrated translation.
     pub fn of_registration(reg: &Registration, seconds: f64, moving: &image::Calibration) -> Outcome {
         let q = &reg.quality;
-        let method = serde_json::to_value(reg.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let method = reg.method.name().to_string();
         let reason = if q.passed { String::new() } else { q.reason.clone() };
         Outcome { passed: q.passed, score: q.score, measure: q.measure.clone(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
             .calibrated(moving)

@@ -33,6 +33,16 @@ pub struct ImageGrid {
     pub calibration: Option<Calibration>,
 }
 
+impl ImageGrid {
+    /// Refuse an empty grid and pixel sizes that are not positive (a front end's input).
+    pub fn check(&self) -> Result<()> {
+        if self.width == 0 || self.height == 0 {
+            return Err(Error::Argument(format!("an image of {}×{} pixels has no grid to map", self.width, self.height)));
+        }
+        self.calibration.as_ref().map_or(Ok(()), Calibration::check)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct TransformFile {
     pub kind: TransformKind,

@@ -66,10 +66,10 @@ fn read_doubles(env: &mut JNIEnv, array: &JDoubleArray, n: usize, what: &str) ->
 /// The 6-number fixed → moving matrix {a, b, tx, c, d, ty} of a Java double[].
 fn read_matrix(env: &mut JNIEnv, matrix: &JDoubleArray) -> Result<crate::Affine2> {
     let m = read_doubles(env, matrix, 6, "the matrix (a, b, tx, c, d, ty)")?;
-    Ok(crate::Affine2::new([[m[0], m[1], m[2]], [m[3], m[4], m[5]]]))
+    Ok(crate::Affine2::from_row_packed([m[0], m[1], m[2], m[3], m[4], m[5]]))
 }
 
-/// An image's size and calibration from Java; an empty image is refused.
+/// A Java int that must be a size or count.
 fn non_negative(value: jint, what: &str) -> Result<usize> {
     usize::try_from(value).map_err(|_| Error::Argument(format!("{what} must not be negative (got {value})")))
 }

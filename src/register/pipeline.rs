@@ -26,6 +26,16 @@ pub enum Method {
 }
 
 impl Method {
+    /// The name files and front ends show (as serialised): "auto", "sift", "alpha-amd", "mi".
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Sift => "sift",
+            Method::AlphaAmd => "alpha-amd",
+            Method::Mi => "mi",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Method> {
         match s.to_ascii_lowercase().as_str() {
             "auto" => Ok(Method::Auto),
@@ -237,5 +247,18 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
     match sift_result {
         Some(s) if super::quality::more_convincing(&s.quality, &reg.quality) => Ok(s),
         _ => Ok(reg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_are_their_serialised_names_and_parse_back() {
+        for m in [Method::Auto, Method::Sift, Method::AlphaAmd, Method::Mi] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.name());
+            assert_eq!(Method::parse(m.name()).unwrap(), m);
+        }
     }
 }

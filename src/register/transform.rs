@@ -31,6 +31,17 @@ impl Affine2 {
         Affine2 { m }
     }
 
+    /// From the six numbers a, b, tx, c, d, ty (how the front ends pass a matrix).
+    pub fn from_row_packed([a, b, tx, c, d, ty]: [f64; 6]) -> Affine2 {
+        Affine2 { m: [[a, b, tx], [c, d, ty]] }
+    }
+
+    /// The six numbers a, b, tx, c, d, ty.
+    pub fn row_packed(&self) -> [f64; 6] {
+        let m = &self.m;
+        [m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2]]
+    }
+
     pub fn translation(tx: f64, ty: f64) -> Affine2 {
         Affine2 { m: [[1.0, 0.0, tx], [0.0, 1.0, ty]] }
     }
