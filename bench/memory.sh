@@ -2,15 +2,9 @@
 # Peak memory (RSS) and time of computing a CoMIR with the shipped model for large images,
 # next to the size of the image itself (the peer: the memory the float image alone needs).
 # Usage: bench/memory.sh [SIZES...]   (default: 2000 5000; 10000 takes minutes on 2 cores)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-scripts/setup.sh >/dev/null
-cargo build -q --release --bin comir
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-comir=target/release/comir
-$comir unmix --input .deps/demo/ihc.png --out-dir "$work" 2>/dev/null
+source "$(dirname "$0")/common.sh"
+build_bench
+unmix_demo
 sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(2000 5000)
 printf "%-12s %14s %16s %8s %10s\n" "image" "image (MiB)" "peak RSS (MiB)" "ratio" "seconds"
 for n in "${sizes[@]}"; do

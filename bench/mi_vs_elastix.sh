@@ -5,20 +5,12 @@
 # moved by N random rigid transforms (rotation up to ±10°, translation up to ±5% of the size).
 # Success = mean corner error ≤ 2% of the width (MultiRegEval's criterion).
 # Usage: bench/mi_vs_elastix.sh [N]
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
 n=${1:-10}
-scripts/setup.sh >/dev/null
-venv=.deps/bench-venv
-[[ -x $venv/bin/python ]] || python3 -m venv $venv
-$venv/bin/python -c "import itk" 2>/dev/null || $venv/bin/pip -q install itk-elastix numpy
-cargo build -q --release --bin comir --example bench_registration
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-comir=target/release/comir
+source "$(dirname "$0")/common.sh"
+bench_venv itk itk-elastix numpy
+build_bench bench_registration
 bench=target/release/examples/bench_registration
-$comir unmix --input .deps/demo/ihc.png --out-dir "$work" 2>/dev/null
+unmix_demo
 python3 - "$work" "$n" <<'PY'
 import json, math, random, sys
 work, n = sys.argv[1], int(sys.argv[2])

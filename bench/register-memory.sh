@@ -5,15 +5,9 @@
 # is then the inputs as 32-bit (4 bytes per pixel) plus the working copies of the binned pair.
 # The pair: the demo's hematoxylin and DAB stains scaled up to N×N (DAB turned by 15°).
 # Usage: bench/register-memory.sh [SIZES...]   (default: 2000 4000 8000 20000)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-scripts/setup.sh >/dev/null
-cargo build -q --release --bin comir
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-comir=target/release/comir
-$comir unmix --input .deps/demo/ihc.png --out-dir "$work" 2>/dev/null
+source "$(dirname "$0")/common.sh"
+build_bench
+unmix_demo
 $comir apply --transform demo/transform.json --input "$work/dab.tif" --output "$work/dab-moved.tif" 2>/dev/null
 sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(2000 4000 8000 20000)
 printf "%-12s %16s %14s %8s %18s %10s\n" "pair" "peak RSS (MiB)" "bytes/pixel" "binning" "estimate (MiB)" "seconds"

@@ -10,19 +10,11 @@
 # "ours wall" is the whole command (load, CoMIRs, registration, writing every output file);
 # "ours reg" and "elastix" are the registration alone, as each reports it.
 # Usage: bench/register_speed.sh [SIZES...]   (default: 512 1024 2048)
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-scripts/setup.sh >/dev/null
-venv=.deps/bench-venv
-[[ -x $venv/bin/python ]] || python3 -m venv $venv
-$venv/bin/python -c "import itk, numpy" 2>/dev/null || $venv/bin/pip -q install itk-elastix numpy
-cargo build -q --release --bin comir
-work=$(mktemp -d)
-[[ -n ${KEEP:-} ]] || trap 'rm -rf "$work"' EXIT
-comir=target/release/comir
+source "$(dirname "$0")/common.sh"
+bench_venv "itk, numpy" itk-elastix numpy
+build_bench
 model=models/ihc-hdab-small.safetensors
-$comir unmix --input .deps/demo/ihc.png --out-dir "$work" 2>/dev/null
+unmix_demo
 sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(512 1024 2048)
 echo "rigid registration, demo stains tiled to N×N (tiles turned/flipped), moving turned 8° and shifted 3%; $(nproc) cores"
 printf "%-10s %-12s %10s %10s %12s %8s\n" "pair" "method" "wall (s)" "reg (s)" "error (px)" "right"

@@ -2,18 +2,12 @@
 # Benchmark: our SIFT and feature registration against OpenCV's (opencv-python-headless from
 # PyPI), same 1-megapixel images, same keypoint budget, measured in one run; prints ratios
 # (ours / OpenCV: below 1.0 means we are faster). Usage: bench/sift_vs_opencv.sh
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-scripts/setup.sh >/dev/null
-venv=.deps/bench-venv
-[[ -x $venv/bin/python ]] || { python3 -m venv $venv && $venv/bin/pip -q install opencv-python-headless numpy; }
-cargo build -q --release --bin comir --example bench_registration
-work=$(mktemp -d)
-comir=target/release/comir
+source "$(dirname "$0")/common.sh"
+bench_venv "cv2, numpy" opencv-python-headless numpy
+build_bench bench_registration
 bench=target/release/examples/bench_registration
 # 1 MP test pair from the demo image: hematoxylin upsampled ×2, and a rotated+shifted copy.
-$comir unmix --input .deps/demo/ihc.png --out-dir "$work" 2>/dev/null
+unmix_demo
 echo '{"format":"comir-transform","version":1,"kind":"similarity","direction":"fixed_to_moving","matrix":[[0.5,0,0],[0,0.5,0]]}' > "$work/up.json"
 $comir apply --transform "$work/up.json" --input "$work/hematoxylin.tif" --output "$work/fixed.png" --size 1024x1024 2>/dev/null
 echo '{"format":"comir-transform","version":1,"kind":"rigid","direction":"fixed_to_moving","matrix":[[0.9962,-0.0872,60],[0.0872,0.9962,-20]]}' > "$work/rot.json"
