@@ -20,6 +20,7 @@ pub mod rng;
 
 pub use error::{Error, Result};
 pub use export::transform_file::TransformFile;
+pub use image::region::{Rect, Region};
 pub use image::Image;
 pub use register::transform::{Affine2, TransformKind};
 
@@ -114,7 +115,8 @@ pub fn plan_apply(request: &ApplyRequest) -> Result<ApplyPlan> {
 
 use model::store::Model;
 use ndarray::Array2;
-use register::pipeline::{register_planes, Registration, RegisterOptions};
+use register::mask::Masks;
+use register::pipeline::{register_planes_masked, Registration, RegisterOptions};
 
 /// The representation (CoMIR) of the first slice of `image` by the model's network `side`,
 /// averaged over its channels into one plane.
@@ -163,26 +165,53 @@ pub fn sides_for_channels(model: &Model, cf: usize, cm: usize) -> Result<(usize,
 /// binned copies (`Registration::binning`), so memory stays bounded whatever the image size;
 /// the transform is exact for the binned grids and returned in original pixels.
 pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+    register_masked(fixed, moving, Masks::default(), model, options, monitor)
+}
+
+/// [`register`] with only the pixels inside `masks` (one per image, on its own grid) taking
+/// part: sampled, matched and scored (see [`register::mask`]).
+pub fn register_masked(fixed: &Image, moving: &Image, masks: Masks, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+    masks.check((fixed.height(), fixed.width()), (moving.height(), moving.width()))?;
     let k = memory::bin_factor((fixed.width(), fixed.height()), (moving.width(), moving.height()), memory::working_budget());
     if model.is_none() && k > 1 {
         // A CoMIR is computed at the resolution its network was trained on, so only the
         // model-free path bins; with a model the full-size check below decides.
         let (bf, bm) = (image::bin::bin_image(fixed, k)?, image::bin::bin_image(moving, k)?);
-        let (mut reg, _) = register_full_size(&bf, &bm, None, options, monitor)?;
+        let binned = (masks.fixed.map(|m| register::mask::bin_mask(m, k)), masks.moving.map(|m| register::mask::bin_mask(m, k)));
+        let (sx, sy) = options.start_shift;
+        let binned_options = RegisterOptions { start_shift: (sx / k as f64, sy / k as f64), ..options.clone() };
+        let (mut reg, _) = register_full_size(&bf, &bm, Masks { fixed: binned.0.as_ref(), moving: binned.1.as_ref() }, None, &binned_options, monitor)?;
         let to_original = image::bin::binned_to_original(k);
         reg.transform = to_original.compose(&reg.transform).compose(&to_original.inverse()?);
         reg.binning = k;
         return Ok((reg, None));
     }
-    register_full_size(fixed, moving, model, options, monitor)
+    register_full_size(fixed, moving, masks, model, options, monitor)
 }
 
-fn register_full_size(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
     memory::check_registration_fits((fixed.width(), fixed.height()), (moving.width(), moving.height()), memory::available_bytes())?;
     let rescaled = register::physical::moving_at_fixed_pixel_size(&fixed.calibration, moving)?;
     let (moving_used, to_moving) = match &rescaled {
         Some((image, scale)) => (image, *scale),
         None => (moving, Affine2::IDENTITY),
+    };
+    // The moving mask follows the moving image onto the fixed pixel size.
+    let rescaled_mask = match (&rescaled, masks.moving) {
+        (Some((image, scale)), Some(m)) => Some(register::mask::resample_mask(m.view(), scale, image.width(), image.height())),
+        _ => None,
+    };
+    let masks = Masks { fixed: masks.fixed, moving: rescaled_mask.as_ref().or(masks.moving) };
+    // The start shift is in original moving pixels; the search runs on the rescaled ones.
+    let options = &match &rescaled {
+        Some((_, scale)) => {
+            let (sx, sy) = options.start_shift;
+            let back = scale.inverse()?;
+            let (ox, oy) = back.apply(0.0, 0.0);
+            let (ex, ey) = back.apply(sx, sy);
+            RegisterOptions { start_shift: (ex - ox, ey - oy), ..options.clone() }
+        }
+        None => options.clone(),
     };
     let (mut reg, comirs) = match model {
         Some((m, (fs, ms))) => {
@@ -190,14 +219,14 @@ fn register_full_size(fixed: &Image, moving: &Image, model: Option<(&Model, (usi
             let cf = comir_plane(m, fs, fixed, monitor)?;
             let cm = comir_plane(m, ms, moving_used, monitor)?;
             let seconds = t0.elapsed().as_secs_f64();
-            let mut reg = register_planes(cf.view(), cm.view(), true, options, monitor)?;
+            let mut reg = register_planes_masked(cf.view(), cm.view(), masks, true, options, monitor)?;
             reg.timings.insert(0, ("comir".into(), seconds));
             if options.method == register::pipeline::Method::Auto && !reg.quality.passed {
                 // `auto` never loses to the training-free method: when the CoMIR candidates
                 // fail their check, MI on the originals is tried too, and the more convincing
                 // verdict wins (see `more_convincing`). A passing CoMIR result saves that time.
                 let t1 = std::time::Instant::now();
-                let mi = register_planes(gray_plane(fixed).view(), gray_plane(moving_used).view(), false, options, monitor)?;
+                let mi = register_planes_masked(gray_plane(fixed).view(), gray_plane(moving_used).view(), masks, false, options, monitor)?;
                 let mi_seconds = t1.elapsed().as_secs_f64();
                 if register::quality::more_convincing(&mi.quality, &reg.quality) {
                     reg = Registration { timings: std::mem::take(&mut reg.timings), ..mi };
@@ -205,11 +234,11 @@ fn register_full_size(fixed: &Image, moving: &Image, model: Option<(&Model, (usi
                 reg.timings.push(("mi-candidate".into(), mi_seconds));
             }
             if reg.method == register::pipeline::Method::Mi {
-                register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, cf.view(), cm.view(), options);
+                register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, cf.view(), cm.view(), masks, options);
             }
             (reg, Some((cf, cm)))
         }
-        None => (register_planes(gray_plane(fixed).view(), gray_plane(moving_used).view(), false, options, monitor)?, None),
+        None => (register_planes_masked(gray_plane(fixed).view(), gray_plane(moving_used).view(), masks, false, options, monitor)?, None),
     };
     if rescaled.is_none() {
         return Ok((reg, comirs));
@@ -224,30 +253,24 @@ fn register_full_size(fixed: &Image, moving: &Image, model: Option<(&Model, (usi
     Ok((reg, comirs))
 }
 
-/// A rectangle x, y, width, height in pixels (an ROI's bounds).
-pub type Rect = [usize; 4];
-
-/// Refuse empty regions and regions reaching outside a width × height image.
-fn check_region([x, y, w, h]: Rect, width: usize, height: usize) -> Result<()> {
-    if w == 0 || h == 0 || x + w > width || y + h > height {
-        return Err(Error::Argument(format!("the region {x},{y},{w},{h} does not lie inside the {width}×{height} image")));
-    }
-    Ok(())
-}
-
-fn crop(image: &Image, rect: Option<Rect>) -> Result<(Image, Affine2)> {
-    let Some([x, y, w, h]) = rect else { return Ok((image.clone(), Affine2::IDENTITY)) };
-    check_region([x, y, w, h], image.width(), image.height())?;
-    let data = image.data.slice(ndarray::s![.., .., y..y + h, x..x + w]).to_owned();
-    Ok((Image { data, pixel_type: image.pixel_type, calibration: image.calibration.clone() }, Affine2::translation(x as f64, y as f64)))
-}
-
-/// [`register`] restricted to regions of the two images (e.g. ROIs); the returned transform
-/// and matches are in full-image pixel coordinates.
-pub fn register_regions(fixed: &Image, moving: &Image, fixed_rect: Option<Rect>, moving_rect: Option<Rect>, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<Registration> {
-    let (f, fo) = crop(fixed, fixed_rect)?;
-    let (m, mo) = crop(moving, moving_rect)?;
-    let (mut reg, _) = register(&f, &m, model, options, monitor)?;
+/// [`register`] restricted to regions of the two images (ROIs of any shape: the images are
+/// cropped to their rectangles and, for other shapes, masked); the returned transform and
+/// matches are in full-image pixel coordinates.
+pub fn register_regions(fixed: &Image, moving: &Image, fixed_region: Option<&Region>, moving_region: Option<&Region>, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<Registration> {
+    let clip = |r: Option<&Region>, image: &Image| r.map(|r| r.clip(image.width(), image.height())).transpose();
+    let (fr, mr) = (clip(fixed_region, fixed)?, clip(moving_region, moving)?);
+    let (f, fo) = image::region::crop(fixed, fr.as_ref().map(|r| r.0))?;
+    let (m, mo) = image::region::crop(moving, mr.as_ref().map(|r| r.0))?;
+    let masks = Masks { fixed: fr.as_ref().and_then(|r| r.1.as_ref()), moving: mr.as_ref().and_then(|r| r.1.as_ref()) };
+    // Start where the crops lie in the whole images (whole images start centre on centre): a
+    // region off the centre would otherwise start its search far from the pose.
+    let centre = |w: usize, h: usize| ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+    let (fc, mc, fcc, mcc) = (centre(fixed.width(), fixed.height()), centre(moving.width(), moving.height()), centre(f.width(), f.height()), centre(m.width(), m.height()));
+    let (fox, foy) = fo.apply(0.0, 0.0);
+    let (mox, moy) = mo.apply(0.0, 0.0);
+    let start_shift = (fcc.0 + fox - fc.0 + mc.0 - mox - mcc.0, fcc.1 + foy - fc.1 + mc.1 - moy - mcc.1);
+    let options = &RegisterOptions { start_shift, ..options.clone() };
+    let (mut reg, _) = register_masked(&f, &m, masks, model, options, monitor)?;
     // full fixed → crop fixed → crop moving → full moving
     reg.transform = mo.compose(&reg.transform).compose(&fo.inverse()?);
     for (p, q) in reg.matches.iter_mut() {
@@ -274,18 +297,10 @@ impl Default for NewModel {
     }
 }
 
-/// The part of a (C, H, W) network input inside `region`.
-pub fn crop_input(x: ndarray::Array3<f32>, region: Option<Rect>) -> Result<ndarray::Array3<f32>> {
-    let Some([rx, ry, rw, rh]) = region else { return Ok(x) };
-    let (_, h, w) = x.dim();
-    check_region([rx, ry, rw, rh], w, h)?;
-    Ok(x.slice(ndarray::s![.., ry..ry + rh, rx..rx + rw]).to_owned())
-}
-
-/// Train on aligned image pairs (first slice of each; only inside `region` if given), either
-/// a new model or one to continue (`resume`). Checkpoints and the final model go to `out`,
+/// Train on aligned image pairs (first slice of each; only inside `region` if given: patches
+/// are centred inside its shape), either a new model or one to continue (`resume`). Checkpoints and the final model go to `out`,
 /// written atomically: a cancelled run still leaves a complete model of the steps done.
-pub fn train_model(pairs: &[(Image, Image)], region: Option<Rect>, new: &NewModel, resume: Option<Model>, config: &model::train::TrainConfig, out: &std::path::Path, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<(Model, model::train::TrainReport)> {
+pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewModel, resume: Option<Model>, config: &model::train::TrainConfig, out: &std::path::Path, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<(Model, model::train::TrainReport)> {
     use model::store::{Modality, Provenance};
     let first = pairs.first().ok_or_else(|| Error::Argument("at least one aligned image pair is needed for training".into()))?;
     let mut model = match resume {
@@ -300,9 +315,13 @@ pub fn train_model(pairs: &[(Image, Image)], region: Option<Rect>, new: &NewMode
     };
     let mut prepared = Vec::with_capacity(pairs.len());
     for (a, b) in pairs {
-        let xa = crop_input(model::preprocess::prepare(a, model.header.modalities[0].preprocess)?, region)?;
-        let xb = crop_input(model::preprocess::prepare(b, model.header.modalities[1].preprocess)?, region)?;
-        prepared.push(model::augment::TrainingPair::new(xa, xb, None)?);
+        let (rect, mask) = match region {
+            Some(r) => r.clip(a.width(), a.height()).map(|(rect, mask)| (Some(rect), mask))?,
+            None => (None, None),
+        };
+        let xa = image::region::crop_input(model::preprocess::prepare(a, model.header.modalities[0].preprocess)?, rect)?;
+        let xb = image::region::crop_input(model::preprocess::prepare(b, model.header.modalities[1].preprocess)?, rect)?;
+        prepared.push(model::augment::TrainingPair::new(xa, xb, mask)?);
     }
     model.header.provenance = model::store::Provenance { command, ..Provenance::now(None) };
     let report = model::train::train(&mut model, &prepared, config, Some(out.to_path_buf()), monitor)?;

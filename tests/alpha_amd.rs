@@ -23,7 +23,7 @@ fn run(truth: &Affine2, kind: TransformKind, contrast_change: bool, starts: &[f6
     // Both views are cut from a larger scene, so neither has an empty (black) border.
     let (fixed, moved) = common::view_pair(w, h, truth, 9);
     let moving = if contrast_change { moved.mapv(|v| v.powf(0.6)) } else { moved };
-    let r = register(fixed.view(), moving.view(), starts, &quick(kind), &Silent).unwrap();
+    let r = register(fixed.view(), moving.view(), Default::default(), starts, &quick(kind), &Silent).unwrap();
     common::corner_error(&r.transform, truth, w, h)
 }
 

@@ -21,7 +21,7 @@ fn a_linear_ramp_never_passes() {
     let o = RegisterOptions { method: Method::Mi, any_rotation: false, ..Default::default() };
     let reg = register_planes(ramp.view(), scene.view(), false, &o, &Silent).unwrap();
     assert!(!reg.quality.passed, "a ramp registered to a tissue image passed: {:?}", reg.quality);
-    let assessor = Assessor::new(ramp.view(), scene.view(), false, &o);
+    let assessor = Assessor::new(ramp.view(), scene.view(), Default::default(), false, &o);
     assert!(!assessor.assess(&Affine2::IDENTITY, None).passed);
 }
 
@@ -31,7 +31,7 @@ fn masked_images_pass_only_at_the_right_pose() {
     let fixed = round_mask(&base);
     let moving = round_mask(&common::other_modality(&base)); // the same field, another modality
     let o = RegisterOptions::default();
-    let assessor = Assessor::new(fixed.view(), moving.view(), false, &o);
+    let assessor = Assessor::new(fixed.view(), moving.view(), Default::default(), false, &o);
     let right = assessor.assess(&Affine2::IDENTITY, None);
     assert!(right.passed, "the right pose must pass: {right:?}");
     let turned = Affine2::rotation_about(std::f64::consts::PI, 119.5, 119.5);
@@ -43,7 +43,7 @@ fn masked_images_pass_only_at_the_right_pose() {
 #[test]
 fn monomodal_planes_with_a_shared_border_pass_only_at_the_right_pose() {
     let base = round_mask(&common::scene(240, 240, 12));
-    let assessor = Assessor::new(base.view(), base.view(), true, &RegisterOptions::default());
+    let assessor = Assessor::new(base.view(), base.view(), Default::default(), true, &RegisterOptions::default());
     assert!(assessor.assess(&Affine2::IDENTITY, None).passed);
     assert!(!assessor.assess(&Affine2::rotation_about(std::f64::consts::PI, 119.5, 119.5), None).passed);
     assert!(!assessor.assess(&Affine2::translation(24.0, 0.0), None).passed);
@@ -63,10 +63,10 @@ fn the_comirs_overrule_a_passing_mi_verdict_at_a_wrong_pose() {
     let passing = || Quality { score: 0.04, measure: "nmi".into(), overlap: 0.9, inliers: None, rival_score: 0.02, rival: "turned by 180°".into(), passed: true, reason: "ok".into() };
     let o = RegisterOptions::default();
     let mut wrong = passing();
-    confirm_with_comirs(&mut wrong, &turned, cf.view(), cm.view(), &o);
+    confirm_with_comirs(&mut wrong, &turned, cf.view(), cm.view(), Default::default(), &o);
     assert!(!wrong.passed, "a 180°-wrong pose kept its pass");
     assert!(wrong.reason.contains("disagree") && wrong.reason.contains("turned by 180°"), "{}", wrong.reason);
     let mut right = passing();
-    confirm_with_comirs(&mut right, &truth, cf.view(), cm.view(), &o);
+    confirm_with_comirs(&mut right, &truth, cf.view(), cm.view(), Default::default(), &o);
     assert!(right.passed, "the true pose was overruled: {}", right.reason);
 }

@@ -11,7 +11,7 @@ fn mi_recovers_rigid_motion_between_modalities() {
     let truth = Affine2::rotation_about(0.25, 127.5, 111.5).compose(&Affine2::translation(7.0, -5.0));
     let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
     let moving = common::other_modality(&moved);
-    let r = mi::register(fixed.view(), moving.view(), &[0.0, 0.4, -0.4], &MiOptions::default(), &Silent).unwrap();
+    let r = mi::register(fixed.view(), moving.view(), Default::default(), &[0.0, 0.4, -0.4], &MiOptions::default(), &Silent).unwrap();
     let err = common::corner_error(&r.transform, &truth, 256, 224);
     assert!(err < 2.0, "corner error {err:.2} px");
 }

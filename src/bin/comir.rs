@@ -299,7 +299,7 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
     eprintln!("training on {} pair(s), {}", pairs.len(), comir::model::device::runtime_info());
     let bar = Bar::new(config.steps);
     let command = Some(std::env::args().collect::<Vec<_>>().join(" "));
-    let (model, report) = comir::train_model(&pairs, args.region, &new, resume, &config, &args.out, command, &bar)?;
+    let (model, report) = comir::train_model(&pairs, args.region.map(comir::Region::rect).as_ref(), &new, resume, &config, &args.out, command, &bar)?;
     bar.0.finish();
     let tail = &report.losses[report.losses.len().saturating_sub(20)..];
     eprintln!(

@@ -5,6 +5,7 @@ pub mod bin;
 pub mod io;
 pub mod filter;
 pub mod preview;
+pub mod region;
 pub mod stain;
 
 use crate::error::{Error, Result};

@@ -5,7 +5,7 @@ mod models;
 mod pixels;
 
 use crate::error::{Error, Result};
-use ::jni::objects::{JClass, JDoubleArray, JIntArray, JObject, JObjectArray, JString};
+use ::jni::objects::{JByteArray, JClass, JDoubleArray, JIntArray, JObject, JObjectArray, JString};
 use ::jni::sys::{jboolean, jdouble, jint, jlong, jobject, jobjectArray, jstring};
 use ::jni::JNIEnv;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -135,7 +135,9 @@ fn optional_string(env: &mut JNIEnv, s: &JString) -> Result<Option<String>> {
     Ok(if v.trim().is_empty() { None } else { Some(v) })
 }
 
-fn optional_rect(env: &mut JNIEnv, r: &JIntArray) -> Result<Option<crate::Rect>> {
+/// An ROI as Java sends it: int[] {x, y, width, height} (x, y may be negative: an ROI past
+/// the image's edge) and, for shapes other than rectangles, `Roi.getMask()`'s bytes.
+fn optional_region(env: &mut JNIEnv, r: &JIntArray, mask: &JByteArray) -> Result<Option<crate::Region>> {
     if r.is_null() {
         return Ok(None);
     }
@@ -144,10 +146,9 @@ fn optional_rect(env: &mut JNIEnv, r: &JIntArray) -> Result<Option<crate::Rect>>
     }
     let mut v = [0i32; 4];
     env.get_int_array_region(r, 0, &mut v)?;
-    if v.iter().any(|&x| x < 0) {
-        return Err(Error::Argument("region values must not be negative".into()));
-    }
-    Ok(Some(v.map(|x| x as usize)))
+    let (w, h) = (non_negative(v[2], "the region width")?, non_negative(v[3], "the region height")?);
+    let bytes = if mask.is_null() { None } else { Some(env.convert_byte_array(mask)?.into_iter().collect::<Vec<u8>>()) };
+    crate::Region::from_roi(v[0] as i64, v[1] as i64, w, h, bytes.as_deref()).map(Some)
 }
 
 fn doubles<'a>(env: &mut JNIEnv<'a>, values: &[f64]) -> Result<JObject<'a>> {
@@ -210,7 +211,7 @@ pub extern "system" fn Java_comir_fiji_Native_jobProgress<'l>(_env: JNIEnv<'l>, 
 
 /// `String Native.register(Object[] fixedPlanes, int fw, int fh, Object[] movingPlanes,
 /// int mw, int mh, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
-/// int[] movingRect, String modelPath, String params, long job)` (params: `crate::params::RegisterParams` as JSON)
+/// byte[] fixedMask, int[] movingRect, byte[] movingMask, String modelPath, String params, long job)` (params: `crate::params::RegisterParams` as JSON)
 /// → the [`crate::Outcome`] as JSON.
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_register<'l>(
@@ -226,7 +227,9 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
     fixed_unit: JString<'l>,
     moving_unit: JString<'l>,
     fixed_rect: JIntArray<'l>,
+    fixed_mask: JByteArray<'l>,
     moving_rect: JIntArray<'l>,
+    moving_mask: JByteArray<'l>,
     model_path: JString<'l>,
     params: JString<'l>,
     job: jlong,
@@ -238,12 +241,12 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
         let sizes = read_doubles(env, &pixel_sizes, 4, "pixel sizes (fixed width, height, moving width, height)")?;
         fixed.calibration = calibration(sizes[0], sizes[1], &optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into()))?;
         moving.calibration = calibration(sizes[2], sizes[3], &optional_string(env, &moving_unit)?.unwrap_or_else(|| "pixel".into()))?;
-        let (fr, mr) = (optional_rect(env, &fixed_rect)?, optional_rect(env, &moving_rect)?);
+        let (fr, mr) = (optional_region(env, &fixed_rect, &fixed_mask)?, optional_region(env, &moving_rect, &moving_mask)?);
         let options = register_options(env, &params)?;
         let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
         let sides = model.as_ref().map(|m| crate::model_sides(m, &fixed, &moving)).transpose()?;
         let monitor = jobs::get(job);
-        let reg = crate::register_regions(&fixed, &moving, fr, mr, model.as_deref().map(|m| &**m).zip(sides), &options, monitor.as_ref())?;
+        let reg = crate::register_regions(&fixed, &moving, fr.as_ref(), mr.as_ref(), model.as_deref().map(|m| &**m).zip(sides), &options, monitor.as_ref())?;
         Ok(jstring_object(env, &crate::Outcome::of_registration(&reg, start.elapsed().as_secs_f64(), &moving.calibration).to_json())?.into_raw())
     })
 }
@@ -390,7 +393,7 @@ pub extern "system" fn Java_comir_fiji_Native_represent<'l>(
 }
 
 /// `String Native.train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region,
-/// String nameA, String nameB, String size, int steps, String outPath, long job)`: trains a
+/// byte[] regionMask, String nameA, String nameB, String size, int steps, String outPath, long job)`: trains a
 /// new model on one aligned pair and writes it (also when cancelled: the steps done so far).
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_train<'l>(
@@ -401,6 +404,7 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
     width: jint,
     height: jint,
     region: JIntArray<'l>,
+    region_mask: JByteArray<'l>,
     name_a: JString<'l>,
     name_b: JString<'l>,
     size: JString<'l>,
@@ -412,7 +416,7 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
         let (w, h) = (non_negative(width, "width")?, non_negative(height, "height")?);
         let a = pixels::planes_to_image(env, &a_planes, w, h)?;
         let b = pixels::planes_to_image(env, &b_planes, w, h)?;
-        let region = optional_rect(env, &region)?;
+        let region = optional_region(env, &region, &region_mask)?;
         // The library's defaults for everything the dialog does not ask (as `comir train`).
         let new = crate::NewModel { names: [java_string(env, &name_a)?, java_string(env, &name_b)?], size: java_string(env, &size)?, ..Default::default() };
         let steps = non_negative(steps, "steps")?;
@@ -421,7 +425,7 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
         }
         let config = crate::model::train::TrainConfig { steps: steps as u64, ..Default::default() };
         let out = PathBuf::from(java_string(env, &out_path)?);
-        let (model, report) = crate::train_model(&[(a, b)], region, &new, None, &config, &out, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
+        let (model, report) = crate::train_model(&[(a, b)], region.as_ref(), &new, None, &config, &out, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
         let last = report.losses.last().copied().unwrap_or(f64::NAN);
         let summary = format!(
             "{} after {} steps{} ({:.2} steps/s, final loss {last:.4})",

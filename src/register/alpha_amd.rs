@@ -8,6 +8,7 @@
 //! gradients are tabulated once per pyramid level; each iteration samples a small random
 //! fraction of the points, evaluates the symmetric measure (fixed → moving and back) with
 //! analytic gradients, and takes an SGD-with-momentum step.
+use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
@@ -37,6 +38,9 @@ pub struct AlphaAmdOptions {
     pub momentum: f64,
     pub symmetric: bool,
     pub seed: u64,
+    /// The search starts with the fixed image's centre on the moving image's centre moved by
+    /// this (pixels); see `RegisterOptions::start_shift`.
+    pub start_shift: (f64, f64),
 }
 
 impl Default for AlphaAmdOptions {
@@ -53,6 +57,7 @@ impl Default for AlphaAmdOptions {
             momentum: 0.9,
             symmetric: true,
             seed: 0,
+            start_shift: (0.0, 0.0),
         }
     }
 }
@@ -66,6 +71,8 @@ struct LevelImage {
     /// follows exactly the function it evaluates.
     tables: Vec<Array2<f32>>,
     factor: f64,
+    /// Full-resolution mask: points are taken, and positions sampled, only inside it.
+    mask: Option<Mask>,
 }
 
 fn quantise(v: f32, q: usize) -> usize {
@@ -73,11 +80,15 @@ fn quantise(v: f32, q: usize) -> usize {
 }
 
 impl LevelImage {
-    fn new(plane: &Array2<f32>, q: usize, factor: usize) -> LevelImage {
+    fn new(plane: &Array2<f32>, q: usize, factor: usize, mask: Option<&Mask>) -> LevelImage {
         let levels = plane.mapv(|v| quantise(v, q) as u8);
         let (h, w) = levels.dim();
         let f = factor as f64;
-        let points = levels.indexed_iter().map(|((y, x), &l)| (x as f64 * f, y as f64 * f, l as usize)).collect();
+        let points = levels
+            .indexed_iter()
+            .map(|((y, x), &l)| (x as f64 * f, y as f64 * f, l as usize))
+            .filter(|&(x, y, _)| mask::contains(mask, x, y))
+            .collect();
         let thickness = 1.0 / q as f32;
         // Distance maps of "level ≥ l" (upper) and "level < l" (lower) sets, l = 1..=q.
         let maps: Vec<(usize, bool, Array2<f32>)> = (1..=q)
@@ -103,12 +114,15 @@ impl LevelImage {
                 }
             }
         }
-        LevelImage { points, tables, factor: f }
+        LevelImage { points, tables, factor: f, mask: mask.cloned() }
     }
 
     /// Bilinear value of table `q` at full-resolution position (x, y) and its exact partial
     /// derivatives; None outside the image.
     fn sample(&self, q: usize, x: f64, y: f64) -> Option<[f64; 3]> {
+        if !mask::contains(self.mask.as_ref(), x, y) {
+            return None;
+        }
         let t = &self.tables[q];
         let (h, w) = t.dim();
         let (gx, gy) = (x / self.factor, y / self.factor);
@@ -190,8 +204,20 @@ pub struct AmdResult {
     pub value: f64,
 }
 
-fn pyramid(plane: ArrayView2<f32>, level: &PyramidLevel) -> Array2<f32> {
-    subsample(gaussian_blur(plane, level.sigma).view(), level.factor)
+/// One pyramid level of `plane`. With a mask the blur is normalised inside it (blur of the
+/// masked plane over blur of the mask): pixels outside the ROI (another piece of a torn
+/// section, a neighbouring cell) must not bleed into the coarse levels the search runs on.
+fn pyramid(plane: ArrayView2<f32>, mask: Option<&Mask>, level: &PyramidLevel) -> Array2<f32> {
+    let blurred = match mask {
+        None => gaussian_blur(plane, level.sigma),
+        Some(m) => {
+            let weight = m.mapv(|b| b as u8 as f32);
+            let num = gaussian_blur((&plane * &weight).view(), level.sigma);
+            let den = gaussian_blur(weight.view(), level.sigma);
+            ndarray::Zip::from(&num).and(&den).and(plane).map_collect(|&n, &d, &v| if d > 1e-3 { n / d } else { v })
+        }
+    };
+    subsample(blurred.view(), level.factor)
 }
 
 /// The coarsest pyramid level has at most about this many pixels on its larger side: the
@@ -217,14 +243,15 @@ pub fn levels_for_size(levels: &[PyramidLevel], max_side: usize) -> Vec<PyramidL
     out
 }
 
-/// Register `moving` to `fixed` (both single planes) starting from each of `start_angles`
-/// (radians) and keep the best; returns the fixed → moving transform.
 /// Starts refined past the coarsest pyramid level.
 const SURVIVING_STARTS: usize = 3;
 /// Least fraction of the fixed image a pose must keep in view to win the final pick.
 const MIN_PICK_OVERLAP: f64 = 0.25;
 
-pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &[f64], options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
+/// Register `moving` to `fixed` (both single planes) starting from each of `start_angles`
+/// (radians) and keep the best; returns the fixed → moving transform. Only the pixels inside
+/// `masks` take part (as points, and as positions the other image's points may land on).
+pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
@@ -233,11 +260,13 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
     if options.levels.is_empty() || options.alpha_levels < 1 || options.alpha_levels > 64 {
         return Err(Error::Argument("α-AMD needs at least one pyramid level and 1..64 alpha levels".into()));
     }
+    masks.check((fh, fw), (mh, mw))?;
     let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
     let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
     let centre = |w: usize, h: usize| ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
     let radius = (((fw * fw + fh * fh) as f64) / 12.0).sqrt(); // rms radius of a w×h rectangle
-    let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: centre(mw, mh), radius };
+    let (mcx, mcy) = centre(mw, mh);
+    let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: (mcx + options.start_shift.0, mcy + options.start_shift.1), radius };
     let scales = par.scales();
     let total: u64 = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * start_angles.len().max(1) as u64;
     let done = std::sync::atomic::AtomicU64::new(0);
@@ -248,12 +277,19 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
     let mut last_values = vec![0.0; candidates.len()];
     // Correlation over the overlap at full resolution; a pose that keeps too little of the
     // fixed image in view counts as no correlation.
+    let (fixed_judged, moving_judged) = (mask::outside_to_nan(fixed.clone(), masks.fixed), mask::outside_to_nan(moving.clone(), masks.moving));
     let judge = |p: &[f64]| {
-        let (ncc, overlap) = crate::register::quality::ncc_and_overlap(fixed.view(), moving.view(), &par.to_affine(p));
+        let t = par.to_affine(p);
+        let (ncc, in_masks) = crate::register::quality::ncc_and_overlap(fixed_judged.view(), moving_judged.view(), &t);
+        // The overlap is the images' (masked pixels are NaN and would count as outside).
+        let overlap = if masks.fixed.is_none() && masks.moving.is_none() { in_masks } else { crate::register::quality::ncc_and_overlap(fixed.view(), moving.view(), &t).1 };
         if overlap >= MIN_PICK_OVERLAP && ncc.is_finite() { ncc } else { f64::NEG_INFINITY }
     };
     for (li, level) in levels.iter().enumerate() {
-        let (fl, ml) = (LevelImage::new(&pyramid(fixed.view(), level), options.alpha_levels, level.factor), LevelImage::new(&pyramid(moving.view(), level), options.alpha_levels, level.factor));
+        let (fl, ml) = (LevelImage::new(&pyramid(fixed.view(), masks.fixed, level), options.alpha_levels, level.factor, masks.fixed), LevelImage::new(&pyramid(moving.view(), masks.moving, level), options.alpha_levels, level.factor, masks.moving));
+        if fl.points.is_empty() || ml.points.is_empty() {
+            return Err(Error::Argument(format!("an ROI is too small for α-AMD's pyramid level {} (every {}th pixel): draw a larger one", li + 1, level.factor)));
+        }
         let count = |n: usize| ((n as f64 * options.sampling_fraction).round() as usize).clamp(16.min(n), n);
         let (nf, nm) = (count(fl.points.len()), count(ml.points.len()));
         // The starts are independent descents: they run in parallel, each with its own random
@@ -333,8 +369,8 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         for kind in [TransformKind::Rigid, TransformKind::Affine] {
-            let fixed = LevelImage::new(&normalise_robust(blobs(40, 30, 0.0).view()), 7, 1);
-            let moving = LevelImage::new(&normalise_robust(blobs(64, 48, 3.0).view()), 7, 1);
+            let fixed = LevelImage::new(&normalise_robust(blobs(40, 30, 0.0).view()), 7, 1, None);
+            let moving = LevelImage::new(&normalise_robust(blobs(64, 48, 3.0).view()), 7, 1, None);
             let par = Parametrisation { kind, fixed_centre: (19.5, 14.5), moving_centre: (31.5, 23.5), radius: 20.0 };
             let mut p = par.initial(0.05);
             let n = p.len();

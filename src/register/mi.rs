@@ -4,6 +4,7 @@
 //! Mattes-style MI: a fixed random sample of fixed-image points per pyramid level, a joint
 //! histogram with linear Parzen windows, optimised by a (1+1) evolution strategy (as MATLAB's
 //! multimodal `imregister`), from several starting angles on the coarsest level.
+use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use super::warp::sample_bilinear;
@@ -29,6 +30,9 @@ pub struct MiOptions {
     /// Fixed-image points sampled per level.
     pub samples: usize,
     pub seed: u64,
+    /// The search starts with the fixed image's centre on the moving image's centre moved by
+    /// this (pixels); see `RegisterOptions::start_shift`.
+    pub start_shift: (f64, f64),
 }
 
 impl Default for MiOptions {
@@ -43,6 +47,7 @@ impl Default for MiOptions {
             ],
             samples: 20_000,
             seed: 0,
+            start_shift: (0.0, 0.0),
         }
     }
 }
@@ -52,9 +57,9 @@ struct Samples(Vec<(f64, f64, f32)>);
 
 /// Mutual information (nats) and normalised MI 2·I/(H_f + H_m) of the sampled fixed points
 /// against `moving` (level grid, `factor` full-resolution pixels per grid step) under `t`.
-/// Both are weighted by the fraction of samples that land inside the moving image: MI of a
-/// small overlap is biased upwards and would otherwise pull the images apart.
-fn mutual_information(samples: &Samples, view: ArrayView2<f32>, factor: f64, t: &Affine2, bins: usize) -> (f64, f64) {
+/// Both are weighted by the fraction of samples that land inside the moving image (and its
+/// mask): MI of a small overlap is biased upwards and would otherwise pull the images apart.
+fn mutual_information(samples: &Samples, view: ArrayView2<f32>, moving_mask: Option<&Mask>, factor: f64, t: &Affine2, bins: usize) -> (f64, f64) {
     let b = bins as f64 - 1.0;
     let joint = samples
         .0
@@ -63,6 +68,9 @@ fn mutual_information(samples: &Samples, view: ArrayView2<f32>, factor: f64, t: 
             || vec![0f64; bins * bins],
             |mut hist, &(x, y, vf)| {
                 let (mx, my) = t.apply(x, y);
+                if !mask::contains(moving_mask, mx, my) {
+                    return hist;
+                }
                 if let Some(vm) = sample_bilinear(&view, mx / factor, my / factor).filter(|v| v.is_finite()) {
                     let (fb, mb) = (vf as f64 * b, (vm as f64).clamp(0.0, 1.0) * b);
                     let (f0, m0) = (fb.floor().min(b - 1.0).max(0.0), mb.floor().min(b - 1.0).max(0.0));
@@ -121,7 +129,7 @@ pub fn prepare_for_score(plane: ArrayView2<f32>) -> Array2<f32> {
 pub fn normalised_mi_prepared(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, bins: usize) -> f64 {
     let step = ((fixed.len() / 40_000) as f64).sqrt().max(1.0) as usize;
     let samples = Samples(fixed.indexed_iter().filter(|((y, x), v)| y % step == 0 && x % step == 0 && v.is_finite()).map(|((y, x), &v)| (x as f64, y as f64, v)).collect());
-    mutual_information(&samples, moving, 1.0, transform, bins).1
+    mutual_information(&samples, moving, None, 1.0, transform, bins).1
 }
 
 /// The coarsest pyramid level has at most this many pixels on its larger side: the search
@@ -153,7 +161,10 @@ pub struct MiResult {
     pub value: f64,
 }
 
-pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &[f64], options: &MiOptions, monitor: &dyn Monitor) -> Result<MiResult> {
+/// Register `moving` to `fixed` from each of `start_angles` (radians); only the pixels inside
+/// `masks` take part (fixed samples are drawn inside the fixed mask, samples that land outside
+/// the moving mask count as outside the image).
+pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &MiOptions, monitor: &dyn Monitor) -> Result<MiResult> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
@@ -162,12 +173,13 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
     if options.bins < 4 || options.levels.is_empty() {
         return Err(Error::Argument("MI needs at least 4 histogram bins and one pyramid level".into()));
     }
+    masks.check((fh, fw), (mh, mw))?;
     let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
     let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
     let par = Parametrisation {
         kind: options.kind,
         fixed_centre: ((fw as f64 - 1.0) / 2.0, (fh as f64 - 1.0) / 2.0),
-        moving_centre: ((mw as f64 - 1.0) / 2.0, (mh as f64 - 1.0) / 2.0),
+        moving_centre: ((mw as f64 - 1.0) / 2.0 + options.start_shift.0, (mh as f64 - 1.0) / 2.0 + options.start_shift.1),
         radius: (((fw * fw + fh * fh) as f64) / 12.0).sqrt(),
     };
     let scales = par.scales();
@@ -179,14 +191,20 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, start_angles: &
         let f = level.factor.max(1);
         let fl = subsample(gaussian_blur(fixed.view(), level.sigma).view(), f);
         let ml = subsample(gaussian_blur(moving.view(), level.sigma).view(), f);
-        let n = fl.len();
+        // Level pixels inside the fixed mask (all of them without one: the same draws).
+        let inside: Option<Vec<usize>> = masks.fixed.map(|m| (0..fl.len()).filter(|i| mask::contains(Some(m), ((i % fl.ncols()) * f) as f64, ((i / fl.ncols()) * f) as f64)).collect());
+        let n = inside.as_ref().map_or(fl.len(), Vec::len);
+        if n == 0 {
+            return Err(Error::Argument(format!("the fixed ROI is too small for MI's pyramid level {}×{}: draw a larger one", fl.ncols(), fl.nrows())));
+        }
         let take = options.samples.min(n);
         let samples = Samples((0..take).map(|_| {
-            let i = rng.below(n);
+            let j = rng.below(n);
+            let i = inside.as_ref().map_or(j, |v| v[j]);
             let (y, x) = (i / fl.ncols(), i % fl.ncols());
             ((x * f) as f64, (y * f) as f64, fl[[y, x]])
         }).collect());
-        let value = |p: &[f64]| mutual_information(&samples, ml.view(), f as f64, &par.to_affine(p), options.bins).0;
+        let value = |p: &[f64]| mutual_information(&samples, ml.view(), masks.moving, f as f64, &par.to_affine(p), options.bins).0;
         for (p, best) in candidates.iter_mut() {
             // (1+1)-ES in units where every parameter moves points by about one pixel.
             let mut radius = 2.0 * f as f64;

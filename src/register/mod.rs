@@ -1,6 +1,7 @@
 //! Registration: transforms, resampling, and the methods that find the transform.
 pub mod alpha_amd;
 pub mod fit;
+pub mod mask;
 pub mod params;
 pub mod physical;
 pub mod pipeline;

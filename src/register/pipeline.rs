@@ -2,6 +2,7 @@
 //! rotations when asked, and judges the result.
 use super::alpha_amd::{self, AlphaAmdOptions};
 use super::fit::{ransac, RansacOptions};
+use super::mask::{self, Masks};
 use super::matching::match_features;
 use super::mi::{self, MiOptions};
 use super::quality::{content_only, judge, ncc_and_overlap, rival_poses, Quality, QualityThresholds};
@@ -63,6 +64,10 @@ pub struct RegisterOptions {
     pub amd: AlphaAmdOptions,
     pub mi: MiOptions,
     pub thresholds: QualityThresholds,
+    /// Where the intensity-based search starts: the fixed image's centre on the moving image's
+    /// centre moved by this (pixels). 0 for whole images; for regions (ROIs) it is set so that
+    /// the search starts where the regions lie in the whole images (see `crate::register_regions`).
+    pub start_shift: (f64, f64),
 }
 
 impl Default for RegisterOptions {
@@ -78,6 +83,7 @@ impl Default for RegisterOptions {
             amd: AlphaAmdOptions::default(),
             mi: MiOptions::default(),
             thresholds: QualityThresholds::default(),
+            start_shift: (0.0, 0.0),
         }
     }
 }
@@ -124,12 +130,14 @@ pub struct Assessor<'a> {
 
 impl<'a> Assessor<'a> {
     /// `monomodal`: CoMIRs (NCC judges); otherwise raw images of two modalities (NMI judges).
-    pub fn new(fixed: ArrayView2<'a, f32>, moving: ArrayView2<'a, f32>, monomodal: bool, o: &RegisterOptions) -> Assessor<'a> {
+    /// Scores are measured inside `masks` only.
+    pub fn new(fixed: ArrayView2<'a, f32>, moving: ArrayView2<'a, f32>, masks: Masks, monomodal: bool, o: &RegisterOptions) -> Assessor<'a> {
         let (fixed_content, moving_content) = if monomodal {
             (content_only(fixed), content_only(moving))
         } else {
             (mi::prepare_for_score(fixed), mi::prepare_for_score(moving))
         };
+        let (fixed_content, moving_content) = (mask::outside_to_nan(fixed_content, masks.fixed), mask::outside_to_nan(moving_content, masks.moving));
         Assessor { fixed, moving, fixed_content, moving_content, monomodal, bins: o.mi.bins, thresholds: o.thresholds.clone() }
     }
 
@@ -157,11 +165,11 @@ impl<'a> Assessor<'a> {
 /// weakly related stains can prefer a wrong pose (in `comir eval`, 2 of 100 MI passes were
 /// turned by ~180°, their NMI above the true pose's). The CoMIRs, however weak, must not match
 /// a rival pose (shifted, turned) better than the found one; if they do, the verdict is FAIL.
-pub fn confirm_with_comirs(quality: &mut Quality, fixed_to_moving: &Affine2, fixed_comir: ArrayView2<f32>, moving_comir: ArrayView2<f32>, o: &RegisterOptions) {
+pub fn confirm_with_comirs(quality: &mut Quality, fixed_to_moving: &Affine2, fixed_comir: ArrayView2<f32>, moving_comir: ArrayView2<f32>, masks: Masks, o: &RegisterOptions) {
     if !quality.passed {
         return;
     }
-    let second = Assessor::new(fixed_comir, moving_comir, true, o).assess(fixed_to_moving, None);
+    let second = Assessor::new(fixed_comir, moving_comir, masks, true, o).assess(fixed_to_moving, None);
     if second.rival_score > second.score {
         quality.passed = false;
         quality.reason = format!(
@@ -179,11 +187,13 @@ fn start_angles(any_rotation: bool) -> Vec<f64> {
     }
 }
 
-fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, o: &RegisterOptions, timings: &mut Vec<(String, f64)>) -> Option<(Affine2, Vec<MatchPair>)> {
+fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions, timings: &mut Vec<(String, f64)>) -> Option<(Affine2, Vec<MatchPair>)> {
     let t0 = Instant::now();
     let prepare = |p: ArrayView2<f32>| normalise_robust(crate::image::filter::gaussian_blur(p, o.sift_blur).view());
     let (f, m) = (prepare(fixed), prepare(moving));
     let (ff, fm) = rayon::join(|| detect_and_describe(f.view(), &o.sift), || detect_and_describe(m.view(), &o.sift));
+    // Keypoints outside a mask are dropped (their descriptors still see the context).
+    let (ff, fm) = (ff.retain(|k| mask::contains(masks.fixed, k.x, k.y)), fm.retain(|k| mask::contains(masks.moving, k.x, k.y)));
     timings.push(("sift".into(), t0.elapsed().as_secs_f64()));
     let t1 = Instant::now();
     let matches = match_features(&ff, &fm, o.ratio, true);
@@ -199,11 +209,17 @@ fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, o: &RegisterOp
 /// Register `moving` onto `fixed`. With `monomodal` (CoMIRs), SIFT and α-AMD apply and NCC
 /// judges; otherwise (raw images of different modalities) MI is used and NMI judges.
 pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor) -> Result<Registration> {
+    register_planes_masked(fixed, moving, Masks::default(), monomodal, o, monitor)
+}
+
+/// [`register_planes`] with only the pixels inside `masks` taking part (see [`super::mask`]).
+pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor) -> Result<Registration> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     if fh < 16 || fw < 16 || mh < 16 || mw < 16 {
         return Err(Error::UnsupportedImage(format!("images of {fw}×{fh} and {mw}×{mh} are too small to register (16×16 at least)")));
     }
+    masks.check((fh, fw), (mh, mw))?;
     let method = if !monomodal && o.method != Method::Mi {
         if o.method != Method::Auto {
             return Err(Error::Argument("SIFT and α-AMD need a CoMIR model (the raw images differ in modality); choose MI or give a model".into()));
@@ -213,11 +229,11 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
         o.method
     };
     let mut timings = Vec::new();
-    let assessor = Assessor::new(fixed, moving, monomodal, o);
+    let assessor = Assessor::new(fixed, moving, masks, monomodal, o);
     let judge_transform = |t: &Affine2, inliers: Option<usize>| assessor.assess(t, inliers);
     let mut sift_result: Option<Registration> = None;
     if matches!(method, Method::Sift | Method::Auto) {
-        let found = feature_based(fixed, moving, o, &mut timings);
+        let found = feature_based(fixed, moving, masks, o, &mut timings);
         let reg = match found {
             Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone(), binning: 1 },
             None => Registration {
@@ -238,8 +254,8 @@ pub fn register_planes(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, monomoda
     let t0 = Instant::now();
     let starts = start_angles(o.any_rotation);
     let (transform, used) = match method {
-        Method::Mi => (mi::register(fixed, moving, &starts, &MiOptions { kind: o.kind, ..o.mi.clone() }, monitor)?.transform, Method::Mi),
-        _ => (alpha_amd::register(fixed, moving, &starts, &AlphaAmdOptions { kind: o.kind, ..o.amd.clone() }, monitor)?.transform, Method::AlphaAmd),
+        Method::Mi => (mi::register(fixed, moving, masks, &starts, &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform, Method::Mi),
+        _ => (alpha_amd::register(fixed, moving, masks, &starts, &AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }, monitor)?.transform, Method::AlphaAmd),
     };
     timings.push((if used == Method::Mi { "mi" } else { "alpha-amd" }.into(), t0.elapsed().as_secs_f64()));
     let reg = Registration { quality: judge_transform(&transform, None), transform, kind: o.kind, method: used, matches: vec![], timings, binning: 1 };

@@ -61,6 +61,17 @@ impl Features {
     pub fn descriptor(&self, i: usize) -> &[f32] {
         &self.descriptors[i * DESCRIPTOR_LEN..(i + 1) * DESCRIPTOR_LEN]
     }
+    /// Only the keypoints (and their descriptors) for which `keep` holds.
+    pub fn retain(self, keep: impl Fn(&Keypoint) -> bool) -> Features {
+        let mut out = Features::default();
+        for (k, d) in self.keypoints.iter().zip(self.descriptors.chunks_exact(DESCRIPTOR_LEN)) {
+            if keep(k) {
+                out.keypoints.push(*k);
+                out.descriptors.extend_from_slice(d);
+            }
+        }
+        out
+    }
 }
 
 pub const DESCRIPTOR_LEN: usize = 128;

@@ -145,6 +145,8 @@ public final class Native {
 	 * @param params {@link RegisterParams#toJson}
 	 * @param pixelSizes fixed pixel width, height, moving pixel width, height (with the units:
 	 *        registration works in physical units when both images are calibrated)
+	 * @param fixedRect ROI bounds {x, y, width, height} (may reach past the image), or null
+	 * @param fixedMask for a non-rectangular ROI, its mask (width × height bytes, nonzero inside), else null
 	 * @param modelPath CoMIR model file, or null/empty for mutual information on the raw images
 	 * @return the outcome as JSON (read by {@link Registration}): matrix (fixed→moving, pixels),
 	 *         kind, method, passed, score, measure, overlap, inliers, reason, rotation_degrees,
@@ -152,7 +154,7 @@ public final class Native {
 	 */
 	public static native String register(Object[] fixedPlanes, int fixedWidth, int fixedHeight, Object[] movingPlanes,
 		int movingWidth, int movingHeight, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
-		int[] movingRect, String modelPath, String params, long job);
+		byte[] fixedMask, int[] movingRect, byte[] movingMask, String modelPath, String params, long job);
 
 	/** The methods, transform types and registration defaults as JSON: see {@link RegisterParams}. */
 	public static native String choices();
@@ -191,6 +193,6 @@ public final class Native {
 	public static native float[][] represent(Object[] planes, int width, int height, String modelPath, String modality, long job);
 
 	/** Trains a new model on one aligned pair and writes it to outPath; returns a one-line summary. */
-	public static native String train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region, String nameA,
+	public static native String train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region, byte[] regionMask, String nameA,
 		String nameB, String size, int steps, String outPath, long job);
 }

@@ -19,7 +19,6 @@ import ij.process.FloatPolygon;
 import ij.process.ImageProcessor;
 import ij.process.LUT;
 import java.awt.Color;
-import java.awt.Rectangle;
 import java.io.File;
 
 /**
@@ -155,16 +154,6 @@ public class RegisterMultimodal implements PlugIn {
 		return planes;
 	}
 
-	private static int[] rect(ImagePlus imp, boolean useRois) {
-		Roi roi = useRois ? imp.getRoi() : null;
-		if (roi == null || !roi.isArea()) return null;
-		Rectangle b = roi.getBounds().intersection(new Rectangle(0, 0, imp.getWidth(), imp.getHeight()));
-		if (roi.getType() != Roi.RECTANGLE) // say so: the pixels outside the shape take part too
-			IJ.log("CoMIR: the " + roi.getTypeAsString().toLowerCase() + " ROI on " + imp.getTitle()
-				+ " restricts the registration to its bounding rectangle " + b.x + "," + b.y + " " + b.width + "×" + b.height + ".");
-		return new int[] {b.x, b.y, b.width, b.height};
-	}
-
 	/** Registers moving onto fixed; the images are not modified. */
 	public static Registration register(ImagePlus fixed, ImagePlus moving, String model, String method, String kind,
 		boolean anyRotation, boolean useRois)
@@ -175,7 +164,7 @@ public class RegisterMultimodal implements PlugIn {
 	/** Registers moving onto fixed with these parameters; the images are not modified. */
 	public static Registration register(ImagePlus fixed, ImagePlus moving, RegisterParams how, boolean useRois) {
 		final Object[] fp = planes(fixed), mp = planes(moving);
-		final int[] fr = rect(fixed, useRois), mr = rect(moving, useRois);
+		final RoiRegion fr = RoiRegion.of(fixed, useRois), mr = RoiRegion.of(moving, useRois);
 		final int fw = fixed.getWidth(), fh = fixed.getHeight(), mw = moving.getWidth(), mh = moving.getHeight();
 		final String modelPath = how.modelPath(), params = how.toJson();
 		// Registration works in physical units (the library resamples when pixel sizes differ).
@@ -185,7 +174,7 @@ public class RegisterMultimodal implements PlugIn {
 		String r = NativeJob.run("Registering " + moving.getTitle() + " onto " + fixed.getTitle(), new NativeJob.Call<String>() {
 			@Override
 			public String run(long job) {
-				return Native.register(fp, fw, fh, mp, mw, mh, pixelSizes, fu, mu, fr, mr, modelPath, params, job);
+				return Native.register(fp, fw, fh, mp, mw, mh, pixelSizes, fu, mu, fr.bounds, fr.mask, mr.bounds, mr.mask, modelPath, params, job);
 			}
 		});
 		return new Registration(r, fixed, moving);

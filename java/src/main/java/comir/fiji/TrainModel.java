@@ -4,9 +4,7 @@ import ij.IJ;
 import ij.ImagePlus;
 import ij.WindowManager;
 import ij.gui.GenericDialog;
-import ij.gui.Roi;
 import ij.plugin.PlugIn;
-import java.awt.Rectangle;
 import java.io.File;
 import java.util.List;
 import java.util.Map;
@@ -69,14 +67,12 @@ public class TrainModel implements PlugIn {
 				+ " vs " + b.getWidth() + "×" + b.getHeight() + ").");
 		final Object[] pa = RegisterMultimodal.planes(a), pb = RegisterMultimodal.planes(b);
 		final int w = a.getWidth(), h = a.getHeight();
-		Roi roi = a.getRoi();
-		Rectangle r = roi != null && roi.isArea() ? roi.getBounds().intersection(new Rectangle(0, 0, w, h)) : null;
-		final int[] region = r == null ? null : new int[] {r.x, r.y, r.width, r.height};
+		final RoiRegion region = RoiRegion.of(a, true);
 		final String path = new File(out).getAbsolutePath();
 		return NativeJob.run("Training CoMIR model", new NativeJob.Call<String>() {
 			@Override
 			public String run(long job) {
-				return Native.train(pa, pb, w, h, region, nameA, nameB, size, steps, path, job);
+				return Native.train(pa, pb, w, h, region.bounds, region.mask, nameA, nameB, size, steps, path, job);
 			}
 		});
 	}

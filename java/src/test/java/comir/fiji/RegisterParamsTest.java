@@ -38,13 +38,13 @@ public class RegisterParamsTest {
 		double[] sizes = {1, 1, 1, 1};
 		String bad = new RegisterParams("", "nope \"quoted\"", "rigid", true).toJson();
 		try {
-			Native.register(planes, 32, 32, planes, 32, 32, sizes, null, null, null, null, null, bad, 0);
+			Native.register(planes, 32, 32, planes, 32, 32, sizes, null, null, null, null, null, null, null, bad, 0);
 			fail("an unknown method was accepted");
 		} catch (ComirException e) {
 			assertTrue(e.getMessage(), e.getMessage().contains("unknown method \"nope \"quoted\"\""));
 		}
 		try {
-			Native.register(planes, 32, 32, planes, 32, 32, sizes, null, null, null, null, null, "{\"methd\":\"mi\"}", 0);
+			Native.register(planes, 32, 32, planes, 32, 32, sizes, null, null, null, null, null, null, null, "{\"methd\":\"mi\"}", 0);
 			fail("a misspelt key was ignored");
 		} catch (ComirException e) {
 			assertTrue(e.getMessage(), e.getMessage().contains("methd"));

@@ -129,6 +129,42 @@ public class RegisterTest {
 	 * do by default: a moving image turned by 180° is found. (Before, macros silently skipped
 	 * the search unless they wrote the undocumented key "any".)
 	 */
+	/**
+	 * A torn section: inside a triangle (a fifth of the fixed image) the tissue moved by
+	 * (9, 6) px, the rest by (−14, −10) px and 3°. A polygon ROI around the triangle on the
+	 * fixed image must make the registration follow the triangle (its shape, not its bounding
+	 * box, and the search must start where the ROI lies, not at the image centre).
+	 */
+	@Test
+	public void aPolygonRoiRestrictsTheRegistrationToItsShape() throws Exception {
+		ImagePlus big = scene("big", 600, 600, 5);
+		ij.process.ImageProcessor bp = big.getProcessor();
+		bp.setInterpolationMethod(ij.process.ImageProcessor.BILINEAR);
+		int n = 240;
+		FloatProcessor fixed = new FloatProcessor(n, n), moving = new FloatProcessor(n, n);
+		double a = 0.05, c = Math.cos(a), s = Math.sin(a), cx = (n - 1) / 2.0;
+		for (int y = 0; y < n; y++)
+			for (int x = 0; x < n; x++) {
+				fixed.setf(x, y, (float) bp.getInterpolatedValue(x + 150, y + 150));
+				double px = x - 9, py = y - 6; // the triangle's piece: moving = fixed + (9, 6)
+				if (!(py - 90 >= px && px >= 0)) { // else the rest: rotated about the centre, shifted
+					double ux = x + 14 - cx, uy = y + 10 - cx;
+					px = c * ux + s * uy + cx;
+					py = -s * ux + c * uy + cx;
+				}
+				moving.setf(x, y, (float) (1 - Math.pow(2 * bp.getInterpolatedValue(px + 150, py + 150) - 1, 2)));
+			}
+		ImagePlus[] p = {new ImagePlus("torn-fixed", fixed), new ImagePlus("torn-moving", moving)};
+		double[] piece = {1, 0, 9, 0, 1, 6};
+		p[0].setRoi(new ij.gui.PolygonRoi(new float[] {-10, 150, -10}, new float[] {80, 240, 240}, Roi.POLYGON));
+		Registration r = registerByMacro(p, "small_rotation_only use_rois");
+		double err = cornerError(r.matrix, piece, n, n);
+		assertTrue("with the polygon ROI: corner error " + err + " px, found " + java.util.Arrays.toString(r.matrix) + " " + r.reason, err < 2.0);
+		assertTrue(r.reason, r.passed);
+		Registration whole = registerByMacro(p, "small_rotation_only");
+		assertTrue("without the ROI the larger piece wins", cornerError(whole.matrix, piece, n, n) > 5.0);
+	}
+
 	@Test
 	public void macroDefaultSearchesEveryRotation() throws Exception {
 		ImagePlus[] p = pair();
