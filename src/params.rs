@@ -13,6 +13,9 @@ pub const METHODS: &[&str] = &["auto", "sift", "amd", "mi"];
 pub const TRANSFORMS: &[&str] = &["rigid", "similarity", "affine", "translation"];
 /// The network sizes a new model can have (`model::config::NetConfig::preset`), default first.
 pub const NET_SIZES: &[&str] = &["small", "paper"];
+/// What to register of a stack (z and/or t), default first: its current plane (the first of a
+/// file), the maximum projection over z, or every plane on its own (Fiji; `comir batch` for files).
+pub const STACK_PLANES: &[&str] = &["current", "max-projection", "every-plane"];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,6 +56,7 @@ pub fn choices_json() -> String {
         "transforms": TRANSFORMS,
         "register_defaults": RegisterParams::default(),
         "net_sizes": NET_SIZES,
+        "stack_planes": STACK_PLANES,
         "train_defaults": { "names": new.names, "size": new.size, "steps": train.steps },
     })
     .to_string()

@@ -208,3 +208,42 @@ fn apply_reads_bigwarp_landmarks_with_the_fixed_image() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("fixed (target) image"));
 }
+
+/// A stack's slices: the first by default (said on stderr), or their maximum projection. Here
+/// the structures lie in the middle slice only, as in a z-stack with one slice in focus.
+#[test]
+fn register_uses_the_max_projection_of_a_stack_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = |dx: f32, dy: f32| {
+        move |x: f32, y: f32| {
+            let centres = [(30.0, 25.0, 9.0), (70.0, 40.0, 6.0), (45.0, 75.0, 12.0), (80.0, 85.0, 5.0), (20.0, 70.0, 4.0)];
+            centres.iter().map(|&(cx, cy, r): &(f32, f32, f32)| (-((x - dx - cx).powi(2) + (y - dy - cy).powi(2)) / (r * r)).exp()).sum::<f32>() * 200.0
+        }
+    };
+    let mut fixed = Image::zeros(1, 1, 112, 112, PixelType::F32).unwrap();
+    let f = blobs(0.0, 0.0);
+    for ((_, _, y, x), v) in fixed.data.indexed_iter_mut() {
+        *v = f(x as f32, y as f32);
+    }
+    let mut moving = Image::zeros(3, 1, 112, 112, PixelType::F32).unwrap();
+    let m = blobs(5.0, -3.0);
+    for ((z, _, y, x), v) in moving.data.indexed_iter_mut() {
+        *v = if z == 1 { m(x as f32, y as f32) } else { 0.0 };
+    }
+    let (a, b) = (dir.path().join("fixed.tif"), dir.path().join("moving-stack.tif"));
+    write_tiff(&a, &fixed).unwrap();
+    write_tiff(&b, &moving).unwrap();
+    let run = |extra: &[&str], out: &str| {
+        comir().args(["register", "--method", "mi", "--transform", "translation", "--small-rotation", "--fixed"]).arg(&a).arg("--moving").arg(&b).arg("--out").arg(dir.path().join(out)).args(extra).output().unwrap()
+    };
+    let first = run(&[], "first");
+    assert!(String::from_utf8_lossy(&first.stderr).contains("has 3 slices: registering the first"), "{}", String::from_utf8_lossy(&first.stderr));
+    let out = run(&["--stack", "max-projection"], "max");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = TransformFile::read(&dir.path().join("max/transform.json")).unwrap();
+    let (tx, ty) = t.fixed_to_moving.apply(0.0, 0.0);
+    assert!((tx - 5.0).abs() < 0.5 && (ty + 3.0).abs() < 0.5, "translation ({tx}, {ty})");
+    assert_eq!(read_image(&dir.path().join("max/warped.tif")).unwrap().slices(), 3, "every slice is warped");
+    let every = run(&["--stack", "every-plane"], "every");
+    assert!(!every.status.success() && String::from_utf8_lossy(&every.stderr).contains("comir batch"));
+}

@@ -127,6 +127,10 @@ struct RegisterArgs {
     /// Output folder: transform.json, BigWarp landmarks, warped.tif, overlay.png, report.json.
     #[arg(long)]
     out: PathBuf,
+    /// For stacks (several slices): current (the first slice) | max-projection (the maximum
+    /// over the slices). warped.tif always has every slice, moved by the one transform.
+    #[arg(long, default_value = comir::params::STACK_PLANES[0])]
+    stack: String,
     /// Print where the time went (load, CoMIRs, each method, writing); report.json has it too.
     #[arg(long)]
     verbose: bool,
@@ -379,8 +383,21 @@ fn run(cli: Cli) -> comir::Result<()> {
             let (fixed, moving, model, sides) = load_pair(&a.pair)?;
             let load = t0.elapsed().as_secs_f64();
             let options = a.how.options()?;
+            let project = match a.stack.as_str() {
+                "current" => false,
+                "max-projection" => true,
+                "every-plane" => return Err(comir::Error::Argument("--stack every-plane is offered by the Fiji command; for files, save each plane as its own image and use `comir batch`".into())),
+                other => return Err(comir::Error::Argument(format!("unknown --stack \"{other}\" (use current or max-projection)"))),
+            };
+            for (image, path) in [(&fixed, &a.pair.fixed), (&moving, &a.pair.moving)] {
+                if image.slices() > 1 {
+                    eprintln!("{} has {} slices: registering {}", path.display(), image.slices(), if project { "their maximum projection" } else { "the first (use --stack max-projection for all)" });
+                }
+            }
+            let projected = project.then(|| (fixed.max_projection(), moving.max_projection()));
+            let (fixed_used, moving_used) = projected.as_ref().map_or((&fixed, &moving), |(f, m)| (f, m));
             let bar = Bar::new(1);
-            let (mut reg, comirs) = comir::register(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
+            let (mut reg, comirs) = comir::register(fixed_used, moving_used, model.as_ref().zip(sides), &options, &bar)?;
             bar.0.finish_and_clear();
             reg.timings.insert(0, ("load (images, model)".into(), load));
             let inputs = serde_json::json!({"fixed": a.pair.fixed, "moving": a.pair.moving, "model": a.pair.model});

@@ -129,6 +129,12 @@ impl Image {
     pub fn height(&self) -> usize { self.data.shape()[2] }
     pub fn width(&self) -> usize { self.data.shape()[3] }
 
+    /// The maximum over the slices (z) of every channel, as one slice; the same calibration.
+    pub fn max_projection(&self) -> Image {
+        let data = self.data.fold_axis(ndarray::Axis(0), f32::NEG_INFINITY, |&a, &b| a.max(b)).insert_axis(ndarray::Axis(0));
+        Image { data, pixel_type: self.pixel_type, calibration: self.calibration.clone() }
+    }
+
     pub fn plane(&self, slice: usize, channel: usize) -> ArrayView2<'_, f32> {
         self.data.slice(ndarray::s![slice, channel, .., ..])
     }

@@ -29,7 +29,8 @@ import java.io.File;
  * <p>
  * Macro: {@code run("Register Multimodal Images...", "fixed=a.tif moving=b.tif model=/m.safetensors
  * method=auto transform=rigid use_rois export=/out");}
- * (every rotation is searched unless {@code small_rotation} is given)
+ * (every rotation is searched unless {@code small_rotation} is given; stacks: {@code stack_planes=current},
+ * {@code max-projection} or {@code every-plane})
  */
 public class RegisterMultimodal implements PlugIn {
 	static final String TABLE = "CoMIR Registrations";
@@ -53,6 +54,7 @@ public class RegisterMultimodal implements PlugIn {
 		gd.addChoice("Fixed image", titles, titles[0]);
 		gd.addChoice("Moving image", titles, titles[1]);
 		RegisterParams.addFields(gd);
+		gd.addChoice("Stack_planes", RegisterParams.list(RegisterParams.choices(), "stack_planes"), Prefs.get(PREF + "stack", "current"));
 		gd.addCheckbox("Use_ROIs to restrict the registration", true);
 		gd.addCheckbox("Transfer ROI Manager ROIs from moving to fixed", false);
 		gd.addCheckbox("Backward ROI transfer (ROI Manager ROIs from fixed to moving)", false);
@@ -63,6 +65,8 @@ public class RegisterMultimodal implements PlugIn {
 		ImagePlus fixed = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
 		ImagePlus moving = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
 		RegisterParams how = RegisterParams.read(gd);
+		String stackPlanes = gd.getNextChoice();
+		Prefs.set(PREF + "stack", stackPlanes);
 		boolean useRois = gd.getNextBoolean();
 		boolean transfer = gd.getNextBoolean();
 		boolean backward = gd.getNextBoolean();
@@ -73,15 +77,22 @@ public class RegisterMultimodal implements PlugIn {
 			return;
 		}
 		try {
-			Registration r = register(fixed, moving, how, useRois);
-			String closed = closedImage(r);
+			if (stackPlanes.equals("every-plane") && planeCount(moving) > 1) {
+				registerEveryPlane(fixed, moving, how, useRois, export);
+				return;
+			}
+			boolean project = stackPlanes.equals("max-projection");
+			Registration r = register(project ? maxProjection(fixed) : fixed, project ? maxProjection(moving) : moving, how, useRois);
+			String closed = closedImage(fixed, moving);
 			if (closed != null) {
 				IJ.error("Register Multimodal Images", closed);
 				return;
 			}
 			last = r;
-			notePlanes(fixed);
-			notePlanes(moving);
+			if (!project) {
+				notePlanes(fixed);
+				notePlanes(moving);
+			}
 			noteBinning(r);
 			addResultsRow(r);
 			ImagePlus overlay = overlay(r);
@@ -103,11 +114,86 @@ public class RegisterMultimodal implements PlugIn {
 	 * stack, say which one, so nobody assumes the whole stack was registered.
 	 */
 	static void notePlanes(ImagePlus imp) {
-		if (imp.getNSlices() > 1 || imp.getNFrames() > 1) {
+		if (planeCount(imp) > 1) {
 			IJ.log("CoMIR: " + imp.getTitle() + " is a stack; only its current plane (z=" + imp.getSlice() + "/" + imp.getNSlices()
 				+ ", t=" + imp.getFrame() + "/" + imp.getNFrames() + ") was registered. Choose the plane before running, "
-				+ "or make a projection (Image > Stacks > Z Project) to register the whole stack.");
+				+ "or choose Stack planes: max-projection or every-plane.");
 		}
+	}
+
+	/** z-slices × time frames. */
+	static int planeCount(ImagePlus imp) {
+		return imp.getNSlices() * imp.getNFrames();
+	}
+
+	/**
+	 * The maximum projection over z of the current time frame (every channel), with the
+	 * image's calibration and ROI; the image itself when it has one z-slice.
+	 */
+	static ImagePlus maxProjection(ImagePlus imp) {
+		if (imp.getNSlices() <= 1) return imp;
+		ij.plugin.ZProjector zp = new ij.plugin.ZProjector(imp);
+		zp.setMethod(ij.plugin.ZProjector.MAX_METHOD);
+		zp.setStartSlice(1);
+		zp.setStopSlice(imp.getNSlices());
+		if (imp.isHyperStack()) zp.doHyperStackProjection(false);
+		else zp.doProjection();
+		ImagePlus p = zp.getProjection();
+		p.setTitle("MAX_" + imp.getTitle());
+		p.setCalibration(imp.getCalibration().copy());
+		if (imp.getRoi() != null) p.setRoi((Roi) imp.getRoi().clone());
+		IJ.log("CoMIR: registering the maximum projection of " + imp.getTitle() + " over its " + imp.getNSlices() + " z-slices (t=" + imp.getFrame() + ").");
+		return p;
+	}
+
+	/** One plane (z, t; every channel) of imp as an image of its own, sharing the pixels. */
+	static ImagePlus plane(ImagePlus imp, int z, int t) {
+		int channels = imp.getBitDepth() == 24 ? 1 : imp.getNChannels();
+		ImageStack s = new ImageStack(imp.getWidth(), imp.getHeight());
+		for (int c = 1; c <= channels; c++) s.addSlice("c" + c, imp.getStack().getProcessor(imp.getStackIndex(c, z, t)));
+		ImagePlus p = new ImagePlus(imp.getTitle() + " (z=" + z + ", t=" + t + ")", s);
+		p.setDimensions(channels, 1, 1);
+		p.setCalibration(imp.getCalibration().copy());
+		if (imp.getRoi() != null) p.setRoi((Roi) imp.getRoi().clone());
+		return p;
+	}
+
+	/**
+	 * Every plane (z, t) of the moving stack registered on its own: onto the fixed plane of the
+	 * same z and t when both stacks have the same planes, else onto the fixed image's current
+	 * plane. One Results row per plane, the BigWarp files per plane (export/plane-zZ-tT), and
+	 * the moving stack with each plane warped by its own transform onto the fixed grid.
+	 */
+	static void registerEveryPlane(ImagePlus fixed, ImagePlus moving, RegisterParams how, boolean useRois, String export) {
+		int nz = moving.getNSlices(), nt = moving.getNFrames();
+		boolean samePlanes = fixed.getNSlices() == nz && fixed.getNFrames() == nt;
+		ImageStack out = new ImageStack(fixed.getWidth(), fixed.getHeight());
+		int channels = 1, failed = 0;
+		for (int t = 1; t <= nt; t++)
+			for (int z = 1; z <= nz; z++) {
+				ImagePlus mp = plane(moving, z, t);
+				ImagePlus fp = samePlanes ? plane(fixed, z, t) : plane(fixed, fixed.getSlice(), fixed.getFrame());
+				Registration r = register(fp, mp, how, useRois);
+				String closed = closedImage(fixed, moving);
+				if (closed != null) throw new ComirException(closed);
+				last = r;
+				addResultsRow(r);
+				if (!r.passed) {
+					failed++;
+					IJ.log("CoMIR warning: plane z=" + z + ", t=" + t + " may be wrong: " + r.reason);
+				}
+				if (!export.isEmpty()) ExportBigWarp.export(r, new File(export, "plane-z" + z + "-t" + t).getPath());
+				ImageStack warped = ApplyTransform.warp(mp, r.matrix, fixed.getWidth(), fixed.getHeight()).getStack();
+				channels = warped.getSize();
+				for (int c = 1; c <= channels; c++) out.addSlice("z=" + z + " t=" + t + " c=" + c, warped.getProcessor(c));
+			}
+		ImagePlus result = new ImagePlus("Registered " + moving.getTitle() + " (every plane) on " + fixed.getTitle(), out);
+		result.setDimensions(channels, nz, nt);
+		result.setOpenAsHyperStack(true);
+		result.setCalibration(fixed.getCalibration().copy());
+		(channels > 1 ? new CompositeImage(result, IJ.COMPOSITE) : result).show();
+		IJ.log("CoMIR: registered " + nz * nt + " planes of " + moving.getTitle() + (samePlanes ? " each onto the same plane of " : " onto the current plane of ")
+			+ fixed.getTitle() + (failed > 0 ? "; " + failed + " failed the quality check (see the Results rows)." : "."));
 	}
 
 	/**
@@ -116,8 +202,8 @@ public class RegisterMultimodal implements PlugIn {
 	 * deep inside ImageJ or adding a row for an image that is gone.
 	 * @return null when both are still open, else the message
 	 */
-	static String closedImage(Registration r) {
-		for (ImagePlus imp : new ImagePlus[] {r.fixed, r.moving}) {
+	static String closedImage(ImagePlus fixed, ImagePlus moving) {
+		for (ImagePlus imp : new ImagePlus[] {fixed, moving}) {
 			if (WindowManager.getImage(imp.getID()) == null || imp.getStack() == null || imp.getStack().getSize() == 0) {
 				return "\"" + imp.getTitle() + "\" was closed while it was being registered, so no result was added. "
 					+ "Open it again and rerun the registration.";
