@@ -297,20 +297,43 @@ impl Default for NewModel {
     }
 }
 
+/// A new, untrained model as `new` describes, for images of these channel counts.
+fn new_model(new: &NewModel, channels: [usize; 2]) -> Result<Model> {
+    use model::store::Modality;
+    let modality = |i: usize| -> Result<Modality> {
+        Ok(Modality { name: new.names[i].clone(), preprocess: new.preprocess[i], net: model::config::NetConfig::preset(&new.size, channels[i], new.channels)? })
+    };
+    Model::new([modality(0)?, modality(1)?], model::device::default_device())
+}
+
+/// Seconds one training step of `new` with `config` takes on this machine, measured: a
+/// throwaway model trains a few steps on random patches (the first, which allocates, is not
+/// counted). Both front ends show `steps ×` this before a run that may last hours.
+pub fn training_seconds_per_step(new: &NewModel, channels: [usize; 2], config: &model::train::TrainConfig) -> Result<f64> {
+    const PROBE_STEPS: u64 = 3;
+    let mut model = new_model(new, channels)?;
+    let side = 2 * config.patch_size;
+    let mut rng = rng::Rng::new(1);
+    let mut noise = |c: usize| ndarray::Array3::from_shape_simple_fn((c, side, side), || rng.uniform() as f32);
+    let pair = [model::augment::TrainingPair::new(noise(channels[0]), noise(channels[1]), None)?];
+    let probe = |steps: u64| model::train::TrainConfig { steps, checkpoint_every: 0, ..config.clone() };
+    model::train::train(&mut model, &pair, &probe(1), None, &progress::Silent)?;
+    let t0 = std::time::Instant::now();
+    model::train::train(&mut model, &pair, &probe(PROBE_STEPS), None, &progress::Silent)?;
+    Ok(t0.elapsed().as_secs_f64() / PROBE_STEPS as f64)
+}
+
 /// Train on aligned image pairs (first slice of each; only inside `region` if given: patches
 /// are centred inside its shape), either a new model or one to continue (`resume`). Checkpoints and the final model go to `out`,
 /// written atomically: a cancelled run still leaves a complete model of the steps done.
 pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewModel, resume: Option<Model>, config: &model::train::TrainConfig, out: &std::path::Path, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<(Model, model::train::TrainReport)> {
-    use model::store::{Modality, Provenance};
+    use model::store::Provenance;
     let first = pairs.first().ok_or_else(|| Error::Argument("at least one aligned image pair is needed for training".into()))?;
     let mut model = match resume {
         Some(m) => m,
         None => {
             tch::manual_seed(config.seed as i64);
-            let modality = |i: usize, channels: usize| -> Result<Modality> {
-                Ok(Modality { name: new.names[i].clone(), preprocess: new.preprocess[i], net: model::config::NetConfig::preset(&new.size, channels, new.channels)? })
-            };
-            Model::new([modality(0, first.0.channels())?, modality(1, first.1.channels())?], model::device::default_device())?
+            new_model(new, [first.0.channels(), first.1.channels()])?
         }
     };
     let mut prepared = Vec::with_capacity(pairs.len());

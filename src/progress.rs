@@ -39,3 +39,14 @@ impl Monitor for CancelFlag {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// "40 s", "12 min", "2.3 h": a duration as a person reads it.
+pub fn duration_words(seconds: f64) -> String {
+    if seconds < 90.0 {
+        format!("{} s", seconds.round().max(1.0))
+    } else if seconds < 5400.0 {
+        format!("{} min", (seconds / 60.0).round())
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}

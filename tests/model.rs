@@ -235,3 +235,17 @@ fn broken_model_files_give_clear_errors() {
         assert!(err.contains(expected) && err.contains(name), "{name}: {err}");
     }
 }
+
+/// The estimate both front ends show before training: a measured, positive time per step; an
+/// unknown network size is refused like training refuses it.
+#[test]
+fn training_time_per_step_is_measured_for_the_chosen_network() {
+    let config = comir::model::train::TrainConfig { batch_size: 2, patch_size: 32, ..Default::default() };
+    let s = comir::training_seconds_per_step(&comir::NewModel::default(), [1, 3], &config).unwrap();
+    assert!(s.is_finite() && s > 0.0, "{s}");
+    let huge = comir::NewModel { size: "huge".into(), ..Default::default() };
+    assert!(comir::training_seconds_per_step(&huge, [1, 1], &config).is_err());
+    assert_eq!(comir::progress::duration_words(42.4), "42 s");
+    assert_eq!(comir::progress::duration_words(600.0), "10 min");
+    assert_eq!(comir::progress::duration_words(7200.0), "2.0 h");
+}

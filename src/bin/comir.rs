@@ -301,6 +301,10 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
     };
     let new = comir::NewModel { names: [args.name_a, args.name_b], preprocess: [args.preprocess_a, args.preprocess_b], size: args.size, channels: args.channels };
     eprintln!("training on {} pair(s), {}", pairs.len(), comir::model::device::runtime_info());
+    if let (None, Some((a, b))) = (&resume, pairs.first()) {
+        let per_step = comir::training_seconds_per_step(&new, [a.channels(), b.channels()], &config)?;
+        eprintln!("{} steps will take about {} here ({per_step:.2} s per step, measured)", config.steps, comir::progress::duration_words(per_step * config.steps as f64));
+    }
     let bar = Bar::new(config.steps);
     let command = Some(std::env::args().collect::<Vec<_>>().join(" "));
     let (model, report) = comir::train_model(&pairs, args.region.map(comir::Region::rect).as_ref(), &new, resume, &config, &args.out, command, &bar)?;

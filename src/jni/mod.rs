@@ -392,6 +392,19 @@ pub extern "system" fn Java_comir_fiji_Native_represent<'l>(
     })
 }
 
+/// `double Native.trainingSeconds(int channelsA, int channelsB, String size, int steps)`: about
+/// how long training a new model of this size for `steps` steps takes here (measured on a few
+/// steps, with the defaults `train` uses).
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_trainingSeconds<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, channels_a: jint, channels_b: jint, size: JString<'l>, steps: jint) -> jdouble {
+    guard(&mut env, f64::NAN, |env| {
+        let new = crate::NewModel { size: java_string(env, &size)?, ..Default::default() };
+        let channels = [non_negative(channels_a, "channels")?, non_negative(channels_b, "channels")?];
+        let per_step = crate::training_seconds_per_step(&new, channels, &crate::model::train::TrainConfig::default())?;
+        Ok(per_step * non_negative(steps, "steps")? as f64)
+    })
+}
+
 /// `String Native.train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region,
 /// byte[] regionMask, String nameA, String nameB, String size, int steps, String outPath, long job)`: trains a
 /// new model on one aligned pair and writes it (also when cancelled: the steps done so far).

@@ -192,6 +192,9 @@ public final class Native {
 	/** The CoMIR of one image (planes = channels of one slice), one float[] per representation channel. */
 	public static native float[][] represent(Object[] planes, int width, int height, String modelPath, String modality, long job);
 
+	/** About how many seconds training a new model of this size for this many steps takes here (measured on a few steps). */
+	public static native double trainingSeconds(int channelsA, int channelsB, String size, int steps);
+
 	/** Trains a new model on one aligned pair and writes it to outPath; returns a one-line summary. */
 	public static native String train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region, byte[] regionMask, String nameA,
 		String nameB, String size, int steps, String outPath, long job);

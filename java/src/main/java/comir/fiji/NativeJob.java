@@ -62,8 +62,12 @@ final class NativeJob implements AutoCloseable {
 	static String status(double fraction, double seconds) {
 		if (!(fraction > 0.02) || fraction >= 1 || seconds < 2) return "...";
 		double left = seconds * (1 - fraction) / fraction;
-		String time = left < 90 ? Math.round(left) + " s" : left < 5400 ? Math.round(left / 60) + " min" : String.format(java.util.Locale.US, "%.1f h", left / 3600);
-		return ": " + Math.round(100 * fraction) + "%, about " + time + " left";
+		return ": " + Math.round(100 * fraction) + "%, about " + duration(left) + " left";
+	}
+
+	/** "40 s", "12 min", "2.3 h" (as the library's progress::duration_words). */
+	static String duration(double seconds) {
+		return seconds < 90 ? Math.max(1, Math.round(seconds)) + " s" : seconds < 5400 ? Math.round(seconds / 60) + " min" : String.format(java.util.Locale.US, "%.1f h", seconds / 3600);
 	}
 
 	@Override

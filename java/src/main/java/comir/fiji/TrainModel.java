@@ -11,7 +11,8 @@ import java.util.Map;
 
 /**
  * Plugins › Registration › CoMIR › Train CoMIR Model...: trains a model on one aligned pair of
- * open images (an area ROI on the first restricts training to its bounds). Progress in the
+ * open images (an area ROI on the first restricts training to its shape). The time it will take is
+ * measured and shown before it starts. Progress in the
  * status bar, Esc stops early; the model file is written atomically in any case.
  * Macro: {@code run("Train CoMIR Model...", "modality_a=a.tif modality_b=b.tif name_a=BF name_b=SHG
  * size=small steps=1000 model=/path/out.safetensors");}
@@ -52,11 +53,28 @@ public class TrainModel implements PlugIn {
 		int steps = (int) gd.getNextNumber();
 		String out = gd.getNextString().trim();
 		try {
+			if (!confirmDuration(a, b, size, steps)) return;
 			IJ.log("CoMIR: wrote " + train(a, b, nameA, nameB, size, steps, out));
 		}
 		catch (ComirException e) {
 			IJ.error("Train CoMIR Model", e.getMessage());
 		}
+	}
+
+	/**
+	 * Says how long the training will take on this machine (measured on a few steps) before it
+	 * starts: in the Log for a macro, in a dialog that can still cancel otherwise.
+	 * @return false when the user cancelled
+	 */
+	static boolean confirmDuration(ImagePlus a, ImagePlus b, String size, int steps) {
+		IJ.showStatus("Train CoMIR Model: measuring the time per step...");
+		int ca = RegisterMultimodal.planes(a).length, cb = RegisterMultimodal.planes(b).length;
+		String message = steps + " steps of the " + size + " network will take about " + NativeJob.duration(Native.trainingSeconds(ca, cb, size, steps))
+			+ " on this machine (measured on a few steps).";
+		IJ.showStatus("");
+		IJ.log("CoMIR: " + message);
+		if (IJ.isMacro() || IJ.getInstance() == null || java.awt.GraphicsEnvironment.isHeadless()) return true;
+		return IJ.showMessageWithCancel("Train CoMIR Model", message + "\nStart training? (Esc stops early and still writes the model.)");
 	}
 
 	public static String train(ImagePlus a, ImagePlus b, final String nameA, final String nameB, final String size, final int steps, String out) {
