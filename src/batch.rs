@@ -94,7 +94,7 @@ fn register_pair(pair: &Pair, out: &Path, model: Option<&Model>, options: &Regis
     crate::export::outputs::write_registration(&out.join(&pair.name), &fixed, &moving, &reg, comirs.as_ref(), inputs)?;
     let (angle_degrees, scale, translation) = reg.decompose();
     let method = reg.method.name().to_string();
-    Ok(Summary { passed: reg.quality.passed, reason: reg.quality.reason.clone(), method, angle_degrees, scale, translation, score: reg.quality.score, seconds: start.elapsed().as_secs_f64() })
+    Ok(Summary { passed: reg.quality.passed, reason: reg.quality.reason.to_string(), method, angle_degrees, scale, translation, score: reg.quality.score, seconds: start.elapsed().as_secs_f64() })
 }
 
 /// Register every pair, writing `<out>/<name>/…` (as `comir register`) and `<out>/summary.csv`.

@@ -414,8 +414,8 @@ impl Outcome {
     pub fn of_registration(reg: &Registration, seconds: f64, moving: &image::Calibration) -> Outcome {
         let q = &reg.quality;
         let method = reg.method.name().to_string();
-        let reason = if q.passed { String::new() } else { q.reason.clone() };
-        Outcome { passed: q.passed, score: q.score, measure: q.measure.clone(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
+        let reason = if q.passed { String::new() } else { q.reason.to_string() };
+        Outcome { passed: q.passed, score: q.score, measure: q.measure.name().into(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
             .calibrated(moving)
     }
 

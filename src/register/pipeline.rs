@@ -5,7 +5,7 @@ use super::fit::{ransac, RansacOptions};
 use super::mask::{self, Masks};
 use super::matching::match_features;
 use super::mi::{self, MiOptions};
-use super::quality::{content_only, judge, ncc_and_overlap, rival_poses, Quality, QualityThresholds};
+use super::quality::{content_only, judge, ncc_and_overlap, rival_poses, Measure, Quality, QualityThresholds, Reason};
 use super::sift::{detect_and_describe, SiftOptions};
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
@@ -157,7 +157,7 @@ impl<'a> Assessor<'a> {
             .into_iter()
             .map(|(what, r)| (self.score(&r), what))
             .fold((f64::NEG_INFINITY, String::new()), |best, c| if c.0 > best.0 { c } else { best });
-        judge(self.score(t), if self.monomodal { "ncc" } else { "nmi" }, overlap, inliers, rival, &self.thresholds)
+        judge(self.score(t), if self.monomodal { Measure::Ncc } else { Measure::Nmi }, overlap, inliers, rival, &self.thresholds)
     }
 }
 
@@ -171,11 +171,7 @@ pub fn confirm_with_comirs(quality: &mut Quality, fixed_to_moving: &Affine2, fix
     }
     let second = Assessor::new(fixed_comir, moving_comir, masks, true, o).assess(fixed_to_moving, None);
     if second.rival_score > second.score {
-        quality.passed = false;
-        quality.reason = format!(
-            "mutual information and the CoMIRs disagree: the CoMIRs match better with the moving image {} (ncc {:.3} against {:.3})",
-            second.rival, second.rival_score, second.score
-        );
+        quality.fail(Reason::ComirsDisagree { rival: second.rival, rival_score: second.rival_score, score: second.score });
     }
 }
 
@@ -240,7 +236,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
                 transform: Affine2::IDENTITY,
                 kind: o.kind,
                 method: Method::Sift,
-                quality: Quality { score: 0.0, measure: "ncc".into(), overlap: 0.0, inliers: Some(0), rival_score: 0.0, rival: String::new(), passed: false, reason: "no consistent feature matches were found".into() },
+                quality: Quality::failed(Measure::Ncc, Reason::NoMatches),
                 matches: vec![],
                 timings: timings.clone(),
                 binning: 1,

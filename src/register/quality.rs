@@ -11,12 +11,75 @@ use super::warp::sample_bilinear;
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
+/// Which similarity scores a registration: NCC between CoMIRs (one modality), normalised MI
+/// between the raw images of two modalities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    Ncc,
+    Nmi,
+}
+
+impl Measure {
+    /// As serialised and shown: "ncc", "nmi".
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Ncc => "ncc",
+            Measure::Nmi => "nmi",
+        }
+    }
+
+    fn min_score(self, th: &QualityThresholds) -> f64 {
+        match self {
+            Measure::Ncc => th.min_ncc,
+            Measure::Nmi => th.min_nmi,
+        }
+    }
+}
+
+/// Why a verdict is what it is; its text (Display, and in report.json) is the message users read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reason {
+    Ok,
+    LowOverlap { overlap: f64, min: f64 },
+    FewInliers { inliers: usize, min: usize },
+    NoMatches,
+    LowScore { measure: Measure, score: f64, min: f64 },
+    /// A shifted or turned pose scores about as well: the match may be ambiguous.
+    NotDistinct { measure: Measure, score: f64, rival: String, rival_score: f64 },
+    /// MI passed, but the CoMIRs of the same images match a rival pose better.
+    ComirsDisagree { rival: String, rival_score: f64, score: f64 },
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Ok => write!(f, "ok"),
+            Reason::LowOverlap { overlap, min } => write!(f, "the images overlap by only {:.0}% after registration (at least {:.0}% expected)", overlap * 100.0, min * 100.0),
+            Reason::FewInliers { inliers, min } => write!(f, "only {inliers} matching features agree (at least {min} expected)"),
+            Reason::NoMatches => write!(f, "no consistent feature matches were found"),
+            Reason::LowScore { measure, score, min } => write!(f, "low similarity after registration ({} {score:.3} < {min})", measure.name()),
+            Reason::NotDistinct { measure, score, rival, rival_score } => {
+                write!(f, "the pose is not distinct: the images {rival} score {rival_score:.3} against {score:.3} ({}); the match may be ambiguous or wrong", measure.name())
+            }
+            Reason::ComirsDisagree { rival, rival_score, score } => {
+                write!(f, "mutual information and the CoMIRs disagree: the CoMIRs match better with the moving image {rival} (ncc {rival_score:.3} against {score:.3})")
+            }
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Quality {
     /// Similarity of the aligned images in [−1, 1] for NCC (CoMIRs), [0, 1] for NMI (raw).
     pub score: f64,
-    /// Which score: "ncc" or "nmi".
-    pub measure: String,
+    pub measure: Measure,
     /// Fraction of the fixed image covered by the warped moving image.
     pub overlap: f64,
     /// RANSAC inliers (feature-based registration only).
@@ -24,9 +87,22 @@ pub struct Quality {
     /// The best score among the alternative poses (shifted, turned), and which one it was.
     pub rival_score: f64,
     pub rival: String,
+    /// `reason == Reason::Ok`.
     pub passed: bool,
-    /// Why it failed, or "ok".
-    pub reason: String,
+    pub reason: Reason,
+}
+
+impl Quality {
+    /// The verdict when a method found no transform at all.
+    pub fn failed(measure: Measure, reason: Reason) -> Quality {
+        Quality { score: 0.0, measure, overlap: 0.0, inliers: Some(0), rival_score: 0.0, rival: String::new(), passed: false, reason }
+    }
+
+    /// Overrule a verdict (it then fails for `reason`).
+    pub fn fail(&mut self, reason: Reason) {
+        self.passed = false;
+        self.reason = reason;
+    }
 }
 
 /// Thresholds for the pass/fail flag (calibrated with `comir eval`, see the README).
@@ -119,21 +195,21 @@ pub fn rival_poses(t: &Affine2, width: usize, height: usize) -> Vec<(String, Aff
 }
 
 /// The verdict from the measured numbers.
-pub fn judge(score: f64, measure: &str, overlap: f64, inliers: Option<usize>, rival: (f64, String), th: &QualityThresholds) -> Quality {
-    let min_score = if measure == "ncc" { th.min_ncc } else { th.min_nmi };
+pub fn judge(score: f64, measure: Measure, overlap: f64, inliers: Option<usize>, rival: (f64, String), th: &QualityThresholds) -> Quality {
+    let min_score = measure.min_score(th);
     let distinctness = distinctness_of(score, rival.0);
     let reason = if overlap < th.min_overlap {
-        format!("the images overlap by only {:.0}% after registration (at least {:.0}% expected)", overlap * 100.0, th.min_overlap * 100.0)
-    } else if inliers.is_some_and(|i| i < th.min_inliers) {
-        format!("only {} matching features agree (at least {} expected)", inliers.unwrap_or(0), th.min_inliers)
+        Reason::LowOverlap { overlap, min: th.min_overlap }
+    } else if let Some(i) = inliers.filter(|&i| i < th.min_inliers) {
+        Reason::FewInliers { inliers: i, min: th.min_inliers }
     } else if score < min_score {
-        format!("low similarity after registration ({measure} {score:.3} < {min_score})")
+        Reason::LowScore { measure, score, min: min_score }
     } else if distinctness < th.min_distinctness {
-        format!("the pose is not distinct: the images {} score {:.3} against {score:.3} ({measure}); the match may be ambiguous or wrong", rival.1, rival.0)
+        Reason::NotDistinct { measure, score, rival: rival.1.clone(), rival_score: rival.0 }
     } else {
-        "ok".into()
+        Reason::Ok
     };
-    Quality { score, measure: measure.into(), overlap, inliers, rival_score: rival.0, rival: rival.1, passed: reason == "ok", reason }
+    Quality { score, measure, overlap, inliers, rival_score: rival.0, rival: rival.1, passed: reason == Reason::Ok, reason }
 }
 
 /// (score − best rival) / score: how clearly the found pose beats the shifted and turned ones.
@@ -153,5 +229,26 @@ pub fn more_convincing(a: &Quality, b: &Quality) -> bool {
         (true, false) => true,
         (false, true) => false,
         _ => distinctness(a) > distinctness(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_check_gives_its_reason_and_only_ok_passes() {
+        let th = QualityThresholds::default();
+        let rival = |s: f64| (s, "turned by 90°".to_string());
+        let q = judge(0.8, Measure::Ncc, 0.9, Some(40), rival(0.1), &th);
+        assert!(q.passed && q.reason == Reason::Ok);
+        assert!(matches!(judge(0.8, Measure::Ncc, 0.1, None, rival(0.1), &th).reason, Reason::LowOverlap { .. }));
+        assert_eq!(judge(0.8, Measure::Ncc, 0.9, Some(3), rival(0.1), &th).reason, Reason::FewInliers { inliers: 3, min: th.min_inliers });
+        assert!(matches!(judge(0.01, Measure::Nmi, 0.9, None, rival(0.0), &th).reason, Reason::LowScore { measure: Measure::Nmi, .. }));
+        let q = judge(0.8, Measure::Ncc, 0.9, None, rival(0.7), &th);
+        assert!(!q.passed && matches!(q.reason, Reason::NotDistinct { .. }));
+        assert!(q.reason.to_string().contains("turned by 90° score 0.700 against 0.800 (ncc)"), "{}", q.reason);
+        assert_eq!(serde_json::to_value(&q).unwrap()["measure"], "ncc");
+        assert_eq!(serde_json::to_value(&q).unwrap()["reason"], q.reason.to_string());
     }
 }
