@@ -8,13 +8,14 @@
 //! gradients are tabulated once per pyramid level; each iteration samples a small random
 //! fraction of the points, evaluates the symmetric measure (fixed → moving and back) with
 //! analytic gradients, and takes an SGD-with-momentum step.
+use super::driver;
 use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
 use crate::image::filter::{distance_transform, gaussian_blur, normalise_robust, subsample};
 use crate::rng::Rng;
-use crate::progress::{Monitor, Progress};
+use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -251,6 +252,89 @@ const MIN_PICK_OVERLAP: f64 = 0.25;
 /// Register `moving` to `fixed` (both single planes) starting from each of `start_angles`
 /// (radians) and keep the best; returns the fixed → moving transform. Only the pixels inside
 /// `masks` take part (as points, and as positions the other image's points may land on).
+/// α-AMD as a [`driver::Metric`]: each level tabulates both images' cumulative distance maps;
+/// each start descends by SGD with momentum on random point samples.
+struct AmdMetric<'a> {
+    fixed: Array2<f32>,
+    moving: Array2<f32>,
+    masks: Masks<'a>,
+    levels: Vec<PyramidLevel>,
+    par: Parametrisation,
+    scales: Vec<f64>,
+    options: &'a AlphaAmdOptions,
+    /// The planes as the final pick scores them: NaN outside the masks.
+    judged: (Array2<f32>, Array2<f32>),
+}
+
+struct Level {
+    fixed: LevelImage,
+    moving: LevelImage,
+    /// Points sampled per iteration from each image.
+    counts: (usize, usize),
+}
+
+impl driver::Metric for AmdMetric<'_> {
+    type Level = Level;
+
+    fn prepare(&self, li: usize, _: &mut Rng) -> Result<Level> {
+        let level = &self.levels[li];
+        let q = self.options.alpha_levels;
+        let (fl, ml) = (LevelImage::new(&pyramid(self.fixed.view(), self.masks.fixed, level), q, level.factor, self.masks.fixed), LevelImage::new(&pyramid(self.moving.view(), self.masks.moving, level), q, level.factor, self.masks.moving));
+        if fl.points.is_empty() || ml.points.is_empty() {
+            return Err(Error::Argument(format!("an ROI is too small for α-AMD's pyramid level {} (every {}th pixel): draw a larger one", li + 1, level.factor)));
+        }
+        let count = |n: usize| ((n as f64 * self.options.sampling_fraction).round() as usize).clamp(16.min(n), n);
+        let counts = (count(fl.points.len()), count(ml.points.len()));
+        Ok(Level { fixed: fl, moving: ml, counts })
+    }
+
+    /// Returns minus the measure on (a regular subsample of) all points: higher is better.
+    fn optimise(&self, l: &Level, li: usize, p: &mut Vec<f64>, rng: &mut Rng, ticker: &driver::Ticker) -> Result<f64> {
+        let level = &self.levels[li];
+        let (fl, ml) = (&l.fixed, &l.moving);
+        let symmetric = self.options.symmetric;
+        let mut velocity = vec![0.0; p.len()];
+        for it in 0..level.iterations {
+            ticker.tick(li)?;
+            let sf: Vec<usize> = (0..l.counts.0).map(|_| rng.below(fl.points.len())).collect();
+            let sm: Vec<usize> = (0..l.counts.1).map(|_| rng.below(ml.points.len())).collect();
+            let (_, grad) = measure(&self.par, p, fl, ml, symmetric, (&sf, &sm));
+            let frac = if level.iterations > 1 { it as f64 / (level.iterations - 1) as f64 } else { 1.0 };
+            let step = level.step.0 + (level.step.1 - level.step.0) * frac;
+            for k in 0..p.len() {
+                // ∂value/∂p_k already carries a factor of the lever arm (1/scale), so the
+                // squared scale makes a unit step move points by about `step` pixels.
+                velocity[k] = self.options.momentum * velocity[k] - step * self.scales[k] * self.scales[k] * grad[k];
+                p[k] += velocity[k];
+            }
+        }
+        let all_f: Vec<usize> = (0..fl.points.len()).step_by((fl.points.len() / 20000).max(1)).collect();
+        let all_m: Vec<usize> = (0..ml.points.len()).step_by((ml.points.len() / 20000).max(1)).collect();
+        Ok(-measure(&self.par, p, fl, ml, symmetric, (&all_f, &all_m)).0)
+    }
+
+    /// Correlation over the overlap at full resolution (inside the masks); a pose that keeps
+    /// too little of the fixed image in view counts as no correlation. The α-AMD value of a
+    /// coarse fit ranks the starts poorly (a wrong pose often wins).
+    fn rank(&self, p: &[f64], _: f64) -> f64 {
+        let t = self.par.to_affine(p);
+        let (ncc, in_masks) = crate::register::quality::ncc_and_overlap(self.judged.0.view(), self.judged.1.view(), &t);
+        // The overlap is the images' (masked pixels are NaN and would count as outside).
+        let overlap = if self.masks.fixed.is_none() && self.masks.moving.is_none() { in_masks } else { crate::register::quality::ncc_and_overlap(self.fixed.view(), self.moving.view(), &t).1 };
+        if overlap >= MIN_PICK_OVERLAP && ncc.is_finite() { ncc } else { f64::NEG_INFINITY }
+    }
+
+    /// After the coarsest level the best few starts go on; after the next only the best one is
+    /// refined further: the fine levels cost most (at 1 MP, 70% of α-AMD's time went to
+    /// refining three poses at full size).
+    fn survivors(&self, li: usize, _: usize) -> usize {
+        if li == 0 { SURVIVING_STARTS } else { 1 }
+    }
+}
+
+/// Register `moving` to `fixed` (both single planes) starting from each of `start_angles`
+/// (radians) and keep the best; returns the fixed → moving transform. Only the pixels inside
+/// `masks` take part (as points, and as positions the other image's points may land on).
 pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
@@ -262,83 +346,20 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     }
     masks.check((fh, fw), (mh, mw))?;
     let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
-    let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
     let centre = |w: usize, h: usize| ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
     let radius = (((fw * fw + fh * fh) as f64) / 12.0).sqrt(); // rms radius of a w×h rectangle
     let (mcx, mcy) = centre(mw, mh);
     let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: (mcx + options.start_shift.0, mcy + options.start_shift.1), radius };
-    let scales = par.scales();
-    let total: u64 = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * start_angles.len().max(1) as u64;
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let mut candidates: Vec<Vec<f64>> = start_angles.iter().map(|&a| par.initial(a)).collect();
-    if candidates.is_empty() {
-        candidates.push(par.initial(0.0));
+    let mut starts: Vec<Vec<f64>> = start_angles.iter().map(|&a| par.initial(a)).collect();
+    if starts.is_empty() {
+        starts.push(par.initial(0.0));
     }
-    let mut last_values = vec![0.0; candidates.len()];
-    // Correlation over the overlap at full resolution; a pose that keeps too little of the
-    // fixed image in view counts as no correlation.
-    let (fixed_judged, moving_judged) = (mask::outside_to_nan(fixed.clone(), masks.fixed), mask::outside_to_nan(moving.clone(), masks.moving));
-    let judge = |p: &[f64]| {
-        let t = par.to_affine(p);
-        let (ncc, in_masks) = crate::register::quality::ncc_and_overlap(fixed_judged.view(), moving_judged.view(), &t);
-        // The overlap is the images' (masked pixels are NaN and would count as outside).
-        let overlap = if masks.fixed.is_none() && masks.moving.is_none() { in_masks } else { crate::register::quality::ncc_and_overlap(fixed.view(), moving.view(), &t).1 };
-        if overlap >= MIN_PICK_OVERLAP && ncc.is_finite() { ncc } else { f64::NEG_INFINITY }
-    };
-    for (li, level) in levels.iter().enumerate() {
-        let (fl, ml) = (LevelImage::new(&pyramid(fixed.view(), masks.fixed, level), options.alpha_levels, level.factor, masks.fixed), LevelImage::new(&pyramid(moving.view(), masks.moving, level), options.alpha_levels, level.factor, masks.moving));
-        if fl.points.is_empty() || ml.points.is_empty() {
-            return Err(Error::Argument(format!("an ROI is too small for α-AMD's pyramid level {} (every {}th pixel): draw a larger one", li + 1, level.factor)));
-        }
-        let count = |n: usize| ((n as f64 * options.sampling_fraction).round() as usize).clamp(16.min(n), n);
-        let (nf, nm) = (count(fl.points.len()), count(ml.points.len()));
-        // The starts are independent descents: they run in parallel, each with its own random
-        // stream (seeded by level and start), so the result does not depend on the threads.
-        let descend = |ci: usize, p: &mut Vec<f64>| -> Result<f64> {
-            let mut rng = Rng::new(options.seed ^ ((li as u64) << 32 | ci as u64).wrapping_mul(0x9E37_79B9));
-            let mut velocity = vec![0.0; p.len()];
-            for it in 0..level.iterations {
-                if monitor.is_cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                let sf: Vec<usize> = (0..nf).map(|_| rng.below(fl.points.len())).collect();
-                let sm: Vec<usize> = (0..nm).map(|_| rng.below(ml.points.len())).collect();
-                let (_, grad) = measure(&par, p, &fl, &ml, options.symmetric, (&sf, &sm));
-                let frac = if level.iterations > 1 { it as f64 / (level.iterations - 1) as f64 } else { 1.0 };
-                let step = level.step.0 + (level.step.1 - level.step.0) * frac;
-                for k in 0..p.len() {
-                    // ∂value/∂p_k already carries a factor of the lever arm (1/scale), so the
-                    // squared scale makes a unit step move points by about `step` pixels.
-                    velocity[k] = options.momentum * velocity[k] - step * scales[k] * scales[k] * grad[k];
-                    p[k] += velocity[k];
-                }
-                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if d % 100 == 0 {
-                    monitor.report(&Progress { done: d, total, message: format!("α-AMD level {}/{}", li + 1, levels.len()) });
-                }
-            }
-            let all_f: Vec<usize> = (0..fl.points.len()).step_by((fl.points.len() / 20000).max(1)).collect();
-            let all_m: Vec<usize> = (0..ml.points.len()).step_by((ml.points.len() / 20000).max(1)).collect();
-            Ok(measure(&par, p, &fl, &ml, options.symmetric, (&all_f, &all_m)).0)
-        };
-        last_values = candidates.par_iter_mut().enumerate().map(|(ci, p)| descend(ci, p)).collect::<Result<Vec<f64>>>()?;
-        // After the coarsest level the best few starts go on, ranked by correlation: the
-        // α-AMD value of a coarse fit ranks the starts poorly (a wrong pose often wins).
-        // After the next level only the best one is refined further: the fine levels cost
-        // most (at 1 MP, 70% of α-AMD's time went to refining three poses at full size).
-        let keep = if li == 0 { SURVIVING_STARTS } else { 1 };
-        if li + 1 < levels.len() && candidates.len() > keep {
-            let scores: Vec<f64> = candidates.iter().map(|p| judge(p)).collect();
-            let mut order: Vec<usize> = (0..candidates.len()).collect();
-            order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(last_values[a].total_cmp(&last_values[b])));
-            order.truncate(keep);
-            candidates = order.iter().map(|&i| candidates[i].clone()).collect();
-            last_values = order.iter().map(|&i| last_values[i]).collect();
-        }
-    }
-    let scores: Vec<f64> = candidates.iter().map(|p| judge(p)).collect();
-    let best = (0..candidates.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(last_values[b].total_cmp(&last_values[a]))).expect("non-empty");
-    Ok(AmdResult { transform: par.to_affine(&candidates[best]), value: last_values[best] })
+    let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * starts.len() as u64;
+    let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
+    let judged = (mask::outside_to_nan(fixed.clone(), masks.fixed), mask::outside_to_nan(moving.clone(), masks.moving));
+    let metric = AmdMetric { fixed, moving, masks, scales: par.scales(), par, levels, options, judged };
+    let best = driver::multi_start(&metric, metric.levels.len(), starts, driver::Streams::PerStart, options.seed, iterations, "α-AMD", monitor, 100)?;
+    Ok(AmdResult { transform: metric.par.to_affine(&best.params), value: -best.value })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Mattes-style MI: a fixed random sample of fixed-image points per pyramid level, a joint
 //! histogram with linear Parzen windows, optimised by a (1+1) evolution strategy (as MATLAB's
 //! multimodal `imregister`), from several starting angles on the coarsest level.
+use super::driver;
 use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
@@ -11,7 +12,7 @@ use super::warp::sample_bilinear;
 use crate::error::{Error, Result};
 use crate::image::filter::{gaussian_blur, normalise_robust, subsample};
 use crate::rng::Rng;
-use crate::progress::{Monitor, Progress};
+use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -161,6 +162,83 @@ pub struct MiResult {
     pub value: f64,
 }
 
+/// MI as a [`driver::Metric`]: each level draws fixed-image samples (inside the fixed mask);
+/// each start is optimised by a (1+1) evolution strategy (as MATLAB's multimodal `imregister`).
+struct MiMetric<'a> {
+    fixed: Array2<f32>,
+    moving: Array2<f32>,
+    masks: Masks<'a>,
+    levels: Vec<MiLevel>,
+    par: Parametrisation,
+    scales: Vec<f64>,
+    options: &'a MiOptions,
+}
+
+struct Level {
+    moving: Array2<f32>,
+    samples: Samples,
+    factor: usize,
+}
+
+impl driver::Metric for MiMetric<'_> {
+    type Level = Level;
+
+    fn prepare(&self, li: usize, rng: &mut Rng) -> Result<Level> {
+        let level = &self.levels[li];
+        let f = level.factor.max(1);
+        let fl = subsample(gaussian_blur(self.fixed.view(), level.sigma).view(), f);
+        let ml = subsample(gaussian_blur(self.moving.view(), level.sigma).view(), f);
+        // Level pixels inside the fixed mask (all of them without one: the same draws).
+        let inside: Option<Vec<usize>> = self.masks.fixed.map(|m| (0..fl.len()).filter(|i| mask::contains(Some(m), ((i % fl.ncols()) * f) as f64, ((i / fl.ncols()) * f) as f64)).collect());
+        let n = inside.as_ref().map_or(fl.len(), Vec::len);
+        if n == 0 {
+            return Err(Error::Argument(format!("the fixed ROI is too small for MI's pyramid level {}×{}: draw a larger one", fl.ncols(), fl.nrows())));
+        }
+        let take = self.options.samples.min(n);
+        let samples = Samples((0..take).map(|_| {
+            let j = rng.below(n);
+            let i = inside.as_ref().map_or(j, |v| v[j]);
+            let (y, x) = (i / fl.ncols(), i % fl.ncols());
+            ((x * f) as f64, (y * f) as f64, fl[[y, x]])
+        }).collect());
+        Ok(Level { moving: ml, samples, factor: f })
+    }
+
+    fn optimise(&self, level: &Level, li: usize, p: &mut Vec<f64>, rng: &mut Rng, ticker: &driver::Ticker) -> Result<f64> {
+        let f = level.factor as f64;
+        let value = |p: &[f64]| mutual_information(&level.samples, level.moving.view(), self.masks.moving, f, &self.par.to_affine(p), self.options.bins).0;
+        // (1+1)-ES in units where every parameter moves points by about one pixel.
+        let mut radius = 2.0 * f;
+        let mut best = value(p);
+        for _ in 0..self.levels[li].iterations {
+            ticker.tick(li)?;
+            let trial: Vec<f64> = p.iter().zip(&self.scales).map(|(v, s)| {
+                let g = (-2.0 * rng.uniform().max(1e-300).ln()).sqrt() * (std::f64::consts::TAU * rng.uniform()).cos();
+                v + radius * g * s
+            }).collect();
+            let v = value(&trial);
+            if v > best {
+                *p = trial;
+                best = v;
+                radius *= 1.5;
+            } else {
+                radius *= 1.5f64.powf(-0.25);
+            }
+            if radius < 0.01 {
+                break;
+            }
+        }
+        Ok(best)
+    }
+
+    /// The best few starts of the coarsest level go on (when there are finer levels to
+    /// decide), and the next level — sharper, with more samples — picks one: the coarsest MI
+    /// often ranks a wrong pose first.
+    fn survivors(&self, li: usize, levels: usize) -> usize {
+        if li == 0 && levels > 2 { SURVIVING_STARTS } else { 1 }
+    }
+}
+
 /// Register `moving` to `fixed` from each of `start_angles` (radians); only the pixels inside
 /// `masks` take part (fixed samples are drawn inside the fixed mask, samples that land outside
 /// the moving mask count as outside the image).
@@ -175,75 +253,17 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     }
     masks.check((fh, fw), (mh, mw))?;
     let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
-    let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
     let par = Parametrisation {
         kind: options.kind,
         fixed_centre: ((fw as f64 - 1.0) / 2.0, (fh as f64 - 1.0) / 2.0),
         moving_centre: ((mw as f64 - 1.0) / 2.0 + options.start_shift.0, (mh as f64 - 1.0) / 2.0 + options.start_shift.1),
         radius: (((fw * fw + fh * fh) as f64) / 12.0).sqrt(),
     };
-    let scales = par.scales();
-    let mut rng = Rng::new(options.seed);
-    let mut candidates: Vec<(Vec<f64>, f64)> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| (par.initial(a), f64::NEG_INFINITY)).collect();
-    let total: u64 = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * candidates.len() as u64;
-    let mut done = 0;
-    for (li, level) in levels.iter().enumerate() {
-        let f = level.factor.max(1);
-        let fl = subsample(gaussian_blur(fixed.view(), level.sigma).view(), f);
-        let ml = subsample(gaussian_blur(moving.view(), level.sigma).view(), f);
-        // Level pixels inside the fixed mask (all of them without one: the same draws).
-        let inside: Option<Vec<usize>> = masks.fixed.map(|m| (0..fl.len()).filter(|i| mask::contains(Some(m), ((i % fl.ncols()) * f) as f64, ((i / fl.ncols()) * f) as f64)).collect());
-        let n = inside.as_ref().map_or(fl.len(), Vec::len);
-        if n == 0 {
-            return Err(Error::Argument(format!("the fixed ROI is too small for MI's pyramid level {}×{}: draw a larger one", fl.ncols(), fl.nrows())));
-        }
-        let take = options.samples.min(n);
-        let samples = Samples((0..take).map(|_| {
-            let j = rng.below(n);
-            let i = inside.as_ref().map_or(j, |v| v[j]);
-            let (y, x) = (i / fl.ncols(), i % fl.ncols());
-            ((x * f) as f64, (y * f) as f64, fl[[y, x]])
-        }).collect());
-        let value = |p: &[f64]| mutual_information(&samples, ml.view(), masks.moving, f as f64, &par.to_affine(p), options.bins).0;
-        for (p, best) in candidates.iter_mut() {
-            // (1+1)-ES in units where every parameter moves points by about one pixel.
-            let mut radius = 2.0 * f as f64;
-            *best = value(p);
-            for _ in 0..level.iterations {
-                if monitor.is_cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                let trial: Vec<f64> = p.iter().zip(&scales).map(|(v, s)| {
-                    let g = (-2.0 * rng.uniform().max(1e-300).ln()).sqrt() * (std::f64::consts::TAU * rng.uniform()).cos();
-                    v + radius * g * s
-                }).collect();
-                let v = value(&trial);
-                if v > *best {
-                    *p = trial;
-                    *best = v;
-                    radius *= 1.5;
-                } else {
-                    radius *= 1.5f64.powf(-0.25);
-                }
-                done += 1;
-                if done % 50 == 0 {
-                    monitor.report(&Progress { done, total, message: format!("MI level {}/{}", li + 1, levels.len()) });
-                }
-                if radius < 0.01 {
-                    break;
-                }
-            }
-        }
-        // The best few starts of the coarsest level go on, and the next level — sharper, with
-        // more samples — picks one: the coarsest MI often ranks a wrong pose first.
-        let keep = if li == 0 && levels.len() > 2 { SURVIVING_STARTS } else { 1 };
-        if li + 1 < levels.len() && candidates.len() > keep {
-            candidates.sort_by(|a, b| b.1.total_cmp(&a.1));
-            candidates.truncate(keep);
-        }
-    }
-    let (p, value) = candidates.swap_remove(0);
-    Ok(MiResult { transform: par.to_affine(&p), value })
+    let starts: Vec<Vec<f64>> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| par.initial(a)).collect();
+    let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * starts.len() as u64;
+    let metric = MiMetric { fixed: normalise_robust(fixed), moving: normalise_robust(moving), masks, scales: par.scales(), par, levels, options };
+    let best = driver::multi_start(&metric, metric.levels.len(), starts, driver::Streams::Shared, options.seed, iterations, "MI", monitor, 50)?;
+    Ok(MiResult { transform: metric.par.to_affine(&best.params), value: best.value })
 }
 
 #[cfg(test)]
