@@ -116,6 +116,10 @@ pub fn plan_apply(request: &ApplyRequest) -> Result<ApplyPlan> {
 use model::store::Model;
 use ndarray::Array2;
 use register::mask::Masks;
+
+/// The CoMIRs of the fixed and the moving image (each on its own image's grid), when a model
+/// was used.
+pub type Comirs = Option<(Array2<f32>, Array2<f32>)>;
 use register::pipeline::{register_planes_masked, Registration, RegisterOptions};
 
 /// The representation (CoMIR) of the first slice of `image` by the model's network `side`,
@@ -164,13 +168,13 @@ pub fn sides_for_channels(model: &Model, cf: usize, cm: usize) -> Result<(usize,
 /// Without a model, a pair too large for [`memory::working_budget`] is registered on k × k
 /// binned copies (`Registration::binning`), so memory stays bounded whatever the image size;
 /// the transform is exact for the binned grids and returned in original pixels.
-pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+pub fn register(fixed: &Image, moving: &Image, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Comirs)> {
     register_masked(fixed, moving, Masks::default(), model, options, monitor)
 }
 
 /// [`register`] with only the pixels inside `masks` (one per image, on its own grid) taking
 /// part: sampled, matched and scored (see [`register::mask`]).
-pub fn register_masked(fixed: &Image, moving: &Image, masks: Masks, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+pub fn register_masked(fixed: &Image, moving: &Image, masks: Masks, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Comirs)> {
     masks.check((fixed.height(), fixed.width()), (moving.height(), moving.width()))?;
     let k = memory::bin_factor((fixed.width(), fixed.height()), (moving.width(), moving.height()), memory::working_budget());
     if model.is_none() && k > 1 {
@@ -189,7 +193,7 @@ pub fn register_masked(fixed: &Image, moving: &Image, masks: Masks, model: Optio
     register_full_size(fixed, moving, masks, model, options, monitor)
 }
 
-fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Option<(Array2<f32>, Array2<f32>)>)> {
+fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Comirs)> {
     memory::check_registration_fits((fixed.width(), fixed.height()), (moving.width(), moving.height()), memory::available_bytes())?;
     let rescaled = register::physical::moving_at_fixed_pixel_size(&fixed.calibration, moving)?;
     let (moving_used, to_moving) = match &rescaled {
@@ -326,6 +330,7 @@ pub fn training_seconds_per_step(new: &NewModel, channels: [usize; 2], config: &
 /// Train on aligned image pairs (first slice of each; only inside `region` if given: patches
 /// are centred inside its shape), either a new model or one to continue (`resume`). Checkpoints and the final model go to `out`,
 /// written atomically: a cancelled run still leaves a complete model of the steps done.
+#[allow(clippy::too_many_arguments)] // each is a separate choice of both front ends
 pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewModel, resume: Option<Model>, config: &model::train::TrainConfig, out: &std::path::Path, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<(Model, model::train::TrainReport)> {
     use model::store::Provenance;
     let first = pairs.first().ok_or_else(|| Error::Argument("at least one aligned image pair is needed for training".into()))?;

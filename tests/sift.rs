@@ -14,7 +14,7 @@ fn recover(truth: &Affine2, kind: TransformKind, upright: bool) -> (Affine2, usi
     let opts = SiftOptions { upright, ..Default::default() };
     let (ff, fm) = (detect_and_describe(fixed.view(), &opts), detect_and_describe(moving.view(), &opts));
     assert!(ff.len() > 50 && fm.len() > 50, "{} and {} keypoints", ff.len(), fm.len());
-    let matches = match_features(&ff, &fm, 0.8, true);
+    let matches = match_features(&ff, &fm, 0.8, true).unwrap();
     let src: Vec<_> = matches.iter().map(|m| (ff.keypoints[m.fixed].x, ff.keypoints[m.fixed].y)).collect();
     let dst: Vec<_> = matches.iter().map(|m| (fm.keypoints[m.moving].x, fm.keypoints[m.moving].y)).collect();
     let r = ransac(kind, &src, &dst, &RansacOptions::default()).expect("a fit");

@@ -130,7 +130,7 @@ fn decode_tiff<R: std::io::Read + std::io::Seek>(reader: R) -> std::result::Resu
     // ImageJ hyperstacks store channel planes as consecutive pages (channel fastest).
     let hyper_channels = imagej_field(&description, "channels").and_then(|c| c.parse::<usize>().ok());
     let (slices, channels) = match hyper_channels {
-        Some(c) if samples_pp == 1 && c > 0 && pages % c == 0 => (pages / c, c),
+        Some(c) if samples_pp == 1 && c > 0 && pages.is_multiple_of(c) => (pages / c, c),
         _ => (pages, samples_pp),
     };
     let data = Array4::from_shape_vec((slices, channels, height as usize, width as usize), samples)
@@ -259,7 +259,7 @@ pub fn write_tiff_planes<'a>(path: &Path, shape: PageShape, cal: &Calibration, p
 
 fn rational(per_unit: f64) -> Rational {
     let per_unit = if per_unit.is_finite() && per_unit > 0.0 { per_unit } else { 1.0 };
-    let d = (u32::MAX as f64 / per_unit.max(1.0)).min(1_000_000.0).max(1.0) as u32;
+    let d = (u32::MAX as f64 / per_unit.max(1.0)).clamp(1.0, 1_000_000.0) as u32;
     Rational { n: (per_unit * d as f64).round().max(1.0) as u32, d }
 }
 

@@ -11,13 +11,8 @@ const RGB_FROM_HED: [[f64; 3]; 3] = [[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.
 fn invert3(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
     let c = |r: usize, k: usize| m[(r + 1) % 3][(k + 1) % 3] * m[(r + 2) % 3][(k + 2) % 3] - m[(r + 1) % 3][(k + 2) % 3] * m[(r + 2) % 3][(k + 1) % 3];
     let det: f64 = (0..3).map(|k| m[0][k] * c(0, k)).sum();
-    let mut inv = [[0.0; 3]; 3];
-    for r in 0..3 {
-        for k in 0..3 {
-            inv[k][r] = c(r, k) / det;
-        }
-    }
-    inv
+    // The inverse is the transposed cofactor matrix over the determinant.
+    std::array::from_fn(|k| std::array::from_fn(|r| c(r, k) / det))
 }
 
 /// Stain densities (hematoxylin, eosin, DAB) of an 8-bit RGB image, as a 3-channel float image.

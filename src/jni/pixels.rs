@@ -44,17 +44,17 @@ pub fn plane_to_image(env: &mut JNIEnv, pixels: &JObject, width: usize, height: 
         }
         ArrayKind::Short => {
             let mut v = vec![0i16; n];
-            env.get_short_array_region(&JShortArray::from(raw), 0, &mut v)?;
+            env.get_short_array_region(JShortArray::from(raw), 0, &mut v)?;
             (v.into_iter().map(|s| (s as u16) as f32).collect(), 1, PixelType::U16)
         }
         ArrayKind::Float => {
             let mut v = vec![0f32; n];
-            env.get_float_array_region(&JFloatArray::from(raw), 0, &mut v)?;
+            env.get_float_array_region(JFloatArray::from(raw), 0, &mut v)?;
             (v, 1, PixelType::F32)
         }
         ArrayKind::Rgb => {
             let mut v = vec![0i32; n];
-            env.get_int_array_region(&JIntArray::from(raw), 0, &mut v)?;
+            env.get_int_array_region(JIntArray::from(raw), 0, &mut v)?;
             let mut planes = Vec::with_capacity(3 * n);
             for shift in [16, 8, 0] {
                 planes.extend(v.iter().map(|&p| ((p >> shift) & 0xff) as f32));

@@ -79,7 +79,12 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
                 if half {
                     x = x.to_kind(Kind::Half);
                 }
-                let y = net.forward_t(&x, false).to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous();
+                // libtorch reports failures (out of GPU memory above all) by panicking in tch:
+                // a message about memory, not an "internal error".
+                let y = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.forward_t(&x, false).to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous())).map_err(|panic| {
+                    let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                    Error::Argument(format!("the network failed on a {tw}×{th} tile on {device:?} (out of memory? a smaller tile size needs less): {}", what.lines().next().unwrap_or("")))
+                })?;
                 let values: Vec<f32> = Vec::try_from(y.flatten(0, -1))?;
                 let y = Array3::from_shape_vec((out_c, th, tw), values).map_err(|e| Error::Argument(e.to_string()))?;
                 // Keep the core, clipped to the original (unpadded) image.

@@ -71,7 +71,7 @@ impl TrainConfig {
         if self.batch_size < 2 {
             return bad("the batch needs at least 2 patch pairs (the others are the negatives)".into());
         }
-        if self.patch_size < size_multiple || self.patch_size % size_multiple != 0 {
+        if self.patch_size < size_multiple || !self.patch_size.is_multiple_of(size_multiple) {
             return bad(format!("the patch size must be a positive multiple of {size_multiple} for this network"));
         }
         if !(self.learning_rate > 0.0 && self.temperature > 0.0) {
@@ -167,7 +167,7 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         let (nce, sim) = info_nce(&la, &lb, config.critic, config.temperature);
         let mut loss = nce.shallow_clone();
         if config.activation_decay > 0.0 {
-            loss = loss + (activation_decay(&[&la, &lb], 1.0) + activation_decay(&[&la, &lb], 2.0)) * config.activation_decay;
+            loss += (activation_decay(&[&la, &lb], 1.0) + activation_decay(&[&la, &lb], 2.0)) * config.activation_decay;
         }
         for o in opts.iter_mut() {
             o.zero_grad();

@@ -358,7 +358,8 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
     let judged = (mask::outside_to_nan(fixed.clone(), masks.fixed), mask::outside_to_nan(moving.clone(), masks.moving));
     let metric = AmdMetric { fixed, moving, masks, scales: par.scales(), par, levels, options, judged };
-    let best = driver::multi_start(&metric, metric.levels.len(), starts, driver::Streams::PerStart, options.seed, iterations, "α-AMD", monitor, 100)?;
+    let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::PerStart, seed: options.seed, iterations, label: "α-AMD", report_every: 100 };
+    let best = driver::multi_start(&metric, starts, &schedule, monitor)?;
     Ok(AmdResult { transform: metric.par.to_affine(&best.params), value: -best.value })
 }
 

@@ -54,7 +54,7 @@ impl Ticker<'_> {
             return Err(crate::Error::Cancelled);
         }
         let d = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if d % self.every == 0 {
+        if d.is_multiple_of(self.every) {
             self.monitor.report(&Progress { done: d, total: self.total, message: format!("{} level {}/{}", self.label, li + 1, self.levels) });
         }
         Ok(())
@@ -68,11 +68,25 @@ pub struct Start {
     pub value: f64,
 }
 
-/// Run `metric` over `levels` pyramid levels from `starts`; returns the best start (by
-/// [`Metric::rank`] after the last level). `iterations`: the optimiser iterations of all
-/// starts (for progress); `label` names the method in progress messages.
-pub fn multi_start<M: Metric>(metric: &M, levels: usize, starts: Vec<Vec<f64>>, streams: Streams, seed: u64, iterations: u64, label: &str, monitor: &dyn Monitor, every: u64) -> Result<Start> {
-    let ticker = Ticker { done: AtomicU64::new(0), total: iterations, every: every.max(1), label, levels, monitor };
+/// How a search runs: its levels, random streams, and what its progress says.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule<'a> {
+    pub levels: usize,
+    pub streams: Streams,
+    pub seed: u64,
+    /// The optimiser iterations of all starts (for progress).
+    pub iterations: u64,
+    /// The method's name in progress messages.
+    pub label: &'a str,
+    /// Report progress every this many iterations.
+    pub report_every: u64,
+}
+
+/// Run `metric` over the schedule's pyramid levels from `starts`; returns the best start (by
+/// [`Metric::rank`] after the last level).
+pub fn multi_start<M: Metric>(metric: &M, starts: Vec<Vec<f64>>, schedule: &Schedule, monitor: &dyn Monitor) -> Result<Start> {
+    let Schedule { levels, streams, seed, iterations, label, report_every } = *schedule;
+    let ticker = Ticker { done: AtomicU64::new(0), total: iterations, every: report_every.max(1), label, levels, monitor };
     let mut shared = Rng::new(seed);
     let mut candidates: Vec<Start> = starts.into_iter().map(|params| Start { params, value: f64::NEG_INFINITY }).collect();
     for li in 0..levels {

@@ -262,7 +262,8 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     let starts: Vec<Vec<f64>> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| par.initial(a)).collect();
     let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * starts.len() as u64;
     let metric = MiMetric { fixed: normalise_robust(fixed), moving: normalise_robust(moving), masks, scales: par.scales(), par, levels, options };
-    let best = driver::multi_start(&metric, metric.levels.len(), starts, driver::Streams::Shared, options.seed, iterations, "MI", monitor, 50)?;
+    let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI", report_every: 50 };
+    let best = driver::multi_start(&metric, starts, &schedule, monitor)?;
     Ok(MiResult { transform: metric.par.to_affine(&best.params), value: best.value })
 }
 

@@ -183,7 +183,7 @@ fn start_angles(any_rotation: bool) -> Vec<f64> {
     }
 }
 
-fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions, timings: &mut Vec<(String, f64)>) -> Option<(Affine2, Vec<MatchPair>)> {
+fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions, timings: &mut Vec<(String, f64)>) -> Result<Option<(Affine2, Vec<MatchPair>)>> {
     let t0 = Instant::now();
     let prepare = |p: ArrayView2<f32>| normalise_robust(crate::image::filter::gaussian_blur(p, o.sift_blur).view());
     let (f, m) = (prepare(fixed), prepare(moving));
@@ -192,14 +192,14 @@ fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, 
     let (ff, fm) = (ff.retain(|k| mask::contains(masks.fixed, k.x, k.y)), fm.retain(|k| mask::contains(masks.moving, k.x, k.y)));
     timings.push(("sift".into(), t0.elapsed().as_secs_f64()));
     let t1 = Instant::now();
-    let matches = match_features(&ff, &fm, o.ratio, true);
+    let matches = match_features(&ff, &fm, o.ratio, true)?;
     let src: Vec<(f64, f64)> = matches.iter().map(|mm| (ff.keypoints[mm.fixed].x, ff.keypoints[mm.fixed].y)).collect();
     let dst: Vec<(f64, f64)> = matches.iter().map(|mm| (fm.keypoints[mm.moving].x, fm.keypoints[mm.moving].y)).collect();
     let fitted = ransac(o.kind, &src, &dst, &o.ransac);
     timings.push(("matching+ransac".into(), t1.elapsed().as_secs_f64()));
-    let r = fitted?;
+    let Some(r) = fitted else { return Ok(None) };
     let pairs = src.into_iter().zip(dst).zip(&r.inliers).filter_map(|(p, &ok)| ok.then_some(p)).collect();
-    Some((r.transform, pairs))
+    Ok(Some((r.transform, pairs)))
 }
 
 /// Register `moving` onto `fixed`. With `monomodal` (CoMIRs), SIFT and α-AMD apply and NCC
@@ -229,7 +229,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     let judge_transform = |t: &Affine2, inliers: Option<usize>| assessor.assess(t, inliers);
     let mut sift_result: Option<Registration> = None;
     if matches!(method, Method::Sift | Method::Auto) {
-        let found = feature_based(fixed, moving, masks, o, &mut timings);
+        let found = feature_based(fixed, moving, masks, o, &mut timings)?;
         let reg = match found {
             Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone(), binning: 1 },
             None => Registration {
