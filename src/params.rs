@@ -46,18 +46,55 @@ impl RegisterParams {
     }
 }
 
-/// The choices and defaults of the registration parameters, for a front end's dialog.
+/// What a user chooses for training a new model in the Fiji dialog (the CLI has more flags;
+/// everything not here takes the defaults of `crate::NewModel` and `model::train::TrainConfig`,
+/// which are also `comir train`'s).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainParams {
+    pub name_a: String,
+    pub name_b: String,
+    /// One of [`NET_SIZES`].
+    pub size: String,
+    pub steps: u64,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        let [name_a, name_b] = crate::NewModel::default().names;
+        TrainParams { name_a, name_b, size: crate::NewModel::default().size, steps: crate::model::train::TrainConfig::default().steps }
+    }
+}
+
+impl TrainParams {
+    /// Read parameters sent as JSON (missing fields take their defaults, unknown ones are refused).
+    pub fn from_json(text: &str) -> Result<TrainParams> {
+        serde_json::from_str(text).map_err(|e| Error::Argument(format!("training parameters {text}: {e}")))
+    }
+
+    /// The new model and the training configuration these parameters mean.
+    pub fn resolve(&self) -> Result<(crate::NewModel, crate::model::train::TrainConfig)> {
+        if self.steps == 0 {
+            return Err(Error::Argument("the number of training steps must be at least 1".into()));
+        }
+        if !NET_SIZES.contains(&self.size.as_str()) {
+            return Err(Error::Argument(format!("unknown network size \"{}\" (use {})", self.size, NET_SIZES.join(" or "))));
+        }
+        let new = crate::NewModel { names: [self.name_a.clone(), self.name_b.clone()], size: self.size.clone(), ..Default::default() };
+        Ok((new, crate::model::train::TrainConfig { steps: self.steps, ..Default::default() }))
+    }
+}
+
 /// The choices and defaults of the registration and training parameters, for a front end's
-/// dialogs (training defaults: `crate::NewModel` and `model::train::TrainConfig`).
+/// dialogs.
 pub fn choices_json() -> String {
-    let (new, train) = (crate::NewModel::default(), crate::model::train::TrainConfig::default());
     serde_json::json!({
         "methods": METHODS,
         "transforms": TRANSFORMS,
         "register_defaults": RegisterParams::default(),
         "net_sizes": NET_SIZES,
         "stack_planes": STACK_PLANES,
-        "train_defaults": { "names": new.names, "size": new.size, "steps": train.steps },
+        "train_defaults": TrainParams::default(),
     })
     .to_string()
 }
@@ -87,6 +124,11 @@ mod tests {
         assert_eq!(NET_SIZES[0], crate::NewModel::default().size);
         let c: serde_json::Value = serde_json::from_str(&choices_json()).unwrap();
         assert_eq!(c["train_defaults"]["steps"], crate::model::train::TrainConfig::default().steps);
+        let (new, config) = TrainParams::default().resolve().unwrap();
+        assert_eq!((new, config), (crate::NewModel::default(), crate::model::train::TrainConfig::default()));
+        assert!(TrainParams::from_json(r#"{"steps":0}"#).unwrap().resolve().unwrap_err().to_string().contains("at least 1"));
+        assert!(TrainParams::from_json(r#"{"size":"huge"}"#).unwrap().resolve().unwrap_err().to_string().contains("small or paper"));
+        assert!(TrainParams::from_json(r#"{"stepz":5}"#).unwrap_err().to_string().contains("stepz"));
     }
 
     #[test]

@@ -392,22 +392,27 @@ pub extern "system" fn Java_comir_fiji_Native_represent<'l>(
     })
 }
 
-/// `double Native.trainingSeconds(int channelsA, int channelsB, String size, int steps)`: about
-/// how long training a new model of this size for `steps` steps takes here (measured on a few
-/// steps, with the defaults `train` uses).
+fn train_params(env: &mut JNIEnv, params: &JString) -> Result<(crate::NewModel, crate::model::train::TrainConfig)> {
+    let text = java_string(env, params)?;
+    crate::params::TrainParams::from_json(&text)?.resolve()
+}
+
+/// `double Native.trainingSeconds(int channelsA, int channelsB, String params)`
+/// (`crate::params::TrainParams` as JSON): about how long the training takes here (measured
+/// on a few steps).
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_trainingSeconds<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, channels_a: jint, channels_b: jint, size: JString<'l>, steps: jint) -> jdouble {
+pub extern "system" fn Java_comir_fiji_Native_trainingSeconds<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, channels_a: jint, channels_b: jint, params: JString<'l>) -> jdouble {
     guard(&mut env, f64::NAN, |env| {
-        let new = crate::NewModel { size: java_string(env, &size)?, ..Default::default() };
+        let (new, config) = train_params(env, &params)?;
         let channels = [non_negative(channels_a, "channels")?, non_negative(channels_b, "channels")?];
-        let per_step = crate::training_seconds_per_step(&new, channels, &crate::model::train::TrainConfig::default())?;
-        Ok(per_step * non_negative(steps, "steps")? as f64)
+        Ok(crate::training_seconds_per_step(&new, channels, &config)? * config.steps as f64)
     })
 }
 
 /// `String Native.train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region,
-/// byte[] regionMask, String nameA, String nameB, String size, int steps, String outPath, long job)`: trains a
-/// new model on one aligned pair and writes it (also when cancelled: the steps done so far).
+/// byte[] regionMask, String params, String outPath, long job)` (params: `crate::params::TrainParams`
+/// as JSON): trains a new model on one aligned pair and writes it (also when cancelled: the
+/// steps done so far).
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_train<'l>(
     mut env: JNIEnv<'l>,
@@ -418,10 +423,7 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
     height: jint,
     region: JIntArray<'l>,
     region_mask: JByteArray<'l>,
-    name_a: JString<'l>,
-    name_b: JString<'l>,
-    size: JString<'l>,
-    steps: jint,
+    params: JString<'l>,
     out_path: JString<'l>,
     job: jlong,
 ) -> jstring {
@@ -430,13 +432,7 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
         let a = pixels::planes_to_image(env, &a_planes, w, h)?;
         let b = pixels::planes_to_image(env, &b_planes, w, h)?;
         let region = optional_region(env, &region, &region_mask)?;
-        // The library's defaults for everything the dialog does not ask (as `comir train`).
-        let new = crate::NewModel { names: [java_string(env, &name_a)?, java_string(env, &name_b)?], size: java_string(env, &size)?, ..Default::default() };
-        let steps = non_negative(steps, "steps")?;
-        if steps == 0 {
-            return Err(Error::Argument("the number of training steps must be at least 1".into()));
-        }
-        let config = crate::model::train::TrainConfig { steps: steps as u64, ..Default::default() };
+        let (new, config) = train_params(env, &params)?;
         let out = PathBuf::from(java_string(env, &out_path)?);
         let (model, report) = crate::train_model(&[(a, b)], region.as_ref(), &new, None, &config, &out, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
         let last = report.losses.last().copied().unwrap_or(f64::NAN);

@@ -193,9 +193,12 @@ public final class Native {
 	public static native float[][] represent(Object[] planes, int width, int height, String modelPath, String modality, long job);
 
 	/** About how many seconds training a new model of this size for this many steps takes here (measured on a few steps). */
-	public static native double trainingSeconds(int channelsA, int channelsB, String size, int steps);
+	public static native double trainingSeconds(int channelsA, int channelsB, String params);
 
-	/** Trains a new model on one aligned pair and writes it to outPath; returns a one-line summary. */
-	public static native String train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region, byte[] regionMask, String nameA,
-		String nameB, String size, int steps, String outPath, long job);
+	/**
+	 * Trains a new model on one aligned pair and writes it to outPath; returns a one-line summary.
+	 * @param params {@link TrainParams#toJson}
+	 */
+	public static native String train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region, byte[] regionMask,
+		String params, String outPath, long job);
 }

@@ -6,8 +6,6 @@ import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.plugin.PlugIn;
 import java.io.File;
-import java.util.List;
-import java.util.Map;
 
 /**
  * Plugins › Registration › CoMIR › Train CoMIR Model...: trains a model on one aligned pair of
@@ -29,32 +27,22 @@ public class TrainModel implements PlugIn {
 			IJ.error("Train CoMIR Model", RegisterMultimodal.loadError());
 			return;
 		}
-		// The same defaults as `comir train` (the library's NewModel / TrainConfig).
-		Map<String, Object> choices = RegisterParams.choices();
-		@SuppressWarnings("unchecked")
-		Map<String, Object> d = (Map<String, Object>) choices.get("train_defaults");
-		List<?> names = (List<?>) d.get("names");
 		String[] titles = RegisterMultimodal.titles(ids);
 		GenericDialog gd = new MacroDialog("Train CoMIR Model");
 		gd.addChoice("Modality_A image", titles, titles[0]);
 		gd.addChoice("Modality_B image", titles, titles[1]);
-		gd.addStringField("Name_A", (String) names.get(0), 12);
-		gd.addStringField("Name_B", (String) names.get(1), 12);
-		gd.addChoice("Size", RegisterParams.list(choices, "net_sizes"), (String) d.get("size"));
-		gd.addNumericField("Steps", (Double) d.get("steps"), 0);
+		TrainParams.addFields(gd); // the same defaults as `comir train`, from the library
 		gd.addFileField("Model file to write", "", 40);
 		gd.addMessage("Training takes minutes to hours on a CPU: the status bar shows the time left,\nEsc stops early and still writes the model of the steps done.");
 		gd.showDialog();
 		if (gd.wasCanceled()) return;
 		ImagePlus a = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
 		ImagePlus b = WindowManager.getImage(ids[gd.getNextChoiceIndex()]);
-		String nameA = gd.getNextString().trim(), nameB = gd.getNextString().trim();
-		String size = gd.getNextChoice();
-		int steps = (int) gd.getNextNumber();
+		TrainParams how = TrainParams.read(gd);
 		String out = gd.getNextString().trim();
 		try {
-			if (!confirmDuration(a, b, size, steps)) return;
-			IJ.log("CoMIR: wrote " + train(a, b, nameA, nameB, size, steps, out));
+			if (!confirmDuration(a, b, how)) return;
+			IJ.log("CoMIR: wrote " + train(a, b, how, out));
 		}
 		catch (ComirException e) {
 			IJ.error("Train CoMIR Model", e.getMessage());
@@ -66,10 +54,10 @@ public class TrainModel implements PlugIn {
 	 * starts: in the Log for a macro, in a dialog that can still cancel otherwise.
 	 * @return false when the user cancelled
 	 */
-	static boolean confirmDuration(ImagePlus a, ImagePlus b, String size, int steps) {
+	static boolean confirmDuration(ImagePlus a, ImagePlus b, TrainParams how) {
 		IJ.showStatus("Train CoMIR Model: measuring the time per step...");
 		int ca = RegisterMultimodal.planes(a).length, cb = RegisterMultimodal.planes(b).length;
-		String message = steps + " steps of the " + size + " network will take about " + NativeJob.duration(Native.trainingSeconds(ca, cb, size, steps))
+		String message = how.steps + " steps of the " + how.size + " network will take about " + NativeJob.duration(Native.trainingSeconds(ca, cb, how.toJson()))
 			+ " on this machine (measured on a few steps).";
 		IJ.showStatus("");
 		IJ.log("CoMIR: " + message);
@@ -77,7 +65,7 @@ public class TrainModel implements PlugIn {
 		return IJ.showMessageWithCancel("Train CoMIR Model", message + "\nStart training? (Esc stops early and still writes the model.)");
 	}
 
-	public static String train(ImagePlus a, ImagePlus b, final String nameA, final String nameB, final String size, final int steps, String out) {
+	public static String train(ImagePlus a, ImagePlus b, TrainParams how, String out) {
 		if (out.isEmpty()) throw new ComirException("Please choose where to write the model (.safetensors).");
 		if (a == b) throw new ComirException("The two images of a training pair must be different images.");
 		if (a.getWidth() != b.getWidth() || a.getHeight() != b.getHeight())
@@ -86,11 +74,11 @@ public class TrainModel implements PlugIn {
 		final Object[] pa = RegisterMultimodal.planes(a), pb = RegisterMultimodal.planes(b);
 		final int w = a.getWidth(), h = a.getHeight();
 		final RoiRegion region = RoiRegion.of(a, true);
-		final String path = new File(out).getAbsolutePath();
+		final String path = new File(out).getAbsolutePath(), params = how.toJson();
 		return NativeJob.run("Training CoMIR model", new NativeJob.Call<String>() {
 			@Override
 			public String run(long job) {
-				return Native.train(pa, pb, w, h, region.bounds, region.mask, nameA, nameB, size, steps, path, job);
+				return Native.train(pa, pb, w, h, region.bounds, region.mask, params, path, job);
 			}
 		});
 	}

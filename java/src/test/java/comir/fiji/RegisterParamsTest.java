@@ -29,7 +29,19 @@ public class RegisterParamsTest {
 		Map<String, Object> d = (Map<String, Object>) c.get("train_defaults");
 		assertEquals("small", d.get("size"));
 		assertEquals(1000.0, (Double) d.get("steps"), 0);
-		assertEquals(java.util.Arrays.asList("A", "B"), d.get("names"));
+		TrainParams p = TrainParams.defaults();
+		assertEquals("A", p.nameA);
+		assertEquals("B", p.nameB);
+		assertEquals(1000, p.steps);
+		// What the dialog sends is what the library reads back; bad values are clear errors.
+		assertEquals(p.toJson(), new TrainParams("A", "B", "small", 1000).toJson());
+		try {
+			Native.trainingSeconds(1, 1, new TrainParams("A", "B", "huge", 10).toJson());
+			org.junit.Assert.fail("expected an error for an unknown size");
+		}
+		catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("unknown network size"));
+		}
 	}
 
 	@Test
