@@ -232,13 +232,20 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
                 let t1 = std::time::Instant::now();
                 let mi = register_planes_masked(gray_plane(fixed).view(), gray_plane(moving_used).view(), masks, false, options, monitor)?;
                 let mi_seconds = t1.elapsed().as_secs_f64();
+                let mut candidates = std::mem::take(&mut reg.candidates);
+                candidates.extend(mi.candidates.iter().cloned());
                 if register::quality::more_convincing(&mi.quality, &reg.quality) {
                     reg = Registration { timings: std::mem::take(&mut reg.timings), ..mi };
                 }
+                reg.candidates = candidates;
                 reg.timings.push(("mi-candidate".into(), mi_seconds));
             }
             if reg.method == register::pipeline::Method::Mi {
                 register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, cf.view(), cm.view(), masks, options);
+                // The list shows MI's verdict after the CoMIRs' second opinion.
+                if let Some(c) = reg.candidates.iter_mut().rev().find(|c| c.method == register::pipeline::Method::Mi) {
+                    *c = register::pipeline::Candidate::of(register::pipeline::Method::Mi, &reg.quality);
+                }
             }
             (reg, Some((cf, cm)))
         }
@@ -386,6 +393,8 @@ pub struct Outcome {
     pub unit: Option<String>,
     /// Registered as k × k binned copies (1: full resolution).
     pub binning: usize,
+    /// What `auto` tried and which it kept, as a sentence ("" when one method was tried).
+    pub choice: String,
     pub seconds: f64,
     /// Corresponding points (fixed x, y, moving x, y), pixels.
     pub matches: Vec<[f64; 4]>,
@@ -410,6 +419,7 @@ impl Outcome {
             translation_calibrated: None,
             unit: None,
             binning: 1,
+            choice: String::new(),
             seconds: 0.0,
             matches: matches.iter().map(|(p, q)| [p.0, p.1, q.0, q.1]).collect(),
         }
@@ -420,7 +430,8 @@ impl Outcome {
         let q = &reg.quality;
         let method = reg.method.name().to_string();
         let reason = if q.passed { String::new() } else { q.reason.to_string() };
-        Outcome { passed: q.passed, score: q.score, measure: q.measure.name().into(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
+        let choice = register::pipeline::explain_choice(&reg.candidates, reg.method);
+        Outcome { passed: q.passed, score: q.score, measure: q.measure.name().into(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, choice, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
             .calibrated(moving)
     }
 

@@ -419,6 +419,9 @@ fn run(cli: Cli) -> comir::Result<()> {
                 o.kind, o.method, o.rotation_degrees, o.scale, o.translation_px[0], o.translation_px[1], if o.passed { "PASS" } else { "FAIL" }, o.measure, o.score, o.overlap.unwrap_or(f64::NAN) * 100.0,
                 if o.passed { String::new() } else { format!(": {}", o.reason) }, a.out.display()
             );
+            if !o.choice.is_empty() {
+                println!("auto {}", o.choice);
+            }
             if o.binning > 1 {
                 eprintln!("note: registered as {0}×{0} binned copies (the pair is too large for working memory at full size); the transform is in full-resolution pixels", o.binning);
             }

@@ -106,6 +106,8 @@ pub fn write_registration(dir: &Path, fixed: &Image, moving: &Image, reg: &Regis
         "quality": reg.quality,
         "inlier_matches": reg.matches.len(),
         "binning": reg.binning,
+        "candidates": reg.candidates,
+        "choice": o.choice,
         "timings_seconds": reg.timings.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
         "comir_version": env!("CARGO_PKG_VERSION"),
     });

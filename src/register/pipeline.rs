@@ -88,6 +88,44 @@ impl Default for RegisterOptions {
     }
 }
 
+/// One method a registration tried, and its verdict: `auto` tries several and keeps the most
+/// convincing (see [`super::quality::more_convincing`]); the report lists them.
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    pub method: Method,
+    pub passed: bool,
+    /// How clearly its pose beats the shifted and turned ones (comparable across methods).
+    pub distinctness: f64,
+    /// Why it failed ("" when it passed).
+    pub reason: String,
+}
+
+impl Candidate {
+    pub fn of(method: Method, q: &Quality) -> Candidate {
+        Candidate { method, passed: q.passed, distinctness: super::quality::distinctness(q), reason: if q.passed { String::new() } else { q.reason.to_string() } }
+    }
+}
+
+/// "sift failed (…), alpha-amd passed (distinctness 0.62): alpha-amd kept" — what `auto` tried
+/// and which it kept; empty when one method was tried.
+pub fn explain_choice(candidates: &[Candidate], kept: Method) -> String {
+    if candidates.len() < 2 {
+        return String::new();
+    }
+    let tried: Vec<String> = candidates
+        .iter()
+        .map(|c| if c.passed { format!("{} passed (distinctness {:.2})", c.method.name(), c.distinctness) } else { format!("{} failed ({})", c.method.name(), c.reason) })
+        .collect();
+    let why = if candidates.iter().filter(|c| c.passed).count() == 1 && candidates.iter().any(|c| c.passed && c.method == kept) {
+        "the only one that passed"
+    } else if candidates.iter().any(|c| c.passed) {
+        "passed with the most distinct pose"
+    } else {
+        "none passed; the most distinct pose"
+    };
+    format!("tried {}: kept {} ({why})", tried.join(", "), kept.name())
+}
+
 /// A pair of corresponding points (fixed, moving), in pixels.
 pub type MatchPair = ((f64, f64), (f64, f64));
 
@@ -107,6 +145,8 @@ pub struct Registration {
     /// The images were registered as k × k binned copies (1: at full resolution), because
     /// the pair was too large for working memory (see `crate::memory::bin_factor`).
     pub binning: usize,
+    /// Every method tried, in order, with its verdict (one for a chosen method).
+    pub candidates: Vec<Candidate>,
 }
 
 impl Registration {
@@ -231,7 +271,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     if matches!(method, Method::Sift | Method::Auto) {
         let found = feature_based(fixed, moving, masks, o, &mut timings)?;
         let reg = match found {
-            Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone(), binning: 1 },
+            Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone(), binning: 1, candidates: vec![] },
             None => Registration {
                 transform: Affine2::IDENTITY,
                 kind: o.kind,
@@ -240,8 +280,10 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
                 matches: vec![],
                 timings: timings.clone(),
                 binning: 1,
+                candidates: vec![],
             },
         };
+        let reg = Registration { candidates: vec![Candidate::of(Method::Sift, &reg.quality)], ..reg };
         if method == Method::Sift || reg.quality.passed {
             return Ok(reg);
         }
@@ -254,10 +296,13 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         _ => (alpha_amd::register(fixed, moving, masks, &starts, &AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }, monitor)?.transform, Method::AlphaAmd),
     };
     timings.push((if used == Method::Mi { "mi" } else { "alpha-amd" }.into(), t0.elapsed().as_secs_f64()));
-    let reg = Registration { quality: judge_transform(&transform, None), transform, kind: o.kind, method: used, matches: vec![], timings, binning: 1 };
+    let quality = judge_transform(&transform, None);
+    let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
+    candidates.push(Candidate::of(used, &quality));
+    let reg = Registration { quality, transform, kind: o.kind, method: used, matches: vec![], timings, binning: 1, candidates: candidates.clone() };
     // Auto: keep the SIFT result if its verdict is the more convincing one.
     match sift_result {
-        Some(s) if super::quality::more_convincing(&s.quality, &reg.quality) => Ok(s),
+        Some(s) if super::quality::more_convincing(&s.quality, &reg.quality) => Ok(Registration { candidates, ..s }),
         _ => Ok(reg),
     }
 }
@@ -272,5 +317,21 @@ mod tests {
             assert_eq!(serde_json::to_value(m).unwrap(), m.name());
             assert_eq!(Method::parse(m.name()).unwrap(), m);
         }
+    }
+}
+
+#[cfg(test)]
+mod choice_tests {
+    use super::*;
+
+    #[test]
+    fn the_choice_names_every_candidate_and_why_the_kept_one_won() {
+        let c = |method, passed, distinctness| Candidate { method, passed, distinctness, reason: if passed { String::new() } else { "low similarity".into() } };
+        assert_eq!(
+            explain_choice(&[c(Method::Sift, false, 0.1), c(Method::AlphaAmd, true, 0.62)], Method::AlphaAmd),
+            "tried sift failed (low similarity), alpha-amd passed (distinctness 0.62): kept alpha-amd (the only one that passed)"
+        );
+        assert!(explain_choice(&[c(Method::Sift, true, 0.5), c(Method::Mi, true, 0.7)], Method::Mi).ends_with("kept mi (passed with the most distinct pose)"));
+        assert_eq!(explain_choice(&[c(Method::Sift, true, 0.5)], Method::Sift), "");
     }
 }

@@ -94,6 +94,7 @@ public class RegisterMultimodal implements PlugIn {
 				notePlanes(moving);
 			}
 			noteBinning(r);
+			if (!r.choice.isEmpty()) IJ.log("CoMIR auto (" + r.moving.getTitle() + "): " + r.choice);
 			addResultsRow(r);
 			ImagePlus overlay = overlay(r);
 			overlay.show();

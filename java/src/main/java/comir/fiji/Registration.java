@@ -18,6 +18,8 @@ public final class Registration {
 	/** The images were registered as binning × binning binned copies (1: full resolution). */
 	public final int binning;
 	public final String method, measure, reason, kind;
+	/** What auto tried and which it kept, as a sentence ("" when one method was tried). */
+	public final String choice;
 	/** The translation in the moving image's unit, or null when it is uncalibrated. */
 	public final double[] translationCalibrated;
 	/** Inlier correspondences: fx, fy, mx, my, ... */
@@ -43,6 +45,7 @@ public final class Registration {
 		measure = (String) o.get("measure");
 		reason = (String) o.get("reason");
 		kind = (String) o.get("kind");
+		choice = o.get("choice") == null ? "" : (String) o.get("choice");
 		List<?> pairs = (List<?>) o.get("matches");
 		matches = new double[4 * pairs.size()];
 		for (int i = 0; i < pairs.size(); i++) System.arraycopy(doubles((List<?>) pairs.get(i)), 0, matches, 4 * i, 4);
