@@ -77,6 +77,29 @@ pub struct ApplyRequest {
     pub size: Option<[usize; 2]>,
 }
 
+/// What a front end sends to fit a transform to a BigWarp landmarks file (JSON across JNI):
+/// the file, the transform type (none or "": the type the file names, else affine), the fixed
+/// image's grid and the moving image's calibration (BigWarp's units → pixels).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    pub landmarks: std::path::PathBuf,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub fixed: export::transform_file::ImageGrid,
+    pub moving_calibration: image::Calibration,
+}
+
+/// Fit the transform of a BigWarp landmarks file and judge it (see [`Outcome::of_landmarks`]).
+pub fn import_landmarks(request: &ImportRequest) -> Result<Outcome> {
+    request.fixed.check()?;
+    request.moving_calibration.check()?;
+    let kind = request.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(TransformKind::parse).transpose()?;
+    let fixed = request.fixed.calibration.clone().unwrap_or_default();
+    let fit = export::bigwarp::import_landmarks(&request.landmarks, kind, &fixed, &request.moving_calibration)?;
+    Ok(Outcome::of_landmarks(&fit, request.fixed.width, &request.moving_calibration))
+}
+
 /// A transform between two image grids to export, as front ends send it (JSON across JNI).
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -137,3 +137,33 @@ fn errors_do_not_repeat_their_prefix() {
     assert_eq!(msg.matches(&path.display().to_string()).count(), 1, "{msg}");
     assert!(!msg.contains("invalid argument"), "{msg}");
 }
+
+/// The request both front ends send (Fiji as JSON): the fixed grid and the moving calibration
+/// place the points; "" means the type the file names; bad pixel sizes are refused, not
+/// replaced (the plugin used to turn them into 1 on its own).
+#[test]
+fn an_import_request_fits_in_pixels_of_each_image_and_refuses_bad_calibrations() {
+    let csv: String = [(0.0, 0.0), (40.0, 0.0), (0.0, 30.0), (40.0, 30.0)]
+        .iter()
+        .enumerate()
+        .map(|(i, (x, y))| format!("\"Pt-{i}\",\"true\",\"{}\",\"{}\",\"{x}\",\"{y}\"\n", x + 4.0, y - 2.0))
+        .collect();
+    let path = temp_file("request.csv", &csv);
+    let request = |fixed_px: f64, moving_px: f64, kind: &str| {
+        let text = format!(
+            r#"{{"landmarks":{:?},"kind":"{kind}","fixed":{{"width":100,"height":80,"calibration":{{"pixel_width":{fixed_px},"pixel_height":{fixed_px},"unit":"micron"}}}},"moving_calibration":{{"pixel_width":{moving_px},"pixel_height":{moving_px},"unit":"micron"}}}}"#,
+            path.to_str().unwrap()
+        );
+        serde_json::from_str::<comir::ImportRequest>(&text).unwrap()
+    };
+    let o = comir::import_landmarks(&request(0.5, 1.0, "")).unwrap();
+    // fixed pixel p → world 0.5·p → moving world 0.5·p + (4, −2) → moving pixel (same, 1 µm).
+    let expected = [0.5, 0.0, 4.0, 0.0, 0.5, -2.0];
+    assert!(o.matrix.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-9), "{:?}", o.matrix);
+    assert_eq!(o.method, "landmarks");
+    assert!(o.passed, "{}", o.reason);
+    assert_eq!(comir::import_landmarks(&request(0.5, 1.0, "rigid")).unwrap().kind, TransformKind::Rigid);
+    let err = comir::import_landmarks(&request(0.5, 0.0, "")).unwrap_err().to_string();
+    assert!(err.contains("pixel"), "{err}");
+    assert!(serde_json::from_str::<comir::ImportRequest>(r#"{"landmark":"x"}"#).is_err());
+}

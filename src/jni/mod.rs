@@ -270,31 +270,14 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(mut env: JNIEn
     })
 }
 
-/// `String Native.importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
-/// double fixedPixelHeight, double movingPixelWidth, double movingPixelHeight)`: a BigWarp
-/// landmarks file fitted with `kind` ("" = the type the file names, else affine), as the
-/// [`crate::Outcome`] JSON of `register` (score = RMS residual in pixels, matches = the landmarks).
+/// `String Native.importLandmarks(String request)`: a [`crate::ImportRequest`] as JSON in,
+/// the [`crate::Outcome`] of the fitted transform as JSON out.
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(
-    mut env: JNIEnv<'l>,
-    _: JClass<'l>,
-    path: JString<'l>,
-    kind: JString<'l>,
-    fixed_width: jint,
-    fpw: jdouble,
-    fph: jdouble,
-    mpw: jdouble,
-    mph: jdouble,
-) -> jstring {
+pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, request: JString<'l>) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let path = PathBuf::from(java_string(env, &path)?);
-        let kind = match optional_string(env, &kind)? {
-            Some(k) => Some(crate::TransformKind::parse(&k)?),
-            None => None,
-        };
-        let (fixed, moving) = (calibration(fpw, fph, "")?, calibration(mpw, mph, "")?);
-        let fit = crate::export::bigwarp::import_landmarks(&path, kind, &fixed, &moving)?;
-        Ok(jstring_object(env, &crate::Outcome::of_landmarks(&fit, non_negative(fixed_width, "width")?, &moving).to_json())?.into_raw())
+        let text = java_string(env, &request)?;
+        let request: crate::ImportRequest = serde_json::from_str(&text).map_err(|e| Error::Argument(format!("import request {text}: {e}")))?;
+        Ok(jstring_object(env, &crate::import_landmarks(&request)?.to_json())?.into_raw())
     })
 }
 

@@ -5,7 +5,6 @@ import ij.ImagePlus;
 import ij.Prefs;
 import ij.WindowManager;
 import ij.gui.GenericDialog;
-import ij.measure.Calibration;
 import ij.plugin.PlugIn;
 
 /**
@@ -66,11 +65,10 @@ public class ImportLandmarks implements PlugIn {
 		Native.ensureLoaded();
 		if (path == null || path.isEmpty()) throw new ComirException("Please choose a BigWarp landmarks file (.csv or .json).");
 		if (fixed == moving) throw new ComirException("Fixed and moving image must be different images.");
-		Calibration fc = fixed.getCalibration(), mc = moving.getCalibration();
 		String k = kind == null || kind.equals(KINDS[0]) ? "" : kind;
-		String r = Native.importLandmarks(path, k, fixed.getWidth(), positive(fc.pixelWidth), positive(fc.pixelHeight),
-			positive(mc.pixelWidth), positive(mc.pixelHeight));
-		return new Registration(r, fixed, moving);
+		String request = "{\"landmarks\":" + Json.quote(path) + ",\"kind\":" + Json.quote(k) + ",\"fixed\":" + TransformPlan.grid(fixed)
+			+ ",\"moving_calibration\":" + TransformPlan.calibration(moving.getCalibration()) + "}";
+		return new Registration(Native.importLandmarks(request), fixed, moving);
 	}
 
 	/** Every plane of the moving image on the fixed grid, with the fixed calibration. */
@@ -79,9 +77,5 @@ public class ImportLandmarks implements PlugIn {
 		out.setCalibration(r.fixed.getCalibration().copy());
 		out.setTitle(r.moving.getShortTitle() + "-aligned-to-" + r.fixed.getShortTitle());
 		return out;
-	}
-
-	private static double positive(double v) {
-		return v > 0 && !Double.isInfinite(v) ? v : 1;
 	}
 }

@@ -167,13 +167,13 @@ public final class Native {
 	public static native String[] exportTransform(String dir, String request);
 
 	/**
-	 * Fits a transform to a BigWarp landmarks file (CSV or JSON).
-	 * @param kind "rigid", "similarity", "affine", or "" for the type the file names (else affine)
+	 * Fits a transform to a BigWarp landmarks file (CSV or JSON). The request is JSON:
+	 * {landmarks: path, kind: "rigid" | "similarity" | "affine" | "" (the type the file names, else
+	 * affine), fixed: grid, moving_calibration} (grid as for {@link #exportTransform}).
 	 * @return the JSON of {@link #register} (score = RMS residual in pixels, matches = the
 	 *         active landmarks in pixels, kind = the fitted kind)
 	 */
-	public static native String importLandmarks(String path, String kind, int fixedWidth, double fixedPixelWidth,
-		double fixedPixelHeight, double movingPixelWidth, double movingPixelHeight);
+	public static native String importLandmarks(String request);
 
 	/**
 	 * Registers every pair NAME+fixedSuffix / NAME+movingSuffix of dir with one model (or MI),

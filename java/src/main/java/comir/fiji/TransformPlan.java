@@ -55,7 +55,7 @@ public final class TransformPlan {
 		return "{\"width\":" + imp.getWidth() + ",\"height\":" + imp.getHeight() + ",\"calibration\":" + calibration(imp.getCalibration()) + "}";
 	}
 
-	private static String calibration(Calibration c) {
+	static String calibration(Calibration c) {
 		return "{\"pixel_width\":" + number(c.pixelWidth) + ",\"pixel_height\":" + number(c.pixelHeight) + ",\"unit\":" + Json.quote(c.getUnit()) + "}";
 	}
 
