@@ -153,6 +153,27 @@ pub fn comir_plane(model: &Model, side: usize, image: &Image, monitor: &dyn prog
     Ok(y.mean_axis(ndarray::Axis(0)).expect("at least one channel"))
 }
 
+/// Which network of `model` an image of `channels` channels goes through: the named modality,
+/// or, with none named, the network whose input channel count fits.
+pub fn network_side(model: &Model, modality: Option<&str>, channels: usize) -> Result<usize> {
+    match modality {
+        Some(name) => model.side(name),
+        None => (0..2)
+            .find(|&s| model.header.modalities[s].net.in_channels == channels)
+            .ok_or_else(|| Error::Argument(format!("the model has no network for {channels}-channel images"))),
+    }
+}
+
+/// The CoMIR of the first slice of `image` (every representation channel) through the network
+/// [`network_side`] chooses. Takes the image so that a large input is held once: its samples
+/// are dropped once the network input is prepared.
+pub fn represent_image(model: &Model, image: Image, modality: Option<&str>, options: &model::infer::InferOptions, monitor: &dyn progress::Monitor) -> Result<ndarray::Array3<f32>> {
+    let side = network_side(model, modality, image.channels())?;
+    let x = model::preprocess::prepare(&image, model.header.modalities[side].preprocess)?;
+    drop(image);
+    model::infer::represent(model, side, &x, options, monitor)
+}
+
 /// The first slice of `image` as one plane (channels averaged), for registration without a model.
 pub fn gray_plane(image: &Image) -> Array2<f32> {
     image.data.index_axis(ndarray::Axis(0), 0).mean_axis(ndarray::Axis(0)).expect("at least one channel")

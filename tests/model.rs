@@ -249,3 +249,25 @@ fn training_time_per_step_is_measured_for_the_chosen_network() {
     assert_eq!(comir::progress::duration_words(600.0), "10 min");
     assert_eq!(comir::progress::duration_words(7200.0), "2.0 h");
 }
+
+/// The network an image goes through is chosen in one place for both front ends: the named
+/// modality, or the one whose input channels fit (Fiji's Compute CoMIR without a modality).
+#[test]
+fn the_network_side_is_the_named_modality_or_the_one_whose_channels_fit() {
+    let new = comir::NewModel::default();
+    let model = comir::model::store::Model::new(
+        [
+            comir::model::store::Modality { name: "gray".into(), preprocess: new.preprocess[0], net: comir::model::config::NetConfig::preset("small", 1, 1).unwrap() },
+            comir::model::store::Modality { name: "rgb".into(), preprocess: new.preprocess[1], net: comir::model::config::NetConfig::preset("small", 3, 1).unwrap() },
+        ],
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(comir::network_side(&model, None, 3).unwrap(), 1);
+    assert_eq!(comir::network_side(&model, None, 1).unwrap(), 0);
+    assert_eq!(comir::network_side(&model, Some("rgb"), 1).unwrap(), 1);
+    assert!(comir::network_side(&model, None, 2).unwrap_err().to_string().contains("2-channel"));
+    let image = comir::Image::zeros(1, 3, 32, 32, comir::image::PixelType::U8).unwrap();
+    let y = comir::represent_image(&model, image, None, &Default::default(), &comir::progress::Silent).unwrap();
+    assert_eq!(y.dim(), (1, 32, 32));
+}

@@ -3,8 +3,8 @@ use clap::{Args, Parser, Subcommand};
 use comir::image::io::{read_image, write_image, write_tiff};
 use comir::image::preview::write_preview_png;
 use comir::image::{stain, Image, PixelType};
-use comir::model::infer::{represent, InferOptions};
-use comir::model::preprocess::{prepare, Preprocess};
+use comir::model::infer::InferOptions;
+use comir::model::preprocess::Preprocess;
 use comir::model::store::Model;
 use comir::model::train::{OptimizerKind, TrainConfig};
 use comir::progress::{Monitor, Progress};
@@ -351,19 +351,15 @@ fn run(cli: Cli) -> comir::Result<()> {
         Command::Represent { model, modality, input, output, preview, tile } => {
             refuse_overwrite(&output, &[&input, &model])?;
             let model = Model::load(&model, comir::model::device::default_device())?;
-            let side = model.side(&modality)?;
             let image = read_image(&input)?;
-            let x = prepare(&image, model.header.modalities[side].preprocess)?;
-            let calibration = image.calibration;
-            drop(image.data); // large images: keep one copy of the input, not two
+            let calibration = image.calibration.clone();
             // An explicit --tile always tiles; without it images up to 1 MP run whole.
             let options = match tile {
                 Some(tile) => InferOptions { tile, whole_image_pixels: 0, ..Default::default() },
                 None => InferOptions::default(),
             };
             let bar = Bar::new(1);
-            let y = represent(&model, side, &x, &options, &bar)?;
-            drop(x);
+            let y = comir::represent_image(&model, image, Some(&modality), &options, &bar)?;
             bar.0.finish_and_clear();
             let out = Image { data: y.insert_axis(ndarray::Axis(0)), pixel_type: PixelType::F32, calibration };
             write_tiff(&output, &out)?;

@@ -355,15 +355,8 @@ pub extern "system" fn Java_comir_fiji_Native_represent<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let image = pixels::planes_to_image(env, &planes, non_negative(width, "width")?, non_negative(height, "height")?)?;
         let model = models::load(std::path::Path::new(&java_string(env, &model_path)?))?;
-        let side = match optional_string(env, &modality)? {
-            Some(name) => model.side(&name)?,
-            // No modality given: the network whose input channel count fits.
-            None => (0..2).find(|&s| model.header.modalities[s].net.in_channels == image.channels()).ok_or_else(|| {
-                Error::Argument(format!("the model has no network for {}-channel images", image.channels()))
-            })?,
-        };
-        let x = crate::model::preprocess::prepare(&image, model.header.modalities[side].preprocess)?;
-        let y = crate::model::infer::represent(&model, side, &x, &Default::default(), jobs::get(job).as_ref())?;
+        let modality = optional_string(env, &modality)?;
+        let y = crate::represent_image(&model, image, modality.as_deref(), &Default::default(), jobs::get(job).as_ref())?;
         let out = env.new_object_array(y.shape()[0] as i32, "[F", JObject::null())?;
         for (c, plane) in y.outer_iter().enumerate() {
             let values: Vec<f32> = plane.iter().copied().collect();
