@@ -226,15 +226,24 @@ pub fn register_masked(fixed: &Image, moving: &Image, masks: Masks, model: Optio
         // model-free path bins; with a model the full-size check below decides.
         let (bf, bm) = (image::bin::bin_image(fixed, k)?, image::bin::bin_image(moving, k)?);
         let binned = (masks.fixed.map(|m| register::mask::bin_mask(m, k)), masks.moving.map(|m| register::mask::bin_mask(m, k)));
-        let (sx, sy) = options.start_shift;
-        let binned_options = RegisterOptions { start_shift: (sx / k as f64, sy / k as f64), ..options.clone() };
-        let (mut reg, _) = register_full_size(&bf, &bm, Masks { fixed: binned.0.as_ref(), moving: binned.1.as_ref() }, None, &binned_options, monitor)?;
         let to_original = image::bin::binned_to_original(k);
+        let binned_options = start_shift_onto(options, &to_original.inverse()?);
+        let (mut reg, _) = register_full_size(&bf, &bm, Masks { fixed: binned.0.as_ref(), moving: binned.1.as_ref() }, None, &binned_options, monitor)?;
         reg.transform = to_original.compose(&reg.transform).compose(&to_original.inverse()?);
         reg.binning = k;
         return Ok((reg, None));
     }
     register_full_size(fixed, moving, masks, model, options, monitor)
+}
+
+/// `options` for a search on resampled pixels: the start shift (a vector in the original moving
+/// pixels) mapped onto them by `original_to_working` (binned copies, or the moving image at the
+/// fixed pixel size).
+fn start_shift_onto(options: &RegisterOptions, original_to_working: &Affine2) -> RegisterOptions {
+    let (sx, sy) = options.start_shift;
+    let (ox, oy) = original_to_working.apply(0.0, 0.0);
+    let (ex, ey) = original_to_working.apply(sx, sy);
+    RegisterOptions { start_shift: (ex - ox, ey - oy), ..options.clone() }
 }
 
 fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option<(&Model, (usize, usize))>, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<(Registration, Comirs)> {
@@ -250,17 +259,7 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
         _ => None,
     };
     let masks = Masks { fixed: masks.fixed, moving: rescaled_mask.as_ref().or(masks.moving) };
-    // The start shift is in original moving pixels; the search runs on the rescaled ones.
-    let options = &match &rescaled {
-        Some((_, scale)) => {
-            let (sx, sy) = options.start_shift;
-            let back = scale.inverse()?;
-            let (ox, oy) = back.apply(0.0, 0.0);
-            let (ex, ey) = back.apply(sx, sy);
-            RegisterOptions { start_shift: (ex - ox, ey - oy), ..options.clone() }
-        }
-        None => options.clone(),
-    };
+    let options = &start_shift_onto(options, &to_moving.inverse()?);
     let (mut reg, comirs) = match model {
         Some((m, (fs, ms))) => {
             let t0 = std::time::Instant::now();
@@ -319,12 +318,12 @@ pub fn register_regions(fixed: &Image, moving: &Image, fixed_region: Option<&Reg
     let masks = Masks { fixed: fr.as_ref().and_then(|r| r.1.as_ref()), moving: mr.as_ref().and_then(|r| r.1.as_ref()) };
     // Start where the crops lie in the whole images (whole images start centre on centre): a
     // region off the centre would otherwise start its search far from the pose.
-    let centre = |w: usize, h: usize| ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
-    let (fc, mc, fcc, mcc) = (centre(fixed.width(), fixed.height()), centre(moving.width(), moving.height()), centre(f.width(), f.height()), centre(m.width(), m.height()));
-    let (fox, foy) = fo.apply(0.0, 0.0);
-    let (mox, moy) = mo.apply(0.0, 0.0);
-    let start_shift = (fcc.0 + fox - fc.0 + mc.0 - mox - mcc.0, fcc.1 + foy - fc.1 + mc.1 - moy - mcc.1);
-    let options = &RegisterOptions { start_shift, ..options.clone() };
+    let off_centre = |whole: &Image, crop: &Image, crop_to_whole: &Affine2| {
+        let (x, y) = crop_to_whole.apply((crop.width() as f64 - 1.0) / 2.0, (crop.height() as f64 - 1.0) / 2.0);
+        (x - (whole.width() as f64 - 1.0) / 2.0, y - (whole.height() as f64 - 1.0) / 2.0)
+    };
+    let ((fx, fy), (mx, my)) = (off_centre(fixed, &f, &fo), off_centre(moving, &m, &mo));
+    let options = &RegisterOptions { start_shift: (fx - mx, fy - my), ..options.clone() };
     let (mut reg, _) = register_masked(&f, &m, masks, model, options, monitor)?;
     // full fixed → crop fixed → crop moving → full moving
     reg.transform = mo.compose(&reg.transform).compose(&fo.inverse()?);

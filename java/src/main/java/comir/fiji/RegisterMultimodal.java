@@ -149,7 +149,7 @@ public class RegisterMultimodal implements PlugIn {
 
 	/** One plane (z, t; every channel) of imp as an image of its own, sharing the pixels. */
 	static ImagePlus plane(ImagePlus imp, int z, int t) {
-		int channels = imp.getBitDepth() == 24 ? 1 : imp.getNChannels();
+		int channels = channels(imp);
 		ImageStack s = new ImageStack(imp.getWidth(), imp.getHeight());
 		for (int c = 1; c <= channels; c++) s.addSlice("c" + c, imp.getStack().getProcessor(imp.getStackIndex(c, z, t)));
 		ImagePlus p = new ImagePlus(imp.getTitle() + " (z=" + z + ", t=" + t + ")", s);
@@ -231,10 +231,15 @@ public class RegisterMultimodal implements PlugIn {
 		return titles;
 	}
 
+	/** The channels the native library sees: an RGB image is one (colour) channel. */
+	static int channels(ImagePlus imp) {
+		return imp.getBitDepth() == 24 ? 1 : imp.getNChannels();
+	}
+
 	/** The channels of the current slice and frame, as the native call expects them. */
 	static Object[] planes(ImagePlus imp) {
 		ImageStack stack = imp.getStack();
-		int channels = imp.getBitDepth() == 24 ? 1 : imp.getNChannels();
+		int channels = channels(imp);
 		Object[] planes = new Object[channels];
 		for (int c = 1; c <= channels; c++)
 			planes[c - 1] = stack.getPixels(imp.getStackIndex(c, imp.getSlice(), imp.getFrame()));
@@ -348,7 +353,7 @@ public class RegisterMultimodal implements PlugIn {
 
 	/** The CoMIRs of both images, each through the model network that the registration used. */
 	static ImagePlus[] comirs(Registration r, String model) {
-		Object[] names = Native.modelSides(new File(model).getAbsolutePath(), planes(r.fixed).length, planes(r.moving).length);
+		Object[] names = Native.modelSides(new File(model).getAbsolutePath(), channels(r.fixed), channels(r.moving));
 		return new ImagePlus[] {ComputeComir.compute(r.fixed, model, (String) names[0]), ComputeComir.compute(r.moving, model, (String) names[1])};
 	}
 

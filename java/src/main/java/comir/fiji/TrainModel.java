@@ -56,7 +56,7 @@ public class TrainModel implements PlugIn {
 	 */
 	static boolean confirmDuration(ImagePlus a, ImagePlus b, TrainParams how) {
 		IJ.showStatus("Train CoMIR Model: measuring the time per step...");
-		int ca = RegisterMultimodal.planes(a).length, cb = RegisterMultimodal.planes(b).length;
+		int ca = RegisterMultimodal.channels(a), cb = RegisterMultimodal.channels(b);
 		String message = how.steps + " steps of the " + how.size + " network will take about " + NativeJob.duration(Native.trainingSeconds(ca, cb, how.toJson()))
 			+ " on this machine (measured on a few steps).";
 		IJ.showStatus("");
