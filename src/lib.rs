@@ -290,6 +290,15 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
                     *c = register::pipeline::Candidate::of(register::pipeline::Method::Mi, &reg.quality);
                 }
             }
+            if options.refine && reg.method != register::pipeline::Method::AlphaAmd {
+                // α-AMD already ends at full resolution on the CoMIRs; the others get that polish.
+                let t2 = std::time::Instant::now();
+                let amd = register::alpha_amd::AlphaAmdOptions { kind: options.kind, start_shift: options.start_shift, ..options.amd.clone() };
+                let (transform, refinement) = register::refine::refine_on_comirs(cf.view(), cm.view(), masks, &reg.transform, &amd, monitor)?;
+                reg.transform = transform;
+                reg.refinement = Some(refinement);
+                reg.timings.push(("refine".into(), t2.elapsed().as_secs_f64()));
+            }
             (reg, Some((cf, cm)))
         }
         None => (register_planes_masked(gray_plane(fixed).view(), gray_plane(moving_used).view(), masks, false, options, monitor)?, None),

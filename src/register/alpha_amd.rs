@@ -249,9 +249,6 @@ const SURVIVING_STARTS: usize = 3;
 /// Least fraction of the fixed image a pose must keep in view to win the final pick.
 const MIN_PICK_OVERLAP: f64 = 0.25;
 
-/// Register `moving` to `fixed` (both single planes) starting from each of `start_angles`
-/// (radians) and keep the best; returns the fixed → moving transform. Only the pixels inside
-/// `masks` take part (as points, and as positions the other image's points may land on).
 /// α-AMD as a [`driver::Metric`]: each level tabulates both images' cumulative distance maps;
 /// each start descends by SGD with momentum on random point samples.
 struct AmdMetric<'a> {
@@ -336,6 +333,29 @@ impl driver::Metric for AmdMetric<'_> {
 /// (radians) and keep the best; returns the fixed → moving transform. Only the pixels inside
 /// `masks` take part (as points, and as positions the other image's points may land on).
 pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
+    let angles: Vec<f64> = if start_angles.is_empty() { vec![0.0] } else { start_angles.to_vec() };
+    search(fixed, moving, masks, options, |levels| levels, |par| angles.iter().map(|&a| par.initial(a)).collect(), monitor)
+}
+
+/// Refine a pose found by another method (fixed → moving `initial`) on the finest
+/// `finest_levels` pyramid levels only: the coarse levels, which find the basin, are skipped.
+pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initial: &Affine2, finest_levels: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
+    let keep_finest = |levels: Vec<PyramidLevel>| {
+        let skip = levels.len().saturating_sub(finest_levels.max(1));
+        levels.into_iter().skip(skip).collect()
+    };
+    search(fixed, moving, masks, options, keep_finest, |par| vec![par.from_affine(initial)], monitor)
+}
+
+fn search(
+    fixed: ArrayView2<f32>,
+    moving: ArrayView2<f32>,
+    masks: Masks,
+    options: &AlphaAmdOptions,
+    choose_levels: impl FnOnce(Vec<PyramidLevel>) -> Vec<PyramidLevel>,
+    starts: impl FnOnce(&Parametrisation) -> Vec<Vec<f64>>,
+    monitor: &dyn Monitor,
+) -> Result<AmdResult> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
@@ -345,15 +365,12 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
         return Err(Error::Argument("α-AMD needs at least one pyramid level and 1..64 alpha levels".into()));
     }
     masks.check((fh, fw), (mh, mw))?;
-    let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
+    let levels = choose_levels(levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh)));
     let centre = |w: usize, h: usize| ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
     let radius = (((fw * fw + fh * fh) as f64) / 12.0).sqrt(); // rms radius of a w×h rectangle
     let (mcx, mcy) = centre(mw, mh);
     let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: (mcx + options.start_shift.0, mcy + options.start_shift.1), radius };
-    let mut starts: Vec<Vec<f64>> = start_angles.iter().map(|&a| par.initial(a)).collect();
-    if starts.is_empty() {
-        starts.push(par.initial(0.0));
-    }
+    let starts = starts(&par);
     let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * starts.len() as u64;
     let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
     let judged = (mask::outside_to_nan(fixed.clone(), masks.fixed), mask::outside_to_nan(moving.clone(), masks.moving));

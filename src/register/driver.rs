@@ -35,6 +35,40 @@ pub trait Metric: Sync {
 
     /// How many starts go on after level `li` of `levels`.
     fn survivors(&self, li: usize, levels: usize) -> usize;
+
+    /// Which starts are worth optimising, chosen on the coarsest level before any
+    /// optimisation (default: all of them; see [`best_on_translation_grid`]).
+    fn seed(&self, _level: &Self::Level, starts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+        starts
+    }
+}
+
+/// For every start, the best of its copies shifted over a `(2·steps + 1)²` grid of
+/// translations up to `half_range` pixels (the last two parameters are the translation);
+/// then the `keep` best of those by `value` (higher is better). A local optimiser captures
+/// a few pixels of shift and a few degrees of rotation: a coarse exhaustive look first finds
+/// the basins it can reach (MI from 12 starts 30° apart lost 15–20° rotations with shifts of
+/// 10% of the width, where the true pose's MI was clearly the highest).
+pub fn best_on_translation_grid(starts: Vec<Vec<f64>>, half_range: f64, steps: usize, keep: usize, value: impl Fn(&[f64]) -> f64 + Sync) -> Vec<Vec<f64>> {
+    let step = if steps == 0 { 0.0 } else { half_range / steps as f64 };
+    let offsets: Vec<(f64, f64)> = (0..=2 * steps).flat_map(|i| (0..=2 * steps).map(move |j| ((i as f64 - steps as f64) * step, (j as f64 - steps as f64) * step))).collect();
+    let mut scored: Vec<(f64, Vec<f64>)> = starts
+        .into_par_iter()
+        .map(|start| {
+            let n = start.len();
+            offsets
+                .iter()
+                .map(|&(dx, dy)| {
+                    let mut p = start.clone();
+                    p[n - 2] += dx;
+                    p[n - 1] += dy;
+                    (value(&p), p)
+                })
+                .fold((f64::NEG_INFINITY, start.clone()), |best, c| if c.0 > best.0 { c } else { best })
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(keep.max(1)).map(|(_, p)| p).collect()
 }
 
 /// Counts optimiser iterations across starts and reports every `every` of them.
@@ -91,6 +125,10 @@ pub fn multi_start<M: Metric>(metric: &M, starts: Vec<Vec<f64>>, schedule: &Sche
     let mut candidates: Vec<Start> = starts.into_iter().map(|params| Start { params, value: f64::NEG_INFINITY }).collect();
     for li in 0..levels {
         let level = metric.prepare(li, &mut shared)?;
+        if li == 0 {
+            let seeds = metric.seed(&level, candidates.into_iter().map(|c| c.params).collect());
+            candidates = seeds.into_iter().map(|params| Start { params, value: f64::NEG_INFINITY }).collect();
+        }
         match streams {
             Streams::Shared => {
                 for c in candidates.iter_mut() {
@@ -115,4 +153,20 @@ pub fn multi_start<M: Metric>(metric: &M, starts: Vec<Vec<f64>>, schedule: &Sche
         }
     }
     Ok(candidates.swap_remove(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_keeps_each_start_at_its_best_shift_and_the_best_starts_first() {
+        // A value peaked at angle 0.5, shift (7, −5); the grid's points are 2.5 apart.
+        let value = |p: &[f64]| -(p[0] - 0.5).powi(2) * 100.0 - (p[1] - 7.0).powi(2) - (p[2] + 5.0).powi(2);
+        let starts = vec![vec![0.0, 0.0, 0.0], vec![0.5, 0.0, 0.0], vec![1.2, 0.0, 0.0], vec![3.0, 0.0, 0.0]];
+        let kept = best_on_translation_grid(starts, 10.0, 4, 2, value);
+        assert_eq!(kept, vec![vec![0.5, 7.5, -5.0], vec![0.0, 7.5, -5.0]]);
+        // Without steps, the starts are only ranked.
+        assert_eq!(best_on_translation_grid(vec![vec![3.0, 0.0, 0.0], vec![0.5, 1.0, 1.0]], 10.0, 0, 1, value), vec![vec![0.5, 1.0, 1.0]]);
+    }
 }

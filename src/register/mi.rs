@@ -153,8 +153,18 @@ pub fn levels_for_size(levels: &[MiLevel], max_side: usize) -> Vec<MiLevel> {
     out
 }
 
-/// Starts refined past the coarsest pyramid level.
-const SURVIVING_STARTS: usize = 3;
+/// Starts refined past the coarsest pyramid level: the coarsest MI often ranks a wrong pose
+/// first. In `comir eval` on the demo pair, MI alone succeeded in 42, 43 and 44 of 50 cases
+/// with 3, 6 and 12 survivors (40 before the seeding below), at 0.9, 0.9 and 1.2 s per pair.
+const SURVIVING_STARTS: usize = 6;
+/// Starting poses optimised after the seeding (the best angles, each at its best shift).
+const SEEDS: usize = 12;
+/// The seeding tries shifts up to a quarter of the image on a (2·4 + 1)² grid.
+const GRID_STEPS: usize = 4;
+
+/// Fixed-image samples that score the translation grid of the seeding (a random subset: the
+/// level's samples are random draws).
+const GRID_SAMPLES: usize = 4000;
 
 pub struct MiResult {
     pub transform: Affine2,
@@ -237,6 +247,13 @@ impl driver::Metric for MiMetric<'_> {
     fn survivors(&self, li: usize, levels: usize) -> usize {
         if li == 0 && levels > 2 { SURVIVING_STARTS } else { 1 }
     }
+
+    fn seed(&self, level: &Level, starts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+        let subset = Samples(level.samples.0.iter().take(GRID_SAMPLES).copied().collect());
+        let (h, w) = self.fixed.dim();
+        let value = |p: &[f64]| mutual_information(&subset, level.moving.view(), self.masks.moving, level.factor as f64, &self.par.to_affine(p), self.options.bins).0;
+        driver::best_on_translation_grid(starts, 0.25 * w.max(h) as f64, GRID_STEPS, SEEDS, value)
+    }
 }
 
 /// Register `moving` to `fixed` from each of `start_angles` (radians); only the pixels inside
@@ -260,7 +277,7 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
         radius: (((fw * fw + fh * fh) as f64) / 12.0).sqrt(),
     };
     let starts: Vec<Vec<f64>> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| par.initial(a)).collect();
-    let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * starts.len() as u64;
+    let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * starts.len().min(SEEDS) as u64;
     let metric = MiMetric { fixed: normalise_robust(fixed), moving: normalise_robust(moving), masks, scales: par.scales(), par, levels, options };
     let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI", report_every: 50 };
     let best = driver::multi_start(&metric, starts, &schedule, monitor)?;

@@ -7,6 +7,7 @@ pub mod params;
 pub mod physical;
 pub mod pipeline;
 pub mod quality;
+pub mod refine;
 pub mod matching;
 pub mod mi;
 pub mod sift;

@@ -68,6 +68,9 @@ pub struct RegisterOptions {
     /// centre moved by this (pixels). 0 for whole images; for regions (ROIs) it is set so that
     /// the search starts where the regions lie in the whole images (see `crate::register_regions`).
     pub start_shift: (f64, f64),
+    /// With a model: polish the pose found on the CoMIRs at full resolution (see
+    /// [`super::refine`]); off only to measure what it buys.
+    pub refine: bool,
 }
 
 impl Default for RegisterOptions {
@@ -84,6 +87,7 @@ impl Default for RegisterOptions {
             mi: MiOptions::default(),
             thresholds: QualityThresholds::default(),
             start_shift: (0.0, 0.0),
+            refine: true,
         }
     }
 }
@@ -147,6 +151,9 @@ pub struct Registration {
     pub binning: usize,
     /// Every method tried, in order, with its verdict (one for a chosen method).
     pub candidates: Vec<Candidate>,
+    /// The final polish on the CoMIRs (with a model; see [`super::refine`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refinement: Option<super::refine::Refinement>,
 }
 
 impl Registration {
@@ -223,6 +230,14 @@ fn start_angles(any_rotation: bool) -> Vec<f64> {
     }
 }
 
+/// MI's starting angles: every 10° (within ±20° for small rotations). Each is tried over a
+/// grid of shifts on the coarsest level and only the best few are optimised (see
+/// `driver::best_on_translation_grid`): 12 starts 30° apart lost rotations of 15–20°.
+fn mi_start_angles(any_rotation: bool) -> Vec<f64> {
+    let degrees: Vec<f64> = if any_rotation { (0..36).map(|i| i as f64 * 10.0).collect() } else { vec![0.0, 10.0, -10.0, 20.0, -20.0] };
+    degrees.into_iter().map(f64::to_radians).collect()
+}
+
 fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions, timings: &mut Vec<(String, f64)>) -> Result<Option<(Affine2, Vec<MatchPair>)>> {
     let t0 = Instant::now();
     let prepare = |p: ArrayView2<f32>| normalise_robust(crate::image::filter::gaussian_blur(p, o.sift_blur).view());
@@ -271,7 +286,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     if matches!(method, Method::Sift | Method::Auto) {
         let found = feature_based(fixed, moving, masks, o, &mut timings)?;
         let reg = match found {
-            Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone(), binning: 1, candidates: vec![] },
+            Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, matches: pairs, timings: timings.clone(), binning: 1, candidates: vec![], refinement: None },
             None => Registration {
                 transform: Affine2::IDENTITY,
                 kind: o.kind,
@@ -281,6 +296,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
                 timings: timings.clone(),
                 binning: 1,
                 candidates: vec![],
+                refinement: None,
             },
         };
         let reg = Registration { candidates: vec![Candidate::of(Method::Sift, &reg.quality)], ..reg };
@@ -292,14 +308,14 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     let t0 = Instant::now();
     let starts = start_angles(o.any_rotation);
     let (transform, used) = match method {
-        Method::Mi => (mi::register(fixed, moving, masks, &starts, &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform, Method::Mi),
+        Method::Mi => (mi::register(fixed, moving, masks, &mi_start_angles(o.any_rotation), &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform, Method::Mi),
         _ => (alpha_amd::register(fixed, moving, masks, &starts, &AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }, monitor)?.transform, Method::AlphaAmd),
     };
     timings.push((if used == Method::Mi { "mi" } else { "alpha-amd" }.into(), t0.elapsed().as_secs_f64()));
     let quality = judge_transform(&transform, None);
     let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
     candidates.push(Candidate::of(used, &quality));
-    let reg = Registration { quality, transform, kind: o.kind, method: used, matches: vec![], timings, binning: 1, candidates: candidates.clone() };
+    let reg = Registration { quality, transform, kind: o.kind, method: used, matches: vec![], timings, binning: 1, candidates: candidates.clone(), refinement: None };
     // Auto: keep the SIFT result if its verdict is the more convincing one.
     match sift_result {
         Some(s) if super::quality::more_convincing(&s.quality, &reg.quality) => Ok(Registration { candidates, ..s }),
