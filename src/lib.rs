@@ -447,6 +447,8 @@ pub struct Outcome {
     pub binning: usize,
     /// What `auto` tried and which it kept, as a sentence ("" when one method was tried).
     pub choice: String,
+    /// What the final refinement on the CoMIRs did, as a sentence ("" when none ran).
+    pub refinement: String,
     pub seconds: f64,
     /// Corresponding points (fixed x, y, moving x, y), pixels.
     pub matches: Vec<[f64; 4]>,
@@ -472,6 +474,7 @@ impl Outcome {
             unit: None,
             binning: 1,
             choice: String::new(),
+            refinement: String::new(),
             seconds: 0.0,
             matches: matches.iter().map(|(p, q)| [p.0, p.1, q.0, q.1]).collect(),
         }
@@ -483,7 +486,8 @@ impl Outcome {
         let method = reg.method.name().to_string();
         let reason = if q.passed { String::new() } else { q.reason.to_string() };
         let choice = register::pipeline::explain_choice(&reg.candidates, reg.method);
-        Outcome { passed: q.passed, score: q.score, measure: q.measure.name().into(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, choice, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
+        let refinement = reg.refinement.as_ref().map(|r| r.to_string()).unwrap_or_default();
+        Outcome { passed: q.passed, score: q.score, measure: q.measure.name().into(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, choice, refinement, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
             .calibrated(moving)
     }
 

@@ -418,6 +418,9 @@ fn run(cli: Cli) -> comir::Result<()> {
             if !o.choice.is_empty() {
                 println!("auto {}", o.choice);
             }
+            if !o.refinement.is_empty() {
+                println!("{}", o.refinement);
+            }
             if o.binning > 1 {
                 eprintln!("note: registered as {0}×{0} binned copies (the pair is too large for working memory at full size); the transform is in full-resolution pixels", o.binning);
             }

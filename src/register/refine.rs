@@ -24,6 +24,17 @@ pub struct Refinement {
     pub kept: bool,
 }
 
+impl std::fmt::Display for Refinement {
+    /// "refined on the CoMIRs (moved 0.84 px)" or why the refinement was not kept.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if self.kept {
+            write!(f, "refined on the CoMIRs (moved {:.2} px)", self.moved_px)
+        } else {
+            write!(f, "not refined: on the CoMIRs the pose would move {:.2} px, more than a local correction may", self.moved_px)
+        }
+    }
+}
+
 /// The largest correction a refinement may make: 3 % of the fixed image's larger side, at
 /// least 4 pixels (the success criterion of the evaluation is 2 % of the width).
 pub fn max_move(width: usize, height: usize) -> f64 {

@@ -95,6 +95,7 @@ public class RegisterMultimodal implements PlugIn {
 			}
 			noteBinning(r);
 			if (!r.choice.isEmpty()) IJ.log("CoMIR auto (" + r.moving.getTitle() + "): " + r.choice);
+			if (!r.refinement.isEmpty()) IJ.log("CoMIR (" + r.moving.getTitle() + "): " + r.refinement);
 			addResultsRow(r);
 			ImagePlus overlay = overlay(r);
 			overlay.show();

@@ -20,6 +20,8 @@ public final class Registration {
 	public final String method, measure, reason, kind;
 	/** What auto tried and which it kept, as a sentence ("" when one method was tried). */
 	public final String choice;
+	/** What the final refinement on the CoMIRs did ("" when none ran). */
+	public final String refinement;
 	/** The translation in the moving image's unit, or null when it is uncalibrated. */
 	public final double[] translationCalibrated;
 	/** Inlier correspondences: fx, fy, mx, my, ... */
@@ -46,6 +48,7 @@ public final class Registration {
 		reason = (String) o.get("reason");
 		kind = (String) o.get("kind");
 		choice = o.get("choice") == null ? "" : (String) o.get("choice");
+		refinement = o.get("refinement") == null ? "" : (String) o.get("refinement");
 		List<?> pairs = (List<?>) o.get("matches");
 		matches = new double[4 * pairs.size()];
 		for (int i = 0; i < pairs.size(); i++) System.arraycopy(doubles((List<?>) pairs.get(i)), 0, matches, 4 * i, 4);
