@@ -18,6 +18,8 @@ pub enum EvalMethod {
     ComirSift,
     #[serde(rename = "CoMIR+α-AMD")]
     ComirAmd,
+    #[serde(rename = "CoMIR+MI")]
+    ComirMi,
     #[serde(rename = "MI")]
     Mi,
     /// `auto` with the model: every candidate (CoMIR+SIFT, CoMIR+α-AMD, MI on the originals),
@@ -31,6 +33,7 @@ impl EvalMethod {
         match self {
             EvalMethod::ComirSift => "CoMIR+SIFT",
             EvalMethod::ComirAmd => "CoMIR+α-AMD",
+            EvalMethod::ComirMi => "CoMIR+MI",
             EvalMethod::Mi => "MI",
             EvalMethod::Auto => "auto",
         }
@@ -107,6 +110,7 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                 let (opts, with_model) = match method {
                     EvalMethod::ComirSift => (RegisterOptions { method: Method::Sift, ..Default::default() }, true),
                     EvalMethod::ComirAmd => (RegisterOptions { method: Method::AlphaAmd, ..Default::default() }, true),
+                    EvalMethod::ComirMi => (RegisterOptions { method: Method::Mi, ..Default::default() }, true),
                     EvalMethod::Mi => (RegisterOptions { method: Method::Mi, ..Default::default() }, false),
                     EvalMethod::Auto => (RegisterOptions { method: Method::Auto, ..Default::default() }, true),
                 };

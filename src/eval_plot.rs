@@ -10,7 +10,7 @@ use std::path::Path;
 const WIDTH: usize = 720;
 const HEIGHT: usize = 420;
 const PLOT: (usize, usize, usize, usize) = (70, 60, 700, 350); // left, top, right, bottom
-const COLOURS: [[u8; 3]; 4] = [[0, 114, 178], [230, 159, 0], [0, 158, 115], [204, 121, 167]]; // colour-blind safe (Okabe–Ito)
+const COLOURS: [[u8; 3]; 5] = [[0, 114, 178], [230, 159, 0], [86, 180, 233], [0, 158, 115], [204, 121, 167]]; // colour-blind safe (Okabe–Ito)
 const GRID: [u8; 3] = [215, 215, 215];
 const INK: [u8; 3] = [30, 30, 30];
 

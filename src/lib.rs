@@ -283,15 +283,17 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
                 reg.candidates = candidates;
                 reg.timings.push(("mi-candidate".into(), mi_seconds));
             }
-            if reg.method == register::pipeline::Method::Mi {
+            let on_originals = reg.input == register::pipeline::Input::Originals;
+            if on_originals {
                 register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, cf.view(), cm.view(), masks, options);
                 // The list shows MI's verdict after the CoMIRs' second opinion.
-                if let Some(c) = reg.candidates.iter_mut().rev().find(|c| c.method == register::pipeline::Method::Mi) {
-                    *c = register::pipeline::Candidate::of(register::pipeline::Method::Mi, &reg.quality);
+                if let Some(c) = reg.candidates.iter_mut().rev().find(|c| c.input == register::pipeline::Input::Originals) {
+                    *c = register::pipeline::Candidate::of(reg.method, reg.input, &reg.quality);
                 }
             }
-            if options.refine && reg.method != register::pipeline::Method::AlphaAmd {
-                // α-AMD already ends at full resolution on the CoMIRs; the others get that polish.
+            // Poses optimised on the CoMIRs at full resolution (α-AMD, MI) are final; SIFT's
+            // (a fit to keypoints) and MI's on the originals (their own optimum) get a polish.
+            if options.refine && (on_originals || reg.method == register::pipeline::Method::Sift) {
                 let t2 = std::time::Instant::now();
                 let amd = register::alpha_amd::AlphaAmdOptions { kind: options.kind, start_shift: options.start_shift, ..options.amd.clone() };
                 let (transform, refinement) = register::refine::refine_on_comirs(cf.view(), cm.view(), masks, &reg.transform, &amd, monitor)?;
@@ -485,7 +487,7 @@ impl Outcome {
         let q = &reg.quality;
         let method = reg.method.name().to_string();
         let reason = if q.passed { String::new() } else { q.reason.to_string() };
-        let choice = register::pipeline::explain_choice(&reg.candidates, reg.method);
+        let choice = register::pipeline::explain_choice(&reg.candidates, reg.method, reg.input);
         let refinement = reg.refinement.as_ref().map(|r| r.to_string()).unwrap_or_default();
         Outcome { passed: q.passed, score: q.score, measure: q.measure.name().into(), overlap: Some(q.overlap), inliers: q.inliers, reason, binning: reg.binning, choice, refinement, seconds, ..Outcome::new(&reg.transform, reg.kind, method, &reg.matches) }
             .calibrated(moving)

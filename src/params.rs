@@ -17,6 +17,27 @@ pub const NET_SIZES: &[&str] = &["small", "paper"];
 /// file), the maximum projection over z, or every plane on its own (Fiji; `comir batch` for files).
 pub const STACK_PLANES: &[&str] = &["current", "max-projection", "every-plane"];
 
+/// One of [`STACK_PLANES`], parsed once so that no front end matches on the strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackPlanes {
+    Current,
+    MaxProjection,
+    EveryPlane,
+}
+
+impl StackPlanes {
+    const ALL: [StackPlanes; 3] = [StackPlanes::Current, StackPlanes::MaxProjection, StackPlanes::EveryPlane];
+
+    /// Its name in [`STACK_PLANES`] (menus, macro keys, `--stack`).
+    pub fn name(self) -> &'static str {
+        STACK_PLANES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Result<StackPlanes> {
+        Self::ALL.into_iter().find(|p| p.name() == s.trim().to_ascii_lowercase()).ok_or_else(|| Error::Argument(format!("unknown stack planes \"{s}\" (use {})", STACK_PLANES.join(", "))))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegisterParams {
@@ -114,6 +135,11 @@ mod tests {
         let o = RegisterParams::default().options().unwrap();
         let d = RegisterOptions::default();
         assert_eq!((o.method, o.kind, o.any_rotation), (d.method, d.kind, d.any_rotation));
+        for name in STACK_PLANES {
+            assert_eq!(StackPlanes::parse(name).unwrap().name(), *name);
+        }
+        assert_eq!(StackPlanes::parse(" Max-Projection").unwrap(), StackPlanes::MaxProjection);
+        assert!(StackPlanes::parse("all").unwrap_err().to_string().contains("current, max-projection, every-plane"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn pipeline_sift_passes_quality_on_monomodal_planes() {
     assert_eq!(reg.method, Method::Sift);
     assert!(reg.quality.passed, "{:?}", reg.quality);
     assert_eq!(reg.candidates.len(), 1, "a passing SIFT result saves the other candidates");
-    assert_eq!(comir::register::pipeline::explain_choice(&reg.candidates, reg.method), "");
+    assert_eq!(comir::register::pipeline::explain_choice(&reg.candidates, reg.method, reg.input), "");
     assert!(common::corner_error(&reg.transform, &truth, 320, 280) < 1.0);
     assert!(reg.matches.len() >= 8);
     let (angle, scale, _) = reg.decompose();
@@ -42,13 +42,15 @@ fn unrelated_images_are_flagged() {
     }
     let reg = register_planes(a.view(), common::other_modality(&b).view(), false, &RegisterOptions { any_rotation: false, ..Default::default() }, &Silent).unwrap();
     assert!(!reg.quality.passed, "MI passed unrelated images: {:?}", reg.quality);
-    // What auto tried is reported: SIFT, then α-AMD, both failed, with their reasons.
+    // What auto tried on the CoMIRs is reported: SIFT, then α-AMD and MI, all failed, with
+    // their reasons.
     let reg = register_planes(a.view(), b.view(), true, &RegisterOptions { any_rotation: false, ..Default::default() }, &Silent).unwrap();
     let tried: Vec<Method> = reg.candidates.iter().map(|c| c.method).collect();
-    assert_eq!(tried, vec![Method::Sift, Method::AlphaAmd]);
+    assert_eq!(tried, vec![Method::Sift, Method::AlphaAmd, Method::Mi]);
+    assert!(reg.candidates.iter().all(|c| c.input == comir::register::pipeline::Input::Comirs));
     assert!(reg.candidates.iter().all(|c| !c.passed && !c.reason.is_empty()));
-    let choice = comir::register::pipeline::explain_choice(&reg.candidates, reg.method);
-    assert!(choice.starts_with("tried sift failed (") && choice.contains("none passed"), "{choice}");
+    let choice = comir::register::pipeline::explain_choice(&reg.candidates, reg.method, reg.input);
+    assert!(choice.starts_with("tried sift failed (") && choice.contains("mi on the CoMIRs failed (") && choice.contains("none passed"), "{choice}");
 }
 
 #[test]

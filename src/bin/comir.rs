@@ -383,11 +383,10 @@ fn run(cli: Cli) -> comir::Result<()> {
             let (fixed, moving, model, sides) = load_pair(&a.pair)?;
             let load = t0.elapsed().as_secs_f64();
             let options = a.how.options()?;
-            let project = match a.stack.as_str() {
-                "current" => false,
-                "max-projection" => true,
-                "every-plane" => return Err(comir::Error::Argument("--stack every-plane is offered by the Fiji command; for files, save each plane as its own image and use `comir batch`".into())),
-                other => return Err(comir::Error::Argument(format!("unknown --stack \"{other}\" (use current or max-projection)"))),
+            let project = match comir::params::StackPlanes::parse(&a.stack)? {
+                comir::params::StackPlanes::Current => false,
+                comir::params::StackPlanes::MaxProjection => true,
+                comir::params::StackPlanes::EveryPlane => return Err(comir::Error::Argument("--stack every-plane is offered by the Fiji command; for files, save each plane as its own image and use `comir batch`".into())),
             };
             for (image, path) in [(&fixed, &a.pair.fixed), (&moving, &a.pair.moving)] {
                 if image.slices() > 1 {
@@ -437,7 +436,7 @@ fn run(cli: Cli) -> comir::Result<()> {
         Command::Eval(a) => {
             let (fixed, moving, model, sides) = load_pair(&a.pair)?;
             use comir::eval::{evaluate, EvalMethod, EvalOptions};
-            let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirAmd, EvalMethod::Mi, EvalMethod::Auto], seed: a.seed };
+            let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirAmd, EvalMethod::ComirMi, EvalMethod::Mi, EvalMethod::Auto], seed: a.seed };
             let bar = Bar::new(5 * a.per_level as u64);
             let rows = evaluate(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
             bar.0.finish_and_clear();

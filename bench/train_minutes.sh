@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Accuracy per training minute: the shipped model's recipe (small network, `make model`'s
+# flags, seed 1) trained in chunks (`--resume`), and after each chunk the `make eval` protocol
+# on the unseen right half of the demo pair. Prints, per total step count: the training
+# minutes measured in this run, and `auto`'s and CoMIR+MI's success per level (%) with the
+# median of auto's per-level median errors. What it answers: how long must a user train before `auto` is as good as with
+# the shipped 1500-step (≈45 min) model.
+# Usage: bench/train_minutes.sh [TOTAL_STEPS...]   (default: 100 200 400)
+source "$(dirname "$0")/common.sh"
+build_bench
+unmix_demo
+totals=("$@"); [[ ${#totals[@]} -gt 0 ]] || totals=(100 200 400)
+model=$work/model.safetensors
+done_steps=0
+minutes=0
+echo "small network, make model's recipe, chunks resumed; eval: 192² patches of the right half, 10 per level, seed 0; $(nproc) cores"
+printf "%6s %8s  %-26s %-26s %10s\n" "steps" "minutes" "auto success L1..L5" "CoMIR+MI success L1..L5" "auto err"
+for total in "${totals[@]}"; do
+  chunk=$((total - done_steps))
+  resume=()
+  [[ $done_steps -gt 0 ]] && resume=(--resume "$model")
+  t0=$(date +%s.%N)
+  $comir train --a "$work/hematoxylin.tif" --b "$work/dab.tif" --name-a hematoxylin --name-b DAB \
+    --preprocess-a percentile --preprocess-b percentile --region 0,0,256,512 --steps "$chunk" \
+    --seed $((1 + done_steps)) --checkpoint-every 0 "${resume[@]}" --out "$model.next" >/dev/null 2>&1
+  mv "$model.next" "$model"
+  minutes=$(echo "$minutes + ($(date +%s.%N) - $t0) / 60" | bc -l)
+  done_steps=$total
+  $comir eval --model "$model" --fixed "$work/hematoxylin.tif" --moving "$work/dab.tif" \
+    --region 256,0,256,512 --patch 192 --per-level 10 --out "$work/eval-$total" >/dev/null 2>&1
+  rates() { awk -v m="$1" '$1==m {printf "%s ", $3}' "$work/eval-$total/summary.txt"; }
+  med=$(awk '$1=="auto" {print $4}' "$work/eval-$total/summary.txt" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+  printf "%6d %8.1f  %-26s %-26s %10s\n" "$total" "$minutes" "$(rates auto)" "$(rates CoMIR+MI)" "$med"
+done
+echo "shipped model (1500 steps, ≈45 min): see bench/eval-ihc-small-1500.txt"
