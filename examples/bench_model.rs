@@ -58,8 +58,8 @@ fn main() {
     let pair = TrainingPair::new(a, b, None).expect("pair");
     let none = AugmentConfig { rotate: false, flip: false, blur_sigma_max: 0.0, intensity_jitter: 0.0 };
     let config = TrainConfig { steps: 1, augment: none, ..Default::default() };
-    train(&mut model, std::slice::from_ref(&pair), &config, None, &Silent).expect("warm-up step");
-    let report = train(&mut model, std::slice::from_ref(&pair), &TrainConfig { steps, ..config }, None, &Silent).expect("train");
+    train(&mut model, std::slice::from_ref(&pair), &config, None, None, &Silent).expect("warm-up step");
+    let report = train(&mut model, std::slice::from_ref(&pair), &TrainConfig { steps, ..config }, None, None, &Silent).expect("train");
     println!("train_steps_per_second {:.4}", report.steps_per_second);
     model.save(&work.join("model.safetensors")).expect("save");
 

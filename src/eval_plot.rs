@@ -7,9 +7,9 @@ use crate::files::write_atomically;
 use image::ImageEncoder;
 use std::path::Path;
 
-const WIDTH: usize = 720;
+const WIDTH: usize = 800;
 const HEIGHT: usize = 420;
-const PLOT: (usize, usize, usize, usize) = (70, 60, 700, 350); // left, top, right, bottom
+const PLOT: (usize, usize, usize, usize) = (70, 60, 780, 350); // left, top, right, bottom
 const COLOURS: [[u8; 3]; 5] = [[0, 114, 178], [230, 159, 0], [86, 180, 233], [0, 158, 115], [204, 121, 167]]; // colour-blind safe (Okabe–Ito)
 const GRID: [u8; 3] = [215, 215, 215];
 const INK: [u8; 3] = [30, 30, 30];
@@ -139,7 +139,7 @@ pub fn render(rows: &[EvalRow]) -> (Vec<u8>, usize, usize) {
     let mut x = left;
     for (k, m) in methods.iter().enumerate() {
         c.fill(x, HEIGHT - 30, x + 14, HEIGHT - 16, COLOURS[k % COLOURS.len()]);
-        x += 22 + c.text(x + 22, HEIGHT - 30, m.label(), 2) + 20;
+        x += 22 + c.text(x + 22, HEIGHT - 30, m.label(), 2) + 14;
     }
     (c.rgb, WIDTH, HEIGHT)
 }

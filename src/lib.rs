@@ -17,6 +17,7 @@ pub mod params;
 pub mod progress;
 pub mod register;
 pub mod rng;
+pub mod train_check;
 
 pub use error::{Error, Result};
 pub use export::transform_file::TransformFile;
@@ -382,9 +383,9 @@ pub fn training_seconds_per_step(new: &NewModel, channels: [usize; 2], config: &
     let mut noise = |c: usize| ndarray::Array3::from_shape_simple_fn((c, side, side), || rng.uniform() as f32);
     let pair = [model::augment::TrainingPair::new(noise(channels[0]), noise(channels[1]), None)?];
     let probe = |steps: u64| model::train::TrainConfig { steps, checkpoint_every: 0, ..config.clone() };
-    model::train::train(&mut model, &pair, &probe(1), None, &progress::Silent)?;
+    model::train::train(&mut model, &pair, &probe(1), None, None, &progress::Silent)?;
     let t0 = std::time::Instant::now();
-    model::train::train(&mut model, &pair, &probe(PROBE_STEPS), None, &progress::Silent)?;
+    model::train::train(&mut model, &pair, &probe(PROBE_STEPS), None, None, &progress::Silent)?;
     Ok(t0.elapsed().as_secs_f64() / PROBE_STEPS as f64)
 }
 
@@ -413,7 +414,11 @@ pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewM
         prepared.push(model::augment::TrainingPair::new(xa, xb, mask)?);
     }
     model.header.provenance = model::store::Provenance { command, ..Provenance::now(None) };
-    let report = model::train::train(&mut model, &prepared, config, Some(out.to_path_buf()), monitor)?;
+    // The registration check (see `train_check`): crops of the first pair, drawn once.
+    let crops = train_check::draw(&prepared[0], config.seed);
+    let check = |m: &Model, step: u64| -> Result<String> { Ok(train_check::check(m, crops.as_ref().expect("checked only with crops"), step)?.to_string()) };
+    let check: Option<model::train::CheckFn> = if crops.is_some() { Some(&check) } else { None };
+    let report = model::train::train(&mut model, &prepared, config, Some(out.to_path_buf()), check, monitor)?;
     model.save(out)?;
     Ok((model, report))
 }

@@ -47,3 +47,28 @@ fn shipped_model_registers_the_unseen_half_of_the_demo_pair() {
     let sentence = comir::Outcome::of_registration(&reg, 0.0, &fixed.calibration).refinement;
     assert!(sentence.starts_with("refined on the CoMIRs (moved "), "{sentence}");
 }
+
+/// The training check (printed at every checkpoint) counts right: the shipped model's CoMIRs
+/// register crops of its training half, a freshly initialised model's do not.
+#[test]
+fn the_training_check_tells_a_trained_model_from_an_untrained_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let hed = stain::separate_hed(&read_image(&root.join(".deps/demo/ihc.png")).unwrap()).unwrap();
+    let left_half = Affine2::IDENTITY;
+    let (a, b) = (warp_image(&stain::channel(&hed, 0), &left_half, 256, 512).unwrap(), warp_image(&stain::channel(&hed, 2), &left_half, 256, 512).unwrap());
+    let trained = Model::load(&root.join("models/ihc-hdab-small.safetensors"), tch::Device::Cpu).unwrap();
+    let prepare = |m: &Model| {
+        let x = comir::model::preprocess::prepare(&a, m.header.modalities[0].preprocess).unwrap();
+        let y = comir::model::preprocess::prepare(&b, m.header.modalities[1].preprocess).unwrap();
+        comir::model::augment::TrainingPair::new(x, y, None).unwrap()
+    };
+    let crops = comir::train_check::draw(&prepare(&trained), 1).unwrap();
+    let good = comir::train_check::check(&trained, &crops, 1500).unwrap();
+    assert!(good.registered >= 5 && good.crops == 6, "trained: {good}");
+    tch::manual_seed(3);
+    let fresh = Model::new(trained.header.modalities.clone(), tch::Device::Cpu).unwrap();
+    let bad = comir::train_check::check(&fresh, &crops, 0).unwrap();
+    eprintln!("trained: {good}; untrained: {bad}");
+    assert!(bad.registered <= 3, "untrained: {bad}");
+    assert!(good.to_string().starts_with(&format!("registers {}/6 test crops (median error ", good.registered)));
+}

@@ -109,7 +109,7 @@ fn training_lowers_the_loss_and_raises_positive_similarity() {
     let (a, b) = synthetic_pair(96, 1);
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     let mut m = model(tiny_net(1), tiny_net(1), 3);
-    let report = train(&mut m, &pairs, &TrainConfig { optimizer: comir::model::train::OptimizerKind::Adam, learning_rate: 3e-3, ..quick_config(120) }, None, &Silent).unwrap();
+    let report = train(&mut m, &pairs, &TrainConfig { optimizer: comir::model::train::OptimizerKind::Adam, learning_rate: 3e-3, ..quick_config(120) }, None, None, &Silent).unwrap();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (first, last) = (mean(&report.losses[..15]), mean(&report.losses[report.losses.len() - 15..]));
     assert!(last < first - 0.1, "loss {first} → {last}");
@@ -126,14 +126,29 @@ fn training_is_reproducible_with_a_seed_and_stops_on_cancel() {
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     let run = || {
         let mut m = model(tiny_net(1), tiny_net(1), 5);
-        train(&mut m, &pairs, &quick_config(3), None, &Silent).unwrap().losses
+        train(&mut m, &pairs, &quick_config(3), None, None, &Silent).unwrap().losses
     };
     assert_eq!(run(), run());
     let cancel = CancelFlag::default();
     cancel.cancel();
     let mut m = model(tiny_net(1), tiny_net(1), 5);
-    let report = train(&mut m, &pairs, &quick_config(3), None, &cancel).unwrap();
+    let report = train(&mut m, &pairs, &quick_config(3), None, None, &cancel).unwrap();
     assert!(report.cancelled && report.losses.is_empty());
+}
+
+/// The registration check runs at every checkpoint and at the end, on the model as trained
+/// so far, and its sentences are kept in the report.
+#[test]
+fn the_check_runs_at_every_checkpoint_and_at_the_end() {
+    let _serial = torch_lock();
+    let (a, b) = synthetic_pair(64, 2);
+    let pairs = [TrainingPair::new(a, b, None).unwrap()];
+    let mut m = model(tiny_net(1), tiny_net(1), 5);
+    let check = |model: &Model, step: u64| -> comir::Result<String> { Ok(format!("{step} = {}", model.header.steps_trained)) };
+    let report = train(&mut m, &pairs, &TrainConfig { checkpoint_every: 2, ..quick_config(5) }, None, Some(&check), &Silent).unwrap();
+    let steps: Vec<u64> = report.checks.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, vec![2, 4, 5]);
+    assert_eq!(report.checks[1].1, "4 = 4");
 }
 
 fn rot90_chw(x: &Array3<f32>) -> Array3<f32> {
@@ -160,7 +175,7 @@ fn trained_networks_are_more_rotation_equivariant_than_untrained_ones() {
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     let mut m = model(tiny_net(1), tiny_net(1), 11);
     let before = equivariance_error(&m, &probe);
-    train(&mut m, &pairs, &TrainConfig { optimizer: comir::model::train::OptimizerKind::Adam, learning_rate: 3e-3, ..quick_config(300) }, None, &Silent).unwrap();
+    train(&mut m, &pairs, &TrainConfig { optimizer: comir::model::train::OptimizerKind::Adam, learning_rate: 3e-3, ..quick_config(300) }, None, None, &Silent).unwrap();
     let after = equivariance_error(&m, &probe);
     assert!(after < before * 0.9, "relative equivariance error {before:.4} → {after:.4}");
 }

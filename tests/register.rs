@@ -96,7 +96,7 @@ fn end_to_end_with_a_trained_model() {
     let mut model = Model::new([modality("A"), modality("B")], tch::Device::Cpu).unwrap();
     let config = TrainConfig { steps: 200, batch_size: 8, patch_size: 48, optimizer: OptimizerKind::Adam, learning_rate: 3e-3, seed: 3, ..Default::default() };
     let t0 = std::time::Instant::now();
-    train(&mut model, &pairs, &config, None, &Silent).unwrap();
+    train(&mut model, &pairs, &config, None, None, &Silent).unwrap();
     eprintln!("training: {:.1} s", t0.elapsed().as_secs_f64());
 
     // Register a new scene: modality B moved by a known rigid transform onto modality A.

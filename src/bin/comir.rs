@@ -315,6 +315,9 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
         args.out.display(), model.parameter_count(0), model.parameter_count(1), model.header.steps_trained, report.steps_per_second, tail.len(),
         tail.iter().sum::<f64>() / tail.len().max(1) as f64
     );
+    for (step, check) in &report.checks {
+        eprintln!("after {step} steps the CoMIRs {check}");
+    }
     Ok(())
 }
 

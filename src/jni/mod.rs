@@ -412,8 +412,9 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
         let out = PathBuf::from(java_string(env, &out_path)?);
         let (model, report) = crate::train_model(&[(a, b)], region.as_ref(), &new, None, &config, &out, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
         let last = report.losses.last().copied().unwrap_or(f64::NAN);
+        let checked = report.checks.last().map(|(_, c)| format!("; the CoMIRs {c}")).unwrap_or_default();
         let summary = format!(
-            "{} after {} steps{} ({:.2} steps/s, final loss {last:.4})",
+            "{} after {} steps{} ({:.2} steps/s, final loss {last:.4}{checked})",
             out.display(), model.header.steps_trained, if report.cancelled { " (stopped early)" } else { "" }, report.steps_per_second
         );
         to_jstring(env, &summary)

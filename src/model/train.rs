@@ -93,7 +93,14 @@ pub struct TrainReport {
     pub positive_probability: Vec<f64>,
     pub cancelled: bool,
     pub steps_per_second: f64,
+    /// The registration check's sentence at each checkpoint and at the end (step, sentence);
+    /// see `crate::train_check`.
+    pub checks: Vec<(u64, String)>,
 }
+
+/// Judges the model as trained so far (after the given total step count) in a sentence
+/// shown with the loss.
+pub type CheckFn<'a> = &'a dyn Fn(&Model, u64) -> Result<String>;
 
 /// Rotate each sample of (N, C, H, W) by its own k·90°.
 pub fn rotate_each(batch: &Tensor, ks: &[i64]) -> Tensor {
@@ -109,8 +116,9 @@ fn batch_tensor(patches: &[ndarray::Array3<f32>]) -> Tensor {
 }
 
 /// Train `model` on `pairs` (inputs already preprocessed) for `config.steps` more steps.
-/// Checkpoints (atomic) go to `checkpoint` if given. Stops cleanly when the monitor cancels.
-pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, checkpoint: Option<PathBuf>, monitor: &dyn Monitor) -> Result<TrainReport> {
+/// Checkpoints (atomic) go to `checkpoint` if given; `check` runs at every checkpoint step and
+/// at the end. Stops cleanly when the monitor cancels.
+pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, checkpoint: Option<PathBuf>, check: Option<CheckFn>, monitor: &dyn Monitor) -> Result<TrainReport> {
     let multiple = model.net(0).config().size_multiple();
     config.validate(multiple)?;
     if pairs.is_empty() {
@@ -187,11 +195,14 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         model.header.steps_trained += 1;
         let rate = (step + 1) as f64 / start.elapsed().as_secs_f64().max(1e-9);
         report.steps_per_second = rate;
-        monitor.report(&Progress { done: step + 1, total: config.steps, message: format!("loss {loss_value:.4}, {rate:.2} steps/s") });
-        if let Some(path) = &checkpoint {
-            if config.checkpoint_every > 0 && (step + 1) % config.checkpoint_every == 0 {
-                model.save(path)?;
-            }
+        let at_checkpoint = config.checkpoint_every > 0 && (step + 1) % config.checkpoint_every == 0;
+        if let Some(check) = check.filter(|_| at_checkpoint || step + 1 == config.steps) {
+            report.checks.push((model.header.steps_trained, check(model, model.header.steps_trained)?));
+        }
+        let checked = report.checks.last().map(|(_, c)| format!("; {c}")).unwrap_or_default();
+        monitor.report(&Progress { done: step + 1, total: config.steps, message: format!("loss {loss_value:.4}, {rate:.2} steps/s{checked}") });
+        if let Some(path) = checkpoint.as_ref().filter(|_| at_checkpoint) {
+            model.save(path)?;
         }
     }
     Ok(report)
