@@ -34,7 +34,7 @@ model: build
 	target/release/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
 	target/release/comir train --a $(DEMO_OUT)/stains/hematoxylin.tif --b $(DEMO_OUT)/stains/dab.tif \
 	  --name-a hematoxylin --name-b DAB --preprocess-a percentile --preprocess-b percentile \
-	  --region 0,0,256,512 --steps 1500 --seed 1 --checkpoint-every 100 --out $(MODEL)
+	  --region 0,0,256,512 --steps 1500 --all-steps --seed 1 --checkpoint-every 100 --out $(MODEL)
 
 # Evaluate on the right half of the demo pair (the model was trained on the left half).
 eval: build

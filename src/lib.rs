@@ -416,7 +416,10 @@ pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewM
     model.header.provenance = model::store::Provenance { command, ..Provenance::now(None) };
     // The registration check (see `train_check`): crops of the first pair, drawn once.
     let crops = train_check::draw(&prepared[0], config.seed);
-    let check = |m: &Model, step: u64| -> Result<String> { Ok(train_check::check(m, crops.as_ref().expect("checked only with crops"), step)?.to_string()) };
+    let check = |m: &Model, step: u64| -> Result<model::train::Checked> {
+        let c = train_check::check(m, crops.as_ref().expect("checked only with crops"), step)?;
+        Ok(model::train::Checked { sentence: c.to_string(), good: c.good() })
+    };
     let check: Option<model::train::CheckFn> = if crops.is_some() { Some(&check) } else { None };
     let report = model::train::train(&mut model, &prepared, config, Some(out.to_path_buf()), check, monitor)?;
     model.save(out)?;

@@ -30,6 +30,13 @@ pub struct Check {
     pub median_error_px: f64,
 }
 
+impl Check {
+    /// Good enough to stop training: every crop registered, the median error within a pixel.
+    pub fn good(&self) -> bool {
+        self.registered == self.crops && self.median_error_px <= 1.0
+    }
+}
+
 impl std::fmt::Display for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(f, "registers {}/{} test crops (median error {:.1} px)", self.registered, self.crops, self.median_error_px)

@@ -5,7 +5,7 @@ use comir::model::infer::{represent, InferOptions};
 use comir::model::loss::{info_nce, Critic};
 use comir::model::preprocess::Preprocess;
 use comir::model::store::{Modality, Model};
-use comir::model::train::{train, TrainConfig};
+use comir::model::train::{train, Checked, TrainConfig};
 use comir::progress::{CancelFlag, Silent};
 use ndarray::{Array2, Array3};
 use tch::{Device, Tensor};
@@ -144,11 +144,30 @@ fn the_check_runs_at_every_checkpoint_and_at_the_end() {
     let (a, b) = synthetic_pair(64, 2);
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     let mut m = model(tiny_net(1), tiny_net(1), 5);
-    let check = |model: &Model, step: u64| -> comir::Result<String> { Ok(format!("{step} = {}", model.header.steps_trained)) };
+    let check = |model: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: format!("{step} = {}", model.header.steps_trained), good: false }) };
     let report = train(&mut m, &pairs, &TrainConfig { checkpoint_every: 2, ..quick_config(5) }, None, Some(&check), &Silent).unwrap();
     let steps: Vec<u64> = report.checks.iter().map(|(s, _)| *s).collect();
     assert_eq!(steps, vec![2, 4, 5]);
     assert_eq!(report.checks[1].1, "4 = 4");
+    assert!(!report.stopped_when_good);
+}
+
+/// Two good checks in a row stop training early (the second checkpoint), unless asked not to.
+#[test]
+fn training_stops_after_two_good_checks_in_a_row_when_asked() {
+    let _serial = torch_lock();
+    let (a, b) = synthetic_pair(64, 2);
+    let pairs = [TrainingPair::new(a, b, None).unwrap()];
+    // Good from step 4 on: checks at 2 (bad), 4 (good), 6 (good) → stop at 6 of 10.
+    let check = |_: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: String::new(), good: step >= 4 }) };
+    let config = TrainConfig { checkpoint_every: 2, ..quick_config(10) };
+    let mut m = model(tiny_net(1), tiny_net(1), 5);
+    let report = train(&mut m, &pairs, &config, None, Some(&check), &Silent).unwrap();
+    assert!(report.stopped_when_good);
+    assert_eq!((m.header.steps_trained, report.losses.len()), (6, 6));
+    let mut m = model(tiny_net(1), tiny_net(1), 5);
+    let report = train(&mut m, &pairs, &TrainConfig { stop_when_good: false, ..config }, None, Some(&check), &Silent).unwrap();
+    assert!(!report.stopped_when_good && m.header.steps_trained == 10);
 }
 
 fn rot90_chw(x: &Array3<f32>) -> Array3<f32> {

@@ -415,7 +415,7 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
         let checked = report.checks.last().map(|(_, c)| format!("; the CoMIRs {c}")).unwrap_or_default();
         let summary = format!(
             "{} after {} steps{} ({:.2} steps/s, final loss {last:.4}{checked})",
-            out.display(), model.header.steps_trained, if report.cancelled { " (stopped early)" } else { "" }, report.steps_per_second
+            out.display(), model.header.steps_trained, if report.cancelled { " (stopped early)" } else if report.stopped_when_good { " (good enough: two checks in a row registered every crop)" } else { "" }, report.steps_per_second
         );
         to_jstring(env, &summary)
     })

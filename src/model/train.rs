@@ -40,6 +40,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Save the model every this many steps (0: only at the end).
     pub checkpoint_every: u64,
+    /// Stop before `steps` once two checkpoints in a row pass the registration check (see
+    /// `crate::train_check`): `steps` is then the most a hard pair may take.
+    pub stop_when_good: bool,
 }
 
 impl Default for TrainConfig {
@@ -61,6 +64,7 @@ impl Default for TrainConfig {
             seed: 0,
             // A long CPU run keeps its progress: a model file every 100 steps.
             checkpoint_every: 100,
+            stop_when_good: true,
         }
     }
 }
@@ -96,11 +100,20 @@ pub struct TrainReport {
     /// The registration check's sentence at each checkpoint and at the end (step, sentence);
     /// see `crate::train_check`.
     pub checks: Vec<(u64, String)>,
+    /// Stopped before the steps asked for: two checks in a row were good (`stop_when_good`).
+    pub stopped_when_good: bool,
 }
 
-/// Judges the model as trained so far (after the given total step count) in a sentence
-/// shown with the loss.
-pub type CheckFn<'a> = &'a dyn Fn(&Model, u64) -> Result<String>;
+/// A check's verdict on the model as trained so far.
+pub struct Checked {
+    /// Shown with the loss.
+    pub sentence: String,
+    /// Whether the model is good enough to stop (see [`TrainConfig::stop_when_good`]).
+    pub good: bool,
+}
+
+/// Judges the model as trained so far (after the given total step count).
+pub type CheckFn<'a> = &'a dyn Fn(&Model, u64) -> Result<Checked>;
 
 /// Rotate each sample of (N, C, H, W) by its own k·90°.
 pub fn rotate_each(batch: &Tensor, ks: &[i64]) -> Tensor {
@@ -148,6 +161,7 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
     model.header.training = Some(serde_json::to_value(config).expect("config serialises"));
 
     let mut report = TrainReport::default();
+    let mut last_good = false;
     let start = Instant::now();
     let n = config.batch_size;
     for step in 0..config.steps {
@@ -196,13 +210,21 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         let rate = (step + 1) as f64 / start.elapsed().as_secs_f64().max(1e-9);
         report.steps_per_second = rate;
         let at_checkpoint = config.checkpoint_every > 0 && (step + 1) % config.checkpoint_every == 0;
+        let mut good_twice = false;
         if let Some(check) = check.filter(|_| at_checkpoint || step + 1 == config.steps) {
-            report.checks.push((model.header.steps_trained, check(model, model.header.steps_trained)?));
+            let verdict = check(model, model.header.steps_trained)?;
+            report.checks.push((model.header.steps_trained, verdict.sentence));
+            good_twice = verdict.good && last_good;
+            last_good = verdict.good;
         }
         let checked = report.checks.last().map(|(_, c)| format!("; {c}")).unwrap_or_default();
         monitor.report(&Progress { done: step + 1, total: config.steps, message: format!("loss {loss_value:.4}, {rate:.2} steps/s{checked}") });
         if let Some(path) = checkpoint.as_ref().filter(|_| at_checkpoint) {
             model.save(path)?;
+        }
+        if good_twice && config.stop_when_good && step + 1 < config.steps {
+            report.stopped_when_good = true;
+            break;
         }
     }
     Ok(report)

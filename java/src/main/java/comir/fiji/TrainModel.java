@@ -58,7 +58,7 @@ public class TrainModel implements PlugIn {
 		IJ.showStatus("Train CoMIR Model: measuring the time per step...");
 		int ca = RegisterMultimodal.channels(a), cb = RegisterMultimodal.channels(b);
 		String message = how.steps + " steps of the " + how.size + " network will take about " + NativeJob.duration(Native.trainingSeconds(ca, cb, how.toJson()))
-			+ " on this machine (measured on a few steps).";
+			+ " at most on this machine (measured on a few steps); it stops earlier once two checks in a row register every test crop.";
 		IJ.showStatus("");
 		IJ.log("CoMIR: " + message);
 		if (IJ.isMacro() || IJ.getInstance() == null || java.awt.GraphicsEnvironment.isHeadless()) return true;
