@@ -4,7 +4,9 @@
 # on the unseen right half of the demo pair. Prints, per total step count: the training
 # minutes measured in this run, and `auto`'s and CoMIR+MI's success per level (%) with the
 # median of auto's per-level median errors. What it answers: how long must a user train before `auto` is as good as with
-# the shipped 1500-step (≈45 min) model.
+# the shipped 1500-step (≈45 min) model. A last row trains as a user would: `comir train` with
+# its defaults (scale preprocessing, at most 1000 steps, stopping once two checkpoints in a
+# row register every test crop), on the same half.
 # Usage: bench/train_minutes.sh [TOTAL_STEPS...]   (default: 100 200 400)
 source "$(dirname "$0")/common.sh"
 build_bench
@@ -32,4 +34,16 @@ for total in "${totals[@]}"; do
   med=$(awk '$1=="auto" {print $4}' "$work/eval-$total/summary.txt" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
   printf "%6d %8.1f  %-26s %-26s %10s\n" "$total" "$minutes" "$(rates auto)" "$(rates CoMIR+MI)" "$med"
 done
+t0=$(date +%s.%N)
+$comir train --a "$work/hematoxylin.tif" --b "$work/dab.tif" --name-a hematoxylin --name-b DAB \
+  --region 0,0,256,512 --seed 1 --out "$work/defaults.safetensors" 2> "$work/defaults.log" >/dev/null
+minutes=$(echo "($(date +%s.%N) - $t0) / 60" | bc -l)
+steps=$(grep -o 'after [0-9]* steps (' "$work/defaults.log" | grep -o '[0-9]*' | head -1)
+$comir eval --model "$work/defaults.safetensors" --fixed "$work/hematoxylin.tif" --moving "$work/dab.tif" \
+  --region 256,0,256,512 --patch 192 --per-level 10 --out "$work/eval-defaults" >/dev/null 2>&1
+total=defaults
+printf "%6s %8.1f  %-26s %-26s %10s   (comir train with its defaults: stopped after %s steps)\n" "$steps" "$minutes" \
+  "$(awk '$1=="auto" {printf "%s ", $3}' "$work/eval-defaults/summary.txt")" "$(awk '$1=="CoMIR+MI" {printf "%s ", $3}' "$work/eval-defaults/summary.txt")" \
+  "$(awk '$1=="auto" {print $4}' "$work/eval-defaults/summary.txt" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')" "$steps"
+grep "the CoMIRs registers\|stopped before" "$work/defaults.log" | sed 's/^/  /'
 echo "shipped model (1500 steps, ≈45 min): see bench/eval-ihc-small-1500.txt"

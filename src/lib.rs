@@ -138,7 +138,7 @@ pub fn plan_apply(request: &ApplyRequest) -> Result<ApplyPlan> {
 }
 
 use model::store::Model;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use register::mask::Masks;
 
 /// The CoMIRs of the fixed and the moving image (each on its own image's grid), when a model
@@ -267,41 +267,8 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
             let cf = comir_plane(m, fs, fixed, monitor)?;
             let cm = comir_plane(m, ms, moving_used, monitor)?;
             let seconds = t0.elapsed().as_secs_f64();
-            let mut reg = register_planes_masked(cf.view(), cm.view(), masks, true, options, monitor)?;
+            let mut reg = register_with_comirs(fixed, moving_used, cf.view(), cm.view(), masks, options, monitor)?;
             reg.timings.insert(0, ("comir".into(), seconds));
-            if options.method == register::pipeline::Method::Auto && !reg.quality.passed {
-                // `auto` never loses to the training-free method: when the CoMIR candidates
-                // fail their check, MI on the originals is tried too, and the more convincing
-                // verdict wins (see `more_convincing`). A passing CoMIR result saves that time.
-                let t1 = std::time::Instant::now();
-                let mi = register_planes_masked(gray_plane(fixed).view(), gray_plane(moving_used).view(), masks, false, options, monitor)?;
-                let mi_seconds = t1.elapsed().as_secs_f64();
-                let mut candidates = std::mem::take(&mut reg.candidates);
-                candidates.extend(mi.candidates.iter().cloned());
-                if register::quality::more_convincing(&mi.quality, &reg.quality) {
-                    reg = Registration { timings: std::mem::take(&mut reg.timings), ..mi };
-                }
-                reg.candidates = candidates;
-                reg.timings.push(("mi-candidate".into(), mi_seconds));
-            }
-            let on_originals = reg.input == register::pipeline::Input::Originals;
-            if on_originals {
-                register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, cf.view(), cm.view(), masks, options);
-                // The list shows MI's verdict after the CoMIRs' second opinion.
-                if let Some(c) = reg.candidates.iter_mut().rev().find(|c| c.input == register::pipeline::Input::Originals) {
-                    *c = register::pipeline::Candidate::of(reg.method, reg.input, &reg.quality);
-                }
-            }
-            // Poses optimised on the CoMIRs at full resolution (α-AMD, MI) are final; SIFT's
-            // (a fit to keypoints) and MI's on the originals (their own optimum) get a polish.
-            if options.refine && (on_originals || reg.method == register::pipeline::Method::Sift) {
-                let t2 = std::time::Instant::now();
-                let amd = register::alpha_amd::AlphaAmdOptions { kind: options.kind, start_shift: options.start_shift, ..options.amd.clone() };
-                let (transform, refinement) = register::refine::refine_on_comirs(cf.view(), cm.view(), masks, &reg.transform, &amd, monitor)?;
-                reg.transform = transform;
-                reg.refinement = Some(refinement);
-                reg.timings.push(("refine".into(), t2.elapsed().as_secs_f64()));
-            }
             (reg, Some((cf, cm)))
         }
         None => (register_planes_masked(gray_plane(fixed).view(), gray_plane(moving_used).view(), masks, false, options, monitor)?, None),
@@ -317,6 +284,48 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
     let to_rescaled = to_moving.inverse()?;
     let comirs = comirs.map(|(cf, cm)| (cf, register::warp::warp_plane(cm.view(), &to_rescaled, moving.width(), moving.height())));
     Ok((reg, comirs))
+}
+
+/// With a model: the CoMIR candidates; for `auto`, when they all fail, MI on the original
+/// images too; an MI result on the originals needs the CoMIRs' second opinion; a pose from
+/// SIFT or from the originals is polished on the CoMIRs. `cf`, `cm`: the CoMIRs of `fixed` and
+/// `moving` (already at the fixed pixel size).
+fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: ArrayView2<f32>, masks: Masks, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<Registration> {
+    let mut reg = register_planes_masked(cf, cm, masks, true, options, monitor)?;
+    if options.method == register::pipeline::Method::Auto && !reg.quality.passed {
+        // `auto` never loses to the training-free method: when the CoMIR candidates
+        // fail their check, MI on the originals is tried too, and the more convincing
+        // verdict wins (see `more_convincing`). A passing CoMIR result saves that time.
+        let t1 = std::time::Instant::now();
+        let mi = register_planes_masked(gray_plane(fixed).view(), gray_plane(moving).view(), masks, false, options, monitor)?;
+        let mi_seconds = t1.elapsed().as_secs_f64();
+        let mut candidates = std::mem::take(&mut reg.candidates);
+        candidates.extend(mi.candidates.iter().cloned());
+        if register::quality::more_convincing(&mi.quality, &reg.quality) {
+            reg = Registration { timings: std::mem::take(&mut reg.timings), ..mi };
+        }
+        reg.candidates = candidates;
+        reg.timings.push(("mi-candidate".into(), mi_seconds));
+    }
+    let on_originals = reg.input == register::pipeline::Input::Originals;
+    if on_originals {
+        register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, cf, cm, masks, options);
+        // The list shows MI's verdict after the CoMIRs' second opinion.
+        if let Some(c) = reg.candidates.iter_mut().rev().find(|c| c.input == register::pipeline::Input::Originals) {
+            *c = register::pipeline::Candidate::of(reg.method, reg.input, &reg.quality);
+        }
+    }
+    // Poses optimised on the CoMIRs at full resolution (α-AMD, MI) are final; SIFT's
+    // (a fit to keypoints) and MI's on the originals (their own optimum) get a polish.
+    if options.refine && (on_originals || reg.method == register::pipeline::Method::Sift) {
+        let t2 = std::time::Instant::now();
+        let amd = register::alpha_amd::AlphaAmdOptions { kind: options.kind, start_shift: options.start_shift, ..options.amd.clone() };
+        let (transform, refinement) = register::refine::refine_on_comirs(cf, cm, masks, &reg.transform, &amd, monitor)?;
+        reg.transform = transform;
+        reg.refinement = Some(refinement);
+        reg.timings.push(("refine".into(), t2.elapsed().as_secs_f64()));
+    }
+    Ok(reg)
 }
 
 /// [`register`] restricted to regions of the two images (ROIs of any shape: the images are
