@@ -255,14 +255,6 @@ fn start_angles(any_rotation: bool) -> Vec<f64> {
     }
 }
 
-/// MI's starting angles: every 10° (within ±20° for small rotations). Each is tried over a
-/// grid of shifts on the coarsest level and only the best few are optimised (see
-/// `driver::best_on_translation_grid`): 12 starts 30° apart lost rotations of 15–20°.
-fn mi_start_angles(any_rotation: bool) -> Vec<f64> {
-    let degrees: Vec<f64> = if any_rotation { (0..36).map(|i| i as f64 * 10.0).collect() } else { vec![0.0, 10.0, -10.0, 20.0, -20.0] };
-    degrees.into_iter().map(f64::to_radians).collect()
-}
-
 fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions, timings: &mut Vec<(String, f64)>) -> Result<Option<(Affine2, Vec<MatchPair>)>> {
     let t0 = Instant::now();
     let prepare = |p: ArrayView2<f32>| normalise_robust(crate::image::filter::gaussian_blur(p, o.sift_blur).view());
@@ -346,7 +338,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     for &used in intensity {
         let t0 = Instant::now();
         let transform = match used {
-            Method::Mi => mi::register(fixed, moving, masks, &mi_start_angles(o.any_rotation), &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform,
+            Method::Mi => mi::register(fixed, moving, masks, &start_angles(o.any_rotation), &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform,
             _ => alpha_amd::register(fixed, moving, masks, &start_angles(o.any_rotation), &AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }, monitor)?.transform,
         };
         timings.push((used.name().into(), t0.elapsed().as_secs_f64()));
