@@ -68,6 +68,11 @@ pub struct EvalRow {
     pub seconds: f64,
 }
 
+/// The protocol's success criterion: a mean corner error of at most 2 % of the patch width.
+pub fn is_success(error_px: f64, width: usize) -> bool {
+    error_px <= 0.02 * width as f64
+}
+
 /// A random rigid fixed → moving transform of `level` about the patch centre.
 fn random_transform(level: usize, size: usize, rng: &mut Rng) -> (Affine2, f64) {
     let c = (size as f64 - 1.0) / 2.0;
@@ -126,7 +131,7 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                     sample,
                     rotation_degrees: angle,
                     error_px: error,
-                    success: error <= 0.02 * s as f64,
+                    success: is_success(error, s),
                     quality_passed: reg.quality.passed,
                     quality_score: reg.quality.score,
                     quality_rival: reg.quality.rival_score,

@@ -93,7 +93,7 @@ pub fn check(model: &Model, crops: &CheckCrops, step: u64) -> Result<Check> {
         let reg = register_planes(cf.view(), cm.view(), true, &options, &Silent)?;
         errors.push(corner_error(&reg.transform, truth, crops.side, crops.side));
     }
-    let registered = errors.iter().filter(|&&e| e <= 0.02 * crops.side as f64).count();
+    let registered = errors.iter().filter(|&&e| crate::eval::is_success(e, crops.side)).count();
     errors.sort_by(|a, b| a.total_cmp(b));
     Ok(Check { step, registered, crops: errors.len(), median_error_px: errors[errors.len() / 2] })
 }

@@ -337,14 +337,11 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     search(fixed, moving, masks, options, |levels| levels, |par| angles.iter().map(|&a| par.initial(a)).collect(), monitor)
 }
 
-/// Refine a pose found by another method (fixed → moving `initial`) on the finest
-/// `finest_levels` pyramid levels only: the coarse levels, which find the basin, are skipped.
-pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initial: &Affine2, finest_levels: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
-    let keep_finest = |levels: Vec<PyramidLevel>| {
-        let skip = levels.len().saturating_sub(finest_levels.max(1));
-        levels.into_iter().skip(skip).collect()
-    };
-    search(fixed, moving, masks, options, keep_finest, |par| vec![par.from_affine(initial)], monitor)
+/// Refine a pose found by another method (fixed → moving `initial`) on the finest pyramid
+/// level only: the coarse levels, which find the basin, are skipped.
+pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initial: &Affine2, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
+    let finest = |levels: Vec<PyramidLevel>| levels.into_iter().last().into_iter().collect();
+    search(fixed, moving, masks, options, finest, |par| vec![par.from_affine(initial)], monitor)
 }
 
 fn search(

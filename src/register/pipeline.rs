@@ -335,11 +335,12 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     };
     let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
     let mut best = sift_result;
+    let starts = start_angles(o.any_rotation);
     for &used in intensity {
         let t0 = Instant::now();
         let transform = match used {
-            Method::Mi => mi::register(fixed, moving, masks, &start_angles(o.any_rotation), &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform,
-            _ => alpha_amd::register(fixed, moving, masks, &start_angles(o.any_rotation), &AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }, monitor)?.transform,
+            Method::Mi => mi::register(fixed, moving, masks, &starts, &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform,
+            _ => alpha_amd::register(fixed, moving, masks, &starts, &AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }, monitor)?.transform,
         };
         timings.push((used.name().into(), t0.elapsed().as_secs_f64()));
         let quality = judge_transform(&transform, None);

@@ -44,7 +44,7 @@ pub fn max_move(width: usize, height: usize) -> f64 {
 /// Refine the fixed → moving `found` on the two CoMIR planes; returns the transform to keep
 /// and what happened.
 pub fn refine_on_comirs(fixed_comir: ArrayView2<f32>, moving_comir: ArrayView2<f32>, masks: Masks, found: &Affine2, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<(Affine2, Refinement)> {
-    let refined = alpha_amd::refine(fixed_comir, moving_comir, masks, found, 1, options, monitor)?.transform;
+    let refined = alpha_amd::refine(fixed_comir, moving_comir, masks, found, options, monitor)?.transform;
     let (h, w) = fixed_comir.dim();
     let moved_px = corner_error(&refined, found, w, h);
     let kept = moved_px.is_finite() && moved_px <= max_move(w, h);
