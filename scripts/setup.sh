@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install what the build and tests need, once; later runs find everything in place.
 #   scripts/setup.sh          Rust toolchain check, libtorch cache, demo data
-#   scripts/setup.sh --java   also Java 17 and Debian's Gradle for the Fiji plugin
+#   scripts/setup.sh --java   also Java 17, Debian's Gradle and zig (the portable native library)
+#                             for the Fiji plugin
 #   scripts/setup.sh --gui    also Xvfb for the GUI check
 #
 # A fresh machine must already have: Rust (rustup), Python 3 with pip, and root or sudo for
-# the Debian packages (a C compiler, Java 17, gradle, xvfb) that are not installed yet.
+# the Debian packages (C and C++ compilers, Java 17, gradle, xvfb) that are not installed yet.
 # Everything is checked up front: one line per missing piece, before anything is fetched.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,7 @@ elif ! python3 -m pip --version >/dev/null 2>&1; then
   missing+=("pip for $(command -v python3): e.g. apt-get install python3-pip, or python3 -m ensurepip")
 fi
 command -v cc >/dev/null || packages+=(gcc)
+command -v g++ >/dev/null || packages+=(g++)     # tch compiles its C++ wrapper of libtorch
 if [[ $need_java == 1 ]]; then
   java_major=0
   if command -v javac >/dev/null; then
@@ -59,3 +61,5 @@ if [[ ${#packages[@]} -gt 0 ]]; then
 fi
 "$root/scripts/libtorch.sh" >/dev/null
 "$root/scripts/demo-data.sh"
+# The Fiji plugin's native library is linked by zig against glibc 2.28 (runs on older Linux).
+if [[ $need_java == 1 ]]; then "$root/scripts/zig-tools.sh" >/dev/null; fi
