@@ -16,6 +16,7 @@ pub mod model;
 pub mod params;
 pub mod progress;
 pub mod register;
+pub mod request;
 pub mod rng;
 pub mod train_check;
 
@@ -24,6 +25,7 @@ pub use export::transform_file::TransformFile;
 pub use image::region::{Rect, Region};
 pub use image::Image;
 pub use register::transform::{Affine2, TransformKind};
+pub use request::{ApplyRequest, ExportRequest, ImportRequest};
 
 /// The libtorch version this crate is built for (tch 0.26).
 pub const LIBTORCH_VERSION: &str = "2.13.0";
@@ -63,33 +65,7 @@ pub fn apply_plan(transform: &TransformFile, input_size: (usize, usize), size: O
     }
 }
 
-/// What a front end sends to apply a transform file (JSON across JNI): the file, the fixed
-/// image's grid when one is chosen (BigWarp landmark files need it), the moving image's
-/// calibration (to convert landmark units), the input's size and an optional output size.
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyRequest {
-    pub transform: std::path::PathBuf,
-    #[serde(default)]
-    pub fixed: Option<export::transform_file::ImageGrid>,
-    pub moving_calibration: image::Calibration,
-    pub input_size: [usize; 2],
-    #[serde(default)]
-    pub size: Option<[usize; 2]>,
-}
 
-/// What a front end sends to fit a transform to a BigWarp landmarks file (JSON across JNI):
-/// the file, the transform type (none or "": the type the file names, else affine), the fixed
-/// image's grid and the moving image's calibration (BigWarp's units → pixels).
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportRequest {
-    pub landmarks: std::path::PathBuf,
-    #[serde(default)]
-    pub kind: Option<String>,
-    pub fixed: export::transform_file::ImageGrid,
-    pub moving_calibration: image::Calibration,
-}
 
 /// Fit the transform of a BigWarp landmarks file and judge it (see [`Outcome::of_landmarks`]).
 pub fn import_landmarks(request: &ImportRequest) -> Result<Outcome> {
@@ -101,16 +77,6 @@ pub fn import_landmarks(request: &ImportRequest) -> Result<Outcome> {
     Ok(Outcome::of_landmarks(&fit, request.fixed.width, &request.moving_calibration))
 }
 
-/// A transform between two image grids to export, as front ends send it (JSON across JNI).
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportRequest {
-    /// Fixed → moving, pixels, row-packed: a, b, tx, c, d, ty.
-    pub matrix: [f64; 6],
-    pub kind: String,
-    pub fixed: export::transform_file::ImageGrid,
-    pub moving: export::transform_file::ImageGrid,
-}
 
 /// Write transform.json, the BigWarp landmarks (CSV + JSON) and ngff-affine.json into `dir`
 /// for the transform of `request`; returns the paths written.
@@ -355,6 +321,28 @@ pub fn register_regions(fixed: &Image, moving: &Image, fixed_region: Option<&Reg
     Ok(reg)
 }
 
+/// Register as a front end asks ([`request::RegisterRequest`]): the two images as the front
+/// end handed their pixels over, the masks of their ROIs (bytes, see
+/// [`request::PixelsInfo::region`]) and the model the request names, loaded (a front end may
+/// keep models loaded between calls). Returns what the front end shows.
+pub fn register_request(fixed: Image, moving: Image, masks: [Option<&[u8]>; 2], model: Option<&Model>, request: &request::RegisterRequest, monitor: &dyn progress::Monitor) -> Result<Outcome> {
+    let start = std::time::Instant::now();
+    let (fixed, moving) = (request.fixed.calibrate(fixed)?, request.moving.calibrate(moving)?);
+    let (fr, mr) = (request.fixed.region(masks[0])?, request.moving.region(masks[1])?);
+    let options = request.params.options()?;
+    let sides = model.map(|m| model_sides(m, &fixed, &moving)).transpose()?;
+    let reg = register_regions(&fixed, &moving, fr.as_ref(), mr.as_ref(), model.zip(sides), &options, monitor)?;
+    Ok(Outcome::of_registration(&reg, start.elapsed().as_secs_f64(), &moving.calibration))
+}
+
+/// One plane resampled through the request's fixed → moving matrix onto its output grid
+/// (Apply Transform, the overlay): same pixel type.
+pub fn warp_request(image: &Image, request: &request::WarpRequest) -> Result<Image> {
+    let t = Affine2::from_row_packed(request.matrix);
+    t.validate()?;
+    register::warp::warp_image(image, &t, request.out_width, request.out_height)
+}
+
 /// How a new model is set up: modality names, their preprocessing, network size preset
 /// ("small" or "paper") and representation channels. `Default` is THE default of both front
 /// ends (the CLI's flags and the Fiji dialog start from it).
@@ -396,6 +384,53 @@ pub fn training_seconds_per_step(new: &NewModel, channels: [usize; 2], config: &
     let t0 = std::time::Instant::now();
     model::train::train(&mut model, &pair, &probe(PROBE_STEPS), None, None, &progress::Silent)?;
     Ok(t0.elapsed().as_secs_f64() / PROBE_STEPS as f64)
+}
+
+/// How long training would take here, as both front ends say it before a run that may last
+/// hours (measured on a few steps, see [`training_seconds_per_step`]).
+pub fn training_estimate(new: &NewModel, channels: [usize; 2], config: &model::train::TrainConfig) -> Result<String> {
+    let per_step = training_seconds_per_step(new, channels, config)?;
+    let total = progress::duration_words(per_step * config.steps as f64);
+    let (at_most, earlier) = if config.stop_when_good { (" at most", "; it stops earlier once two checks in a row register every test crop") } else { ("", "") };
+    Ok(format!("{} steps of the {} network will take about {total}{at_most} on this machine ({per_step:.2} s per step, measured){earlier}", config.steps, new.size))
+}
+
+/// [`training_estimate`] for a front end's request.
+pub fn estimate_request(request: &request::EstimateRequest) -> Result<String> {
+    let (new, config) = request.params.resolve()?;
+    training_estimate(&new, request.channels, &config)
+}
+
+/// Train as a front end asks ([`request::TrainRequest`]): a new model on one aligned pair
+/// (inside the ROI if the request has one; `mask` for its shape), written to the request's
+/// file. Returns [`train_summary`].
+pub fn train_request(a: Image, b: Image, mask: Option<&[u8]>, request: &request::TrainRequest, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<String> {
+    if (a.width(), a.height()) != (b.width(), b.height()) {
+        return Err(Error::Argument(format!("the training images must be aligned and of equal size ({}×{} vs {}×{})", a.width(), a.height(), b.width(), b.height())));
+    }
+    let (a, b) = (request.a.calibrate(a)?, request.b.calibrate(b)?);
+    let region = request.a.region(mask)?;
+    let (new, config) = request.params.resolve()?;
+    let (model, report) = train_model(&[(a, b)], region.as_ref(), &new, None, &config, &request.out, command, monitor)?;
+    Ok(train_summary(&request.out, &model, &report, config.steps))
+}
+
+/// What both front ends say after training, one line each: the file, steps, speed and final
+/// loss; the registration check at each checkpoint; why it stopped early, if it did.
+pub fn train_summary(out: &std::path::Path, model: &Model, report: &model::train::TrainReport, steps_asked: u64) -> String {
+    let tail = &report.losses[report.losses.len().saturating_sub(20)..];
+    let mut lines = vec![format!(
+        "wrote {} ({} + {} parameters) after {} steps ({:.2} steps/s); loss over the last {} steps: {:.4}",
+        out.display(), model.parameter_count(0), model.parameter_count(1), model.header.steps_trained, report.steps_per_second, tail.len(),
+        tail.iter().sum::<f64>() / tail.len().max(1) as f64
+    )];
+    lines.extend(report.checks.iter().map(|(step, check)| format!("after {step} steps the CoMIRs {check}")));
+    if report.cancelled {
+        lines.push(format!("stopped on request before {steps_asked} steps; the model holds the steps done"));
+    } else if report.stopped_when_good {
+        lines.push(format!("stopped before {steps_asked} steps: two checks in a row registered every test crop within a pixel"));
+    }
+    lines.join("\n")
 }
 
 /// Train on aligned image pairs (first slice of each; only inside `region` if given: patches

@@ -40,6 +40,17 @@ impl Monitor for CancelFlag {
     }
 }
 
+/// ": 40%, about 3 min left" from the fraction done and the seconds so far (a long training run
+/// of hours must say so); "..." until there is enough to extrapolate from. The Fiji status bar
+/// shows it after the command's name.
+pub fn remaining_words(fraction: f64, seconds: f64) -> String {
+    if fraction.is_nan() || fraction <= 0.02 || fraction >= 1.0 || seconds < 2.0 {
+        return "...".into();
+    }
+    let left = seconds * (1.0 - fraction) / fraction;
+    format!(": {}%, about {} left", (100.0 * fraction).round(), duration_words(left))
+}
+
 /// "40 s", "12 min", "2.3 h": a duration as a person reads it.
 pub fn duration_words(seconds: f64) -> String {
     if seconds < 90.0 {
@@ -48,5 +59,21 @@ pub fn duration_words(seconds: f64) -> String {
         format!("{} min", (seconds / 60.0).round())
     } else {
         format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_time_is_said_once_there_is_something_to_extrapolate_from() {
+        assert_eq!(remaining_words(0.0, 10.0), "...");
+        assert_eq!(remaining_words(0.5, 1.0), "...");
+        assert_eq!(remaining_words(1.0, 10.0), "...");
+        assert_eq!(remaining_words(f64::NAN, 10.0), "...");
+        assert_eq!(remaining_words(0.25, 10.0), ": 25%, about 30 s left");
+        assert_eq!(remaining_words(0.1, 60.0), ": 10%, about 9 min left");
+        assert_eq!(remaining_words(0.1, 714.0), ": 10%, about 1.8 h left");
     }
 }

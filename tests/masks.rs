@@ -87,3 +87,46 @@ fn a_polygon_roi_past_the_image_edge_masks_the_registration_of_whole_images() {
     let err = comir::register_regions(&f, &m, Some(&outside), None, None, &o, &Silent).unwrap_err();
     assert!(err.to_string().contains("no pixel inside"), "{err}");
 }
+
+/// The same ROI as a front end sends it (JSON request + mask bytes, what Fiji's NativeImage
+/// writes) reaches the same registration as the library call, matrix for matrix; bad requests
+/// are refused by name.
+#[test]
+fn a_front_end_request_registers_like_the_library_call() {
+    let (fixed, moving, piece) = torn_pair(8);
+    let (x0, y0, w, h) = (-20i64, 90i64, 190usize, 166usize);
+    let bytes: Vec<u8> = (0..h).flat_map(|r| (0..w).map(move |c| in_triangle(c as f64 + x0 as f64, r as f64 + y0 as f64) as u8)).collect();
+    let (f, m) = (image(fixed), image(common::other_modality(&moving)));
+    let text = format!(
+        r#"{{"fixed": {{"width": {SIDE}, "height": {SIDE}, "calibration": {{"pixel_width": 1.0, "pixel_height": 1.0, "unit": "pixel"}}, "roi": [{x0}, {y0}, {w}, {h}]}},
+            "moving": {{"width": {SIDE}, "height": {SIDE}}}, "params": {{"method": "mi", "any_rotation": false}}}}"#
+    );
+    let request: comir::request::RegisterRequest = comir::request::from_json(&text, "registration request").unwrap();
+    let outcome = comir::register_request(f.clone(), m.clone(), [Some(&bytes), None], None, &request, &Silent).unwrap();
+    let roi = Region::from_roi(x0, y0, w, h, Some(&bytes)).unwrap();
+    let o = RegisterOptions { method: Method::Mi, any_rotation: false, ..Default::default() };
+    let direct = comir::register_regions(&f, &m, Some(&roi), None, None, &o, &Silent).unwrap();
+    assert_eq!(outcome.matrix, direct.transform.row_packed(), "the request path must register exactly like the library call");
+    let found = Affine2::from_row_packed(outcome.matrix);
+    assert!(common::corner_error(&found, &piece, SIDE, SIDE) < 1.5);
+    assert!(outcome.passed);
+
+    // Refused, by name: a misspelt key, a mask without bounds, a negative ROI size, pixels of
+    // another size than described, a pixel size of 0.
+    let parse = |t: &str| comir::request::from_json::<comir::request::RegisterRequest>(t, "registration request");
+    let grid = format!(r#"{{"width": {SIDE}, "height": {SIDE}}}"#);
+    let err = parse(&format!(r#"{{"fixed": {grid}, "moving": {grid}, "modle": "x"}}"#)).unwrap_err().to_string();
+    assert!(err.contains("modle"), "{err}");
+    let plain = parse(&format!(r#"{{"fixed": {grid}, "moving": {grid}}}"#)).unwrap();
+    let err = comir::register_request(f.clone(), m.clone(), [Some(&bytes), None], None, &plain, &Silent).unwrap_err().to_string();
+    assert!(err.contains("without the ROI's bounds"), "{err}");
+    let negative = parse(&format!(r#"{{"fixed": {{"width": {SIDE}, "height": {SIDE}, "roi": [0, 0, -5, 10]}}, "moving": {grid}}}"#)).unwrap();
+    let err = comir::register_request(f.clone(), m.clone(), [None, None], None, &negative, &Silent).unwrap_err().to_string();
+    assert!(err.contains("must not be negative"), "{err}");
+    let other_size = parse(&format!(r#"{{"fixed": {{"width": 100, "height": {SIDE}}}, "moving": {grid}}}"#)).unwrap();
+    let err = comir::register_request(f.clone(), m.clone(), [None, None], None, &other_size, &Silent).unwrap_err().to_string();
+    assert!(err.contains("the request says 100×256"), "{err}");
+    let zero = parse(&format!(r#"{{"fixed": {grid}, "moving": {{"width": {SIDE}, "height": {SIDE}, "calibration": {{"pixel_width": 0.0, "pixel_height": 1.0, "unit": "µm"}}}}}}"#)).unwrap();
+    let err = comir::register_request(f, m, [None, None], None, &zero, &Silent).unwrap_err().to_string();
+    assert!(err.contains("pixel sizes must be positive"), "{err}");
+}

@@ -310,25 +310,15 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
     let new = comir::NewModel { names: [args.name_a, args.name_b], preprocess: [args.preprocess_a, args.preprocess_b], size: args.size, channels: args.channels };
     eprintln!("training on {} pair(s), {}", pairs.len(), comir::model::device::runtime_info());
     if let (None, Some((a, b))) = (&resume, pairs.first()) {
-        let per_step = comir::training_seconds_per_step(&new, [a.channels(), b.channels()], &config)?;
-        let until = if config.stop_when_good { " at most (it stops once two checks in a row are good)" } else { "" };
-        eprintln!("{} steps will take about {}{until} here ({per_step:.2} s per step, measured)", config.steps, comir::progress::duration_words(per_step * config.steps as f64));
+        eprintln!("{}", comir::training_estimate(&new, [a.channels(), b.channels()], &config)?);
     }
     let bar = Bar::new(config.steps);
     let command = Some(std::env::args().collect::<Vec<_>>().join(" "));
     let (model, report) = comir::train_model(&pairs, args.region.map(comir::Region::rect).as_ref(), &new, resume, &config, &args.out, command, &bar)?;
     bar.0.finish();
-    let tail = &report.losses[report.losses.len().saturating_sub(20)..];
-    eprintln!(
-        "wrote {} ({} + {} parameters) after {} steps ({:.2} steps/s); loss over the last {} steps: {:.4}",
-        args.out.display(), model.parameter_count(0), model.parameter_count(1), model.header.steps_trained, report.steps_per_second, tail.len(),
-        tail.iter().sum::<f64>() / tail.len().max(1) as f64
-    );
-    for (step, check) in &report.checks {
-        eprintln!("after {step} steps the CoMIRs {check}");
-    }
+    eprintln!("{}", comir::train_summary(&args.out, &model, &report, config.steps));
     if report.stopped_when_good {
-        eprintln!("stopped before {} steps: two checks in a row registered every crop within a pixel (--all-steps trains on)", args.steps);
+        eprintln!("(--all-steps trains on)");
     }
     Ok(())
 }

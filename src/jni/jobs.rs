@@ -6,12 +6,19 @@ use once_cell::sync::Lazy;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-#[derive(Default)]
 pub struct Job {
     cancelled: AtomicBool,
     done: AtomicU64,
     total: AtomicU64,
+    started: Instant,
+}
+
+impl Default for Job {
+    fn default() -> Self {
+        Job { cancelled: AtomicBool::new(false), done: AtomicU64::new(0), total: AtomicU64::new(0), started: Instant::now() }
+    }
 }
 
 impl Monitor for Job {
@@ -51,6 +58,17 @@ pub fn cancel(id: i64) {
 
 pub fn progress(id: i64) -> (u64, u64) {
     jobs().get(&id).map(|j| (j.done.load(Ordering::Relaxed), j.total.load(Ordering::Relaxed))).unwrap_or((0, 0))
+}
+
+/// What the status bar says after the command's name: the share done and the time left
+/// (see [`crate::progress::remaining_words`]).
+pub fn status(id: i64) -> String {
+    let (done, total, seconds) = jobs()
+        .get(&id)
+        .map(|j| (j.done.load(Ordering::Relaxed), j.total.load(Ordering::Relaxed), j.started.elapsed().as_secs_f64()))
+        .unwrap_or((0, 0, 0.0));
+    let fraction = if total == 0 { 0.0 } else { done as f64 / total as f64 };
+    crate::progress::remaining_words(fraction, seconds)
 }
 
 pub fn end(id: i64) {

@@ -5,7 +5,7 @@ mod models;
 mod pixels;
 
 use crate::error::{Error, Result};
-use ::jni::objects::{JByteArray, JClass, JDoubleArray, JIntArray, JObject, JObjectArray, JString};
+use ::jni::objects::{JByteArray, JClass, JDoubleArray, JObject, JObjectArray, JString};
 use ::jni::sys::{jboolean, jdouble, jint, jlong, jobject, jobjectArray, jstring};
 use ::jni::JNIEnv;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -69,6 +69,16 @@ fn read_matrix(env: &mut JNIEnv, matrix: &JDoubleArray) -> Result<crate::Affine2
     Ok(crate::Affine2::from_row_packed([m[0], m[1], m[2], m[3], m[4], m[5]]))
 }
 
+/// A front end's JSON request (see `crate::request`); `what` names it in an error.
+fn read_request<T: serde::de::DeserializeOwned>(env: &mut JNIEnv, request: &JString, what: &str) -> Result<T> {
+    crate::request::from_json(&java_string(env, request)?, what)
+}
+
+/// A Java byte[] that may be null (an ROI mask: null for rectangles and no ROI).
+fn optional_bytes(env: &mut JNIEnv, bytes: &JByteArray) -> Result<Option<Vec<u8>>> {
+    Ok(if bytes.is_null() { None } else { Some(env.convert_byte_array(bytes)?) })
+}
+
 /// A Java int that must be a size or count.
 fn non_negative(value: jint, what: &str) -> Result<usize> {
     usize::try_from(value).map_err(|_| Error::Argument(format!("{what} must not be negative (got {value})")))
@@ -95,36 +105,18 @@ pub extern "system" fn Java_comir_fiji_Native_planApply<'l>(mut env: JNIEnv<'l>,
     })
 }
 
-/// `Object Native.warpPlane(Object pixels, int width, int height, double[] matrix, int
-/// outWidth, int outHeight)`: one ImageJ plane (byte[], short[], float[] or RGB int[])
-/// resampled through the fixed → moving matrix; returns a new array of the same type.
+/// `Object Native.warpPlane(Object pixels, String request)`: one ImageJ plane (byte[],
+/// short[], float[] or RGB int[]) resampled as the [`crate::request::WarpRequest`] says;
+/// returns a new array of the same type.
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_warpPlane<'l>(
-    mut env: JNIEnv<'l>,
-    _: JClass<'l>,
-    pixels: JObject<'l>,
-    width: jint,
-    height: jint,
-    matrix: JDoubleArray<'l>,
-    out_width: jint,
-    out_height: jint,
-) -> jobject {
+pub extern "system" fn Java_comir_fiji_Native_warpPlane<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, pixels: JObject<'l>, request: JString<'l>) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let (w, h) = (non_negative(width, "width")?, non_negative(height, "height")?);
-        let (ow, oh) = (non_negative(out_width, "output width")?, non_negative(out_height, "output height")?);
-        let t = read_matrix(env, &matrix)?;
-        let image = pixels::plane_to_image(env, &pixels, w, h)?;
-        let warped = crate::register::warp::warp_image(&image, &t, ow, oh)?;
+        let request: crate::request::WarpRequest = read_request(env, &request, "warp request")?;
+        let image = pixels::plane_to_image(env, &pixels, request.width, request.height)?;
+        let warped = crate::warp_request(&image, &request)?;
         let kind = pixels::kind_of(env, &pixels)?;
         pixels::image_to_plane(env, &warped, kind)
     })
-}
-
-fn calibration(pixel_width: f64, pixel_height: f64, unit: &str) -> Result<crate::image::Calibration> {
-    if !(pixel_width.is_finite() && pixel_width > 0.0 && pixel_height.is_finite() && pixel_height > 0.0) {
-        return Err(Error::Argument(format!("pixel sizes must be positive numbers (got {pixel_width} × {pixel_height})")));
-    }
-    Ok(crate::image::Calibration { pixel_width, pixel_height, unit: unit.to_string() })
 }
 
 fn optional_string(env: &mut JNIEnv, s: &JString) -> Result<Option<String>> {
@@ -133,22 +125,6 @@ fn optional_string(env: &mut JNIEnv, s: &JString) -> Result<Option<String>> {
     }
     let v = java_string(env, s)?;
     Ok(if v.trim().is_empty() { None } else { Some(v) })
-}
-
-/// An ROI as Java sends it: int[] {x, y, width, height} (x, y may be negative: an ROI past
-/// the image's edge) and, for shapes other than rectangles, `Roi.getMask()`'s bytes.
-fn optional_region(env: &mut JNIEnv, r: &JIntArray, mask: &JByteArray) -> Result<Option<crate::Region>> {
-    if r.is_null() {
-        return Ok(None);
-    }
-    if env.get_array_length(r)? != 4 {
-        return Err(Error::Argument("a region needs 4 numbers: x, y, width, height".into()));
-    }
-    let mut v = [0i32; 4];
-    env.get_int_array_region(r, 0, &mut v)?;
-    let (w, h) = (non_negative(v[2], "the region width")?, non_negative(v[3], "the region height")?);
-    let bytes = if mask.is_null() { None } else { Some(env.convert_byte_array(mask)?.into_iter().collect::<Vec<u8>>()) };
-    crate::Region::from_roi(v[0] as i64, v[1] as i64, w, h, bytes.as_deref()).map(Some)
 }
 
 fn doubles<'a>(env: &mut JNIEnv<'a>, values: &[f64]) -> Result<JObject<'a>> {
@@ -202,6 +178,12 @@ pub extern "system" fn Java_comir_fiji_Native_endJob<'l>(_env: JNIEnv<'l>, _: JC
     jobs::end(job)
 }
 
+/// `String Native.jobStatus(long job)`: ": 40%, about 3 min left" (or "..." until known).
+#[no_mangle]
+pub extern "system" fn Java_comir_fiji_Native_jobStatus<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, job: jlong) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| to_jstring(env, &jobs::status(job)))
+}
+
 /// `double Native.jobProgress(long job)`: fraction done in [0, 1] (0 when unknown).
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_jobProgress<'l>(_env: JNIEnv<'l>, _: JClass<'l>, job: jlong) -> jdouble {
@@ -209,45 +191,29 @@ pub extern "system" fn Java_comir_fiji_Native_jobProgress<'l>(_env: JNIEnv<'l>, 
     if total == 0 { 0.0 } else { (done as f64 / total as f64).min(1.0) }
 }
 
-/// `String Native.register(Object[] fixedPlanes, int fw, int fh, Object[] movingPlanes,
-/// int mw, int mh, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
-/// byte[] fixedMask, int[] movingRect, byte[] movingMask, String modelPath, String params, long job)` (params: `crate::params::RegisterParams` as JSON)
-/// → the [`crate::Outcome`] as JSON.
+/// `String Native.register(Object[] fixedPlanes, byte[] fixedMask, Object[] movingPlanes,
+/// byte[] movingMask, String request, long job)`: a [`crate::request::RegisterRequest`] as
+/// JSON, the channels of each image beside it (and the masks of non-rectangular ROIs) →
+/// the [`crate::Outcome`] as JSON.
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_register<'l>(
     mut env: JNIEnv<'l>,
     _: JClass<'l>,
     fixed_planes: JObjectArray<'l>,
-    fw: jint,
-    fh: jint,
-    moving_planes: JObjectArray<'l>,
-    mw: jint,
-    mh: jint,
-    pixel_sizes: JDoubleArray<'l>,
-    fixed_unit: JString<'l>,
-    moving_unit: JString<'l>,
-    fixed_rect: JIntArray<'l>,
     fixed_mask: JByteArray<'l>,
-    moving_rect: JIntArray<'l>,
+    moving_planes: JObjectArray<'l>,
     moving_mask: JByteArray<'l>,
-    model_path: JString<'l>,
-    params: JString<'l>,
+    request: JString<'l>,
     job: jlong,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let start = std::time::Instant::now();
-        let mut fixed = pixels::planes_to_image(env, &fixed_planes, non_negative(fw, "width")?, non_negative(fh, "height")?)?;
-        let mut moving = pixels::planes_to_image(env, &moving_planes, non_negative(mw, "width")?, non_negative(mh, "height")?)?;
-        let sizes = read_doubles(env, &pixel_sizes, 4, "pixel sizes (fixed width, height, moving width, height)")?;
-        fixed.calibration = calibration(sizes[0], sizes[1], &optional_string(env, &fixed_unit)?.unwrap_or_else(|| "pixel".into()))?;
-        moving.calibration = calibration(sizes[2], sizes[3], &optional_string(env, &moving_unit)?.unwrap_or_else(|| "pixel".into()))?;
-        let (fr, mr) = (optional_region(env, &fixed_rect, &fixed_mask)?, optional_region(env, &moving_rect, &moving_mask)?);
-        let options = register_options(env, &params)?;
-        let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
-        let sides = model.as_ref().map(|m| crate::model_sides(m, &fixed, &moving)).transpose()?;
-        let monitor = jobs::get(job);
-        let reg = crate::register_regions(&fixed, &moving, fr.as_ref(), mr.as_ref(), model.as_deref().map(|m| &**m).zip(sides), &options, monitor.as_ref())?;
-        Ok(jstring_object(env, &crate::Outcome::of_registration(&reg, start.elapsed().as_secs_f64(), &moving.calibration).to_json())?.into_raw())
+        let request: crate::request::RegisterRequest = read_request(env, &request, "registration request")?;
+        let fixed = pixels::planes_to_image(env, &fixed_planes, request.fixed.width, request.fixed.height)?;
+        let moving = pixels::planes_to_image(env, &moving_planes, request.moving.width, request.moving.height)?;
+        let (fm, mm) = (optional_bytes(env, &fixed_mask)?, optional_bytes(env, &moving_mask)?);
+        let model = request.model.as_deref().map(models::load).transpose()?;
+        let outcome = crate::register_request(fixed, moving, [fm.as_deref(), mm.as_deref()], model.as_deref().map(|m| &**m), &request, jobs::get(job).as_ref())?;
+        to_jstring(env, &outcome.to_json())
     })
 }
 
@@ -339,24 +305,15 @@ pub extern "system" fn Java_comir_fiji_Native_mapPoints<'l>(mut env: JNIEnv<'l>,
     })
 }
 
-/// `float[][] Native.represent(Object[] planes, int width, int height, String modelPath,
-/// String modality, long job)`: the CoMIR of one image (first slice), one float[] per channel.
+/// `float[][] Native.represent(Object[] planes, String request, long job)`: the CoMIR of one
+/// image (a [`crate::request::RepresentRequest`] as JSON), one float[] per channel.
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_represent<'l>(
-    mut env: JNIEnv<'l>,
-    _: JClass<'l>,
-    planes: JObjectArray<'l>,
-    width: jint,
-    height: jint,
-    model_path: JString<'l>,
-    modality: JString<'l>,
-    job: jlong,
-) -> jobjectArray {
+pub extern "system" fn Java_comir_fiji_Native_represent<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, planes: JObjectArray<'l>, request: JString<'l>, job: jlong) -> jobjectArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let image = pixels::planes_to_image(env, &planes, non_negative(width, "width")?, non_negative(height, "height")?)?;
-        let model = models::load(std::path::Path::new(&java_string(env, &model_path)?))?;
-        let modality = optional_string(env, &modality)?;
-        let y = crate::represent_image(&model, image, modality.as_deref(), &Default::default(), jobs::get(job).as_ref())?;
+        let request: crate::request::RepresentRequest = read_request(env, &request, "representation request")?;
+        let image = request.image.calibrate(pixels::planes_to_image(env, &planes, request.image.width, request.image.height)?)?;
+        let model = models::load(&request.model)?;
+        let y = crate::represent_image(&model, image, request.modality.as_deref(), &Default::default(), jobs::get(job).as_ref())?;
         let out = env.new_object_array(y.shape()[0] as i32, "[F", JObject::null())?;
         for (c, plane) in y.outer_iter().enumerate() {
             let values: Vec<f32> = plane.iter().copied().collect();
@@ -368,55 +325,35 @@ pub extern "system" fn Java_comir_fiji_Native_represent<'l>(
     })
 }
 
-fn train_params(env: &mut JNIEnv, params: &JString) -> Result<(crate::NewModel, crate::model::train::TrainConfig)> {
-    let text = java_string(env, params)?;
-    crate::params::TrainParams::from_json(&text)?.resolve()
-}
-
-/// `double Native.trainingSeconds(int channelsA, int channelsB, String params)`
-/// (`crate::params::TrainParams` as JSON): about how long the training takes here (measured
-/// on a few steps).
+/// `String Native.trainingEstimate(String request)`: a [`crate::request::EstimateRequest`] as
+/// JSON → the sentence saying how long the training takes here (measured on a few steps).
 #[no_mangle]
-pub extern "system" fn Java_comir_fiji_Native_trainingSeconds<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, channels_a: jint, channels_b: jint, params: JString<'l>) -> jdouble {
-    guard(&mut env, f64::NAN, |env| {
-        let (new, config) = train_params(env, &params)?;
-        let channels = [non_negative(channels_a, "channels")?, non_negative(channels_b, "channels")?];
-        Ok(crate::training_seconds_per_step(&new, channels, &config)? * config.steps as f64)
+pub extern "system" fn Java_comir_fiji_Native_trainingEstimate<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, request: JString<'l>) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let request: crate::request::EstimateRequest = read_request(env, &request, "training estimate request")?;
+        to_jstring(env, &crate::estimate_request(&request)?)
     })
 }
 
-/// `String Native.train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region,
-/// byte[] regionMask, String params, String outPath, long job)` (params: `crate::params::TrainParams`
-/// as JSON): trains a new model on one aligned pair and writes it (also when cancelled: the
-/// steps done so far).
+/// `String Native.train(Object[] aPlanes, Object[] bPlanes, byte[] regionMask, String request,
+/// long job)`: a [`crate::request::TrainRequest`] as JSON; trains a new model on one aligned
+/// pair and writes it (also when cancelled: the steps done so far); returns the summary lines.
 #[no_mangle]
 pub extern "system" fn Java_comir_fiji_Native_train<'l>(
     mut env: JNIEnv<'l>,
     _: JClass<'l>,
     a_planes: JObjectArray<'l>,
     b_planes: JObjectArray<'l>,
-    width: jint,
-    height: jint,
-    region: JIntArray<'l>,
     region_mask: JByteArray<'l>,
-    params: JString<'l>,
-    out_path: JString<'l>,
+    request: JString<'l>,
     job: jlong,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let (w, h) = (non_negative(width, "width")?, non_negative(height, "height")?);
-        let a = pixels::planes_to_image(env, &a_planes, w, h)?;
-        let b = pixels::planes_to_image(env, &b_planes, w, h)?;
-        let region = optional_region(env, &region, &region_mask)?;
-        let (new, config) = train_params(env, &params)?;
-        let out = PathBuf::from(java_string(env, &out_path)?);
-        let (model, report) = crate::train_model(&[(a, b)], region.as_ref(), &new, None, &config, &out, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
-        let last = report.losses.last().copied().unwrap_or(f64::NAN);
-        let checked = report.checks.last().map(|(_, c)| format!("; the CoMIRs {c}")).unwrap_or_default();
-        let summary = format!(
-            "{} after {} steps{} ({:.2} steps/s, final loss {last:.4}{checked})",
-            out.display(), model.header.steps_trained, if report.cancelled { " (stopped early)" } else if report.stopped_when_good { " (good enough: two checks in a row registered every crop)" } else { "" }, report.steps_per_second
-        );
+        let request: crate::request::TrainRequest = read_request(env, &request, "training request")?;
+        let a = pixels::planes_to_image(env, &a_planes, request.a.width, request.a.height)?;
+        let b = pixels::planes_to_image(env, &b_planes, request.b.width, request.b.height)?;
+        let mask = optional_bytes(env, &region_mask)?;
+        let summary = crate::train_request(a, b, mask.as_deref(), &request, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
         to_jstring(env, &summary)
     })
 }

@@ -78,6 +78,13 @@ public class ApplyTransform implements PlugIn {
 		return result;
 	}
 
+	/** What {@link Native#warpPlane} reads: {width, height, matrix, out_width, out_height}. */
+	static String warpRequest(int width, int height, double[] matrix, int outW, int outH) {
+		StringBuilder m = new StringBuilder();
+		for (double v : matrix) m.append(m.length() == 0 ? "" : ",").append(v);
+		return "{\"width\":" + width + ",\"height\":" + height + ",\"matrix\":[" + m + "],\"out_width\":" + outW + ",\"out_height\":" + outH + "}";
+	}
+
 	/** Every plane of {@code imp} through the fixed → moving matrix onto an outW × outH grid. */
 	static ImagePlus warp(ImagePlus imp, double[] matrix, int outW, int outH) {
 		Native.ensureLoaded();
@@ -86,7 +93,7 @@ public class ApplyTransform implements PlugIn {
 		int n = in.getSize();
 		for (int i = 1; i <= n; i++) {
 			ImageProcessor ip = in.getProcessor(i);
-			Object warped = Native.warpPlane(ip.getPixels(), ip.getWidth(), ip.getHeight(), matrix, outW, outH);
+			Object warped = Native.warpPlane(ip.getPixels(), warpRequest(ip.getWidth(), ip.getHeight(), matrix, outW, outH));
 			ImageProcessor op = ip.createProcessor(outW, outH);
 			op.setPixels(warped);
 			op.setColorModel(ip.getColorModel());

@@ -35,13 +35,14 @@ public class ComputeComir implements PlugIn {
 
 	public static ImagePlus compute(ImagePlus imp, String model, final String modality) {
 		if (model.isEmpty()) throw new ComirException("Please choose a model file (.safetensors).");
-		final Object[] planes = RegisterMultimodal.planes(imp);
+		final NativeImage image = NativeImage.of(imp, false);
 		final int w = imp.getWidth(), h = imp.getHeight();
-		final String path = new File(model).getAbsolutePath();
+		final String request = "{\"image\":" + image.json + ",\"model\":" + Json.quote(new File(model).getAbsolutePath())
+			+ (modality.isEmpty() ? "" : ",\"modality\":" + Json.quote(modality)) + "}";
 		float[][] channels = NativeJob.run("Computing the CoMIR of " + imp.getTitle(), new NativeJob.Call<float[][]>() {
 			@Override
 			public float[][] run(long job) {
-				return Native.represent(planes, w, h, path, modality, job);
+				return Native.represent(image.planes, request, job);
 			}
 		});
 		ImageStack stack = new ImageStack(w, h);

@@ -126,35 +126,37 @@ public final class Native {
 	public static native String planApply(String request);
 
 	/**
-	 * Resamples one plane (byte[], short[], float[] or RGB int[]) through the fixed → moving
-	 * matrix onto an outWidth × outHeight grid, bilinearly; returns a new array of the same type.
+	 * Resamples one plane (byte[], short[], float[] or RGB int[]) through a fixed → moving matrix
+	 * onto an output grid, bilinearly; returns a new array of the same type.
+	 * @param request {width, height, matrix: [a, b, tx, c, d, ty], out_width, out_height}
+	 *        (the library's {@code request::WarpRequest})
 	 */
-	public static native Object warpPlane(Object pixels, int width, int height, double[] matrix, int outWidth, int outHeight);
+	public static native Object warpPlane(Object pixels, String request);
 
 	/** An id for one long call: pass it along, poll {@link #jobProgress}, {@link #cancelJob}, then {@link #endJob}. */
 	public static native long newJob();
 
 	public static native double jobProgress(long job);
 
+	/** ": 40%, about 3 min left" for the status bar (or "..." until that is known). */
+	public static native String jobStatus(long job);
+
 	public static native void cancelJob(long job);
 
 	public static native void endJob(long job);
 
 	/**
-	 * Registers the moving image onto the fixed one (planes = channels of one slice).
-	 * @param params {@link RegisterParams#toJson}
-	 * @param pixelSizes fixed pixel width, height, moving pixel width, height (with the units:
-	 *        registration works in physical units when both images are calibrated)
-	 * @param fixedRect ROI bounds {x, y, width, height} (may reach past the image), or null
-	 * @param fixedMask for a non-rectangular ROI, its mask (width × height bytes, nonzero inside), else null
-	 * @param modelPath CoMIR model file, or null/empty for mutual information on the raw images
+	 * Registers the moving image onto the fixed one. Each image comes as its planes (the channels
+	 * of one slice, see {@link NativeImage}) and the mask of a non-rectangular ROI (else null).
+	 * @param request {fixed: image, moving: image, model: path or absent (mutual information on
+	 *        the images themselves), params: {@link RegisterParams#toJson}}, image = {@link NativeImage#json}
+	 *        (the library's {@code request::RegisterRequest})
 	 * @return the outcome as JSON (read by {@link Registration}): matrix (fixed→moving, pixels),
 	 *         kind, method, passed, score, measure, overlap, inliers, reason, rotation_degrees,
 	 *         scale, translation_px, binning, seconds, matches [[fx, fy, mx, my], ...]
 	 */
-	public static native String register(Object[] fixedPlanes, int fixedWidth, int fixedHeight, Object[] movingPlanes,
-		int movingWidth, int movingHeight, double[] pixelSizes, String fixedUnit, String movingUnit, int[] fixedRect,
-		byte[] fixedMask, int[] movingRect, byte[] movingMask, String modelPath, String params, long job);
+	public static native String register(Object[] fixedPlanes, byte[] fixedMask, Object[] movingPlanes, byte[] movingMask,
+		String request, long job);
 
 	/** The methods, transform types and registration defaults as JSON: see {@link RegisterParams}. */
 	public static native String choices();
@@ -189,16 +191,21 @@ public final class Native {
 	/** Maps points (x0, y0, x1, y1, ...) fixed → moving, or moving → fixed when inverse. */
 	public static native double[] mapPoints(double[] matrix, double[] xy, boolean inverse);
 
-	/** The CoMIR of one image (planes = channels of one slice), one float[] per representation channel. */
-	public static native float[][] represent(Object[] planes, int width, int height, String modelPath, String modality, long job);
-
-	/** About how many seconds training a new model of this size for this many steps takes here (measured on a few steps). */
-	public static native double trainingSeconds(int channelsA, int channelsB, String params);
+	/**
+	 * The CoMIR of one image, one float[] per representation channel.
+	 * @param request {image: {@link NativeImage#json}, model: path, modality: name or absent (by channel count)}
+	 */
+	public static native float[][] represent(Object[] planes, String request, long job);
 
 	/**
-	 * Trains a new model on one aligned pair and writes it to outPath; returns a one-line summary.
-	 * @param params {@link TrainParams#toJson}
+	 * How long training takes here, as a sentence (measured on a few steps).
+	 * @param request {params: {@link TrainParams#toJson}, channels: [channels of A, channels of B]}
 	 */
-	public static native String train(Object[] aPlanes, Object[] bPlanes, int width, int height, int[] region, byte[] regionMask,
-		String params, String outPath, long job);
+	public static native String trainingEstimate(String request);
+
+	/**
+	 * Trains a new model on one aligned pair and writes it; returns the summary, one line each.
+	 * @param request {image: {@link NativeImage#json} (grid and ROI of both), params: {@link TrainParams#toJson}, out: path}
+	 */
+	public static native String train(Object[] aPlanes, Object[] bPlanes, byte[] regionMask, String request, long job);
 }

@@ -31,7 +31,6 @@ final class NativeJob implements AutoCloseable {
 			@Override
 			public void run() {
 				IJ.resetEscape();
-				long start = System.nanoTime();
 				boolean cancelling = false;
 				while (!finished) {
 					double fraction = Native.jobProgress(id);
@@ -41,7 +40,7 @@ final class NativeJob implements AutoCloseable {
 						cancelling = true;
 					}
 					if (cancelling) IJ.showStatus(what + ": cancelling...");
-					else IJ.showStatus(what + status(fraction, (System.nanoTime() - start) / 1e9) + " (Esc cancels)");
+					else IJ.showStatus(what + Native.jobStatus(id) + " (Esc cancels)");
 					try {
 						Thread.sleep(200);
 					}
@@ -53,21 +52,6 @@ final class NativeJob implements AutoCloseable {
 		}, "CoMIR progress");
 		watcher.setDaemon(true);
 		watcher.start();
-	}
-
-	/**
-	 * ": 40%, about 3 min left" from the fraction done and the seconds so far (a long training
-	 * run of hours must say so); empty until there is enough to extrapolate from.
-	 */
-	static String status(double fraction, double seconds) {
-		if (!(fraction > 0.02) || fraction >= 1 || seconds < 2) return "...";
-		double left = seconds * (1 - fraction) / fraction;
-		return ": " + Math.round(100 * fraction) + "%, about " + duration(left) + " left";
-	}
-
-	/** "40 s", "12 min", "2.3 h" (as the library's progress::duration_words). */
-	static String duration(double seconds) {
-		return seconds < 90 ? Math.max(1, Math.round(seconds)) + " s" : seconds < 5400 ? Math.round(seconds / 60) + " min" : String.format(java.util.Locale.US, "%.1f h", seconds / 3600);
 	}
 
 	@Override

@@ -150,7 +150,7 @@ public class RegisterMultimodal implements PlugIn {
 
 	/** One plane (z, t; every channel) of imp as an image of its own, sharing the pixels. */
 	static ImagePlus plane(ImagePlus imp, int z, int t) {
-		int channels = channels(imp);
+		int channels = NativeImage.channels(imp);
 		ImageStack s = new ImageStack(imp.getWidth(), imp.getHeight());
 		for (int c = 1; c <= channels; c++) s.addSlice("c" + c, imp.getStack().getProcessor(imp.getStackIndex(c, z, t)));
 		ImagePlus p = new ImagePlus(imp.getTitle() + " (z=" + z + ", t=" + t + ")", s);
@@ -232,21 +232,6 @@ public class RegisterMultimodal implements PlugIn {
 		return titles;
 	}
 
-	/** The channels the native library sees: an RGB image is one (colour) channel. */
-	static int channels(ImagePlus imp) {
-		return imp.getBitDepth() == 24 ? 1 : imp.getNChannels();
-	}
-
-	/** The channels of the current slice and frame, as the native call expects them. */
-	static Object[] planes(ImagePlus imp) {
-		ImageStack stack = imp.getStack();
-		int channels = channels(imp);
-		Object[] planes = new Object[channels];
-		for (int c = 1; c <= channels; c++)
-			planes[c - 1] = stack.getPixels(imp.getStackIndex(c, imp.getSlice(), imp.getFrame()));
-		return planes;
-	}
-
 	/** Registers moving onto fixed; the images are not modified. */
 	public static Registration register(ImagePlus fixed, ImagePlus moving, String model, String method, String kind,
 		boolean anyRotation, boolean useRois)
@@ -256,18 +241,15 @@ public class RegisterMultimodal implements PlugIn {
 
 	/** Registers moving onto fixed with these parameters; the images are not modified. */
 	public static Registration register(ImagePlus fixed, ImagePlus moving, RegisterParams how, boolean useRois) {
-		final Object[] fp = planes(fixed), mp = planes(moving);
-		final RoiRegion fr = RoiRegion.of(fixed, useRois), mr = RoiRegion.of(moving, useRois);
-		final int fw = fixed.getWidth(), fh = fixed.getHeight(), mw = moving.getWidth(), mh = moving.getHeight();
-		final String modelPath = how.modelPath(), params = how.toJson();
 		// Registration works in physical units (the library resamples when pixel sizes differ).
-		final Calibration fc = fixed.getCalibration(), mc = moving.getCalibration();
-		final double[] pixelSizes = {fc.pixelWidth, fc.pixelHeight, mc.pixelWidth, mc.pixelHeight};
-		final String fu = fc.getUnit(), mu = mc.getUnit();
+		final NativeImage f = NativeImage.of(fixed, useRois), m = NativeImage.of(moving, useRois);
+		String model = how.modelPath();
+		final String request = "{\"fixed\":" + f.json + ",\"moving\":" + m.json + (model == null ? "" : ",\"model\":" + Json.quote(model))
+			+ ",\"params\":" + how.toJson() + "}";
 		String r = NativeJob.run("Registering " + moving.getTitle() + " onto " + fixed.getTitle(), new NativeJob.Call<String>() {
 			@Override
 			public String run(long job) {
-				return Native.register(fp, fw, fh, mp, mw, mh, pixelSizes, fu, mu, fr.bounds, fr.mask, mr.bounds, mr.mask, modelPath, params, job);
+				return Native.register(f.planes, f.mask, m.planes, m.mask, request, job);
 			}
 		});
 		return new Registration(r, fixed, moving);
@@ -354,7 +336,7 @@ public class RegisterMultimodal implements PlugIn {
 
 	/** The CoMIRs of both images, each through the model network that the registration used. */
 	static ImagePlus[] comirs(Registration r, String model) {
-		Object[] names = Native.modelSides(new File(model).getAbsolutePath(), channels(r.fixed), channels(r.moving));
+		Object[] names = Native.modelSides(new File(model).getAbsolutePath(), NativeImage.channels(r.fixed), NativeImage.channels(r.moving));
 		return new ImagePlus[] {ComputeComir.compute(r.fixed, model, (String) names[0]), ComputeComir.compute(r.moving, model, (String) names[1])};
 	}
 

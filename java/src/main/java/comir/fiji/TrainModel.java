@@ -42,7 +42,7 @@ public class TrainModel implements PlugIn {
 		String out = gd.getNextString().trim();
 		try {
 			if (!confirmDuration(a, b, how)) return;
-			IJ.log("CoMIR: wrote " + train(a, b, how, out));
+			for (String line : train(a, b, how, out).split("\n")) IJ.log("CoMIR: " + line);
 		}
 		catch (ComirException e) {
 			IJ.error("Train CoMIR Model", e.getMessage());
@@ -56,9 +56,8 @@ public class TrainModel implements PlugIn {
 	 */
 	static boolean confirmDuration(ImagePlus a, ImagePlus b, TrainParams how) {
 		IJ.showStatus("Train CoMIR Model: measuring the time per step...");
-		int ca = RegisterMultimodal.channels(a), cb = RegisterMultimodal.channels(b);
-		String message = how.steps + " steps of the " + how.size + " network will take about " + NativeJob.duration(Native.trainingSeconds(ca, cb, how.toJson()))
-			+ " at most on this machine (measured on a few steps); it stops earlier once two checks in a row register every test crop.";
+		String message = Native.trainingEstimate("{\"params\":" + how.toJson() + ",\"channels\":[" + NativeImage.channels(a) + ","
+			+ NativeImage.channels(b) + "]}") + ".";
 		IJ.showStatus("");
 		IJ.log("CoMIR: " + message);
 		if (IJ.isMacro() || IJ.getInstance() == null || java.awt.GraphicsEnvironment.isHeadless()) return true;
@@ -68,17 +67,12 @@ public class TrainModel implements PlugIn {
 	public static String train(ImagePlus a, ImagePlus b, TrainParams how, String out) {
 		if (out.isEmpty()) throw new ComirException("Please choose where to write the model (.safetensors).");
 		if (a == b) throw new ComirException("The two images of a training pair must be different images.");
-		if (a.getWidth() != b.getWidth() || a.getHeight() != b.getHeight())
-			throw new ComirException("The training images must be aligned and of equal size (" + a.getWidth() + "×" + a.getHeight()
-				+ " vs " + b.getWidth() + "×" + b.getHeight() + ").");
-		final Object[] pa = RegisterMultimodal.planes(a), pb = RegisterMultimodal.planes(b);
-		final int w = a.getWidth(), h = a.getHeight();
-		final RoiRegion region = RoiRegion.of(a, true);
-		final String path = new File(out).getAbsolutePath(), params = how.toJson();
+		final NativeImage pa = NativeImage.of(a, true), pb = NativeImage.of(b, false);
+		final String request = "{\"a\":" + pa.json + ",\"b\":" + pb.json + ",\"params\":" + how.toJson() + ",\"out\":" + Json.quote(new File(out).getAbsolutePath()) + "}";
 		return NativeJob.run("Training CoMIR model", new NativeJob.Call<String>() {
 			@Override
 			public String run(long job) {
-				return Native.train(pa, pb, w, h, region.bounds, region.mask, params, path, job);
+				return Native.train(pa.planes, pb.planes, pa.mask, request, job);
 			}
 		});
 	}

@@ -4,15 +4,20 @@ import static org.junit.Assert.assertEquals;
 
 import org.junit.Test;
 
-/** The status line of long native jobs: percentage and the time left, extrapolated. */
+/**
+ * The status line of long native jobs comes from the library (its wording, percentage and
+ * time left are tested there: progress::remaining_words); here, that the call is wired.
+ */
 public class NativeJobTest {
 	@Test
-	public void statusSaysHowLongIsLeft() {
-		assertEquals("...", NativeJob.status(0, 10));
-		assertEquals("...", NativeJob.status(0.5, 1));
-		assertEquals(": 25%, about 30 s left", NativeJob.status(0.25, 10));
-		assertEquals(": 10%, about 9 min left", NativeJob.status(0.1, 60));
-		// 1000 training steps at 0.14 steps/s: 100 steps after 714 s leave about 1.8 h
-		assertEquals(": 10%, about 1.8 h left", NativeJob.status(0.1, 714));
+	public void aJobWithNothingDoneYetSaysNoTimeLeft() {
+		long job = Native.newJob();
+		try {
+			assertEquals("...", Native.jobStatus(job));
+		}
+		finally {
+			Native.endJob(job);
+		}
+		assertEquals("an ended job is unknown", "...", Native.jobStatus(job));
 	}
 }

@@ -73,7 +73,7 @@ public class NativeTest {
 	@Test
 	public void badWarpArgumentsThrowInsteadOfCrashing() {
 		double[] identity = {1, 0, 0, 0, 1, 0};
-		String[] fragments = {"values but", "matrix", "pixels must be", "negative", "null"};
+		String[] fragments = {"values but", "matrix", "pixels must be", "-4", "null"};
 		Object[][] calls = {
 			{new byte[10], 4, 4, identity},
 			{new byte[16], 4, 4, new double[] {1, 0}},
@@ -84,7 +84,7 @@ public class NativeTest {
 		for (int i = 0; i < calls.length; i++) {
 			try {
 				Object[] c = calls[i];
-				Native.warpPlane(c[0], (Integer) c[1], (Integer) c[2], (double[]) c[3], 4, 4);
+				Native.warpPlane(c[0], ApplyTransform.warpRequest((Integer) c[1], (Integer) c[2], (double[]) c[3], 4, 4));
 				fail("expected an error for call " + i);
 			}
 			catch (ComirException e) {

@@ -36,7 +36,7 @@ public class RegisterParamsTest {
 		// What the dialog sends is what the library reads back; bad values are clear errors.
 		assertEquals(p.toJson(), new TrainParams("A", "B", "small", 1000).toJson());
 		try {
-			Native.trainingSeconds(1, 1, new TrainParams("A", "B", "huge", 10).toJson());
+			Native.trainingEstimate("{\"params\":" + new TrainParams("A", "B", "huge", 10).toJson() + ",\"channels\":[1,1]}");
 			org.junit.Assert.fail("expected an error for an unknown size");
 		}
 		catch (ComirException e) {
@@ -47,16 +47,16 @@ public class RegisterParamsTest {
 	@Test
 	public void theJsonIsWhatTheLibraryReadsAndBadValuesAreClearErrors() {
 		Object[] planes = {new float[32 * 32]};
-		double[] sizes = {1, 1, 1, 1};
+		String image = "{\"width\":32,\"height\":32}";
 		String bad = new RegisterParams("", "nope \"quoted\"", "rigid", true).toJson();
 		try {
-			Native.register(planes, 32, 32, planes, 32, 32, sizes, null, null, null, null, null, null, null, bad, 0);
+			Native.register(planes, null, planes, null, "{\"fixed\":" + image + ",\"moving\":" + image + ",\"params\":" + bad + "}", 0);
 			fail("an unknown method was accepted");
 		} catch (ComirException e) {
 			assertTrue(e.getMessage(), e.getMessage().contains("unknown method \"nope \"quoted\"\""));
 		}
 		try {
-			Native.register(planes, 32, 32, planes, 32, 32, sizes, null, null, null, null, null, null, null, "{\"methd\":\"mi\"}", 0);
+			Native.register(planes, null, planes, null, "{\"fixed\":" + image + ",\"moving\":" + image + ",\"params\":{\"methd\":\"mi\"}}", 0);
 			fail("a misspelt key was ignored");
 		} catch (ComirException e) {
 			assertTrue(e.getMessage(), e.getMessage().contains("methd"));
