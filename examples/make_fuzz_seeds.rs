@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let t = Affine2::rotation_about(0.3, 5.0, 5.0);
     for kind in [TransformKind::Rigid, TransformKind::Affine] {
-        fs::write(dir("transform_json").join(format!("{kind:?}.json")), TransformFile::new(kind, t).to_json())?;
+        fs::write(dir("transform_json").join(format!("{kind:?}.json")), TransformFile::new(kind, t).to_json()?)?;
     }
     let cal = Calibration::default();
     let grid = ImageGrid { width: 20, height: 10, calibration: Some(cal.clone()) };

@@ -39,6 +39,10 @@ pub enum Error {
 
     #[error("cancelled")]
     Cancelled,
+
+    /// A broken invariant of this library, not the user's input: said as such, never a panic.
+    #[error("internal error in the CoMIR library (please report): {0}")]
+    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -47,4 +51,11 @@ impl From<tch::TchError> for Error {
     fn from(e: tch::TchError) -> Self {
         Error::Torch(e.to_string())
     }
+}
+
+/// Plain data as JSON text (pretty: indented, for files people read). Serialising our own
+/// structs cannot fail; if it ever did, it is reported as an internal error.
+pub fn json_text<T: serde::Serialize + ?Sized>(value: &T, pretty: bool) -> Result<String> {
+    let text = if pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
+    text.map_err(|e| Error::Internal(format!("JSON of plain data: {e}")))
 }

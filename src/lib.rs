@@ -3,6 +3,9 @@
 //! The data path reads top to bottom: [`image`] in → [`model`] (representation) →
 //! [`register`] (transform, warp) → [`export`] (files). The CLI (`src/bin/comir.rs`) and the
 //! JNI surface (`src/jni`) are thin layers over the calls below.
+// A panic reaches a Fiji user as "internal error": errors are returned, and the few proven
+// invariants that remain say why they hold (#[expect(clippy::expect_used, reason = …)]).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod batch;
 pub mod error;
 pub mod eval;
@@ -117,7 +120,7 @@ use register::pipeline::{register_planes_masked, Registration, RegisterOptions};
 pub fn comir_plane(model: &Model, side: usize, image: &Image, monitor: &dyn progress::Monitor) -> Result<Array2<f32>> {
     let x = model::preprocess::prepare(image, model.header.modalities[side].preprocess)?;
     let y = model::infer::represent(model, side, &x, &Default::default(), monitor)?;
-    Ok(y.mean_axis(ndarray::Axis(0)).expect("at least one channel"))
+    y.mean_axis(ndarray::Axis(0)).ok_or_else(|| Error::Internal("a representation without channels".into()))
 }
 
 /// Which network of `model` an image of `channels` channels goes through: the named modality,
@@ -142,6 +145,7 @@ pub fn represent_image(model: &Model, image: Image, modality: Option<&str>, opti
 }
 
 /// The first slice of `image` as one plane (channels averaged), for registration without a model.
+#[expect(clippy::expect_used, reason = "an Image always has at least one channel (checked when it is made)")]
 pub fn gray_plane(image: &Image) -> Array2<f32> {
     image.data.index_axis(ndarray::Axis(0), 0).mean_axis(ndarray::Axis(0)).expect("at least one channel")
 }
@@ -461,7 +465,8 @@ pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewM
     // The registration check (see `train_check`): crops of the first pair, drawn once.
     let crops = train_check::draw(&prepared[0], config.seed);
     let check = |m: &Model, step: u64| -> Result<model::train::Checked> {
-        let c = train_check::check(m, crops.as_ref().expect("checked only with crops"), step)?;
+        let crops = crops.as_ref().ok_or_else(|| Error::Internal("a training check without crops".into()))?;
+        let c = train_check::check(m, crops, step)?;
         Ok(model::train::Checked { sentence: c.to_string(), good: c.good() })
     };
     let check: Option<model::train::CheckFn> = if crops.is_some() { Some(&check) } else { None };
@@ -562,7 +567,7 @@ impl Outcome {
             .calibrated(moving)
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("plain data serialises")
+    pub fn to_json(&self) -> Result<String> {
+        error::json_text(self, false)
     }
 }

@@ -50,6 +50,7 @@ pub struct CheckCrops {
 }
 
 /// Both inputs of one channel-first image warped plane by plane.
+#[expect(clippy::expect_used, reason = "every plane is warped onto the same side × side grid")]
 fn warp_channels(x: &Array3<f32>, t: &Affine2, side: usize) -> Array3<f32> {
     let planes: Vec<Array2<f32>> = x.axis_iter(Axis(0)).map(|p| warp_plane(p, t, side, side)).collect();
     ndarray::stack(Axis(0), &planes.iter().map(|p| p.view()).collect::<Vec<_>>()).expect("planes of one size")
@@ -57,6 +58,7 @@ fn warp_channels(x: &Array3<f32>, t: &Affine2, side: usize) -> Array3<f32> {
 
 /// Draw the crops from the first training pair (inputs already preprocessed); None when its
 /// images are too small for a meaningful check.
+#[expect(clippy::expect_used, reason = "a rotation plus shift always inverts")]
 pub fn draw(pair: &TrainingPair, seed: u64) -> Option<CheckCrops> {
     let (h, w) = (pair.a.shape()[1], pair.a.shape()[2]);
     let side = CROP_SIDE.min(w).min(h);
@@ -87,7 +89,7 @@ pub fn check(model: &Model, crops: &CheckCrops, step: u64) -> Result<Check> {
     for (fixed, moving, truth) in &crops.cases {
         let plane = |side: usize, x: &Array3<f32>| -> Result<Array2<f32>> {
             let y = crate::model::infer::represent(model, side, x, &Default::default(), &Silent)?;
-            Ok(y.mean_axis(Axis(0)).expect("at least one channel"))
+            y.mean_axis(Axis(0)).ok_or_else(|| crate::error::Error::Internal("a representation without channels".into()))
         };
         let (cf, cm) = (plane(0, fixed)?, plane(1, moving)?);
         let reg = register_planes(cf.view(), cm.view(), true, &options, &Silent)?;

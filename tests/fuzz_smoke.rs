@@ -69,7 +69,7 @@ fn parsers_never_panic_on_mutated_input() {
     let png = dir.path().join("seed.png");
     image::RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8 * 30, y as u8 * 40, 9])).save(&png).unwrap();
     let png_seed = std::fs::read(&png).unwrap();
-    let transform_seed = TransformFile::new(comir::TransformKind::Rigid, comir::Affine2::rotation_about(0.3, 5.0, 5.0)).to_json();
+    let transform_seed = TransformFile::new(comir::TransformKind::Rigid, comir::Affine2::rotation_about(0.3, 5.0, 5.0)).to_json().unwrap();
     let csv_seed = "\"Pt-0\",\"true\",1.5,2.0,3.0,4.0\n\"Pt-1\",\"false\",5.0,6.0,7.0,8.0\n\"Pt-2\",\"true\",9.0,1.0E-4,2.0,3.0\n";
     let json_seed = r#"{"type":"Affine","landmarks":{"type":"BigWarpLandmarks","numDimensions":2,"movingPoints":[[1,2],[3,4],[5,7]],"fixedPoints":[[0,1],[2,3],[4,6]],"active":[true,true,true],"names":["a","b","c"]}}"#;
     tch::manual_seed(0);

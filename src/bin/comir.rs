@@ -1,4 +1,5 @@
 //! `comir`: the command-line tool over the library. One subcommand per job.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 use clap::{Args, Parser, Subcommand};
 use comir::image::io::{read_image, write_image, write_tiff};
 use comir::image::preview::write_preview_png;
@@ -233,6 +234,14 @@ struct TrainArgs {
     /// (by default training stops there: --steps is the most a hard pair may take).
     #[arg(long)]
     all_steps: bool,
+    /// Do not rotate each patch by a random multiple of 90° per modality (the C4 equivariance
+    /// of the CoMIR paper); for ablations (bench/train_ablation.sh)
+    #[arg(long)]
+    no_equivariance: bool,
+    /// Do not augment the patch pairs (random rotation, flips, blur, intensity jitter); for
+    /// ablations (bench/train_ablation.sh)
+    #[arg(long)]
+    no_augmentation: bool,
     /// Train only on this region of every image: X,Y,WIDTH,HEIGHT (pixels).
     #[arg(long, value_parser = parse_region)]
     region: Option<[usize; 4]>,
@@ -260,6 +269,7 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
 /// A terminal progress bar as the library's progress monitor.
 struct Bar(ProgressBar);
 impl Bar {
+    #[expect(clippy::expect_used, reason = "the progress template is a constant")]
     fn new(total: u64) -> Bar {
         let bar = ProgressBar::new(total);
         bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed}<{eta}]").expect("valid template"));
@@ -305,6 +315,8 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
         seed: args.seed,
         checkpoint_every: args.checkpoint_every,
         stop_when_good: !args.all_steps,
+        equivariance: !args.no_equivariance,
+        augment: if args.no_augmentation { comir::model::augment::AugmentConfig::none() } else { Default::default() },
         ..TrainConfig::default()
     };
     let new = comir::NewModel { names: [args.name_a, args.name_b], preprocess: [args.preprocess_a, args.preprocess_b], size: args.size, channels: args.channels };

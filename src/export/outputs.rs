@@ -111,6 +111,6 @@ pub fn write_registration(dir: &Path, fixed: &Image, moving: &Image, reg: &Regis
         "timings_seconds": reg.timings.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
         "comir_version": env!("CARGO_PKG_VERSION"),
     });
-    write_text(&put("report.json"), &serde_json::to_string_pretty(&report).expect("plain data serialises"))?;
+    write_text(&put("report.json"), &crate::error::json_text(&report, true)?)?;
     Ok(written)
 }

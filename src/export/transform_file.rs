@@ -69,7 +69,7 @@ impl TransformFile {
         TransformFile { kind, fixed_to_moving, fixed: None, moving: None }
     }
 
-    pub fn to_json(&self) -> String {
+    pub fn to_json(&self) -> Result<String> {
         let raw = Raw {
             format: FORMAT.into(),
             version: VERSION,
@@ -79,7 +79,7 @@ impl TransformFile {
             fixed: self.fixed.clone(),
             moving: self.moving.clone(),
         };
-        serde_json::to_string_pretty(&raw).expect("plain data always serialises")
+        crate::error::json_text(&raw, true)
     }
 
     /// Parse and check a transform file's text; `what` names it in messages.
@@ -131,7 +131,7 @@ impl TransformFile {
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
-        let json = self.to_json();
+        let json = self.to_json()?;
         write_atomically(path, |out| Ok(std::io::Write::write_all(out, json.as_bytes())?))
     }
 }

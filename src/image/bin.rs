@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 /// One plane averaged over k × k blocks; the last row and column of blocks may be smaller
 /// (they average the pixels they have).
+#[expect(clippy::expect_used, reason = "the buffer is filled to exactly oh × ow samples above")]
 pub fn bin_plane(plane: ArrayView2<f32>, k: usize) -> Array2<f32> {
     let k = k.max(1);
     let (h, w) = plane.dim();

@@ -21,6 +21,7 @@ fn gaussian_kernel(sigma: f64) -> Vec<f32> {
 }
 
 /// Separable Gaussian blur with mirror boundary; σ below 0.2 pixels returns a copy.
+#[expect(clippy::expect_used, reason = "the input is made contiguous and the buffer filled to exactly h × w samples above")]
 pub fn gaussian_blur(plane: ArrayView2<f32>, sigma: f64) -> Array2<f32> {
     let (h, w) = plane.dim();
     if sigma < 0.2 || h == 0 || w == 0 {
@@ -116,6 +117,7 @@ fn edt_1d(f: &[f64], out: &mut [f64], v: &mut [usize], z: &mut [f64]) {
 }
 
 /// Euclidean distance from every pixel to the nearest `true` pixel (0 on them; +∞ if none).
+#[expect(clippy::expect_used, reason = "the buffer is filled to exactly h × w samples above")]
 pub fn distance_transform(set: ArrayView2<bool>) -> Array2<f32> {
     let (h, w) = set.dim();
     let mut cols = vec![0f64; h * w]; // column pass result, stored column-major

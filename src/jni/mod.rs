@@ -101,7 +101,7 @@ pub extern "system" fn Java_comir_fiji_Native_planApply<'l>(mut env: JNIEnv<'l>,
         let text = java_string(env, &request)?;
         let request: crate::ApplyRequest = serde_json::from_str(&text).map_err(|e| Error::Argument(format!("apply request {text}: {e}")))?;
         let plan = crate::plan_apply(&request)?;
-        Ok(env.new_string(serde_json::to_string(&plan).expect("plain data serialises"))?.into_raw())
+        Ok(env.new_string(crate::error::json_text(&plan, false)?)?.into_raw())
     })
 }
 
@@ -213,7 +213,7 @@ pub extern "system" fn Java_comir_fiji_Native_register<'l>(
         let (fm, mm) = (optional_bytes(env, &fixed_mask)?, optional_bytes(env, &moving_mask)?);
         let model = request.model.as_deref().map(models::load).transpose()?;
         let outcome = crate::register_request(fixed, moving, [fm.as_deref(), mm.as_deref()], model.as_deref().map(|m| &**m), &request, jobs::get(job).as_ref())?;
-        to_jstring(env, &outcome.to_json())
+        to_jstring(env, &outcome.to_json()?)
     })
 }
 
@@ -243,7 +243,7 @@ pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(mut env: JNIEn
     guard(&mut env, std::ptr::null_mut(), |env| {
         let text = java_string(env, &request)?;
         let request: crate::ImportRequest = serde_json::from_str(&text).map_err(|e| Error::Argument(format!("import request {text}: {e}")))?;
-        Ok(jstring_object(env, &crate::import_landmarks(&request)?.to_json())?.into_raw())
+        Ok(jstring_object(env, &crate::import_landmarks(&request)?.to_json()?)?.into_raw())
     })
 }
 
@@ -270,7 +270,7 @@ pub extern "system" fn Java_comir_fiji_Native_batchRegister<'l>(
         let model = optional_string(env, &model_path)?.map(|p| models::load(std::path::Path::new(&p))).transpose()?;
         let monitor = jobs::get(job);
         let outcome = crate::batch::run(&dir, &fixed_suffix, &moving_suffix, &out, model.as_deref().map(|m| &**m), &options, monitor.as_ref())?;
-        Ok(env.new_string(serde_json::to_string(&outcome).expect("plain data serialises"))?.into_raw())
+        Ok(env.new_string(crate::error::json_text(&outcome, false)?)?.into_raw())
     })
 }
 

@@ -18,6 +18,13 @@ pub struct AugmentConfig {
     pub intensity_jitter: f64,
 }
 
+impl AugmentConfig {
+    /// No augmentation: patch pairs as cut from the images.
+    pub fn none() -> Self {
+        AugmentConfig { rotate: false, flip: false, blur_sigma_max: 0.0, intensity_jitter: 0.0 }
+    }
+}
+
 impl Default for AugmentConfig {
     fn default() -> Self {
         AugmentConfig { rotate: true, flip: true, blur_sigma_max: 2.0, intensity_jitter: 0.1 }

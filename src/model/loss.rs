@@ -66,6 +66,7 @@ pub fn info_nce(a: &Tensor, b: &Tensor, critic: Critic, tau: f64) -> (Tensor, Te
 }
 
 /// Mean of |x|^p over all maps: keeps representations from drifting to large values.
+#[expect(clippy::expect_used, reason = "called with the two modalities' maps, never none")]
 pub fn activation_decay(maps: &[&Tensor], p: f64) -> Tensor {
     let total: i64 = maps.iter().map(|m| m.numel() as i64).sum();
     let sum = maps.iter().map(|m| m.abs().pow_tensor_scalar(p).sum(Kind::Float)).reduce(|a, b| a + b).expect("at least one map");

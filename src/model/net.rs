@@ -145,6 +145,7 @@ impl Tiramisu {
 
 impl ModuleT for Tiramisu {
     /// `x`: (N, in_channels, H, W) with H, W multiples of `config.size_multiple()`.
+    #[expect(clippy::expect_used, reason = "the down path pushed one skip per level the up path pops")]
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = x.apply(&self.init_conv);
         if x.device() == Device::Cpu {

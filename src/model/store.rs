@@ -124,7 +124,7 @@ impl Model {
             .iter()
             .map(|(n, b, s)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::Argument(format!("{e:?}")))?)))
             .collect::<Result<_>>()?;
-        let header = serde_json::to_string(&self.header).expect("header serialises");
+        let header = crate::error::json_text(&self.header, false)?;
         let metadata = Some(HashMap::from([("comir".to_string(), header)]));
         let bytes = safetensors::tensor::serialize(views, &metadata).map_err(|e| Error::Argument(format!("cannot encode the model: {e:?}")))?;
         write_atomically(path, |out| Ok(std::io::Write::write_all(out, &bytes)?))

@@ -158,7 +158,7 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         })
     };
     let mut opts = [make_opt(model.var_store(0))?, make_opt(model.var_store(1))?];
-    model.header.training = Some(serde_json::to_value(config).expect("config serialises"));
+    model.header.training = Some(serde_json::to_value(config).map_err(|e| crate::error::Error::Internal(format!("training settings as JSON: {e}")))?);
 
     let mut report = TrainReport::default();
     let mut last_good = false;

@@ -352,7 +352,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
             _ => Some(reg),
         };
     }
-    let best = best.expect("at least one candidate ran");
+    let best = best.ok_or_else(|| Error::Internal("auto ran no candidate".into()))?;
     Ok(Registration { candidates, timings, ..best })
 }
 

@@ -83,6 +83,7 @@ struct Octave {
     dog: Vec<Array2<f32>>,
 }
 
+#[expect(clippy::expect_used, reason = "the scale list starts with the base image")]
 fn build_scale_space(plane: ArrayView2<f32>, o: &SiftOptions) -> Vec<Octave> {
     let s = o.octave_layers;
     let k = 2f64.powf(1.0 / s as f64);

@@ -38,6 +38,7 @@ pub fn sample_bilinear(plane: &ArrayView2<f32>, x: f64, y: f64) -> Option<f32> {
 }
 
 /// Warp one plane onto an `out_width` × `out_height` grid.
+#[expect(clippy::expect_used, reason = "the buffer is filled to exactly out_height × out_width samples above")]
 pub fn warp_plane(plane: ArrayView2<f32>, fixed_to_moving: &Affine2, out_width: usize, out_height: usize) -> Array2<f32> {
     let mut out = vec![0.0f32; out_width * out_height];
     if out_width > 0 {
