@@ -47,8 +47,11 @@ fiji:
 	gradle --no-daemon --console=plain -q fijiInstall
 	@echo "Fiji install folder: build/fiji (copy its plugins/ and lib/ into Fiji.app)"
 
+# Clippy too: the library denies unwrap/expect outside tests (a panic reaches a Fiji user as
+# "internal error"), and every warning is an error here.
 test-rust: setup
 	cargo test $(CARGO_FLAGS) --no-fail-fast
+	cargo clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 
 # ImageJ 1.x builds AWT menus even when no window is shown, so the JUnit tests need a display:
 # a virtual one (Xvfb) unless a real one is there.

@@ -5,7 +5,7 @@
 # minutes measured in this run, and `auto`'s and CoMIR+MI's success per level (%) with the
 # median of auto's per-level median errors. What it answers: how long must a user train before `auto` is as good as with
 # the shipped 1500-step (≈45 min) model. A last row trains as a user would: `comir train` with
-# its defaults (scale preprocessing, at most 1000 steps, stopping once two checkpoints in a
+# its defaults (percentile preprocessing, at most 1000 steps, stopping once two checkpoints in a
 # row register every test crop), on the same half.
 # Usage: bench/train_minutes.sh [TOTAL_STEPS...]   (default: 100 200 400)
 source "$(dirname "$0")/common.sh"

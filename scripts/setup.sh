@@ -18,8 +18,11 @@ log() { echo "[setup] $*" >&2; }
 missing=()      # pieces the user must provide: one message each
 packages=()     # Debian packages this script can install itself (as root or with sudo)
 
-command -v cargo >/dev/null \
-  || missing+=("Rust: install it with rustup (https://rustup.rs), cargo 1.80 or newer, and open a new shell")
+if ! command -v cargo >/dev/null; then
+  missing+=("Rust: install it with rustup (https://rustup.rs), cargo 1.81 or newer, and open a new shell")
+elif ! cargo clippy --version >/dev/null 2>&1; then
+  missing+=("clippy (make test runs it): rustup component add clippy")
+fi
 if ! command -v python3 >/dev/null; then
   missing+=("Python 3 with pip: e.g. apt-get install python3 python3-pip")
 elif ! python3 -m pip --version >/dev/null 2>&1; then
