@@ -30,3 +30,20 @@ bench_venv() {
   [[ -x $venv/bin/python ]] || python3 -m venv $venv
   $venv/bin/python -c "import $modules" 2>/dev/null || $venv/bin/pip -q install "$@"
 }
+
+# eval_unseen_half MODEL OUT: the `make eval` protocol (192² patches of the demo pair's right
+# half, which the training never saw, 10 per level, seed 0) for MODEL, into the folder OUT;
+# then sets auto_rates and mi_rates (success per level of auto and CoMIR+MI, "90% 100% …") and
+# auto_err (the median of auto's per-level median errors) from OUT/summary.txt.
+eval_unseen_half() {
+  $comir eval --model "$1" --fixed "$work/hematoxylin.tif" --moving "$work/dab.tif" \
+    --region 256,0,256,512 --patch 192 --per-level 10 --out "$2" >/dev/null 2>&1
+  eval_columns "$2/summary.txt"
+}
+
+eval_columns() {
+  local rates='$1==m {printf "%s ", $3}'
+  auto_rates=$(awk -v m=auto "$rates" "$1")
+  mi_rates=$(awk -v m=CoMIR+MI "$rates" "$1")
+  auto_err=$(awk '$1=="auto" {print $4}' "$1" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
+}

@@ -37,9 +37,6 @@ for v in "${order[@]}"; do
     --preprocess-a percentile --preprocess-b percentile --region 0,0,256,512 --steps "$steps" --all-steps \
     --seed 1 --checkpoint-every 0 ${flags[$v]} --out "$model" >/dev/null 2>&1
   minutes=$(echo "($(date +%s.%N) - $t0) / 60" | bc -l)
-  $comir eval --model "$model" --fixed "$work/hematoxylin.tif" --moving "$work/dab.tif" \
-    --region 256,0,256,512 --patch 192 --per-level 10 --out "$work/eval-$v" >/dev/null 2>&1
-  rates() { awk -v m="$1" '$1==m {printf "%s ", $3}' "$work/eval-$v/summary.txt"; }
-  med=$(awk '$1=="auto" {print $4}' "$work/eval-$v/summary.txt" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
-  printf "%-16s %8.1f  %-26s %-26s %10s\n" "$v" "$minutes" "$(rates auto)" "$(rates CoMIR+MI)" "$med"
+  eval_unseen_half "$model" "$work/eval-$v"
+  printf "%-16s %8.1f  %-26s %-26s %10s\n" "$v" "$minutes" "$auto_rates" "$mi_rates" "$auto_err"
 done

@@ -28,22 +28,16 @@ for total in "${totals[@]}"; do
   mv "$model.next" "$model"
   minutes=$(echo "$minutes + ($(date +%s.%N) - $t0) / 60" | bc -l)
   done_steps=$total
-  $comir eval --model "$model" --fixed "$work/hematoxylin.tif" --moving "$work/dab.tif" \
-    --region 256,0,256,512 --patch 192 --per-level 10 --out "$work/eval-$total" >/dev/null 2>&1
-  rates() { awk -v m="$1" '$1==m {printf "%s ", $3}' "$work/eval-$total/summary.txt"; }
-  med=$(awk '$1=="auto" {print $4}' "$work/eval-$total/summary.txt" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')
-  printf "%6d %8.1f  %-26s %-26s %10s\n" "$total" "$minutes" "$(rates auto)" "$(rates CoMIR+MI)" "$med"
+  eval_unseen_half "$model" "$work/eval-$total"
+  printf "%6d %8.1f  %-26s %-26s %10s\n" "$total" "$minutes" "$auto_rates" "$mi_rates" "$auto_err"
 done
 t0=$(date +%s.%N)
 $comir train --a "$work/hematoxylin.tif" --b "$work/dab.tif" --name-a hematoxylin --name-b DAB \
   --region 0,0,256,512 --seed 1 --out "$work/defaults.safetensors" 2> "$work/defaults.log" >/dev/null
 minutes=$(echo "($(date +%s.%N) - $t0) / 60" | bc -l)
 steps=$(grep -o 'after [0-9]* steps (' "$work/defaults.log" | grep -o '[0-9]*' | head -1)
-$comir eval --model "$work/defaults.safetensors" --fixed "$work/hematoxylin.tif" --moving "$work/dab.tif" \
-  --region 256,0,256,512 --patch 192 --per-level 10 --out "$work/eval-defaults" >/dev/null 2>&1
-total=defaults
+eval_unseen_half "$work/defaults.safetensors" "$work/eval-defaults"
 printf "%6s %8.1f  %-26s %-26s %10s   (comir train with its defaults: stopped after %s steps)\n" "$steps" "$minutes" \
-  "$(awk '$1=="auto" {printf "%s ", $3}' "$work/eval-defaults/summary.txt")" "$(awk '$1=="CoMIR+MI" {printf "%s ", $3}' "$work/eval-defaults/summary.txt")" \
-  "$(awk '$1=="auto" {print $4}' "$work/eval-defaults/summary.txt" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')" "$steps"
+  "$auto_rates" "$mi_rates" "$auto_err" "$steps"
 grep "the CoMIRs registers\|stopped before" "$work/defaults.log" | sed 's/^/  /'
 echo "shipped model (1500 steps, ≈45 min): see bench/eval-ihc-small-1500.txt"
