@@ -21,7 +21,7 @@ pub struct Pair {
 /// (a typo in a suffix should not silently skip data).
 pub fn find_pairs(dir: &Path, fixed_suffix: &str, moving_suffix: &str) -> Result<Vec<Pair>> {
     if fixed_suffix.is_empty() || moving_suffix.is_empty() || fixed_suffix == moving_suffix {
-        return Err(Error::Argument("the fixed and moving file-name endings must be given and differ (e.g. _he.tif and _if.tif)".into()));
+        return Err(Error::Batch("the fixed and moving file-name endings must be given and differ (e.g. _he.tif and _if.tif)".into()));
     }
     let entries = std::fs::read_dir(dir).map_err(|e| Error::Read { path: dir.to_path_buf(), source: e })?;
     let mut names: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
@@ -38,10 +38,10 @@ pub fn find_pairs(dir: &Path, fixed_suffix: &str, moving_suffix: &str) -> Result
         }
     }
     if !unmatched.is_empty() {
-        return Err(Error::Argument(format!("no moving image (ending \"{moving_suffix}\") for: {}", unmatched.join(", "))));
+        return Err(Error::Batch(format!("no moving image (ending \"{moving_suffix}\") for: {}", unmatched.join(", "))));
     }
     if pairs.is_empty() {
-        return Err(Error::Argument(format!("no image pairs in {} (files ending \"{fixed_suffix}\" with a partner ending \"{moving_suffix}\")", dir.display())));
+        return Err(Error::Batch(format!("no image pairs in {} (files ending \"{fixed_suffix}\" with a partner ending \"{moving_suffix}\")", dir.display())));
     }
     Ok(pairs)
 }

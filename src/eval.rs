@@ -90,11 +90,11 @@ fn random_transform(level: usize, size: usize, rng: &mut Rng) -> (Affine2, f64) 
 pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model, (usize, usize))>, options: &EvalOptions, monitor: &dyn Monitor) -> Result<Vec<EvalRow>> {
     let (w, h) = (fixed_image.width(), fixed_image.height());
     if (moving_image.width(), moving_image.height()) != (w, h) {
-        return Err(Error::Argument("evaluation needs an aligned pair of equal size".into()));
+        return Err(Error::Size("evaluation needs an aligned pair of equal size".into()));
     }
     let [rx, ry, rw, rh] = options.region.unwrap_or([0, 0, w, h]);
     if rx + rw > w || ry + rh > h || rw < options.patch || rh < options.patch {
-        return Err(Error::Argument(format!("the region must lie inside the {w}×{h} images and hold a {0}×{0} patch", options.patch)));
+        return Err(Error::Region(format!("the region must lie inside the {w}×{h} images and hold a {0}×{0} patch", options.patch)));
     }
     let mut rng = Rng::new(options.seed);
     let mut rows = Vec::new();

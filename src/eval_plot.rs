@@ -150,7 +150,7 @@ pub fn write_png(path: &Path, rows: &[EvalRow]) -> Result<()> {
     let mut bytes = Vec::new();
     image::codecs::png::PngEncoder::new(&mut bytes)
         .write_image(&rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
-        .map_err(|e| crate::Error::Argument(format!("cannot encode the plot: {e}")))?;
+        .map_err(|e| crate::Error::Internal(format!("cannot encode the plot: {e}")))?;
     write_atomically(path, |out| Ok(std::io::Write::write_all(out, &bytes)?))
 }
 

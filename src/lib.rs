@@ -99,7 +99,7 @@ pub fn plan_apply(request: &ApplyRequest) -> Result<ApplyPlan> {
         grid.check()?;
     }
     if request.size.is_some_and(|[w, h]| w == 0 || h == 0) {
-        return Err(Error::Argument("the output width and height must be positive".into()));
+        return Err(Error::Size("the output width and height must be positive".into()));
     }
     let t = export::transform_file::read_any(&request.transform, request.fixed.as_ref(), &request.moving_calibration)?;
     let [iw, ih] = request.input_size;
@@ -130,7 +130,7 @@ pub fn network_side(model: &Model, modality: Option<&str>, channels: usize) -> R
         Some(name) => model.side(name),
         None => (0..2)
             .find(|&s| model.header.modalities[s].net.in_channels == channels)
-            .ok_or_else(|| Error::Argument(format!("the model has no network for {channels}-channel images"))),
+            .ok_or_else(|| Error::ModelInput(format!("the model has no network for {channels}-channel images"))),
     }
 }
 
@@ -164,7 +164,7 @@ pub fn sides_for_channels(model: &Model, cf: usize, cm: usize) -> Result<(usize,
     } else if cf == want(1) && cm == want(0) {
         Ok((1, 0))
     } else {
-        Err(Error::Argument(format!(
+        Err(Error::ModelInput(format!(
             "the model expects {} channel(s) for \"{}\" and {} for \"{}\", but the images have {cf} (fixed) and {cm} (moving)",
             want(0), model.header.modalities[0].name, want(1), model.header.modalities[1].name
         )))
@@ -410,7 +410,7 @@ pub fn estimate_request(request: &request::EstimateRequest) -> Result<String> {
 /// file. Returns [`train_summary`].
 pub fn train_request(a: Image, b: Image, mask: Option<&[u8]>, request: &request::TrainRequest, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<String> {
     if (a.width(), a.height()) != (b.width(), b.height()) {
-        return Err(Error::Argument(format!("the training images must be aligned and of equal size ({}×{} vs {}×{})", a.width(), a.height(), b.width(), b.height())));
+        return Err(Error::Training(format!("the training images must be aligned and of equal size ({}×{} vs {}×{})", a.width(), a.height(), b.width(), b.height())));
     }
     let (a, b) = (request.a.calibrate(a)?, request.b.calibrate(b)?);
     let region = request.a.region(mask)?;
@@ -443,7 +443,7 @@ pub fn train_summary(out: &std::path::Path, model: &Model, report: &model::train
 #[allow(clippy::too_many_arguments)] // each is a separate choice of both front ends
 pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewModel, resume: Option<Model>, config: &model::train::TrainConfig, out: &std::path::Path, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<(Model, model::train::TrainReport)> {
     use model::store::Provenance;
-    let first = pairs.first().ok_or_else(|| Error::Argument("at least one aligned image pair is needed for training".into()))?;
+    let first = pairs.first().ok_or_else(|| Error::Training("at least one aligned image pair is needed for training".into()))?;
     let mut model = match resume {
         Some(m) => m,
         None => {

@@ -56,7 +56,7 @@ pub fn bin_factor(fixed: (usize, usize), moving: (usize, usize), budget: u64) ->
 pub fn check_registration_fits(fixed: (usize, usize), moving: (usize, usize), available: Option<u64>) -> Result<()> {
     let need = registration_bytes((fixed.0 * fixed.1) as u64, (moving.0 * moving.1) as u64);
     match available {
-        Some(have) if need > have => Err(Error::Argument(format!(
+        Some(have) if need > have => Err(Error::Resources(format!(
             "registering a {}×{} image with a {}×{} image needs about {} of working memory, but only {} is available: \
              register a region (ROI) or binned copies (Image › Transform › Bin, or Image › Scale), then apply the \
              transform to the full images (it scales with the binning)",

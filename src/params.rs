@@ -34,7 +34,7 @@ impl StackPlanes {
     }
 
     pub fn parse(s: &str) -> Result<StackPlanes> {
-        Self::ALL.into_iter().find(|p| p.name() == s.trim().to_ascii_lowercase()).ok_or_else(|| Error::Argument(format!("unknown stack planes \"{s}\" (use {})", STACK_PLANES.join(", "))))
+        Self::ALL.into_iter().find(|p| p.name() == s.trim().to_ascii_lowercase()).ok_or_else(|| Error::UnknownChoice { what: "stack planes", given: s.into(), choices: STACK_PLANES.join(", ") })
     }
 }
 
@@ -59,7 +59,7 @@ impl RegisterParams {
     /// Read parameters sent as JSON (missing fields take their defaults, unknown ones are
     /// refused: a misspelt key must not be ignored silently).
     pub fn from_json(text: &str) -> Result<RegisterParams> {
-        serde_json::from_str(text).map_err(|e| Error::Argument(format!("registration parameters {text}: {e}")))
+        crate::request::from_json(text, "registration parameters")
     }
 
     pub fn options(&self) -> Result<RegisterOptions> {
@@ -90,16 +90,16 @@ impl Default for TrainParams {
 impl TrainParams {
     /// Read parameters sent as JSON (missing fields take their defaults, unknown ones are refused).
     pub fn from_json(text: &str) -> Result<TrainParams> {
-        serde_json::from_str(text).map_err(|e| Error::Argument(format!("training parameters {text}: {e}")))
+        crate::request::from_json(text, "training parameters")
     }
 
     /// The new model and the training configuration these parameters mean.
     pub fn resolve(&self) -> Result<(crate::NewModel, crate::model::train::TrainConfig)> {
         if self.steps == 0 {
-            return Err(Error::Argument("the number of training steps must be at least 1".into()));
+            return Err(Error::Parameter("the number of training steps must be at least 1".into()));
         }
         if !NET_SIZES.contains(&self.size.as_str()) {
-            return Err(Error::Argument(format!("unknown network size \"{}\" (use {})", self.size, NET_SIZES.join(" or "))));
+            return Err(Error::UnknownChoice { what: "network size", given: self.size.clone(), choices: NET_SIZES.join(" or ") });
         }
         let new = crate::NewModel { names: [self.name_a.clone(), self.name_b.clone()], size: self.size.clone(), ..Default::default() };
         Ok((new, crate::model::train::TrainConfig { steps: self.steps, ..Default::default() }))

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 /// Parse a request sent as JSON; `what` names it in the error ("registration request").
 pub fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Argument(format!("{what} {text}: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::Request { what: what.into(), text: text.into(), reason: e.to_string() })
 }
 
 /// An image handed over as pixel arrays: their size, calibration and ROI bounds. The mask of a
@@ -43,10 +43,10 @@ impl PixelsInfo {
     /// inside), or None without one.
     pub fn region(&self, mask: Option<&[u8]>) -> Result<Option<Region>> {
         match self.roi {
-            None if mask.is_some() => Err(Error::Argument("an ROI mask was sent without the ROI's bounds".into())),
+            None if mask.is_some() => Err(Error::Region("an ROI mask was sent without the ROI's bounds".into())),
             None => Ok(None),
             Some([x, y, w, h]) => {
-                let size = |v: i64, what: &str| usize::try_from(v).map_err(|_| Error::Argument(format!("the ROI {what} must not be negative (got {v})")));
+                let size = |v: i64, what: &str| usize::try_from(v).map_err(|_| Error::Region(format!("the ROI {what} must not be negative (got {v})")));
                 Region::from_roi(x, y, size(w, "width")?, size(h, "height")?, mask).map(Some)
             }
         }
@@ -60,7 +60,7 @@ impl PixelsInfo {
     /// `image` with this calibration, after checking that its size is the one described.
     pub fn calibrate(&self, mut image: Image) -> Result<Image> {
         if (image.width(), image.height()) != (self.width, self.height) {
-            return Err(Error::Argument(format!("the pixels are {}×{}, the request says {}×{}", image.width(), image.height(), self.width, self.height)));
+            return Err(Error::Size(format!("the pixels are {}×{}, the request says {}×{}", image.width(), image.height(), self.width, self.height)));
         }
         image.calibration = self.calibration()?;
         Ok(image)

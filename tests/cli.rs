@@ -49,9 +49,12 @@ fn apply_fails_cleanly_on_bad_input_and_never_overwrites_it() {
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{not json").unwrap();
     let out = comir().args(["apply", "--transform"]).arg(&bad).arg("--input").arg(&input).arg("--output").arg(dir.path().join("o.tif")).output().unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "a refused input exits 1");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error: invalid transform file") && stderr.contains("bad.json"), "{stderr}");
+    let missing = comir().args(["apply", "--transform"]).arg(good_missing(dir.path())).arg("--input").arg(dir.path().join("absent.tif"))
+        .arg("--output").arg(dir.path().join("o.tif")).output().unwrap();
+    assert_eq!(missing.status.code(), Some(3), "a file that cannot be read exits 3: {}", String::from_utf8_lossy(&missing.stderr));
     assert!(!dir.path().join("o.tif").exists());
 
     let good = dir.path().join("t.json");
@@ -60,6 +63,13 @@ fn apply_fails_cleanly_on_bad_input_and_never_overwrites_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must not overwrite"));
     assert_eq!(std::fs::read(&input).unwrap(), before);
+}
+
+/// An identity transform file in `dir` (for calls that must fail on something else).
+fn good_missing(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("identity.json");
+    TransformFile::new(TransformKind::Translation, Affine2::IDENTITY).write(&path).unwrap();
+    path
 }
 
 #[test]
@@ -141,7 +151,7 @@ fn registration_that_does_not_fit_is_refused_up_front() {
         .env("COMIR_AVAILABLE_MEMORY", "10000")
         .args(["register", "--fixed"]).arg(&a).arg("--moving").arg(&b).arg("--out").arg(dir.path().join("r"))
         .output().unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(4), "not enough memory exits 4");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs about") && stderr.contains("is available"), "{stderr}");
     assert!(!dir.path().join("r").exists(), "nothing written");

@@ -286,24 +286,20 @@ impl Monitor for Bar {
 
 fn refuse_overwrite(output: &std::path::Path, inputs: &[&PathBuf]) -> comir::Result<()> {
     if inputs.iter().any(|i| i.as_path() == output) {
-        return Err(comir::Error::Argument(format!("the output {} must not overwrite an input", output.display())));
+        return Err(comir::Error::Parameter(format!("the output {} must not overwrite an input", output.display())));
     }
     Ok(())
 }
 
 fn run_train(args: TrainArgs) -> comir::Result<()> {
     if args.a.len() != args.b.len() {
-        return Err(comir::Error::Argument(format!("{} image(s) for A but {} for B: give aligned pairs", args.a.len(), args.b.len())));
+        return Err(comir::Error::Training(format!("{} image(s) for A but {} for B: give aligned pairs", args.a.len(), args.b.len())));
     }
     let inputs: Vec<&PathBuf> = args.a.iter().chain(&args.b).collect();
     refuse_overwrite(&args.out, &inputs)?;
     let resume = args.resume.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
     let pairs = args.a.iter().zip(&args.b).map(|(a, b)| Ok((read_image(a)?, read_image(b)?))).collect::<comir::Result<Vec<_>>>()?;
-    let optimizer = match args.optimizer.as_str() {
-        "sgd" => OptimizerKind::Sgd,
-        "adam" => OptimizerKind::Adam,
-        o => return Err(comir::Error::Argument(format!("unknown optimizer \"{o}\" (use sgd or adam)"))),
-    };
+    let optimizer: OptimizerKind = args.optimizer.parse()?;
     let config = TrainConfig {
         steps: args.steps,
         batch_size: args.batch,
@@ -403,7 +399,7 @@ fn run(cli: Cli) -> comir::Result<()> {
             let project = match comir::params::StackPlanes::parse(&a.stack)? {
                 comir::params::StackPlanes::Current => false,
                 comir::params::StackPlanes::MaxProjection => true,
-                comir::params::StackPlanes::EveryPlane => return Err(comir::Error::Argument("--stack every-plane is offered by the Fiji command; for files, save each plane as its own image and use `comir batch`".into())),
+                comir::params::StackPlanes::EveryPlane => return Err(comir::Error::Parameter("--stack every-plane is offered by the Fiji command; for files, save each plane as its own image and use `comir batch`".into())),
             };
             for (image, path) in [(&fixed, &a.pair.fixed), (&moving, &a.pair.moving)] {
                 if image.slices() > 1 {
@@ -479,7 +475,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

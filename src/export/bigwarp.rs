@@ -111,7 +111,7 @@ fn parse_number(field: &str, row: usize, what: &str) -> Result<Option<f64>> {
     match field.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(Some(v)),
         Ok(v) if v.is_infinite() => Ok(None),
-        _ => Err(Error::Argument(format!("row {row}: {what} \"{field}\" is not a number"))),
+        _ => Err(Error::Landmarks(format!("row {row}: {what} \"{field}\" is not a number"))),
     }
 }
 
@@ -149,13 +149,13 @@ pub fn parse_csv(text: &str) -> Result<Vec<Landmark>> {
         let fields = csv_fields(line);
         match fields.len() {
             6 => {}
-            8 => return Err(Error::Argument(format!("row {row} has 3D landmarks (8 columns); only 2D is supported"))),
-            n => return Err(Error::Argument(format!("row {row} has {n} columns; a 2D BigWarp landmark row has 6: \"name\",\"true\",mx,my,fx,fy"))),
+            8 => return Err(Error::Landmarks(format!("row {row} has 3D landmarks (8 columns); only 2D is supported"))),
+            n => return Err(Error::Landmarks(format!("row {row} has {n} columns; a 2D BigWarp landmark row has 6: \"name\",\"true\",mx,my,fx,fy"))),
         }
         let active = match fields[1].as_str() {
             "true" => true,
             "false" => false,
-            other => return Err(Error::Argument(format!("row {row}: the second column must be true or false, not \"{other}\""))),
+            other => return Err(Error::Landmarks(format!("row {row}: the second column must be true or false, not \"{other}\""))),
         };
         let (mx, my) = (parse_number(&fields[2], row, "moving x")?, parse_number(&fields[3], row, "moving y")?);
         let (fx, fy) = (parse_number(&fields[4], row, "fixed x")?, parse_number(&fields[5], row, "fixed y")?);
@@ -193,13 +193,13 @@ pub fn json_with_special_floats_as_null(text: &str) -> String {
 /// Read BigWarp's landmarks JSON; returns the landmarks and the transform type it names.
 pub fn parse_json(text: &str) -> Result<(Vec<Landmark>, Option<TransformKind>)> {
     let v: serde_json::Value = serde_json::from_str(&json_with_special_floats_as_null(text))
-        .map_err(|e| Error::Argument(format!("BigWarp JSON: not valid JSON ({e})")))?;
+        .map_err(|e| Error::Landmarks(format!("BigWarp JSON: not valid JSON ({e})")))?;
     landmarks_of_json(&v)
 }
 
 /// The landmarks of a parsed BigWarp JSON document and the linear type it names, if any.
 fn landmarks_of_json(v: &serde_json::Value) -> Result<(Vec<Landmark>, Option<TransformKind>)> {
-    let bad = |m: &str| Error::Argument(format!("BigWarp JSON: {m}"));
+    let bad = |m: &str| Error::Landmarks(format!("BigWarp JSON: {m}"));
     let kind = v.get("type").and_then(|t| t.as_str()).and_then(kind_from_bigwarp);
     let lm = v.get("landmarks").ok_or_else(|| bad("no \"landmarks\" object"))?;
     if lm.get("numDimensions").and_then(|n| n.as_u64()).is_some_and(|n| n != 2) {
@@ -250,23 +250,23 @@ pub enum NamedType {
 /// Read landmarks from a .csv or .json BigWarp file, with the transform type it names.
 pub fn read_landmarks(path: &Path) -> Result<(Vec<Landmark>, NamedType)> {
     let bytes = read_bytes(path)?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| Error::Argument(format!("{} is not UTF-8 text", path.display())))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::Landmarks(format!("{} is not UTF-8 text", path.display())))?;
     if !text.trim_start().starts_with('{') {
         return landmarks_of_csv(text, path);
     }
     let v: serde_json::Value = serde_json::from_str(&json_with_special_floats_as_null(text))
-        .map_err(|e| Error::Argument(format!("{}: BigWarp JSON: not valid JSON ({e})", path.display())))?;
+        .map_err(|e| Error::Landmarks(format!("{}: BigWarp JSON: not valid JSON ({e})", path.display())))?;
     landmarks_of_json_file(&v, path)
 }
 
 /// A BigWarp CSV's landmarks (`path` names the file in messages; a CSV names no type).
 pub fn landmarks_of_csv(text: &str, path: &Path) -> Result<(Vec<Landmark>, NamedType)> {
-    parse_csv(text).map(|l| (l, NamedType::Unnamed)).map_err(|e| Error::Argument(format!("{}: {e}", path.display())))
+    parse_csv(text).map(|l| (l, NamedType::Unnamed)).map_err(|e| Error::Landmarks(format!("{}: {e}", path.display())))
 }
 
 /// A parsed BigWarp JSON file's landmarks and the type it names, linear or not.
 pub fn landmarks_of_json_file(v: &serde_json::Value, path: &Path) -> Result<(Vec<Landmark>, NamedType)> {
-    let (landmarks, kind) = landmarks_of_json(v).map_err(|e| Error::Argument(format!("{}: {e}", path.display())))?;
+    let (landmarks, kind) = landmarks_of_json(v).map_err(|e| Error::Landmarks(format!("{}: {e}", path.display())))?;
     let named_type = match (kind, v.get("type").and_then(|t| t.as_str())) {
         (Some(k), _) => NamedType::Linear(k),
         (None, Some(t)) => NamedType::Unsupported(t.to_string()),
@@ -282,7 +282,7 @@ pub fn type_to_fit(path: &Path, chosen: Option<TransformKind>, named: &NamedType
     match (chosen, named) {
         (Some(k), _) | (None, &NamedType::Linear(k)) => Ok(k),
         (None, NamedType::Unnamed) => Ok(TransformKind::Affine),
-        (None, NamedType::Unsupported(t)) => Err(Error::Argument(format!(
+        (None, NamedType::Unsupported(t)) => Err(Error::Landmarks(format!(
             "{}: the landmarks are for a \"{t}\" transform, which CoMIR cannot apply (it applies linear transforms); \
              choose rigid, similarity or affine to fit one of those to the landmarks, or apply the file in BigWarp",
             path.display()
@@ -295,11 +295,11 @@ pub fn fit_landmarks(landmarks: &[Landmark], kind: TransformKind, fixed: &Calibr
     let active: Vec<&Landmark> = landmarks.iter().filter(|l| l.active).collect();
     let needed = kind.minimal_points().max(if kind == TransformKind::Affine { 3 } else { 2 });
     if active.len() < needed {
-        return Err(Error::Argument(format!("{} active landmark(s); a {kind:?} transform needs at least {needed}", active.len())));
+        return Err(Error::Landmarks(format!("{} active landmark(s); a {kind:?} transform needs at least {needed}", active.len())));
     }
     let src: Vec<(f64, f64)> = active.iter().map(|l| l.fixed).collect();
     let dst: Vec<(f64, f64)> = active.iter().map(|l| l.moving).collect();
-    let world = fit(kind, &src, &dst).ok_or_else(|| Error::Argument("the landmarks are degenerate (e.g. all on one line)".into()))?;
+    let world = fit(kind, &src, &dst).ok_or_else(|| Error::Landmarks("the landmarks are degenerate (e.g. all on one line)".into()))?;
     let t = world.from_calibrated(fixed, moving);
     t.validate()?;
     Ok(t)
@@ -323,7 +323,7 @@ pub struct LandmarkFit {
 pub fn import_landmarks(path: &Path, kind: Option<TransformKind>, fixed: &Calibration, moving: &Calibration) -> Result<LandmarkFit> {
     let (landmarks, named) = read_landmarks(path)?;
     let kind = type_to_fit(path, kind, &named)?;
-    let transform = fit_landmarks(&landmarks, kind, fixed, moving).map_err(|e| Error::Argument(format!("{}: {e}", path.display())))?;
+    let transform = fit_landmarks(&landmarks, kind, fixed, moving).map_err(|e| Error::Landmarks(format!("{}: {e}", path.display())))?;
     let to_pixels = |(x, y): (f64, f64), c: &Calibration| (x / c.pixel_width, y / c.pixel_height);
     let pairs: Vec<_> = landmarks.iter().filter(|l| l.active).map(|l| (to_pixels(l.fixed, fixed), to_pixels(l.moving, moving))).collect();
     let squares: f64 = pairs

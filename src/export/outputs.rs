@@ -32,7 +32,7 @@ fn two_channels(a: &Array2<f32>, b: &Array2<f32>) -> Image {
 /// transform between two image grids.
 pub fn write_transform_exports(dir: &Path, tf: &TransformFile) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::Write { path: dir.to_path_buf(), source: e })?;
-    let fixed = tf.fixed.clone().ok_or_else(|| crate::Error::Argument("the fixed image grid is needed for the BigWarp export".into()))?;
+    let fixed = tf.fixed.clone().ok_or_else(|| crate::Error::Internal("the fixed image grid is needed for the BigWarp export".into()))?;
     let moving_cal = tf.moving.as_ref().and_then(|m| m.calibration.clone()).unwrap_or_default();
     let fixed_cal = fixed.calibration.clone().unwrap_or_default();
     let landmarks = grid_landmarks(&tf.fixed_to_moving, &fixed, &moving_cal);

@@ -37,7 +37,7 @@ impl ImageGrid {
     /// Refuse an empty grid and pixel sizes that are not positive (a front end's input).
     pub fn check(&self) -> Result<()> {
         if self.width == 0 || self.height == 0 {
-            return Err(Error::Argument(format!("an image of {}×{} pixels has no grid to map", self.width, self.height)));
+            return Err(Error::Size(format!("an image of {}×{} pixels has no grid to map", self.width, self.height)));
         }
         self.calibration.as_ref().map_or(Ok(()), Calibration::check)
     }

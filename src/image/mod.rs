@@ -69,7 +69,7 @@ impl Calibration {
     pub fn check(&self) -> Result<()> {
         let (w, h) = (self.pixel_width, self.pixel_height);
         if !(w.is_finite() && w > 0.0 && h.is_finite() && h > 0.0) {
-            return Err(Error::Argument(format!("pixel sizes must be positive numbers (got {w} × {h})")));
+            return Err(Error::Parameter(format!("pixel sizes must be positive numbers (got {w} × {h}); in Fiji, Image › Properties sets them")));
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ impl Region {
         let mask = match mask {
             None => None,
             Some(bytes) if bytes.len() == width * height => Some(Array2::from_shape_fn((height, width), |(r, c)| bytes[r * width + c] != 0)),
-            Some(bytes) => return Err(Error::Argument(format!("the ROI mask has {} values for a {width}×{height} ROI", bytes.len()))),
+            Some(bytes) => return Err(Error::Region(format!("the ROI mask has {} values for a {width}×{height} ROI", bytes.len()))),
         };
         Ok(Region { x, y, width, height, mask })
     }
@@ -42,7 +42,7 @@ impl Region {
     pub fn clip(&self, width: usize, height: usize) -> Result<(Rect, Option<Mask>)> {
         let (x0, y0) = (self.x.max(0), self.y.max(0));
         let (x1, y1) = ((self.x + self.width as i64).min(width as i64), (self.y + self.height as i64).min(height as i64));
-        let outside = || Error::Argument(format!("the region {},{} {}×{} has no pixel inside the {width}×{height} image", self.x, self.y, self.width, self.height));
+        let outside = || Error::Region(format!("the region {},{} {}×{} has no pixel inside the {width}×{height} image", self.x, self.y, self.width, self.height));
         if x1 <= x0 || y1 <= y0 {
             return Err(outside());
         }
@@ -60,7 +60,7 @@ impl Region {
 /// Refuse empty regions and regions reaching outside a width × height image.
 pub fn check_rect([x, y, w, h]: Rect, width: usize, height: usize) -> Result<()> {
     if w == 0 || h == 0 || x + w > width || y + h > height {
-        return Err(Error::Argument(format!("the region {x},{y},{w},{h} does not lie inside the {width}×{height} image")));
+        return Err(Error::Region(format!("the region {x},{y},{w},{h} does not lie inside the {width}×{height} image")));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ const EXCEPTION_CLASS: &str = "comir/fiji/ComirException";
 
 impl From<::jni::errors::Error> for Error {
     fn from(e: ::jni::errors::Error) -> Self {
-        Error::Argument(format!("Java interface: {e}"))
+        Error::JavaInterface(format!("Java interface: {e}"))
     }
 }
 
@@ -23,28 +23,43 @@ impl From<::jni::errors::Error> for Error {
 /// never sees, because the exception is pending).
 fn guard<'l, T>(env: &mut JNIEnv<'l>, fallback: T, body: impl FnOnce(&mut JNIEnv<'l>) -> Result<T>) -> T {
     let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut *env)));
-    let message = match outcome {
+    let error = match outcome {
         Ok(Ok(value)) => return value,
-        Ok(Err(e)) => e.to_string(),
+        Ok(Err(e)) => e,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            format!("internal error in the CoMIR native library (please report): {what}")
+            Error::Internal(what)
         }
     };
     // A Java exception raised inside a JNI call is already pending and more precise.
     if !env.exception_check().unwrap_or(false) {
-        let _ = env.throw_new(EXCEPTION_CLASS, message);
+        throw(env, &error);
     }
     fallback
 }
 
+/// Throw `comir.fiji.ComirException(kind, message)`: the kind lets Java tell a cancel from a
+/// refused input from a bug without reading the message. Falls back to a plain message.
+fn throw(env: &mut JNIEnv, error: &Error) {
+    let thrown = (|| -> std::result::Result<(), ::jni::errors::Error> {
+        let kind = JObject::from(env.new_string(error.kind())?);
+        let message = JObject::from(env.new_string(error.to_string())?);
+        let exception = env.new_object(EXCEPTION_CLASS, "(Ljava/lang/String;Ljava/lang/String;)V", &[(&kind).into(), (&message).into()])?;
+        env.throw(::jni::objects::JThrowable::from(exception))
+    })();
+    if thrown.is_err() {
+        let _ = env.exception_clear();
+        let _ = env.throw_new(EXCEPTION_CLASS, error.to_string());
+    }
+}
+
 fn java_string(env: &mut JNIEnv, s: &JString) -> Result<String> {
     if s.is_null() {
-        return Err(Error::Argument("a text argument was null".into()));
+        return Err(Error::JavaInterface("a text argument was null".into()));
     }
     Ok(env.get_string(s)?.into())
 }
@@ -56,7 +71,7 @@ fn to_jstring(env: &mut JNIEnv, s: &str) -> Result<jstring> {
 /// A Java double[] of exactly `n` numbers; `what` says which, for the message.
 fn read_doubles(env: &mut JNIEnv, array: &JDoubleArray, n: usize, what: &str) -> Result<Vec<f64>> {
     if array.is_null() || env.get_array_length(array)? as usize != n {
-        return Err(Error::Argument(format!("{what} must have {n} numbers")));
+        return Err(Error::JavaInterface(format!("{what} must have {n} numbers")));
     }
     let mut v = vec![0.0; n];
     env.get_double_array_region(array, 0, &mut v)?;
@@ -81,7 +96,7 @@ fn optional_bytes(env: &mut JNIEnv, bytes: &JByteArray) -> Result<Option<Vec<u8>
 
 /// A Java int that must be a size or count.
 fn non_negative(value: jint, what: &str) -> Result<usize> {
-    usize::try_from(value).map_err(|_| Error::Argument(format!("{what} must not be negative (got {value})")))
+    usize::try_from(value).map_err(|_| Error::JavaInterface(format!("{what} must not be negative (got {value})")))
 }
 
 /// `String Native.runtimeInfo()`: versions and devices; also proves libtorch computes.
@@ -99,7 +114,7 @@ pub extern "system" fn Java_comir_fiji_Native_runtimeInfo<'l>(mut env: JNIEnv<'l
 pub extern "system" fn Java_comir_fiji_Native_planApply<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, request: JString<'l>) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let text = java_string(env, &request)?;
-        let request: crate::ApplyRequest = serde_json::from_str(&text).map_err(|e| Error::Argument(format!("apply request {text}: {e}")))?;
+        let request: crate::ApplyRequest = crate::request::from_json(&text, "apply request")?;
         let plan = crate::plan_apply(&request)?;
         Ok(env.new_string(crate::error::json_text(&plan, false)?)?.into_raw())
     })
@@ -225,7 +240,7 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(mut env: JNIEn
     guard(&mut env, std::ptr::null_mut(), |env| {
         let dir = PathBuf::from(java_string(env, &dir)?);
         let text = java_string(env, &request)?;
-        let request: crate::ExportRequest = serde_json::from_str(&text).map_err(|e| Error::Argument(format!("export request {text}: {e}")))?;
+        let request: crate::ExportRequest = crate::request::from_json(&text, "export request")?;
         let paths = crate::export_transform(&dir, &request)?;
         let out = env.new_object_array(paths.len() as i32, "java/lang/String", JObject::null())?;
         for (i, p) in paths.iter().enumerate() {
@@ -242,7 +257,7 @@ pub extern "system" fn Java_comir_fiji_Native_exportTransform<'l>(mut env: JNIEn
 pub extern "system" fn Java_comir_fiji_Native_importLandmarks<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, request: JString<'l>) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let text = java_string(env, &request)?;
-        let request: crate::ImportRequest = serde_json::from_str(&text).map_err(|e| Error::Argument(format!("import request {text}: {e}")))?;
+        let request: crate::ImportRequest = crate::request::from_json(&text, "import request")?;
         Ok(jstring_object(env, &crate::import_landmarks(&request)?.to_json()?)?.into_raw())
     })
 }
@@ -293,7 +308,7 @@ pub extern "system" fn Java_comir_fiji_Native_modelSides<'l>(mut env: JNIEnv<'l>
 pub extern "system" fn Java_comir_fiji_Native_mapPoints<'l>(mut env: JNIEnv<'l>, _: JClass<'l>, matrix: JDoubleArray<'l>, xy: JDoubleArray<'l>, inverse: jboolean) -> jobject {
     guard(&mut env, std::ptr::null_mut(), |env| {
         if xy.is_null() {
-            return Err(Error::Argument("mapPoints needs a point list".into()));
+            return Err(Error::JavaInterface("mapPoints needs a point list".into()));
         }
         let t = read_matrix(env, &matrix)?;
         let t = if inverse != 0 { t.inverse()? } else { t };

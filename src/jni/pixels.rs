@@ -17,7 +17,7 @@ pub enum ArrayKind {
 
 pub fn kind_of(env: &mut JNIEnv, pixels: &JObject) -> Result<ArrayKind> {
     if pixels.is_null() {
-        return Err(Error::Argument("the pixel array is null".into()));
+        return Err(Error::JavaInterface("the pixel array is null".into()));
     }
     for (sig, kind) in [("[B", ArrayKind::Byte), ("[S", ArrayKind::Short), ("[F", ArrayKind::Float), ("[I", ArrayKind::Rgb)] {
         if env.is_instance_of(pixels, sig)? {
@@ -29,13 +29,13 @@ pub fn kind_of(env: &mut JNIEnv, pixels: &JObject) -> Result<ArrayKind> {
 
 pub fn plane_to_image(env: &mut JNIEnv, pixels: &JObject, width: usize, height: usize) -> Result<Image> {
     let kind = kind_of(env, pixels)?;
-    let n = width.checked_mul(height).ok_or_else(|| Error::Argument("image size overflows".into()))?;
+    let n = width.checked_mul(height).ok_or_else(|| Error::Size("image size overflows".into()))?;
     crate::image::check_size(width as u64, height as u64, if kind == ArrayKind::Rgb { 3 } else { 1 })?;
     // Safety: `kind_of` checked the Java array type, so the typed view below is right.
     let raw = unsafe { JObject::from_raw(pixels.as_raw()) };
     let len = env.get_array_length(&JByteArray::from(unsafe { JObject::from_raw(pixels.as_raw()) }))? as usize;
     if len != n {
-        return Err(Error::Argument(format!("the pixel array has {len} values but {width}×{height} = {n} were expected")));
+        return Err(Error::JavaInterface(format!("the pixel array has {len} values but {width}×{height} = {n} were expected")));
     }
     let (samples, channels, ty): (Vec<f32>, usize, PixelType) = match kind {
         ArrayKind::Byte => {
@@ -63,13 +63,13 @@ pub fn plane_to_image(env: &mut JNIEnv, pixels: &JObject, width: usize, height: 
         }
     };
     let data = Array4::from_shape_vec((1, channels, height, width), samples)
-        .map_err(|e| Error::Argument(e.to_string()))?;
+        .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Image { data, pixel_type: ty, calibration: Default::default() })
 }
 
 pub fn image_to_plane(env: &mut JNIEnv, image: &Image, kind: ArrayKind) -> Result<jobject> {
     let n = image.width() * image.height();
-    let len = i32::try_from(n).map_err(|_| Error::Argument("the result is too large for a Java array".into()))?;
+    let len = i32::try_from(n).map_err(|_| Error::Size("the result is too large for a Java array".into()))?;
     let plane = |c: usize| image.plane(0, c).iter().copied().collect::<Vec<f32>>();
     Ok(match kind {
         ArrayKind::Byte => {
@@ -102,11 +102,11 @@ pub fn image_to_plane(env: &mut JNIEnv, image: &Image, kind: ArrayKind) -> Resul
 /// One image from several ImageJ planes of equal size (the channels; an RGB plane counts 3).
 pub fn planes_to_image(env: &mut JNIEnv, planes: &::jni::objects::JObjectArray, width: usize, height: usize) -> Result<Image> {
     if planes.is_null() {
-        return Err(Error::Argument("the image planes are null".into()));
+        return Err(Error::JavaInterface("the image planes are null".into()));
     }
     let n = env.get_array_length(planes)?;
     if n == 0 {
-        return Err(Error::Argument("an image needs at least one plane".into()));
+        return Err(Error::JavaInterface("an image needs at least one plane".into()));
     }
     let mut parts = Vec::new();
     for i in 0..n {
@@ -116,6 +116,6 @@ pub fn planes_to_image(env: &mut JNIEnv, planes: &::jni::objects::JObjectArray, 
     }
     let pixel_type = parts[0].pixel_type;
     let views: Vec<_> = parts.iter().map(|p| p.data.view()).collect();
-    let data = ndarray::concatenate(ndarray::Axis(1), &views).map_err(|e| Error::Argument(e.to_string()))?;
+    let data = ndarray::concatenate(ndarray::Axis(1), &views).map_err(|e| Error::Size(e.to_string()))?;
     Ok(Image { data, pixel_type, calibration: Default::default() })
 }

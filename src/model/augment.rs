@@ -65,14 +65,14 @@ impl TrainingPair {
     pub fn new(a: Array3<f32>, b: Array3<f32>, mask: Option<Array2<bool>>) -> Result<TrainingPair> {
         let (sa, sb) = (&a.shape()[1..], &b.shape()[1..]);
         if sa != sb {
-            return Err(Error::Argument(format!("the two images of a training pair differ in size: {}×{} and {}×{}", sa[1], sa[0], sb[1], sb[0])));
+            return Err(Error::Size(format!("the two images of a training pair differ in size: {}×{} and {}×{}", sa[1], sa[0], sb[1], sb[0])));
         }
         if let Some(m) = &mask {
             if m.shape() != sa {
-                return Err(Error::Argument("the training mask must have the size of the images".into()));
+                return Err(Error::Size("the training mask must have the size of the images".into()));
             }
             if !m.iter().any(|&v| v) {
-                return Err(Error::Argument("the training mask (ROI) is empty".into()));
+                return Err(Error::Region("the training mask (ROI) is empty".into()));
             }
         }
         Ok(TrainingPair { a, b, mask })

@@ -56,7 +56,7 @@ impl NetConfig {
         match name {
             "paper" => Ok(Self::paper(in_channels, out_channels)),
             "small" => Ok(Self::small(in_channels, out_channels)),
-            other => Err(Error::Argument(format!("unknown network size \"{other}\" (use \"small\" or \"paper\")"))),
+            other => Err(Error::UnknownChoice { what: "network size", given: other.into(), choices: "small or paper".into() }),
         }
     }
 
@@ -76,7 +76,7 @@ impl NetConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Argument(format!("network configuration: {m}")));
+        let bad = |m: &str| Err(Error::Parameter(format!("network configuration: {m}")));
         if self.in_channels == 0 || self.in_channels > 64 { return bad("in_channels must be 1..64"); }
         if self.out_channels == 0 || self.out_channels > 64 { return bad("out_channels must be 1..64"); }
         if self.init_filters == 0 || self.growth_rate == 0 { return bad("init_filters and growth_rate must be positive"); }

@@ -44,7 +44,7 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     let cfg = net.config();
     let (c, h, w) = input.dim();
     if c != cfg.in_channels {
-        return Err(Error::Argument(format!(
+        return Err(Error::Parameter(format!(
             "the image has {c} channel(s) but the model's \"{}\" network expects {}",
             model.header.modalities[side].name, cfg.in_channels
         )));
@@ -83,10 +83,10 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
                 // a message about memory, not an "internal error".
                 let y = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.forward_t(&x, false).to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous())).map_err(|panic| {
                     let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-                    Error::Argument(format!("the network failed on a {tw}×{th} tile on {device:?} (out of memory? a smaller tile size needs less): {}", what.lines().next().unwrap_or("")))
+                    Error::Resources(format!("the network failed on a {tw}×{th} tile on {device:?} (out of memory? a smaller tile size needs less): {}", what.lines().next().unwrap_or("")))
                 })?;
                 let values: Vec<f32> = Vec::try_from(y.flatten(0, -1))?;
-                let y = Array3::from_shape_vec((out_c, th, tw), values).map_err(|e| Error::Argument(e.to_string()))?;
+                let y = Array3::from_shape_vec((out_c, th, tw), values).map_err(|e| Error::Internal(e.to_string()))?;
                 // Keep the core, clipped to the original (unpadded) image.
                 let (cy1, cx1) = ((y0 + tile).min(h), (x0 + tile).min(w));
                 if y0 < cy1 && x0 < cx1 {

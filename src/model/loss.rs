@@ -24,7 +24,7 @@ impl std::str::FromStr for Critic {
         match s {
             "mse" => Ok(Critic::Mse),
             "cosine" => Ok(Critic::Cosine),
-            _ => Err(Error::Argument(format!("unknown critic \"{s}\" (use mse or cosine)"))),
+            _ => Err(Error::UnknownChoice { what: "critic", given: s.into(), choices: "mse or cosine".into() }),
         }
     }
 }

@@ -41,7 +41,7 @@ impl std::str::FromStr for Preprocess {
             "scale" => Ok(Preprocess::Scale),
             "log" => Ok(Preprocess::Log),
             "percentile" => Ok(Preprocess::Percentile),
-            _ => Err(Error::Argument(format!("unknown preprocessing \"{s}\" (use scale, log or percentile)"))),
+            _ => Err(Error::UnknownChoice { what: "preprocessing", given: s.into(), choices: "scale, log or percentile".into() }),
         }
     }
 }

@@ -64,7 +64,7 @@ impl Model {
             m.net.validate()?;
         }
         if modalities[0].net.out_channels != modalities[1].net.out_channels {
-            return Err(Error::Argument("both modalities need the same number of output channels".into()));
+            return Err(Error::Parameter("both modalities need the same number of output channels".into()));
         }
         let header = ModelHeader {
             format: FORMAT.into(),
@@ -100,7 +100,7 @@ impl Model {
             _ if name.eq_ignore_ascii_case(names[1]) => Ok(1),
             "a" | "A" | "0" => Ok(0),
             "b" | "B" | "1" => Ok(1),
-            _ => Err(Error::Argument(format!("the model has modalities \"{}\" and \"{}\", not \"{name}\"", names[0], names[1]))),
+            _ => Err(Error::ModelInput(format!("the model has modalities \"{}\" and \"{}\", not \"{name}\"", names[0], names[1]))),
         }
     }
 
@@ -122,11 +122,11 @@ impl Model {
         }
         let views: Vec<(String, safetensors::tensor::TensorView)> = named
             .iter()
-            .map(|(n, b, s)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::Argument(format!("{e:?}")))?)))
+            .map(|(n, b, s)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::Internal(format!("{e:?}")))?)))
             .collect::<Result<_>>()?;
         let header = crate::error::json_text(&self.header, false)?;
         let metadata = Some(HashMap::from([("comir".to_string(), header)]));
-        let bytes = safetensors::tensor::serialize(views, &metadata).map_err(|e| Error::Argument(format!("cannot encode the model: {e:?}")))?;
+        let bytes = safetensors::tensor::serialize(views, &metadata).map_err(|e| Error::Internal(format!("cannot encode the model: {e:?}")))?;
         write_atomically(path, |out| Ok(std::io::Write::write_all(out, &bytes)?))
     }
 

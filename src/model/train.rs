@@ -21,6 +21,17 @@ pub enum OptimizerKind {
     Adam,
 }
 
+impl std::str::FromStr for OptimizerKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<OptimizerKind> {
+        match s {
+            "sgd" => Ok(OptimizerKind::Sgd),
+            "adam" => Ok(OptimizerKind::Adam),
+            _ => Err(Error::UnknownChoice { what: "optimizer", given: s.into(), choices: "sgd or adam".into() }),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub steps: u64,
@@ -71,7 +82,7 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     pub fn validate(&self, size_multiple: usize) -> Result<()> {
-        let bad = |m: String| Err(Error::Argument(m));
+        let bad = |m: String| Err(Error::Parameter(m));
         if self.batch_size < 2 {
             return bad("the batch needs at least 2 patch pairs (the others are the negatives)".into());
         }
@@ -135,13 +146,13 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
     let multiple = model.net(0).config().size_multiple();
     config.validate(multiple)?;
     if pairs.is_empty() {
-        return Err(Error::Argument("at least one aligned image pair is needed for training".into()));
+        return Err(Error::Training("at least one aligned image pair is needed for training".into()));
     }
     for (i, p) in pairs.iter().enumerate() {
         for (side, x) in [(0, &p.a), (1, &p.b)] {
             let want = model.header.modalities[side].net.in_channels;
             if x.shape()[0] != want {
-                return Err(Error::Argument(format!(
+                return Err(Error::Training(format!(
                     "pair {}: the {} image has {} channel(s), the model expects {want}",
                     i + 1, model.header.modalities[side].name, x.shape()[0]
                 )));
@@ -201,7 +212,7 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         }
         let loss_value = loss.double_value(&[]);
         if !loss_value.is_finite() {
-            return Err(Error::Argument(format!("training diverged at step {} (loss {loss_value}); try a lower learning rate", step + 1)));
+            return Err(Error::Training(format!("training diverged at step {} (loss {loss_value}); try a lower learning rate", step + 1)));
         }
         report.losses.push(loss_value);
         report.positive_similarity.push(sim.diagonal(n as i64, 0, 1).mean(Kind::Float).double_value(&[]));

@@ -278,7 +278,7 @@ impl driver::Metric for AmdMetric<'_> {
         let q = self.options.alpha_levels;
         let (fl, ml) = (LevelImage::new(&pyramid(self.fixed.view(), self.masks.fixed, level), q, level.factor, self.masks.fixed), LevelImage::new(&pyramid(self.moving.view(), self.masks.moving, level), q, level.factor, self.masks.moving));
         if fl.points.is_empty() || ml.points.is_empty() {
-            return Err(Error::Argument(format!("an ROI is too small for α-AMD's pyramid level {} (every {}th pixel): draw a larger one", li + 1, level.factor)));
+            return Err(Error::Region(format!("an ROI is too small for α-AMD's pyramid level {} (every {}th pixel): draw a larger one", li + 1, level.factor)));
         }
         let count = |n: usize| ((n as f64 * self.options.sampling_fraction).round() as usize).clamp(16.min(n), n);
         let counts = (count(fl.points.len()), count(ml.points.len()));
@@ -359,7 +359,7 @@ fn search(
         return Err(Error::UnsupportedImage("α-AMD needs images of at least 8×8 pixels".into()));
     }
     if options.levels.is_empty() || options.alpha_levels < 1 || options.alpha_levels > 64 {
-        return Err(Error::Argument("α-AMD needs at least one pyramid level and 1..64 alpha levels".into()));
+        return Err(Error::Parameter("α-AMD needs at least one pyramid level and 1..64 alpha levels".into()));
     }
     masks.check((fh, fw), (mh, mw))?;
     let levels = choose_levels(levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh)));

@@ -21,7 +21,7 @@ impl TransformKind {
             "rigid" | "rotation" => Ok(TransformKind::Rigid),
             "similarity" => Ok(TransformKind::Similarity),
             "affine" => Ok(TransformKind::Affine),
-            _ => Err(crate::Error::Argument(format!("unknown transform type \"{s}\" (use translation, rigid, similarity or affine)"))),
+            _ => Err(crate::Error::UnknownChoice { what: "transform type", given: s.into(), choices: "translation, rigid, similarity or affine".into() }),
         }
     }
 }

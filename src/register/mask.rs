@@ -22,10 +22,10 @@ impl Masks<'_> {
         for (mask, dim, which) in [(self.fixed, fixed, "fixed"), (self.moving, moving, "moving")] {
             let Some(m) = mask else { continue };
             if m.dim() != dim {
-                return Err(Error::Argument(format!("the {which} mask is {}×{} but its image is {}×{}", m.ncols(), m.nrows(), dim.1, dim.0)));
+                return Err(Error::Size(format!("the {which} mask is {}×{} but its image is {}×{}", m.ncols(), m.nrows(), dim.1, dim.0)));
             }
             if !m.iter().any(|&b| b) {
-                return Err(Error::Argument(format!("the {which} ROI contains no pixel")));
+                return Err(Error::Region(format!("the {which} ROI contains no pixel")));
             }
         }
         Ok(())

@@ -206,7 +206,7 @@ impl driver::Metric for MiMetric<'_> {
         let inside: Option<Vec<usize>> = self.masks.fixed.map(|m| (0..fl.len()).filter(|i| mask::contains(Some(m), ((i % fl.ncols()) * f) as f64, ((i / fl.ncols()) * f) as f64)).collect());
         let n = inside.as_ref().map_or(fl.len(), Vec::len);
         if n == 0 {
-            return Err(Error::Argument(format!("the fixed ROI is too small for MI's pyramid level {}×{}: draw a larger one", fl.ncols(), fl.nrows())));
+            return Err(Error::Region(format!("the fixed ROI is too small for MI's pyramid level {}×{}: draw a larger one", fl.ncols(), fl.nrows())));
         }
         let take = self.options.samples.min(n);
         let samples = Samples((0..take).map(|_| {
@@ -283,7 +283,7 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
         return Err(Error::UnsupportedImage("mutual information registration needs images of at least 8×8 pixels".into()));
     }
     if options.bins < 4 || options.levels.is_empty() {
-        return Err(Error::Argument("MI needs at least 4 histogram bins and one pyramid level".into()));
+        return Err(Error::Parameter("MI needs at least 4 histogram bins and one pyramid level".into()));
     }
     masks.check((fh, fw), (mh, mw))?;
     let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));

@@ -43,7 +43,7 @@ impl Method {
             "sift" => Ok(Method::Sift),
             "amd" | "alpha-amd" | "alphaamd" | "α-amd" => Ok(Method::AlphaAmd),
             "mi" => Ok(Method::Mi),
-            _ => Err(Error::Argument(format!("unknown method \"{s}\" (use auto, sift, amd or mi)"))),
+            _ => Err(Error::UnknownChoice { what: "method", given: s.into(), choices: "auto, sift, amd or mi".into() }),
         }
     }
 }
@@ -290,7 +290,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     masks.check((fh, fw), (mh, mw))?;
     let method = if !monomodal && o.method != Method::Mi {
         if o.method != Method::Auto {
-            return Err(Error::Argument("SIFT and α-AMD need a CoMIR model (the raw images differ in modality); choose MI or give a model".into()));
+            return Err(Error::Parameter("SIFT and α-AMD need a CoMIR model (the raw images differ in modality); choose MI or give a model".into()));
         }
         Method::Mi
     } else {

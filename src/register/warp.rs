@@ -78,7 +78,7 @@ pub fn warp_image(image: &Image, fixed_to_moving: &Affine2, out_width: usize, ou
     fixed_to_moving.validate()?;
     check_size(out_width as u64, out_height as u64, (image.slices() * image.channels()) as u64)?;
     if out_width > 1 << 20 || out_height > 1 << 20 {
-        return Err(Error::Argument(format!("output size {out_width}×{out_height} is larger than 1048576 pixels on a side")));
+        return Err(Error::Size(format!("output size {out_width}×{out_height} is larger than 1048576 pixels on a side")));
     }
     let mut data = Array4::zeros((image.slices(), image.channels(), out_height, out_width));
     for z in 0..image.slices() {

@@ -15,7 +15,7 @@ public class About implements PlugIn {
 			IJ.showMessage("About CoMIR", "CoMIR multimodal registration for Fiji\n \n" + info);
 		}
 		catch (ComirException e) {
-			IJ.error("About CoMIR", e.getMessage());
+			e.show("About CoMIR");
 		}
 	}
 }

@@ -48,7 +48,7 @@ public class ApplyTransform implements PlugIn {
 			result.show();
 		}
 		catch (ComirException e) {
-			IJ.error("Apply CoMIR Transform", e.getMessage());
+			e.show("Apply CoMIR Transform");
 		}
 	}
 

@@ -53,7 +53,7 @@ public class BatchRegister implements PlugIn {
 			if (!GraphicsEnvironment.isHeadless()) showSummary((String) r.get("summary_csv_path"));
 		}
 		catch (ComirException e) {
-			IJ.error("Batch Register", e.getMessage());
+			e.show("Batch Register");
 		}
 	}
 

@@ -29,7 +29,7 @@ public class ComputeComir implements PlugIn {
 			compute(imp, gd.getNextString().trim(), gd.getNextString().trim()).show();
 		}
 		catch (ComirException e) {
-			IJ.error("Compute CoMIR", e.getMessage());
+			e.show("Compute CoMIR");
 		}
 	}
 

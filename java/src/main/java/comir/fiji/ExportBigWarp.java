@@ -31,7 +31,7 @@ public class ExportBigWarp implements PlugIn {
 			export(r, folder);
 		}
 		catch (ComirException e) {
-			IJ.error("Export to BigWarp", e.getMessage());
+			e.show("Export to BigWarp");
 		}
 	}
 

@@ -56,7 +56,7 @@ public class ImportLandmarks implements PlugIn {
 			if (!r.passed) RegisterMultimodal.warn(r);
 		}
 		catch (ComirException e) {
-			IJ.error("Import BigWarp Landmarks", e.getMessage());
+			e.show("Import BigWarp Landmarks");
 		}
 	}
 
@@ -67,7 +67,7 @@ public class ImportLandmarks implements PlugIn {
 		if (fixed == moving) throw new ComirException("Fixed and moving image must be different images.");
 		String k = kind == null || kind.equals(KINDS[0]) ? "" : kind;
 		String request = "{\"landmarks\":" + Json.quote(path) + ",\"kind\":" + Json.quote(k) + ",\"fixed\":" + TransformPlan.grid(fixed)
-			+ ",\"moving_calibration\":" + TransformPlan.calibration(moving.getCalibration()) + "}";
+			+ ",\"moving_calibration\":" + NativeImage.calibration(moving.getCalibration()) + "}";
 		return new Registration(Native.importLandmarks(request), fixed, moving);
 	}
 

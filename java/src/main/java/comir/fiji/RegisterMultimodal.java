@@ -107,7 +107,7 @@ public class RegisterMultimodal implements PlugIn {
 			if (!r.passed) warn(r);
 		}
 		catch (ComirException e) {
-			IJ.error("Register Multimodal Images", e.getMessage());
+			e.show("Register Multimodal Images");
 		}
 	}
 

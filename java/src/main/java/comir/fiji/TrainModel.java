@@ -45,7 +45,7 @@ public class TrainModel implements PlugIn {
 			for (String line : train(a, b, how, out).split("\n")) IJ.log("CoMIR: " + line);
 		}
 		catch (ComirException e) {
-			IJ.error("Train CoMIR Model", e.getMessage());
+			e.show("Train CoMIR Model");
 		}
 	}
 

@@ -1,7 +1,6 @@
 package comir.fiji;
 
 import ij.ImagePlus;
-import ij.measure.Calibration;
 import java.util.List;
 import java.util.Map;
 
@@ -44,7 +43,7 @@ public final class TransformPlan {
 		Native.ensureLoaded();
 		StringBuilder r = new StringBuilder("{\"transform\":").append(Json.quote(path));
 		if (fixed != null) r.append(",\"fixed\":").append(grid(fixed));
-		r.append(",\"moving_calibration\":").append(calibration(input.getCalibration()));
+		r.append(",\"moving_calibration\":").append(NativeImage.calibration(input.getCalibration()));
 		r.append(",\"input_size\":[").append(input.getWidth()).append(',').append(input.getHeight()).append(']');
 		if (width > 0 && height > 0) r.append(",\"size\":[").append(width).append(',').append(height).append(']');
 		return new TransformPlan(Native.planApply(r.append('}').toString()));
@@ -52,15 +51,7 @@ public final class TransformPlan {
 
 	/** An image's grid as the library reads it: {width, height, calibration}. */
 	static String grid(ImagePlus imp) {
-		return "{\"width\":" + imp.getWidth() + ",\"height\":" + imp.getHeight() + ",\"calibration\":" + calibration(imp.getCalibration()) + "}";
+		return "{\"width\":" + imp.getWidth() + ",\"height\":" + imp.getHeight() + ",\"calibration\":" + NativeImage.calibration(imp.getCalibration()) + "}";
 	}
 
-	static String calibration(Calibration c) {
-		return "{\"pixel_width\":" + number(c.pixelWidth) + ",\"pixel_height\":" + number(c.pixelHeight) + ",\"unit\":" + Json.quote(c.getUnit()) + "}";
-	}
-
-	/** A pixel size as JSON; a non-positive or non-finite one (uncalibrated images) counts as 1. */
-	private static String number(double v) {
-		return v > 0 && !Double.isInfinite(v) ? Double.toString(v) : "1";
-	}
 }

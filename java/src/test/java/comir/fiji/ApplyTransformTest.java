@@ -122,6 +122,25 @@ public class ApplyTransformTest {
 	}
 
 	/**
+	 * A pixel size of 0 is refused by the library, by name, as Register refuses it (before,
+	 * Apply Transform alone silently took it for 1 and placed the result on a wrong grid).
+	 */
+	@Test
+	public void aZeroPixelSizeIsRefusedAsByRegister() throws Exception {
+		ImagePlus imp = syntheticShortImage();
+		imp.getCalibration().pixelWidth = 0;
+		File t = TestSupport.writeTransform(tmp.getRoot(), "shift.json", new double[] {1, 0, 2, 0, 1, 1}, null);
+		try {
+			ApplyTransform.apply(imp, t.getPath(), null, 0, 0);
+			fail("a pixel width of 0 was accepted");
+		}
+		catch (ComirException e) {
+			assertTrue(e.getMessage(), e.getMessage().contains("pixel sizes must be positive numbers (got 0"));
+			assertEquals("parameter", e.kind());
+		}
+	}
+
+	/**
 	 * BigWarp landmarks when the two images have different pixel sizes: a 0.5 µm fixed image
 	 * and a 1 µm moving image of the same field, landmarks at the same world positions (the
 	 * identity in µm). Fixed pixel i lies at moving pixel i/2; the result takes the fixed grid.

@@ -54,12 +54,38 @@ public class RegisterParamsTest {
 			fail("an unknown method was accepted");
 		} catch (ComirException e) {
 			assertTrue(e.getMessage(), e.getMessage().contains("unknown method \"nope \"quoted\"\""));
+			assertEquals("unknown_choice", e.kind());
 		}
 		try {
 			Native.register(planes, null, planes, null, "{\"fixed\":" + image + ",\"moving\":" + image + ",\"params\":{\"methd\":\"mi\"}}", 0);
 			fail("a misspelt key was ignored");
 		} catch (ComirException e) {
 			assertTrue(e.getMessage(), e.getMessage().contains("methd"));
+			assertEquals("request", e.kind());
+		}
+	}
+
+	/** A run cancelled with Esc reaches Java as kind "cancelled" (a status line, not an error dialog). */
+	@Test
+	public void aCancelledRunSaysSoByKind() {
+		int n = 64;
+		float[] pixels = new float[n * n];
+		for (int i = 0; i < pixels.length; i++) pixels[i] = (float) Math.sin(i % n * 0.3) * (i / n % 7);
+		Object[] planes = {pixels};
+		String image = "{\"width\":" + n + ",\"height\":" + n + "}";
+		String request = "{\"fixed\":" + image + ",\"moving\":" + image + ",\"params\":{\"method\":\"mi\"}}";
+		long job = Native.newJob();
+		try {
+			Native.cancelJob(job);
+			Native.register(planes, null, planes, null, request, job);
+			fail("a cancelled job ran to the end");
+		}
+		catch (ComirException e) {
+			assertTrue(e.cancelled());
+			assertEquals("cancelled", e.getMessage());
+		}
+		finally {
+			Native.endJob(job);
 		}
 	}
 }
