@@ -120,18 +120,36 @@ fn edt_1d(f: &[f64], out: &mut [f64], v: &mut [usize], z: &mut [f64]) {
 #[expect(clippy::expect_used, reason = "the buffer is filled to exactly h × w samples above")]
 pub fn distance_transform(set: ArrayView2<bool>) -> Array2<f32> {
     let (h, w) = set.dim();
-    let mut cols = vec![0f64; h * w]; // column pass result, stored column-major
-    cols.par_chunks_mut(h).enumerate().for_each(|(x, col)| {
-        let f: Vec<f64> = (0..h).map(|y| if set[[y, x]] { 0.0 } else { f64::INFINITY }).collect();
-        let (mut v, mut z) = (vec![0usize; h], vec![0f64; h + 1]);
-        edt_1d(&f, col, &mut v, &mut z);
-    });
+    // Column pass: for a set (0 on it, ∞ off it) the lower envelope of the column's parabolas
+    // is the squared distance to the nearest set pixel of the column, which two scans down and
+    // up the rows give exactly, in memory order (the envelope pass read the columns across
+    // rows, a cache miss per pixel: most of α-AMD's table time at 1 MP).
+    let mut cols = vec![f64::INFINITY; h * w]; // squared column distances, row-major
+    let mut run = vec![f64::INFINITY; w]; // distance to the nearest set pixel seen so far
+    for y in 0..h {
+        let row = set.row(y);
+        for (x, (r, &inside)) in run.iter_mut().zip(row.iter()).enumerate() {
+            *r = if inside { 0.0 } else { *r + 1.0 };
+            cols[y * w + x] = *r;
+        }
+    }
+    run.fill(f64::INFINITY);
+    for y in (0..h).rev() {
+        let row = set.row(y);
+        for (x, (r, &inside)) in run.iter_mut().zip(row.iter()).enumerate() {
+            *r = if inside { 0.0 } else { *r + 1.0 };
+            let c = &mut cols[y * w + x];
+            *c = c.min(*r);
+        }
+    }
+    for c in cols.iter_mut() {
+        *c *= *c;
+    }
     let mut out = vec![0f32; h * w];
-    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let f: Vec<f64> = (0..w).map(|x| cols[x * h + y]).collect();
+    out.par_chunks_mut(w).zip(cols.par_chunks(w)).for_each(|(row, f)| {
         let mut d = vec![0f64; w];
         let (mut v, mut z) = (vec![0usize; w], vec![0f64; w + 1]);
-        edt_1d(&f, &mut d, &mut v, &mut z);
+        edt_1d(f, &mut d, &mut v, &mut z);
         for (o, dv) in row.iter_mut().zip(d) {
             *o = dv.sqrt() as f32;
         }
@@ -156,4 +174,30 @@ pub fn robust_range(plane: ArrayView2<f32>) -> (f32, f32) {
     let lo = pick(0.005, &mut v);
     let hi = pick(0.995, &mut v);
     if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exact against brute force, on sets with holes, empty columns and an empty set.
+    #[test]
+    fn the_distance_transform_is_the_exact_euclidean_distance() {
+        let (h, w) = (37, 53);
+        let mut rng = crate::rng::Rng::new(3);
+        let sets = [
+            Array2::from_shape_fn((h, w), |_| rng.uniform() < 0.03),
+            Array2::from_shape_fn((h, w), |(y, x)| (x + 2 * y) % 17 == 0 && x < 40),
+            Array2::from_shape_fn((h, w), |(y, x)| y == 5 && x == 50),
+            Array2::from_elem((h, w), false),
+        ];
+        for set in &sets {
+            let d = distance_transform(set.view());
+            let on: Vec<(usize, usize)> = set.indexed_iter().filter(|(_, &b)| b).map(|(p, _)| p).collect();
+            for ((y, x), &got) in d.indexed_iter() {
+                let want = on.iter().map(|&(py, px)| ((py as f64 - y as f64).powi(2) + (px as f64 - x as f64).powi(2)).sqrt()).fold(f64::INFINITY, f64::min);
+                assert_eq!(got, want as f32, "at ({x}, {y})");
+            }
+        }
+    }
 }
