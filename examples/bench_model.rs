@@ -1,11 +1,13 @@
 //! Our half of bench/pytorch_peer.sh: the paper-configuration network, trained for a few
 //! steps (timed) and run for inference (timed) on files the Python peer reads too.
 //!
-//!   bench_model WORKDIR [SIZE] [STEPS]
+//!   bench_model WORKDIR [SIZE] [STEPS] [NET]
 //!
 //! Writes WORKDIR/model.safetensors, input.f32 (SIZE², raw little-endian), output-whole.f32,
-//! and prints "key value" lines: train_steps_per_second, infer_whole_seconds,
-//! infer_tiled_seconds (our default tiling), infer_seconds (what `represent` picks).
+//! and prints "key value" lines: train_steps_per_second (not with STEPS = 0),
+//! infer_whole_seconds, infer_tiled_seconds (our default tiling), flops_per_pixel (the
+//! network's arithmetic) and gemm_gflops (libtorch's float GEMM, 2048², on the same threads:
+//! the machine's attainable peak). NET: paper (default) or small.
 use comir::model::augment::{AugmentConfig, TrainingPair};
 use comir::model::config::NetConfig;
 use comir::model::infer::{represent, InferOptions};
@@ -48,8 +50,9 @@ fn main() {
     let work = Path::new(args.get(1).expect("usage: bench_model WORKDIR [SIZE] [STEPS]"));
     let size: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(1024);
     let steps: u64 = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(6);
+    let net = NetConfig::preset(args.get(4).map_or("paper", String::as_str), 1, 1).expect("net size: paper or small");
     tch::manual_seed(0);
-    let modality = |name: &str| Modality { name: name.into(), preprocess: Preprocess::Scale, net: NetConfig::paper(1, 1) };
+    let modality = |name: &str| Modality { name: name.into(), preprocess: Preprocess::Scale, net: net.clone() };
     let mut model = Model::new([modality("A"), modality("B")], tch::Device::Cpu).expect("model");
 
     // Training: the same work as the peer's step (random crops, C4 equivariance, InfoNCE, SGD);
@@ -58,9 +61,11 @@ fn main() {
     let pair = TrainingPair::new(a, b, None).expect("pair");
     let none = AugmentConfig { rotate: false, flip: false, blur_sigma_max: 0.0, intensity_jitter: 0.0 };
     let config = TrainConfig { steps: 1, augment: none, ..Default::default() };
-    train(&mut model, std::slice::from_ref(&pair), &config, None, None, &Silent).expect("warm-up step");
-    let report = train(&mut model, std::slice::from_ref(&pair), &TrainConfig { steps, ..config }, None, None, &Silent).expect("train");
-    println!("train_steps_per_second {:.4}", report.steps_per_second);
+    if steps > 0 {
+        train(&mut model, std::slice::from_ref(&pair), &config, None, None, &Silent).expect("warm-up step");
+        let report = train(&mut model, std::slice::from_ref(&pair), &TrainConfig { steps, ..config }, None, None, &Silent).expect("train");
+        println!("train_steps_per_second {:.4}", report.steps_per_second);
+    }
     model.save(&work.join("model.safetensors")).expect("save");
 
     let (input, _) = scene(size);
@@ -71,4 +76,16 @@ fn main() {
     println!("infer_whole_seconds {t_whole:.4}");
     let (t_tiled, _) = best_of(2, || represent(&model, 0, &input, &InferOptions { whole_image_pixels: 0, ..Default::default() }, &Silent).expect("represent"));
     println!("infer_tiled_seconds {t_tiled:.4}");
+    println!("flops_per_pixel {:.1}", net.flops_per_pixel());
+    println!("gemm_gflops {:.2}", gemm_gflops(2048));
+}
+
+/// GFLOP/s of libtorch's float matrix product of two n × n matrices (2n³ operations), best of
+/// 5 after a warm-up: what this machine's cores attain on the densest arithmetic there is.
+fn gemm_gflops(n: i64) -> f64 {
+    let a = tch::Tensor::rand([n, n], (tch::Kind::Float, tch::Device::Cpu));
+    let b = tch::Tensor::rand([n, n], (tch::Kind::Float, tch::Device::Cpu));
+    let _ = a.mm(&b);
+    let (t, _) = best_of(5, || a.mm(&b));
+    2.0 * (n as f64).powi(3) / t / 1e9
 }

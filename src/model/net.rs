@@ -169,3 +169,35 @@ impl ModuleT for Tiramisu {
         x.apply(&self.head)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `NetConfig::flops_per_pixel` against the built network: every convolution weight does
+    /// one multiply-add per output pixel of its level (read from the variable's path).
+    #[test]
+    fn flops_per_pixel_counts_every_convolution_weight_at_its_level() {
+        for config in [NetConfig::small(1, 1), NetConfig::paper(3, 2)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let _net = Tiramisu::new(&vs.root(), &config);
+            let depth = config.down_blocks.len() as i32;
+            let mut macs = 0.0;
+            for (name, var) in vs.variables() {
+                if var.dim() != 4 {
+                    continue; // biases, batch norm
+                }
+                let parts: Vec<&str> = name.split('.').collect();
+                let level = match parts[0] {
+                    "down" => parts[1].parse::<i32>().unwrap(),
+                    "bottleneck" => depth,
+                    "up" => depth - 1 - parts[1].parse::<i32>().unwrap(),
+                    _ => 0, // init, head
+                };
+                macs += var.numel() as f64 * 0.25f64.powi(level);
+            }
+            let want = 2.0 * macs;
+            assert!((config.flops_per_pixel() - want).abs() < 1e-9 * want, "{} vs {want}", config.flops_per_pixel());
+        }
+    }
+}
