@@ -13,7 +13,7 @@ use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
-use crate::image::filter::{distance_transform, gaussian_blur, normalise_robust, subsample};
+use crate::image::filter::{blur_subsample, distance_transform, normalise_robust, subsample};
 use crate::rng::Rng;
 use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
@@ -277,16 +277,16 @@ pub struct AmdResult {
 /// masked plane over blur of the mask): pixels outside the ROI (another piece of a torn
 /// section, a neighbouring cell) must not bleed into the coarse levels the search runs on.
 fn pyramid(plane: ArrayView2<f32>, mask: Option<&Mask>, level: &PyramidLevel) -> Array2<f32> {
-    let blurred = match mask {
-        None => gaussian_blur(plane, level.sigma),
+    let (sigma, factor) = (level.sigma, level.factor);
+    match mask {
+        None => blur_subsample(plane, sigma, factor),
         Some(m) => {
             let weight = m.mapv(|b| b as u8 as f32);
-            let num = gaussian_blur((&plane * &weight).view(), level.sigma);
-            let den = gaussian_blur(weight.view(), level.sigma);
-            ndarray::Zip::from(&num).and(&den).and(plane).map_collect(|&n, &d, &v| if d > 1e-3 { n / d } else { v })
+            let num = blur_subsample((&plane * &weight).view(), sigma, factor);
+            let den = blur_subsample(weight.view(), sigma, factor);
+            ndarray::Zip::from(&num).and(&den).and(&subsample(plane, factor)).map_collect(|&n, &d, &v| if d > 1e-3 { n / d } else { v })
         }
-    };
-    subsample(blurred.view(), level.factor)
+    }
 }
 
 /// The coarsest pyramid level has at most about this many pixels on its larger side: the

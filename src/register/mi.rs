@@ -10,7 +10,7 @@ use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use super::warp::sample_bilinear;
 use crate::error::{Error, Result};
-use crate::image::filter::{gaussian_blur, normalise_robust, subsample};
+use crate::image::filter::{blur_subsample, normalise_robust};
 use crate::rng::Rng;
 use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
@@ -215,8 +215,8 @@ impl driver::Metric for MiMetric<'_> {
     fn prepare(&self, li: usize, rng: &mut Rng) -> Result<Level> {
         let level = &self.levels[li];
         let f = level.factor.max(1);
-        let fl = subsample(gaussian_blur(self.fixed.view(), level.sigma).view(), f);
-        let ml = subsample(gaussian_blur(self.moving.view(), level.sigma).view(), f);
+        let fl = blur_subsample(self.fixed.view(), level.sigma, f);
+        let ml = blur_subsample(self.moving.view(), level.sigma, f);
         // Level pixels inside the fixed mask (all of them without one: the same draws).
         let inside: Option<Vec<usize>> = self.masks.fixed.map(|m| (0..fl.len()).filter(|i| mask::contains(Some(m), ((i % fl.ncols()) * f) as f64, ((i / fl.ncols()) * f) as f64)).collect());
         let n = inside.as_ref().map_or(fl.len(), Vec::len);
