@@ -15,7 +15,7 @@ const EXCEPTION_CLASS: &str = "comir/fiji/ComirException";
 
 impl From<::jni::errors::Error> for Error {
     fn from(e: ::jni::errors::Error) -> Self {
-        Error::JavaInterface(format!("Java interface: {e}"))
+        Error::JavaInterface(e.to_string())
     }
 }
 
@@ -371,4 +371,18 @@ pub extern "system" fn Java_comir_fiji_Native_train<'l>(
         let summary = crate::train_request(a, b, mask.as_deref(), &request, Some("Fiji: Train CoMIR Model".into()), jobs::get(job).as_ref())?;
         to_jstring(env, &summary)
     })
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    /// A JNI failure reads "Java interface: …" once (the variant's display adds the prefix).
+    #[test]
+    fn a_jni_error_is_a_java_interface_error_said_once() {
+        let e = Error::from(::jni::errors::Error::NullPtr("get_array_length"));
+        assert_eq!(e.kind(), "java_interface");
+        let text = e.to_string();
+        assert!(text.starts_with("Java interface: ") && text.matches("Java interface").count() == 1, "{text}");
+    }
 }
