@@ -29,63 +29,53 @@ fn add_scaled(out: &mut [f32], k: f32, src: &[f32]) {
 }
 
 /// Separable Gaussian blur with mirror boundary; σ below 0.2 pixels returns a copy.
-#[expect(clippy::expect_used, reason = "the input is made contiguous and the buffer filled to exactly h × w samples above")]
 pub fn gaussian_blur(plane: ArrayView2<f32>, sigma: f64) -> Array2<f32> {
-    let (h, w) = plane.dim();
-    if sigma < 0.2 || h == 0 || w == 0 {
+    if sigma < 0.2 || plane.is_empty() {
         return plane.to_owned();
     }
-    let k = gaussian_kernel(sigma);
-    let r = (k.len() / 2) as isize;
-    let src = plane.as_standard_layout();
-    let src = src.as_slice().expect("standard layout");
-    let mut tmp = vec![0f32; h * w];
-    tmp.par_chunks_mut(w).enumerate().for_each_init(Vec::new, |padded, (y, row)| {
-        // Mirror the row into a padded buffer once: no border test per tap.
-        let line = &src[y * w..(y + 1) * w];
-        padded.clear();
-        padded.extend((-r..w as isize + r).map(|x| line[mirror(x, w)]));
-        // One scaled, shifted row per tap: contiguous multiply-adds that vectorise.
-        for (j, &kv) in k.iter().enumerate() {
-            add_scaled(row, kv, &padded[j..j + w]);
-        }
-    });
-    let mut out = vec![0f32; h * w];
-    out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        for (j, &kv) in k.iter().enumerate() {
-            add_scaled(row, kv, &tmp[mirror(y as isize + j as isize - r, h) * w..][..w]);
-        }
-    });
-    Array2::from_shape_vec((h, w), out).expect("h*w samples")
+    blur_kept(plane, sigma, 1)
 }
 
 /// `subsample(gaussian_blur(plane, sigma), factor)`, bit for bit, computing only the pixels
 /// kept: the pyramid levels of α-AMD and MI blur a full-resolution plane by σ up to 24 px
 /// (nearly 200 taps) to keep one pixel in 64 of it.
-#[expect(clippy::expect_used, reason = "the input is made contiguous and the buffer filled to exactly oh × ow samples above")]
 pub fn blur_subsample(plane: ArrayView2<f32>, sigma: f64, factor: usize) -> Array2<f32> {
-    let (h, w) = plane.dim();
-    if sigma < 0.2 || h == 0 || w == 0 || factor <= 1 {
-        return subsample(gaussian_blur(plane, sigma).view(), factor.max(1));
+    let factor = factor.max(1);
+    if sigma < 0.2 || plane.is_empty() {
+        return subsample(plane, factor);
     }
+    blur_kept(plane, sigma, factor)
+}
+
+/// The blur of both above (σ ≥ 0.2, a non-empty plane) at every `factor`-th pixel: each kept
+/// pixel sums the same taps in the same order whatever the factor.
+#[expect(clippy::expect_used, reason = "the input is made contiguous and the buffer filled to exactly oh × ow samples above")]
+fn blur_kept(plane: ArrayView2<f32>, sigma: f64, factor: usize) -> Array2<f32> {
+    let (h, w) = plane.dim();
     let (oh, ow) = (h.div_ceil(factor), w.div_ceil(factor));
     let k = gaussian_kernel(sigma);
     let r = (k.len() / 2) as isize;
     let src = plane.as_standard_layout();
     let src = src.as_slice().expect("standard layout");
-    // Horizontal pass, every row, only the kept columns; same taps in the same order.
+    // Horizontal pass, every row, the kept columns.
     let mut tmp = vec![0f32; h * ow];
     tmp.par_chunks_mut(ow).enumerate().for_each_init(Vec::new, |padded, (y, row)| {
+        // Mirror the row into a padded buffer once: no border test per tap.
         let line = &src[y * w..(y + 1) * w];
         padded.clear();
         padded.extend((-r..w as isize + r).map(|x| line[mirror(x, w)]));
         for (j, &kv) in k.iter().enumerate() {
-            for (xo, o) in row.iter_mut().enumerate() {
-                *o += kv * padded[xo * factor + j];
+            if factor == 1 {
+                // One scaled, shifted row per tap: contiguous multiply-adds that vectorise.
+                add_scaled(row, kv, &padded[j..j + w]);
+            } else {
+                for (xo, o) in row.iter_mut().enumerate() {
+                    *o += kv * padded[xo * factor + j];
+                }
             }
         }
     });
-    // Vertical pass, only the kept rows.
+    // Vertical pass, the kept rows.
     let mut out = vec![0f32; oh * ow];
     out.par_chunks_mut(ow).enumerate().for_each(|(yo, row)| {
         for (j, &kv) in k.iter().enumerate() {

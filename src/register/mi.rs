@@ -53,13 +53,6 @@ impl Default for MiOptions {
     }
 }
 
-/// `v.floor()` clamped to [0, b − 1]: the lower histogram bin of `v`. For v ≥ 0 truncation is
-/// the floor, without f64::floor's libm call (two per sample, most of MI's time).
-#[inline(always)]
-fn bin_floor(v: f64, b: f64) -> f64 {
-    if v >= 0.0 { (v as usize as f64).min(b - 1.0) } else { v.floor().min(b - 1.0).max(0.0) }
-}
-
 /// Fixed-image samples: full-resolution position and intensity in [0, 1].
 struct Samples(Vec<(f64, f64, f32)>);
 
@@ -83,7 +76,7 @@ fn mutual_information(samples: &Samples, view: ArrayView2<f32>, moving_mask: Opt
                 }
                 if let Some(vm) = sample_bilinear(&view, mx / factor, my / factor).filter(|v| v.is_finite()) {
                     let (fb, mb) = (vf as f64 * b, (vm as f64).clamp(0.0, 1.0) * b);
-                    let (f0, m0) = (bin_floor(fb, b), bin_floor(mb, b));
+                    let (f0, m0) = (fb.floor().min(b - 1.0).max(0.0), mb.floor().min(b - 1.0).max(0.0));
                     let (ff, fm) = (fb - f0, mb - m0);
                     let (f0, m0) = (f0 as usize, m0 as usize);
                     hist[f0 * bins + m0] += (1.0 - ff) * (1.0 - fm);
