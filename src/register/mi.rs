@@ -53,8 +53,31 @@ impl Default for MiOptions {
     }
 }
 
-/// Fixed-image samples: full-resolution position and intensity in [0, 1].
-struct Samples(Vec<(f64, f64, f32)>);
+/// Fixed-image samples: full-resolution position and the intensity's place in the joint
+/// histogram, both fixed for a level; computed once, not at each of the ~10⁴ evaluations.
+struct Samples(Vec<Sample>);
+
+#[derive(Clone, Copy)]
+struct Sample {
+    x: f64,
+    y: f64,
+    /// Offset of the sample's lower fixed-intensity bin row (bin × bins).
+    row: usize,
+    /// Parzen weight of the upper bin (the lower one gets 1 − weight).
+    weight: f64,
+}
+
+impl Samples {
+    /// Samples at (x, y) (full-resolution pixels) with intensities in [0, 1], for `bins` bins.
+    fn new(points: impl Iterator<Item = (f64, f64, f32)>, bins: usize) -> Samples {
+        let b = bins as f64 - 1.0;
+        Samples(points.map(|(x, y, v)| {
+            let fb = v as f64 * b;
+            let f0 = fb.floor().min(b - 1.0).max(0.0);
+            Sample { x, y, row: f0 as usize * bins, weight: fb - f0 }
+        }).collect())
+    }
+}
 
 /// Mutual information (nats) and normalised MI 2·I/(H_f + H_m) of the sampled fixed points
 /// against `moving` (level grid, `factor` full-resolution pixels per grid step) under `t`.
@@ -69,20 +92,21 @@ fn mutual_information(samples: &Samples, view: ArrayView2<f32>, moving_mask: Opt
         .with_min_len(4096)
         .fold(
             || vec![0f64; bins * bins],
-            |mut hist, &(x, y, vf)| {
-                let (mx, my) = t.apply(x, y);
+            |mut hist, s| {
+                let (mx, my) = t.apply(s.x, s.y);
                 if !mask::contains(moving_mask, mx, my) {
                     return hist;
                 }
                 if let Some(vm) = sample_bilinear(&view, mx / factor, my / factor).filter(|v| v.is_finite()) {
-                    let (fb, mb) = (vf as f64 * b, (vm as f64).clamp(0.0, 1.0) * b);
-                    let (f0, m0) = (fb.floor().min(b - 1.0).max(0.0), mb.floor().min(b - 1.0).max(0.0));
-                    let (ff, fm) = (fb - f0, mb - m0);
-                    let (f0, m0) = (f0 as usize, m0 as usize);
-                    hist[f0 * bins + m0] += (1.0 - ff) * (1.0 - fm);
-                    hist[(f0 + 1) * bins + m0] += ff * (1.0 - fm);
-                    hist[f0 * bins + m0 + 1] += (1.0 - ff) * fm;
-                    hist[(f0 + 1) * bins + m0 + 1] += ff * fm;
+                    let mb = (vm as f64).clamp(0.0, 1.0) * b;
+                    // mb ≥ 0: truncation is the floor (a libm call otherwise).
+                    let m0 = (mb as usize).min(bins - 2);
+                    let (ff, fm) = (s.weight, mb - m0 as f64);
+                    let (lower, upper) = (s.row + m0, s.row + bins + m0);
+                    hist[lower] += (1.0 - ff) * (1.0 - fm);
+                    hist[upper] += ff * (1.0 - fm);
+                    hist[lower + 1] += (1.0 - ff) * fm;
+                    hist[upper + 1] += ff * fm;
                 }
                 hist
             },
@@ -131,7 +155,7 @@ pub fn prepare_for_score(plane: ArrayView2<f32>) -> Array2<f32> {
 /// pixels (background) are left out on both sides.
 pub fn normalised_mi_prepared(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, bins: usize) -> f64 {
     let step = ((fixed.len() / 40_000) as f64).sqrt().max(1.0) as usize;
-    let samples = Samples(fixed.indexed_iter().filter(|((y, x), v)| y % step == 0 && x % step == 0 && v.is_finite()).map(|((y, x), &v)| (x as f64, y as f64, v)).collect());
+    let samples = Samples::new(fixed.indexed_iter().filter(|((y, x), v)| y % step == 0 && x % step == 0 && v.is_finite()).map(|((y, x), &v)| (x as f64, y as f64, v)), bins);
     mutual_information(&samples, moving, None, 1.0, transform, bins).1
 }
 
@@ -217,12 +241,12 @@ impl driver::Metric for MiMetric<'_> {
             return Err(Error::Region(format!("the fixed ROI is too small for MI's pyramid level {}×{}: draw a larger one", fl.ncols(), fl.nrows())));
         }
         let take = if li == 0 && self.levels.len() > 1 { self.options.samples.min(COARSEST_SAMPLES) } else { self.options.samples }.min(n);
-        let samples = Samples((0..take).map(|_| {
+        let samples = Samples::new((0..take).map(|_| {
             let j = rng.below(n);
             let i = inside.as_ref().map_or(j, |v| v[j]);
             let (y, x) = (i / fl.ncols(), i % fl.ncols());
             ((x * f) as f64, (y * f) as f64, fl[[y, x]])
-        }).collect());
+        }), self.options.bins);
         Ok(Level { moving: ml, samples, factor: f })
     }
 
