@@ -66,6 +66,11 @@ pub struct EvalRow {
     /// The best rival pose's score (shifted or turned): how distinct the found pose is.
     pub quality_rival: f64,
     pub seconds: f64,
+    /// The candidate whose pose was kept ("sift", "mi on the CoMIRs", …): for `auto`, which
+    /// one won.
+    pub chosen: String,
+    /// Every candidate tried with its verdict and distinctness ("sift fail 0.12; …").
+    pub candidates: String,
 }
 
 /// The protocol's success criterion: a mean corner error of at most 2 % of the patch width.
@@ -136,6 +141,8 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                     quality_score: reg.quality.score,
                     quality_rival: reg.quality.rival_score,
                     seconds: t0.elapsed().as_secs_f64(),
+                    chosen: crate::register::pipeline::Candidate::of(reg.method, reg.input, &reg.quality).label(),
+                    candidates: reg.candidates.iter().map(|c| format!("{} {} {:.2}", c.label(), if c.passed { "pass" } else { "fail" }, c.distinctness)).collect::<Vec<_>>().join("; "),
                 });
             }
             monitor.report(&crate::progress::Progress { done: ((level - 1) * options.per_level + sample + 1) as u64, total: (5 * options.per_level) as u64, message: format!("level {level}") });
@@ -190,9 +197,9 @@ pub fn summary(rows: &[EvalRow]) -> String {
 }
 
 pub fn csv(rows: &[EvalRow]) -> String {
-    let mut out = String::from("method,level,sample,rotation_degrees,error_px,success,quality_passed,quality_score,quality_rival,seconds\n");
+    let mut out = String::from("method,level,sample,rotation_degrees,error_px,success,quality_passed,quality_score,quality_rival,seconds,chosen,candidates\n");
     for r in rows {
-        out += &format!("{},{},{},{:.3},{:.4},{},{},{:.4},{:.4},{:.3}\n", r.method.label(), r.level, r.sample, r.rotation_degrees, r.error_px, r.success, r.quality_passed, r.quality_score, r.quality_rival, r.seconds);
+        out += &format!("{},{},{},{:.3},{:.4},{},{},{:.4},{:.4},{:.3},{},{}\n", r.method.label(), r.level, r.sample, r.rotation_degrees, r.error_px, r.success, r.quality_passed, r.quality_score, r.quality_rival, r.seconds, r.chosen, r.candidates);
     }
     out
 }

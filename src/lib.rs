@@ -290,7 +290,8 @@ fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: 
     if options.refine && (on_originals || reg.method == register::pipeline::Method::Sift) {
         let t2 = std::time::Instant::now();
         let amd = register::alpha_amd::AlphaAmdOptions { kind: options.kind, start_shift: options.start_shift, ..options.amd.clone() };
-        let (transform, refinement) = register::refine::refine_on_comirs(cf, cm, masks, &reg.transform, &amd, monitor)?;
+        let on_comirs = register::pipeline::Assessor::new(cf, cm, masks, true, options);
+        let (transform, refinement) = register::refine::refine_on_comirs(cf, cm, masks, &reg.transform, &amd, &|t| on_comirs.assess(t, None), monitor)?;
         reg.transform = transform;
         reg.refinement = Some(refinement);
         reg.timings.push(("refine".into(), t2.elapsed().as_secs_f64()));

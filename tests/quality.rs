@@ -72,3 +72,22 @@ fn the_comirs_overrule_a_passing_mi_verdict_at_a_wrong_pose() {
     confirm_with_comirs(&mut right, &truth, cf.view(), cm.view(), Default::default(), &o);
     assert!(right.passed, "the true pose was overruled: {}", right.reason);
 }
+
+/// CoMIRs of tissue the model never saw match nothing: their best rival pose scores about as
+/// badly as the found one. Such CoMIRs have no opinion and must not overrule a right MI pass
+/// (on a synthetic cell pair whose model saw only background, 40 of 50 right MI results were
+/// turned into failures this way).
+#[test]
+fn comirs_that_match_nothing_do_not_overrule_mi() {
+    use comir::register::pipeline::confirm_with_comirs;
+    use comir::register::quality::Quality;
+    let truth = Affine2::translation(4.0, -3.0);
+    // Two unrelated scenes stand for CoMIRs that do not coincide anywhere.
+    let (cf, cm) = (common::scene(240, 220, 31), common::scene(240, 220, 32));
+    let o = RegisterOptions::default();
+    let second = Assessor::new(cf.view(), cm.view(), Default::default(), true, &o).assess(&truth, None);
+    assert!(second.rival_score < o.thresholds.min_ncc, "the stand-ins match something: {second:?}");
+    let mut verdict = Quality { score: 0.04, measure: Measure::Nmi, overlap: 0.9, inliers: None, rival_score: 0.02, rival: "turned by 180°".into(), passed: true, reason: Reason::Ok };
+    confirm_with_comirs(&mut verdict, &truth, cf.view(), cm.view(), Default::default(), &o);
+    assert!(verdict.passed, "CoMIRs without an opinion overruled MI: {}", verdict.reason);
+}

@@ -4,8 +4,15 @@
 mod common;
 use comir::progress::Silent;
 use comir::register::mask::Masks;
-use comir::register::refine::{max_move, refine_on_comirs};
+use comir::register::pipeline::{Assessor, RegisterOptions};
+use comir::register::refine::{max_move, refine_on_comirs, Refinement};
 use comir::{Affine2, TransformKind};
+
+/// The refinement as the registration runs it: judged by the NCC check on the same CoMIRs.
+fn refine(fixed: &ndarray::Array2<f32>, moving: &ndarray::Array2<f32>, found: &Affine2) -> (Affine2, Refinement) {
+    let on_comirs = Assessor::new(fixed.view(), moving.view(), Masks::default(), true, &RegisterOptions::default());
+    refine_on_comirs(fixed.view(), moving.view(), Masks::default(), found, &Default::default(), &|t| on_comirs.assess(t, None), &Silent).unwrap()
+}
 
 fn pair(truth: &Affine2, (w, h): (usize, usize)) -> (ndarray::Array2<f32>, ndarray::Array2<f32>, usize, usize) {
     let (fixed, moving) = common::view_pair(w, h, truth, 21);
@@ -19,7 +26,7 @@ fn a_pose_found_a_few_pixels_off_is_polished_to_a_fraction_of_a_pixel() {
     // As MI leaves it on stains: the right basin, 2.5 px and half a degree away.
     let found = Affine2::translation(2.0, -1.5).compose(&truth).compose(&Affine2::rotation_about(0.008, 95.5, 79.5));
     let before = common::corner_error(&found, &truth, w, h);
-    let (refined, what) = refine_on_comirs(fixed.view(), moving.view(), Masks::default(), &found, &Default::default(), &Silent).unwrap();
+    let (refined, what) = refine(&fixed, &moving, &found);
     let after = common::corner_error(&refined, &truth, w, h);
     assert!(before > 2.0, "the start must be off: {before:.2} px");
     assert!(what.kept && after < 0.5, "refined {before:.2} → {after:.2} px ({what:?})");
@@ -35,9 +42,23 @@ fn a_refinement_that_would_move_the_pose_far_is_not_kept() {
     // Off by more than the refinement may correct; α-AMD would still find the truth from
     // here, but a local step must not overrule the global search that chose this pose.
     let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
-    let (kept, what) = refine_on_comirs(fixed.view(), moving.view(), Masks::default(), &found, &Default::default(), &Silent).unwrap();
+    let (kept, what) = refine(&fixed, &moving, &found);
     assert!(!what.kept && what.moved_px > max_move(w, h), "{what:?}");
     assert_eq!(kept, found);
+}
+
+/// CoMIRs that do not coincide (a model that never saw this tissue) know no better than the
+/// pose found: α-AMD on them still moves it, but the move is not kept, and the report says why.
+#[test]
+fn a_refinement_on_comirs_that_do_not_match_is_not_kept() {
+    let truth = Affine2::translation(3.0, -2.0);
+    let (fixed, _, w, h) = pair(&truth, (192, 160));
+    let unrelated = common::scene(w, h, 77);
+    let found = Affine2::translation(1.0, 0.5).compose(&truth);
+    let (kept, what) = refine(&fixed, &unrelated, &found);
+    assert!(!what.kept, "{what:?}");
+    assert_eq!(kept, found);
+    assert!(what.to_string().starts_with("not refined: the CoMIRs do not match"), "{what}");
 }
 
 #[test]

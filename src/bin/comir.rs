@@ -75,6 +75,19 @@ enum Command {
         #[arg(long)]
         out_dir: PathBuf,
     },
+    /// Make a synthetic multimodal pair from one image (for evaluation): a.tif is the image
+    /// (mild blur, noise), b.tif a random non-monotonic map of it mixed with its edges
+    /// (more blur, more noise); the two are exactly aligned.
+    Synth {
+        #[arg(long)]
+        input: PathBuf,
+        /// Writes a.tif and b.tif (32-bit) here.
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// The intensity map, blur and noise are drawn from this seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Register a moving image onto a fixed one (with a model: via CoMIRs; without: MI).
     Register(RegisterArgs),
     /// Register every pair of a folder with one model; a summary CSV and per-pair outputs.
@@ -389,6 +402,14 @@ fn run(cli: Cli) -> comir::Result<()> {
                 write_tiff(&out_dir.join(format!("{name}.tif")), &stain::channel(&hed, c))?;
             }
             eprintln!("wrote hematoxylin.tif, eosin.tif, dab.tif to {}", out_dir.display());
+            Ok(())
+        }
+        Command::Synth { input, out_dir, seed } => {
+            let (a, b) = comir::image::synthetic::modality_pair(&read_image(&input)?, seed)?;
+            std::fs::create_dir_all(&out_dir).map_err(|e| comir::Error::Write { path: out_dir.clone(), source: e })?;
+            write_tiff(&out_dir.join("a.tif"), &a)?;
+            write_tiff(&out_dir.join("b.tif"), &b)?;
+            eprintln!("wrote a.tif, b.tif ({}×{}) to {}", a.width(), a.height(), out_dir.display());
             Ok(())
         }
         Command::Register(a) => {

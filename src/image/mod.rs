@@ -7,6 +7,7 @@ pub mod filter;
 pub mod preview;
 pub mod region;
 pub mod stain;
+pub mod synthetic;
 
 use crate::error::{Error, Result};
 use ndarray::{Array4, ArrayView2};

@@ -242,7 +242,9 @@ pub fn confirm_with_comirs(quality: &mut Quality, fixed_to_moving: &Affine2, fix
         return;
     }
     let second = Assessor::new(fixed_comir, moving_comir, masks, true, o).assess(fixed_to_moving, None);
-    if second.rival_score > second.score {
+    // The CoMIRs have an opinion only where they match something: a rival they score below
+    // the NCC a pass needs is noise (CoMIRs of tissue the model never saw), not a better pose.
+    if second.rival_score > second.score && second.rival_score >= o.thresholds.min_ncc {
         quality.fail(Reason::ComirsDisagree { rival: second.rival, rival_score: second.rival_score, score: second.score });
     }
 }

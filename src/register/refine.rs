@@ -5,8 +5,15 @@
 //! from the truth (on the demo pair's unseen half, half of MI's successes were 2–2.5 px off),
 //! while the CoMIRs, trained to coincide where the tissue coincides, place it to a fraction of
 //! a pixel. Only the finest level runs: the basin is already found.
+//!
+//! Only where the CoMIRs match: a model that never saw such tissue (its training images lacked
+//! it) gives CoMIRs that do not coincide, and polishing on them moves a right pose off (on a
+//! synthetic cell pair whose model saw only background, MI's 1 px became 2–5 px). So the polish
+//! is kept only when the CoMIRs pass their own check (NCC, distinct from shifted and turned
+//! poses) at the refined pose.
 use super::alpha_amd::{self, AlphaAmdOptions};
 use super::mask::Masks;
+use super::quality::Quality;
 use super::transform::{corner_error, Affine2};
 use crate::error::Result;
 use crate::progress::Monitor;
@@ -20,8 +27,12 @@ pub struct Refinement {
     /// one (pixels).
     pub moved_px: f64,
     /// Whether the refined pose was kept: a move larger than [`max_move`] means the CoMIRs
-    /// disagree with the pose found, and a local step should not overrule a global search.
+    /// disagree with the pose found, and a local step should not overrule a global search;
+    /// CoMIRs that fail their check there do not know better than the pose found.
     pub kept: bool,
+    /// Why it was not kept ("" when kept).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub why_not: String,
 }
 
 impl std::fmt::Display for Refinement {
@@ -30,7 +41,7 @@ impl std::fmt::Display for Refinement {
         if self.kept {
             write!(f, "refined on the CoMIRs (moved {:.2} px)", self.moved_px)
         } else {
-            write!(f, "not refined: on the CoMIRs the pose would move {:.2} px, more than a local correction may", self.moved_px)
+            write!(f, "not refined: {}", self.why_not)
         }
     }
 }
@@ -42,11 +53,18 @@ pub fn max_move(width: usize, height: usize) -> f64 {
 }
 
 /// Refine the fixed → moving `found` on the two CoMIR planes; returns the transform to keep
-/// and what happened.
-pub fn refine_on_comirs(fixed_comir: ArrayView2<f32>, moving_comir: ArrayView2<f32>, masks: Masks, found: &Affine2, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<(Affine2, Refinement)> {
+/// and what happened. `comirs_verdict` judges a pose on the CoMIRs (the registration's NCC
+/// check).
+pub fn refine_on_comirs(fixed_comir: ArrayView2<f32>, moving_comir: ArrayView2<f32>, masks: Masks, found: &Affine2, options: &AlphaAmdOptions, comirs_verdict: &dyn Fn(&Affine2) -> Quality, monitor: &dyn Monitor) -> Result<(Affine2, Refinement)> {
     let refined = alpha_amd::refine(fixed_comir, moving_comir, masks, found, options, monitor)?.transform;
     let (h, w) = fixed_comir.dim();
     let moved_px = corner_error(&refined, found, w, h);
-    let kept = moved_px.is_finite() && moved_px <= max_move(w, h);
-    Ok((if kept { refined } else { *found }, Refinement { moved_px, kept }))
+    let why_not = if !(moved_px.is_finite() && moved_px <= max_move(w, h)) {
+        format!("on the CoMIRs the pose would move {moved_px:.2} px, more than a local correction may")
+    } else {
+        let q = comirs_verdict(&refined);
+        if q.passed { String::new() } else { format!("the CoMIRs do not match well enough to correct the pose ({})", q.reason) }
+    };
+    let kept = why_not.is_empty();
+    Ok((if kept { refined } else { *found }, Refinement { moved_px, kept, why_not }))
 }
