@@ -435,6 +435,9 @@ pub fn train_summary(out: &std::path::Path, model: &Model, report: &model::train
     } else if report.stopped_when_good {
         lines.push(format!("stopped before {steps_asked} steps: two checks in a row registered every test crop within a pixel"));
     }
+    if let Some(step) = report.returned_to {
+        lines.push(format!("the model holds the weights of step {step}: its check was the best, better than the last one"));
+    }
     lines.join("\n")
 }
 
@@ -468,7 +471,7 @@ pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewM
     let check = |m: &Model, step: u64| -> Result<model::train::Checked> {
         let crops = crops.as_ref().ok_or_else(|| Error::Internal("a training check without crops".into()))?;
         let c = train_check::check(m, crops, step)?;
-        Ok(model::train::Checked { sentence: c.to_string(), good: c.good() })
+        Ok(model::train::Checked { sentence: c.to_string(), good: c.good(), rank: c.rank() })
     };
     let check: Option<model::train::CheckFn> = if crops.is_some() { Some(&check) } else { None };
     let report = model::train::train(&mut model, &prepared, config, Some(out.to_path_buf()), check, monitor)?;

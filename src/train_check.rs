@@ -35,6 +35,12 @@ impl Check {
     pub fn good(&self) -> bool {
         self.registered == self.crops && self.median_error_px <= 1.0
     }
+
+    /// Higher is better: more crops registered, then a smaller median error.
+    pub fn rank(&self) -> f64 {
+        let error = if self.median_error_px.is_finite() { self.median_error_px } else { f64::MAX };
+        self.registered as f64 + 1.0 / (1.0 + error)
+    }
 }
 
 impl std::fmt::Display for Check {

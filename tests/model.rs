@@ -144,7 +144,7 @@ fn the_check_runs_at_every_checkpoint_and_at_the_end() {
     let (a, b) = synthetic_pair(64, 2);
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     let mut m = model(tiny_net(1), tiny_net(1), 5);
-    let check = |model: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: format!("{step} = {}", model.header.steps_trained), good: false }) };
+    let check = |model: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: format!("{step} = {}", model.header.steps_trained), good: false, rank: step as f64 }) };
     let report = train(&mut m, &pairs, &TrainConfig { checkpoint_every: 2, ..quick_config(5) }, None, Some(&check), &Silent).unwrap();
     let steps: Vec<u64> = report.checks.iter().map(|(s, _)| *s).collect();
     assert_eq!(steps, vec![2, 4, 5]);
@@ -159,7 +159,7 @@ fn training_stops_after_two_good_checks_in_a_row_when_asked() {
     let (a, b) = synthetic_pair(64, 2);
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     // Good from step 4 on: checks at 2 (bad), 4 (good), 6 (good) → stop at 6 of 10.
-    let check = |_: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: String::new(), good: step >= 4 }) };
+    let check = |_: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: String::new(), good: step >= 4, rank: step as f64 }) };
     let config = TrainConfig { checkpoint_every: 2, ..quick_config(10) };
     let mut m = model(tiny_net(1), tiny_net(1), 5);
     let report = train(&mut m, &pairs, &config, None, Some(&check), &Silent).unwrap();
@@ -168,6 +168,39 @@ fn training_stops_after_two_good_checks_in_a_row_when_asked() {
     let mut m = model(tiny_net(1), tiny_net(1), 5);
     let report = train(&mut m, &pairs, &TrainConfig { stop_when_good: false, ..config }, None, Some(&check), &Silent).unwrap();
     assert!(!report.stopped_when_good && m.header.steps_trained == 10);
+}
+
+/// A run whose last check is worse than an earlier one ends with the best-checked weights
+/// (and says so); a run whose last check is its best keeps the last weights.
+#[test]
+fn training_returns_to_the_best_checked_weights() {
+    let _serial = torch_lock();
+    let (a, b) = synthetic_pair(64, 2);
+    let pairs = [TrainingPair::new(a, b, None).unwrap()];
+    let weights = |m: &Model| -> Vec<f32> {
+        let mut v: Vec<(String, tch::Tensor)> = m.var_store(0).variables().into_iter().collect();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v.iter().flat_map(|(_, t)| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()).collect()
+    };
+    // Checks at 2, 4, 6 (the end); the one at 4 is the best.
+    let at_step_4 = std::cell::RefCell::new(Vec::new());
+    let check = |m: &Model, step: u64| -> comir::Result<Checked> {
+        if step == 4 {
+            *at_step_4.borrow_mut() = weights(m);
+        }
+        Ok(Checked { sentence: String::new(), good: false, rank: if step == 4 { 6.5 } else { 3.0 } })
+    };
+    let config = TrainConfig { checkpoint_every: 2, ..quick_config(6) };
+    let mut m = model(tiny_net(1), tiny_net(1), 5);
+    let report = train(&mut m, &pairs, &config, None, Some(&check), &Silent).unwrap();
+    assert_eq!(report.returned_to, Some(4));
+    assert_eq!(m.header.steps_trained, 4);
+    assert_eq!(weights(&m), *at_step_4.borrow(), "the model does not hold the weights of step 4");
+    // Improving checks: the last weights stay.
+    let rising = |_: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: String::new(), good: false, rank: step as f64 }) };
+    let mut m = model(tiny_net(1), tiny_net(1), 5);
+    let report = train(&mut m, &pairs, &config, None, Some(&rising), &Silent).unwrap();
+    assert_eq!((report.returned_to, m.header.steps_trained), (None, 6));
 }
 
 fn rot90_chw(x: &Array3<f32>) -> Array3<f32> {

@@ -115,6 +115,9 @@ pub struct TrainReport {
     pub checks: Vec<(u64, String)>,
     /// Stopped before the steps asked for: two checks in a row were good (`stop_when_good`).
     pub stopped_when_good: bool,
+    /// The model ends with the weights of this step, whose check was better than the last
+    /// one's (None: the last weights were kept).
+    pub returned_to: Option<u64>,
 }
 
 /// A check's verdict on the model as trained so far.
@@ -123,6 +126,36 @@ pub struct Checked {
     pub sentence: String,
     /// Whether the model is good enough to stop (see [`TrainConfig::stop_when_good`]).
     pub good: bool,
+    /// How good (higher is better), to keep the best-checked weights: SGD on a contrastive
+    /// loss oscillates, and a check at 6/6 may be followed by one at 0/6.
+    pub rank: f64,
+}
+
+/// Deep copies of both networks' weights (and batch-norm statistics) at one step.
+struct Snapshot {
+    step: u64,
+    rank: f64,
+    weights: [Vec<(String, Tensor)>; 2],
+}
+
+impl Snapshot {
+    fn take(model: &Model, step: u64, rank: f64) -> Snapshot {
+        let copy = |side: usize| model.var_store(side).variables().into_iter().map(|(name, t)| (name, t.detach().copy())).collect();
+        Snapshot { step, rank, weights: [copy(0), copy(1)] }
+    }
+
+    /// Put these weights back into `model` (same architecture: the names are its own).
+    fn restore(&self, model: &mut Model) -> Result<()> {
+        for (side, saved) in self.weights.iter().enumerate() {
+            let mut live = model.var_store(side).variables();
+            for (name, value) in saved {
+                let target = live.get_mut(name).ok_or_else(|| Error::Internal(format!("weight {name} vanished during training")))?;
+                tch::no_grad(|| target.f_copy_(value))?;
+            }
+        }
+        model.header.steps_trained = self.step;
+        Ok(())
+    }
 }
 
 /// Judges the model as trained so far (after the given total step count).
@@ -175,6 +208,7 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
 
     let mut report = TrainReport::default();
     let mut last_good = false;
+    let (mut best, mut last_rank): (Option<Snapshot>, f64) = (None, f64::NEG_INFINITY);
     let start = Instant::now();
     let n = config.batch_size;
     for step in 0..config.steps {
@@ -229,6 +263,10 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
             report.checks.push((model.header.steps_trained, verdict.sentence));
             good_twice = verdict.good && last_good;
             last_good = verdict.good;
+            last_rank = verdict.rank;
+            if best.as_ref().is_none_or(|b| verdict.rank > b.rank) {
+                best = Some(Snapshot::take(model, model.header.steps_trained, verdict.rank));
+            }
         }
         let checked = report.checks.last().map(|(_, c)| format!("; {c}")).unwrap_or_default();
         monitor.report(&Progress { done: step + 1, total: config.steps, message: format!("loss {loss_value:.4}, {rate:.2} steps/s{checked}") });
@@ -239,6 +277,12 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
             report.stopped_when_good = true;
             break;
         }
+    }
+    // A run that ends on a worse check than an earlier one (the last steps, or a cancel,
+    // landed in an oscillation) returns to the best-checked weights.
+    if let Some(b) = best.filter(|b| b.rank > last_rank) {
+        b.restore(model)?;
+        report.returned_to = Some(b.step);
     }
     Ok(report)
 }
