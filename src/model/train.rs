@@ -279,8 +279,9 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         }
     }
     // A run that ends on a worse check than an earlier one (the last steps, or a cancel,
-    // landed in an oscillation) returns to the best-checked weights.
-    if let Some(b) = best.filter(|b| b.rank > last_rank) {
+    // landed in an oscillation) returns to the best-checked weights. One that stopped on two
+    // good checks in a row is good and stable as it is.
+    if let Some(b) = best.filter(|b| b.rank > last_rank && !report.stopped_when_good) {
         b.restore(model)?;
         report.returned_to = Some(b.step);
     }
