@@ -338,13 +338,27 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
     let mut best = sift_result;
     let starts = start_angles(o.any_rotation);
-    for &used in intensity {
+    let search = |used: Method| -> Result<(Affine2, f64)> {
         let t0 = Instant::now();
         let transform = match used {
             Method::Mi => mi::register(fixed, moving, masks, &starts, &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform,
             _ => alpha_amd::register(fixed, moving, masks, &starts, &AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }, monitor)?.transform,
         };
-        timings.push((used.name().into(), t0.elapsed().as_secs_f64()));
+        Ok((transform, t0.elapsed().as_secs_f64()))
+    };
+    // The two searches are independent (each has its own random stream): run side by side,
+    // MI's starts — one after the other — beside α-AMD's parallel ones; then judged in order,
+    // so the result is the same as one after the other.
+    let found: Vec<Result<(Affine2, f64)>> = match intensity {
+        [first, second] => {
+            let (a, b) = rayon::join(|| search(*first), || search(*second));
+            vec![a, b]
+        }
+        _ => intensity.iter().map(|&m| search(m)).collect(),
+    };
+    for (&used, result) in intensity.iter().zip(found) {
+        let (transform, seconds) = result?;
+        timings.push((used.name().into(), seconds));
         let quality = judge_transform(&transform, None);
         candidates.push(Candidate::of(used, input, &quality));
         let reg = Registration { quality, transform, kind: o.kind, method: used, input, matches: vec![], timings: vec![], binning: 1, candidates: vec![], refinement: None };
