@@ -349,16 +349,22 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     // The two searches are independent (each has its own random stream): run side by side,
     // MI's starts — one after the other — beside α-AMD's parallel ones; then judged in order,
     // so the result is the same as one after the other.
+    // The profile gets their joint time: steps that overlap must not be added up.
     let found: Vec<Result<(Affine2, f64)>> = match intensity {
         [first, second] => {
+            let t0 = Instant::now();
             let (a, b) = rayon::join(|| search(*first), || search(*second));
+            timings.push((format!("{} + {} (side by side)", first.name(), second.name()), t0.elapsed().as_secs_f64()));
             vec![a, b]
         }
         _ => intensity.iter().map(|&m| search(m)).collect(),
     };
+    let side_by_side = found.len() > 1;
     for (&used, result) in intensity.iter().zip(found) {
         let (transform, seconds) = result?;
-        timings.push((used.name().into(), seconds));
+        if !side_by_side {
+            timings.push((used.name().into(), seconds));
+        }
         let quality = judge_transform(&transform, None);
         candidates.push(Candidate::of(used, input, &quality));
         let reg = Registration { quality, transform, kind: o.kind, method: used, input, matches: vec![], timings: vec![], binning: 1, candidates: vec![], refinement: None };
