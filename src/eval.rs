@@ -141,7 +141,7 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                     quality_score: reg.quality.score,
                     quality_rival: reg.quality.rival_score,
                     seconds: t0.elapsed().as_secs_f64(),
-                    chosen: crate::register::pipeline::Candidate::of(reg.method, reg.input, &reg.quality).label(),
+                    chosen: crate::register::pipeline::label(reg.method, reg.input),
                     candidates: reg.candidates.iter().map(|c| format!("{} {} {:.2}", c.label(), if c.passed { "pass" } else { "fail" }, c.distinctness)).collect::<Vec<_>>().join("; "),
                 });
             }

@@ -277,9 +277,11 @@ fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: 
         reg.candidates = candidates;
         reg.timings.push(("mi-candidate".into(), mi_seconds));
     }
+    // The CoMIRs' verdict on a pose: the second opinion on MI and the refinement's check.
+    let on_comirs = register::pipeline::Assessor::new(cf, cm, masks, true, options);
     let on_originals = reg.input == register::pipeline::Input::Originals;
     if on_originals {
-        register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, cf, cm, masks, options);
+        register::pipeline::confirm_with_comirs(&mut reg.quality, &reg.transform, &on_comirs, options);
         // The list shows MI's verdict after the CoMIRs' second opinion.
         if let Some(c) = reg.candidates.iter_mut().rev().find(|c| c.input == register::pipeline::Input::Originals) {
             *c = register::pipeline::Candidate::of(reg.method, reg.input, &reg.quality);
@@ -290,7 +292,6 @@ fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: 
     if options.refine && (on_originals || reg.method == register::pipeline::Method::Sift) {
         let t2 = std::time::Instant::now();
         let amd = register::alpha_amd::AlphaAmdOptions { kind: options.kind, start_shift: options.start_shift, ..options.amd.clone() };
-        let on_comirs = register::pipeline::Assessor::new(cf, cm, masks, true, options);
         let (transform, refinement) = register::refine::refine_on_comirs(cf, cm, masks, &reg.transform, &amd, &|t| on_comirs.assess(t, None), monitor)?;
         reg.transform = transform;
         reg.refinement = Some(refinement);

@@ -63,13 +63,14 @@ fn the_comirs_overrule_a_passing_mi_verdict_at_a_wrong_pose() {
     let turned = truth.compose(&Affine2::rotation_about(std::f64::consts::PI, 119.5, 109.5));
     let passing = || Quality { score: 0.04, measure: Measure::Nmi, overlap: 0.9, inliers: None, rival_score: 0.02, rival: "turned by 180°".into(), passed: true, reason: Reason::Ok };
     let o = RegisterOptions::default();
+    let on_comirs = Assessor::new(cf.view(), cm.view(), Default::default(), true, &o);
     let mut wrong = passing();
-    confirm_with_comirs(&mut wrong, &turned, cf.view(), cm.view(), Default::default(), &o);
+    confirm_with_comirs(&mut wrong, &turned, &on_comirs, &o);
     assert!(!wrong.passed, "a 180°-wrong pose kept its pass");
     assert!(matches!(&wrong.reason, Reason::ComirsDisagree { rival, .. } if rival.contains("turned by 180°")), "{}", wrong.reason);
     assert!(wrong.reason.to_string().contains("mutual information and the CoMIRs disagree"));
     let mut right = passing();
-    confirm_with_comirs(&mut right, &truth, cf.view(), cm.view(), Default::default(), &o);
+    confirm_with_comirs(&mut right, &truth, &on_comirs, &o);
     assert!(right.passed, "the true pose was overruled: {}", right.reason);
 }
 
@@ -85,9 +86,10 @@ fn comirs_that_match_nothing_do_not_overrule_mi() {
     // Two unrelated scenes stand for CoMIRs that do not coincide anywhere.
     let (cf, cm) = (common::scene(240, 220, 31), common::scene(240, 220, 32));
     let o = RegisterOptions::default();
-    let second = Assessor::new(cf.view(), cm.view(), Default::default(), true, &o).assess(&truth, None);
+    let on_comirs = Assessor::new(cf.view(), cm.view(), Default::default(), true, &o);
+    let second = on_comirs.assess(&truth, None);
     assert!(second.rival_score < o.thresholds.min_ncc, "the stand-ins match something: {second:?}");
     let mut verdict = Quality { score: 0.04, measure: Measure::Nmi, overlap: 0.9, inliers: None, rival_score: 0.02, rival: "turned by 180°".into(), passed: true, reason: Reason::Ok };
-    confirm_with_comirs(&mut verdict, &truth, cf.view(), cm.view(), Default::default(), &o);
+    confirm_with_comirs(&mut verdict, &truth, &on_comirs, &o);
     assert!(verdict.passed, "CoMIRs without an opinion overruled MI: {}", verdict.reason);
 }

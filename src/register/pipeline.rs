@@ -125,7 +125,8 @@ pub enum Input {
     Originals,
 }
 
-fn label(method: Method, input: Input) -> String {
+/// "sift", "alpha-amd", "mi on the CoMIRs", "mi on the originals".
+pub fn label(method: Method, input: Input) -> String {
     match (method, input) {
         (Method::Mi, Input::Comirs) => "mi on the CoMIRs".into(),
         (Method::Mi, Input::Originals) => "mi on the originals".into(),
@@ -237,11 +238,12 @@ impl<'a> Assessor<'a> {
 /// weakly related stains can prefer a wrong pose (in `comir eval`, 2 of 100 MI passes were
 /// turned by ~180°, their NMI above the true pose's). The CoMIRs, however weak, must not match
 /// a rival pose (shifted, turned) better than the found one; if they do, the verdict is FAIL.
-pub fn confirm_with_comirs(quality: &mut Quality, fixed_to_moving: &Affine2, fixed_comir: ArrayView2<f32>, moving_comir: ArrayView2<f32>, masks: Masks, o: &RegisterOptions) {
+/// `on_comirs` judges poses on the two CoMIRs (an [`Assessor`] made with `monomodal`).
+pub fn confirm_with_comirs(quality: &mut Quality, fixed_to_moving: &Affine2, on_comirs: &Assessor, o: &RegisterOptions) {
     if !quality.passed {
         return;
     }
-    let second = Assessor::new(fixed_comir, moving_comir, masks, true, o).assess(fixed_to_moving, None);
+    let second = on_comirs.assess(fixed_to_moving, None);
     // The CoMIRs have an opinion only where they match something: a rival they score below
     // the NCC a pass needs is noise (CoMIRs of tissue the model never saw), not a better pose.
     if second.rival_score > second.score && second.rival_score >= o.thresholds.min_ncc {
@@ -338,33 +340,28 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
     let mut best = sift_result;
     let starts = start_angles(o.any_rotation);
-    let search = |used: Method| -> Result<(Affine2, f64)> {
-        let t0 = Instant::now();
-        let transform = match used {
+    let search = |used: Method| -> Result<Affine2> {
+        Ok(match used {
             Method::Mi => mi::register(fixed, moving, masks, &starts, &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform,
             _ => alpha_amd::register(fixed, moving, masks, &starts, &AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }, monitor)?.transform,
-        };
-        Ok((transform, t0.elapsed().as_secs_f64()))
+        })
     };
     // The two searches are independent (each has its own random stream): run side by side,
     // MI's starts — one after the other — beside α-AMD's parallel ones; then judged in order,
-    // so the result is the same as one after the other.
-    // The profile gets their joint time: steps that overlap must not be added up.
-    let found: Vec<Result<(Affine2, f64)>> = match intensity {
+    // so the result is the same as one after the other. The profile gets their joint time:
+    // steps that overlap must not be added up.
+    let t0 = Instant::now();
+    let found: Vec<Result<Affine2>> = match intensity {
         [first, second] => {
-            let t0 = Instant::now();
             let (a, b) = rayon::join(|| search(*first), || search(*second));
-            timings.push((format!("{} + {} (side by side)", first.name(), second.name()), t0.elapsed().as_secs_f64()));
             vec![a, b]
         }
         _ => intensity.iter().map(|&m| search(m)).collect(),
     };
-    let side_by_side = found.len() > 1;
+    let step = intensity.iter().map(|m| m.name()).collect::<Vec<_>>().join(" + ");
+    timings.push((if intensity.len() > 1 { format!("{step} (side by side)") } else { step }, t0.elapsed().as_secs_f64()));
     for (&used, result) in intensity.iter().zip(found) {
-        let (transform, seconds) = result?;
-        if !side_by_side {
-            timings.push((used.name().into(), seconds));
-        }
+        let transform = result?;
         let quality = judge_transform(&transform, None);
         candidates.push(Candidate::of(used, input, &quality));
         let reg = Registration { quality, transform, kind: o.kind, method: used, input, matches: vec![], timings: vec![], binning: 1, candidates: vec![], refinement: None };

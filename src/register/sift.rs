@@ -242,6 +242,12 @@ fn fast_angle(y: f32, x: f32) -> f32 {
     if y < 0.0 { if r >= TAU { 0.0 } else { r } } else { a }
 }
 
+/// The offsets (dy from y_lo to y_hi, dx from x_lo to x_hi) of a window of `radius` about
+/// (cy, cx) where a central-difference gradient exists: one pixel inside the border.
+fn gradient_window((h, w): (usize, usize), cy: isize, cx: isize, radius: isize) -> (isize, isize, isize, isize) {
+    ((-radius).max(1 - cy), radius.min(h as isize - 2 - cy), (-radius).max(1 - cx), radius.min(w as isize - 2 - cx))
+}
+
 /// exp(−d² / denominator) for d = −radius..=radius: a 2-D Gaussian weight is the product of
 /// two of these, so a window needs 2(2r + 1) exponentials instead of (2r + 1)².
 fn separable_gaussian(radius: isize, denominator: f64) -> Vec<f64> {
@@ -256,10 +262,7 @@ fn orientations(img: &Array2<f32>, kp: &Keypoint) -> Vec<f64> {
     let radius = (3.0 * sigma).round() as isize;
     let mut hist = [0f64; ORI_BINS];
     let gauss = separable_gaussian(radius, 2.0 * sigma * sigma);
-    // Gradients exist one pixel inside the border: the window is clipped to that.
-    let (h, w) = img.dim();
-    let (y_lo, y_hi) = ((-radius).max(1 - cy), radius.min(h as isize - 2 - cy));
-    let (x_lo, x_hi) = ((-radius).max(1 - cx), radius.min(w as isize - 2 - cx));
+    let (y_lo, y_hi, x_lo, x_hi) = gradient_window(img.dim(), cy, cx, radius);
     let to_bin = ORI_BINS as f64 / std::f64::consts::TAU;
     for dy in y_lo..=y_hi {
         let y = (cy + dy) as usize;
@@ -343,10 +346,7 @@ fn describe(img: &Array2<f32>, kp: &Keypoint) -> [f32; DESCRIPTOR_LEN] {
     let mut hist = [0f64; (D + 2) * (D + 2) * SLOTS];
     // exp(−|(xr, yr)|² / (D²/2)) with |(xr, yr)| = |(dx, dy)| / hist_width (a rotation keeps lengths).
     let gauss = separable_gaussian(radius, 0.5 * (D * D) as f64 * hist_width * hist_width);
-    // Gradients exist one pixel inside the border: the window is clipped to that.
-    let (h, w) = img.dim();
-    let (y_lo, y_hi) = ((-radius).max(1 - cy), radius.min(h as isize - 2 - cy));
-    let (x_lo, x_hi) = ((-radius).max(1 - cx), radius.min(w as isize - 2 - cx));
+    let (y_lo, y_hi, x_lo, x_hi) = gradient_window(img.dim(), cy, cx, radius);
     let (cos_w, sin_w) = (cos / hist_width, sin / hist_width);
     // First the window's points that fall in the grid (bins, gradient, weight), then their
     // angles and magnitudes in one loop the compiler runs on vector lanes, then the histogram.
