@@ -2,7 +2,8 @@
 # Fetch the demo/test images from a package registry at set-up time (nothing is committed):
 # scikit-image's bundled ihc.png (immunohistochemistry, 512×512 RGB) from its PyPI wheel, and
 # two more of its images for the wider evaluation's synthetic pairs (make eval): cell.png
-# (550×660 grey, a cell in saline) and astronaut.png (512×512 RGB).
+# (550×660 grey, a cell in saline) and astronaut.png (512×512 RGB); and, for pretraining on
+# synthetic pairs (scripts/pretrain.sh), ten others that no evaluation uses.
 # Writes them to .deps/demo/ and reuses the per-user cache (COMIR_CACHE).
 set -euo pipefail
 SKIMAGE_VERSION=0.26.0
@@ -10,7 +11,9 @@ SKIMAGE_SHA256=74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${COMIR_CACHE:-$HOME/.cache/comir}
 out="$root/.deps/demo"
-images=(ihc.png cell.png astronaut.png)
+images=(ihc.png cell.png astronaut.png
+  camera.png coins.png moon.png page.png text.png brick.png grass.png gravel.png chelsea.png
+  coffee.png)
 missing=0
 for f in "${images[@]}"; do [[ -f "$out/$f" ]] || missing=1; done
 [[ $missing == 0 ]] && exit 0

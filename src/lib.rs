@@ -358,11 +358,44 @@ pub struct NewModel {
     pub preprocess: [model::preprocess::Preprocess; 2],
     pub size: String,
     pub channels: usize,
+    pub start: Start,
 }
 
 impl Default for NewModel {
     fn default() -> Self {
-        NewModel { names: ["A".into(), "B".into()], preprocess: [Default::default(); 2], size: "small".into(), channels: 1 }
+        NewModel { names: ["A".into(), "B".into()], preprocess: [Default::default(); 2], size: "small".into(), channels: 1, start: Start::Random }
+    }
+}
+
+/// The weights a new model's training starts from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Start {
+    #[default]
+    Random,
+    /// Fine-tune the networks of this model file (a model of similar modalities, or one
+    /// pretrained on synthetic pairs by `scripts/pretrain.sh`): same architecture, any input
+    /// channels (see `Model::starting_from`); the new model keeps its own names and
+    /// preprocessing.
+    From(std::path::PathBuf),
+}
+
+impl std::str::FromStr for Start {
+    type Err = Error;
+    /// "random", or the path of a model file.
+    fn from_str(s: &str) -> Result<Start> {
+        match s.trim() {
+            "" | "random" => Ok(Start::Random),
+            path => Ok(Start::From(path.into())),
+        }
+    }
+}
+
+impl std::fmt::Display for Start {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Start::Random => f.write_str("random"),
+            Start::From(path) => write!(f, "{}", path.display()),
+        }
     }
 }
 
@@ -372,7 +405,16 @@ fn new_model(new: &NewModel, channels: [usize; 2]) -> Result<Model> {
     let modality = |i: usize| -> Result<Modality> {
         Ok(Modality { name: new.names[i].clone(), preprocess: new.preprocess[i], net: model::config::NetConfig::preset(&new.size, channels[i], new.channels)? })
     };
-    Model::new([modality(0)?, modality(1)?], model::device::default_device())
+    let modalities = [modality(0)?, modality(1)?];
+    let device = model::device::default_device();
+    match &new.start {
+        Start::Random => Model::new(modalities, device),
+        Start::From(path) => {
+            let mut model = Model::starting_from(modalities, &Model::load(path, device)?, device)?;
+            model.header.provenance.started_from = Some(path.display().to_string());
+            Ok(model)
+        }
+    }
 }
 
 /// Seconds one training step of `new` with `config` takes on this machine, measured: a
@@ -430,6 +472,9 @@ pub fn train_summary(out: &std::path::Path, model: &Model, report: &model::train
         out.display(), model.parameter_count(0), model.parameter_count(1), model.header.steps_trained, report.steps_per_second, tail.len(),
         tail.iter().sum::<f64>() / tail.len().max(1) as f64
     )];
+    if let Some(from) = &model.header.provenance.started_from {
+        lines.push(format!("started from {from}"));
+    }
     lines.extend(report.checks.iter().map(|(step, check)| format!("after {step} steps the CoMIRs {check}")));
     if report.cancelled {
         lines.push(format!("stopped on request before {steps_asked} steps; the model holds the steps done"));
@@ -466,7 +511,8 @@ pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewM
         let xb = image::region::crop_input(model::preprocess::prepare(b, model.header.modalities[1].preprocess)?, rect)?;
         prepared.push(model::augment::TrainingPair::new(xa, xb, mask)?);
     }
-    model.header.provenance = model::store::Provenance { command, ..Provenance::now(None) };
+    let started_from = model.header.provenance.started_from.take();
+    model.header.provenance = model::store::Provenance { command, started_from, ..Provenance::now(None) };
     // The registration check (see `train_check`): crops of the first pair, drawn once.
     let crops = train_check::draw(&prepared[0], config.seed);
     let check = |m: &Model, step: u64| -> Result<model::train::Checked> {

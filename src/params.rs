@@ -78,12 +78,15 @@ pub struct TrainParams {
     /// One of [`NET_SIZES`].
     pub size: String,
     pub steps: u64,
+    /// "random", or the path of a model file to fine-tune (see [`crate::Start`]).
+    pub start: String,
 }
 
 impl Default for TrainParams {
     fn default() -> Self {
-        let [name_a, name_b] = crate::NewModel::default().names;
-        TrainParams { name_a, name_b, size: crate::NewModel::default().size, steps: crate::model::train::TrainConfig::default().steps }
+        let new = crate::NewModel::default();
+        let [name_a, name_b] = new.names;
+        TrainParams { name_a, name_b, size: new.size, steps: crate::model::train::TrainConfig::default().steps, start: new.start.to_string() }
     }
 }
 
@@ -101,7 +104,7 @@ impl TrainParams {
         if !NET_SIZES.contains(&self.size.as_str()) {
             return Err(Error::UnknownChoice { what: "network size", given: self.size.clone(), choices: NET_SIZES.join(" or ") });
         }
-        let new = crate::NewModel { names: [self.name_a.clone(), self.name_b.clone()], size: self.size.clone(), ..Default::default() };
+        let new = crate::NewModel { names: [self.name_a.clone(), self.name_b.clone()], size: self.size.clone(), start: self.start.parse()?, ..Default::default() };
         Ok((new, crate::model::train::TrainConfig { steps: self.steps, ..Default::default() }))
     }
 }
@@ -155,6 +158,9 @@ mod tests {
         assert!(TrainParams::from_json(r#"{"steps":0}"#).unwrap().resolve().unwrap_err().to_string().contains("at least 1"));
         assert!(TrainParams::from_json(r#"{"size":"huge"}"#).unwrap().resolve().unwrap_err().to_string().contains("small or paper"));
         assert!(TrainParams::from_json(r#"{"stepz":5}"#).unwrap_err().to_string().contains("stepz"));
+        assert_eq!(TrainParams::default().start, "random");
+        let (new, _) = TrainParams::from_json(r#"{"start":" /data/bf-shg.safetensors "}"#).unwrap().resolve().unwrap();
+        assert_eq!(new.start, crate::Start::From("/data/bf-shg.safetensors".into()));
     }
 
     #[test]

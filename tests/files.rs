@@ -37,7 +37,7 @@ fn cancelled_training_still_writes_a_complete_model() {
     let out = dir.path().join("m.safetensors");
     let plane = ndarray::Array2::from_shape_fn((64, 64), |(y, x)| ((x * 7 + y * 3) % 17) as f32 / 17.0);
     let image = comir::Image { data: plane.insert_axis(ndarray::Axis(0)).insert_axis(ndarray::Axis(0)), pixel_type: comir::image::PixelType::F32, calibration: Default::default() };
-    let new = comir::NewModel { names: ["A".into(), "B".into()], preprocess: [Preprocess::Scale; 2], size: "small".into(), channels: 1 };
+    let new = comir::NewModel { names: ["A".into(), "B".into()], preprocess: [Preprocess::Scale; 2], size: "small".into(), channels: 1, start: comir::Start::Random };
     let cancel = CancelFlag::default();
     cancel.cancel();
     let config = TrainConfig { steps: 10, patch_size: 32, ..Default::default() };

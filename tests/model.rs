@@ -338,3 +338,59 @@ fn the_network_side_is_the_named_modality_or_the_one_whose_channels_fit() {
     let y = comir::represent_image(&model, image, None, &Default::default(), &comir::progress::Silent).unwrap();
     assert_eq!(y.dim(), (1, 32, 32));
 }
+
+/// Fine-tuning starts from another model's weights: the same outputs as that model at step 0,
+/// also for an RGB image whose first convolution was adapted from a grey one (a grey image given
+/// as R = G = B meets the same filter), and a clear refusal for another architecture.
+#[test]
+fn a_model_started_from_pretrained_weights_computes_what_they_compute() {
+    let _serial = torch_lock();
+    let pretrained = model(NetConfig::small(1, 1), NetConfig::small(1, 1), 21);
+    let other = model(NetConfig::small(1, 1), NetConfig::small(1, 1), 22);
+    let started = Model::starting_from([modality("grey", NetConfig::small(1, 1)), modality("rgb", NetConfig::small(3, 1))], &pretrained, Device::Cpu).unwrap();
+    assert_eq!(started.header.steps_trained, 0);
+    let (x, _) = synthetic_pair(48, 9);
+    let rgb = ndarray::concatenate(ndarray::Axis(0), &[x.view(), x.view(), x.view()]).unwrap();
+    let o = InferOptions::default();
+    let want_a = represent(&pretrained, 0, &x, &o, &Silent).unwrap();
+    assert_eq!(represent(&started, 0, &x, &o, &Silent).unwrap(), want_a);
+    let want_b = represent(&pretrained, 1, &x, &o, &Silent).unwrap();
+    let got_b = represent(&started, 1, &rgb, &o, &Silent).unwrap();
+    let diff = (&got_b - &want_b).iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(diff < 1e-4, "adapted RGB filter differs by {diff}");
+    // Not a copy of just any model: another seed's networks compute something else.
+    assert_ne!(represent(&other, 0, &x, &o, &Silent).unwrap(), want_a);
+    let err = Model::starting_from([modality("A", NetConfig::small(1, 3)), modality("B", NetConfig::small(1, 3))], &pretrained, Device::Cpu).err().unwrap().to_string();
+    assert!(err.contains("other networks"), "{err}");
+}
+
+/// Both front ends fine-tune a model file when told to (`--start FILE`, the Fiji dialog's Start
+/// field) and say so; random weights by default; a missing file or other networks are clear
+/// errors.
+#[test]
+fn new_models_start_from_random_weights_or_the_model_file_given() {
+    let _serial = torch_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = synthetic_pair(96, 4);
+    let image = |p: Array3<f32>| comir::image::Image { data: p.insert_axis(ndarray::Axis(0)), pixel_type: comir::image::PixelType::F32, calibration: Default::default() };
+    let pairs = [(image(a), image(b))];
+    let config = TrainConfig { steps: 1, batch_size: 2, patch_size: 32, checkpoint_every: 0, ..Default::default() };
+    let out = dir.path().join("m.safetensors");
+    let train_with = |new: comir::NewModel| comir::train_model(&pairs, None, &new, None, &config, &out, None, &Silent).map(|(m, r)| (comir::train_summary(&out, &m, &r, 1), m));
+    let (summary, random) = train_with(comir::NewModel::default()).unwrap();
+    assert!(!summary.contains("started from"), "{summary}");
+    assert_eq!(random.header.provenance.started_from, None);
+    let start = dir.path().join("start.safetensors");
+    random.save(&start).unwrap();
+    let new = comir::NewModel { start: start.display().to_string().parse().unwrap(), ..Default::default() };
+    let (summary, tuned) = train_with(new).unwrap();
+    assert!(summary.contains(&format!("started from {}", start.display())), "{summary}");
+    assert_eq!(Model::load(&out, Device::Cpu).unwrap().header.provenance.started_from, tuned.header.provenance.started_from);
+    let missing = comir::NewModel { start: comir::Start::From(dir.path().join("nope.safetensors")), ..Default::default() };
+    let err = train_with(missing).err().unwrap().to_string();
+    assert!(err.contains("nope.safetensors"), "{err}");
+    let other = comir::NewModel { start: comir::Start::From(start.clone()), channels: 3, ..Default::default() };
+    let err = train_with(other).err().unwrap().to_string();
+    assert!(err.contains("other networks"), "{err}");
+    assert_eq!("random".parse::<comir::Start>().unwrap(), comir::Start::Random);
+}

@@ -204,6 +204,11 @@ struct TrainArgs {
     /// Continue training this model instead of starting afresh.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// What a new model's networks start from: random, or a model file to fine-tune (a
+    /// model of similar modalities; same --size and --channels, any image channels). The new
+    /// model keeps its own names and preprocessing
+    #[arg(long, default_value_t = comir::NewModel::default().start)]
+    start: comir::Start,
     #[arg(long, default_value = "A")]
     name_a: String,
     #[arg(long, default_value = "B")]
@@ -328,7 +333,7 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
         augment: if args.no_augmentation { comir::model::augment::AugmentConfig::none() } else { Default::default() },
         ..TrainConfig::default()
     };
-    let new = comir::NewModel { names: [args.name_a, args.name_b], preprocess: [args.preprocess_a, args.preprocess_b], size: args.size, channels: args.channels };
+    let new = comir::NewModel { names: [args.name_a, args.name_b], preprocess: [args.preprocess_a, args.preprocess_b], size: args.size, channels: args.channels, start: args.start };
     eprintln!("training on {} pair(s), {}", pairs.len(), comir::model::device::runtime_info());
     if let (None, Some((a, b))) = (&resume, pairs.first()) {
         eprintln!("{}", comir::training_estimate(&new, [a.channels(), b.channels()], &config)?);

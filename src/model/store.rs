@@ -29,12 +29,15 @@ pub struct Provenance {
     pub created_unix: u64,
     #[serde(default)]
     pub command: Option<String>,
+    /// The model file training started from (fine-tuning), when not random weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_from: Option<String>,
 }
 
 impl Provenance {
     pub fn now(command: Option<String>) -> Provenance {
         let created_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        Provenance { comir_version: env!("CARGO_PKG_VERSION").into(), created_unix, command }
+        Provenance { comir_version: env!("CARGO_PKG_VERSION").into(), created_unix, command, started_from: None }
     }
 }
 
@@ -78,6 +81,46 @@ impl Model {
         let nets = [Tiramisu::new(&stores[0].root(), &header.modalities[0].net), Tiramisu::new(&stores[1].root(), &header.modalities[1].net)];
         stores.iter().for_each(crate::model::net::use_channels_last);
         Ok(Model { header, stores, nets })
+    }
+
+    /// A new model for `modalities` whose networks start from `pretrained`'s weights instead of
+    /// random ones (fine-tuning). The architectures must match apart from the input channels:
+    /// a first convolution made for another channel count is summed over its input channels
+    /// and spread evenly over the new ones, so that a grey image seen as R = G = B (or the
+    /// mean of an RGB image seen as grey) meets the same filter.
+    pub fn starting_from(modalities: [Modality; 2], pretrained: &Model, device: Device) -> Result<Model> {
+        for (side, m) in modalities.iter().enumerate() {
+            let p = &pretrained.header.modalities[side].net;
+            if (NetConfig { in_channels: p.in_channels, ..m.net.clone() }) != *p {
+                return Err(Error::Parameter(format!(
+                    "the model to start from has other networks ({} representation channel(s), {} levels; this one: {} and {}): choose its size and channels, or start from random weights",
+                    p.out_channels,
+                    p.down_blocks.len(),
+                    m.net.out_channels,
+                    m.net.down_blocks.len()
+                )));
+            }
+        }
+        let model = Model::new(modalities, device)?;
+        tch::no_grad(|| -> Result<()> {
+            for side in 0..2 {
+                let source = pretrained.stores[side].variables();
+                for (name, mut var) in model.stores[side].variables() {
+                    let from = source.get(&name).ok_or_else(|| Error::Internal(format!("the pretrained network has no weight {name}")))?;
+                    let value = if from.size() == var.size() {
+                        from.to_device(device)
+                    } else if from.dim() == 4 && var.dim() == 4 && from.size()[0] == var.size()[0] {
+                        let new_in = var.size()[1];
+                        (from.sum_dim_intlist(1, true, Kind::Float) / new_in as f64).expand(var.size(), false).to_device(device)
+                    } else {
+                        return Err(Error::Internal(format!("weight {name}: {:?} cannot start from {:?}", var.size(), from.size())));
+                    };
+                    var.f_copy_(&value)?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(model)
     }
 
     pub fn net(&self, side: usize) -> &Tiramisu {

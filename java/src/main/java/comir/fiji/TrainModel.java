@@ -13,7 +13,7 @@ import java.io.File;
  * measured and shown before it starts. Progress in the
  * status bar, Esc stops early; the model file is written atomically in any case.
  * Macro: {@code run("Train CoMIR Model...", "modality_a=a.tif modality_b=b.tif name_a=BF name_b=SHG
- * size=small steps=1000 model=/path/out.safetensors");}
+ * size=small steps=1000 start=random model=/path/out.safetensors");}
  */
 public class TrainModel implements PlugIn {
 	@Override

@@ -33,10 +33,11 @@ public class RegisterParamsTest {
 		assertEquals("A", p.nameA);
 		assertEquals("B", p.nameB);
 		assertEquals(1000, p.steps);
+		assertEquals("random", p.start);
 		// What the dialog sends is what the library reads back; bad values are clear errors.
-		assertEquals(p.toJson(), new TrainParams("A", "B", "small", 1000).toJson());
+		assertEquals(p.toJson(), new TrainParams("A", "B", "small", 1000, "random").toJson());
 		try {
-			Native.trainingEstimate("{\"params\":" + new TrainParams("A", "B", "huge", 10).toJson() + ",\"channels\":[1,1]}");
+			Native.trainingEstimate("{\"params\":" + new TrainParams("A", "B", "huge", 10, "random").toJson() + ",\"channels\":[1,1]}");
 			org.junit.Assert.fail("expected an error for an unknown size");
 		}
 		catch (ComirException e) {

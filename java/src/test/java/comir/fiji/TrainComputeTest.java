@@ -72,7 +72,7 @@ public class TrainComputeTest {
 	public void trainingRefusesMismatchedImages() {
 		ImagePlus a = RegisterTest.scene("a", 64, 64, 1), b = RegisterTest.scene("b", 60, 64, 2);
 		try {
-			TrainModel.train(a, b, new TrainParams("A", "B", "small", 1), new File(tmp.getRoot(), "x.safetensors").getPath());
+			TrainModel.train(a, b, new TrainParams("A", "B", "small", 1, "random"), new File(tmp.getRoot(), "x.safetensors").getPath());
 			fail("expected an error");
 		}
 		catch (ComirException e) {
