@@ -128,6 +128,7 @@ fn train_defaults_are_the_library_defaults() {
     assert_eq!(default_of("--channels"), new.channels.to_string());
     assert_eq!(default_of("--steps"), config.steps.to_string());
     assert_eq!(default_of("--checkpoint-every"), config.checkpoint_every.to_string());
+    assert_eq!(default_of("--start"), new.start.to_string());
     assert_eq!(new.preprocess[0], comir::model::preprocess::Preprocess::Percentile);
 }
 

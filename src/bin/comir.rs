@@ -205,8 +205,8 @@ struct TrainArgs {
     #[arg(long)]
     resume: Option<PathBuf>,
     /// What a new model's networks start from: random, or a model file to fine-tune (a
-    /// model of similar modalities; same --size and --channels, any image channels). The new
-    /// model keeps its own names and preprocessing
+    /// model of similar modalities, with the same network size and representation channels;
+    /// any image channels). The new model keeps its own names and preprocessing
     #[arg(long, default_value_t = comir::NewModel::default().start)]
     start: comir::Start,
     #[arg(long, default_value = "A")]
