@@ -5,12 +5,12 @@
 # level, seed 0) on the right half:
 #   - demo: the demo's hematoxylin/DAB stains (the shipped model's pair, trained afresh here);
 #   - cell, astronaut: synthetic multimodal pairs made by `comir synth` from scikit-image
-#     images that no shipped model saw (neither the shipped model nor the pretrained start).
+#     images that no shipped model saw (nor scripts/pretrain.sh's pairs).
 # Writes OUT/<pair>/ (model, training log, eval/) and OUT/summary.txt: training minutes and
 # steps, then each method's success and median error per level.
 # Usage: scripts/eval-synthetic.sh [OUT] (default demo-out/eval-synthetic). TRAIN_ARGS adds
-# options to every `comir train` (e.g. TRAIN_ARGS="--start random" for the comparison of
-# bench/pretrain_start.sh).
+# options to every `comir train` (e.g. TRAIN_ARGS="--start FILE" to compare a start from a
+# pretrained model, as in bench/pretrain-start-result.txt).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
