@@ -239,6 +239,9 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
             let seconds = t0.elapsed().as_secs_f64();
             let mut reg = register_with_comirs(fixed, moving_used, cf.view(), cm.view(), masks, options, monitor)?;
             reg.timings.insert(0, ("comir".into(), seconds));
+            if let Some(c) = &m.header.check {
+                register::quality::limit_to_model(&mut reg.quality, c.registered, c.crops, c.median_error_px);
+            }
             (reg, Some((cf, cm)))
         }
         None => (register_planes_masked(gray_plane(fixed).view(), gray_plane(moving_used).view(), masks, false, options, monitor)?, None),
@@ -518,7 +521,7 @@ pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewM
     let check = |m: &Model, step: u64| -> Result<model::train::Checked> {
         let crops = crops.as_ref().ok_or_else(|| Error::Internal("a training check without crops".into()))?;
         let c = train_check::check(m, crops, step)?;
-        Ok(model::train::Checked { sentence: c.to_string(), good: c.good(), rank: c.rank() })
+        Ok(model::train::Checked { sentence: c.to_string(), good: c.good(), rank: c.rank(), record: Some(c) })
     };
     let check: Option<model::train::CheckFn> = if crops.is_some() { Some(&check) } else { None };
     let report = model::train::train(&mut model, &prepared, config, Some(out.to_path_buf()), check, monitor)?;

@@ -14,40 +14,14 @@ use crate::register::transform::{corner_error, Affine2};
 use crate::register::warp::warp_plane;
 use crate::rng::Rng;
 use ndarray::{Array2, Array3, Axis};
-use serde::Serialize;
 
 /// Crops per check: enough to tell 0 %, 50 % and 100 % apart, cheap next to 100 steps.
 const CROPS: usize = 6;
 /// The crop side (smaller when the training images are).
 const CROP_SIDE: usize = 160;
 
-/// One check's result.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Check {
-    pub step: u64,
-    pub registered: usize,
-    pub crops: usize,
-    pub median_error_px: f64,
-}
-
-impl Check {
-    /// Good enough to stop training: every crop registered, the median error within a pixel.
-    pub fn good(&self) -> bool {
-        self.registered == self.crops && self.median_error_px <= 1.0
-    }
-
-    /// Higher is better: more crops registered, then a smaller median error.
-    pub fn rank(&self) -> f64 {
-        let error = if self.median_error_px.is_finite() { self.median_error_px } else { f64::MAX };
-        self.registered as f64 + 1.0 / (1.0 + error)
-    }
-}
-
-impl std::fmt::Display for Check {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "registers {}/{} test crops (median error {:.1} px)", self.registered, self.crops, self.median_error_px)
-    }
-}
+/// One check's result (stored in the model header with the weights it judged).
+pub use crate::model::store::CheckRecord as Check;
 
 /// The crops of one check, drawn once so that every checkpoint is judged on the same cases.
 pub struct CheckCrops {
@@ -103,5 +77,6 @@ pub fn check(model: &Model, crops: &CheckCrops, step: u64) -> Result<Check> {
     }
     let registered = errors.iter().filter(|&&e| crate::eval::is_success(e, crops.side)).count();
     errors.sort_by(|a, b| a.total_cmp(b));
-    Ok(Check { step, registered, crops: errors.len(), median_error_px: errors[errors.len() / 2] })
+    // Finite, so the record stays valid JSON in the model header.
+    Ok(Check { step, registered, crops: errors.len(), median_error_px: errors[errors.len() / 2].min(1e9) })
 }

@@ -144,7 +144,7 @@ fn the_check_runs_at_every_checkpoint_and_at_the_end() {
     let (a, b) = synthetic_pair(64, 2);
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     let mut m = model(tiny_net(1), tiny_net(1), 5);
-    let check = |model: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: format!("{step} = {}", model.header.steps_trained), good: false, rank: step as f64 }) };
+    let check = |model: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: format!("{step} = {}", model.header.steps_trained), good: false, rank: step as f64, record: None }) };
     let report = train(&mut m, &pairs, &TrainConfig { checkpoint_every: 2, ..quick_config(5) }, None, Some(&check), &Silent).unwrap();
     let steps: Vec<u64> = report.checks.iter().map(|(s, _)| *s).collect();
     assert_eq!(steps, vec![2, 4, 5]);
@@ -159,7 +159,7 @@ fn training_stops_after_two_good_checks_in_a_row_when_asked() {
     let (a, b) = synthetic_pair(64, 2);
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
     // Good from step 4 on: checks at 2 (bad), 4 (good), 6 (good) → stop at 6 of 10.
-    let check = |_: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: String::new(), good: step >= 4, rank: step as f64 }) };
+    let check = |_: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: String::new(), good: step >= 4, rank: step as f64, record: None }) };
     let config = TrainConfig { checkpoint_every: 2, ..quick_config(10) };
     let mut m = model(tiny_net(1), tiny_net(1), 5);
     let report = train(&mut m, &pairs, &config, None, Some(&check), &Silent).unwrap();
@@ -174,6 +174,7 @@ fn training_stops_after_two_good_checks_in_a_row_when_asked() {
 /// (and says so); a run whose last check is its best keeps the last weights.
 #[test]
 fn training_returns_to_the_best_checked_weights() {
+    use comir::model::store::CheckRecord;
     let _serial = torch_lock();
     let (a, b) = synthetic_pair(64, 2);
     let pairs = [TrainingPair::new(a, b, None).unwrap()];
@@ -188,19 +189,30 @@ fn training_returns_to_the_best_checked_weights() {
         if step == 4 {
             *at_step_4.borrow_mut() = weights(m);
         }
-        Ok(Checked { sentence: String::new(), good: false, rank: if step == 4 { 6.5 } else { 3.0 } })
+        let r = CheckRecord { step, registered: if step == 4 { 6 } else { 3 }, crops: 6, median_error_px: 0.5 };
+        Ok(Checked { sentence: r.to_string(), good: false, rank: r.rank(), record: Some(r) })
     };
     let config = TrainConfig { checkpoint_every: 2, ..quick_config(6) };
     let mut m = model(tiny_net(1), tiny_net(1), 5);
     let report = train(&mut m, &pairs, &config, None, Some(&check), &Silent).unwrap();
     assert_eq!(report.returned_to, Some(4));
     assert_eq!(m.header.steps_trained, 4);
+    // The header keeps the check of the weights the model holds (registration reads it).
+    assert_eq!(m.header.check.as_ref().map(|c| (c.step, c.registered)), Some((4, 6)));
     assert_eq!(weights(&m), *at_step_4.borrow(), "the model does not hold the weights of step 4");
     // Improving checks: the last weights stay.
-    let rising = |_: &Model, step: u64| -> comir::Result<Checked> { Ok(Checked { sentence: String::new(), good: false, rank: step as f64 }) };
+    let rising = |_: &Model, step: u64| -> comir::Result<Checked> {
+        let r = CheckRecord { step, registered: step as usize, crops: 6, median_error_px: 0.5 };
+        Ok(Checked { sentence: r.to_string(), good: false, rank: r.rank(), record: Some(r) })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.safetensors");
     let mut m = model(tiny_net(1), tiny_net(1), 5);
     let report = train(&mut m, &pairs, &config, None, Some(&rising), &Silent).unwrap();
     assert_eq!((report.returned_to, m.header.steps_trained), (None, 6));
+    m.save(&file).unwrap();
+    let loaded = Model::load(&file, tch::Device::Cpu).unwrap().header.check;
+    assert_eq!(loaded, Some(CheckRecord { step: 6, registered: 6, crops: 6, median_error_px: 0.5 }), "the check travels with the model file");
 }
 
 fn rot90_chw(x: &Array3<f32>) -> Array3<f32> {

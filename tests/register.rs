@@ -110,6 +110,21 @@ fn end_to_end_with_a_trained_model() {
     assert!(comirs.is_some());
     assert!(err < 0.02 * 256.0, "corner error {err:.2} px ({:?}, {:?})", reg.method, reg.quality);
     assert!(reg.quality.passed, "{:?}", reg.quality);
+
+    // A model whose training check missed some of its own crops cannot vouch for a pose: the
+    // same pose, now flagged FAIL with the reason (a wrong PASS at a few pixels was seen with
+    // such a model). One whose check registered every crop keeps its PASS.
+    use comir::model::store::CheckRecord;
+    use comir::register::quality::Reason;
+    model.header.check = Some(CheckRecord { step: 150, registered: 5, crops: 6, median_error_px: 2.5 });
+    let (imprecise, _) = comir::register(&fixed, &moving, Some((&model, (0, 1))), &RegisterOptions::default(), &Silent).unwrap();
+    assert_eq!(imprecise.transform, reg.transform);
+    assert!(!imprecise.quality.passed);
+    assert!(matches!(imprecise.quality.reason, Reason::ModelMissesOwnCrops { registered: 5, crops: 6, .. }), "{:?}", imprecise.quality.reason);
+    assert!(imprecise.quality.reason.to_string().contains("5 of 6 test crops"), "{}", imprecise.quality.reason);
+    model.header.check = Some(CheckRecord { step: 200, registered: 6, crops: 6, median_error_px: 0.8 });
+    let (checked, _) = comir::register(&fixed, &moving, Some((&model, (0, 1))), &RegisterOptions::default(), &Silent).unwrap();
+    assert!(checked.quality.passed, "{:?}", checked.quality);
 }
 
 fn calibrated(plane: ndarray::Array2<f32>, pixel_size: f64, unit: &str) -> comir::Image {

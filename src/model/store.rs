@@ -52,6 +52,40 @@ pub struct ModelHeader {
     #[serde(default)]
     pub training: Option<serde_json::Value>,
     pub provenance: Provenance,
+    /// The training check of the weights this model holds (`crate::train_check`): how well
+    /// its CoMIRs register crops of its own training pair. None: never checked (older files,
+    /// images too small for the check). Registration uses it to qualify its PASS flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckRecord>,
+}
+
+/// One training check's numbers: `registered` of `crops` moved crops land within 2 % of the
+/// crop width, with this median corner error (pixels).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    pub step: u64,
+    pub registered: usize,
+    pub crops: usize,
+    pub median_error_px: f64,
+}
+
+impl CheckRecord {
+    /// The criterion training stops on: every crop registered, the median within a pixel.
+    pub fn good(&self) -> bool {
+        self.registered == self.crops && self.median_error_px <= 1.0
+    }
+
+    /// Higher is better: more crops registered, then a smaller median error.
+    pub fn rank(&self) -> f64 {
+        let error = if self.median_error_px.is_finite() { self.median_error_px } else { f64::MAX };
+        self.registered as f64 + 1.0 / (1.0 + error)
+    }
+}
+
+impl std::fmt::Display for CheckRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "registers {}/{} test crops (median error {:.1} px)", self.registered, self.crops, self.median_error_px)
+    }
 }
 
 pub struct Model {
@@ -76,6 +110,7 @@ impl Model {
             steps_trained: 0,
             training: None,
             provenance: Provenance::now(None),
+            check: None,
         };
         let stores = [nn::VarStore::new(device), nn::VarStore::new(device)];
         let nets = [Tiramisu::new(&stores[0].root(), &header.modalities[0].net), Tiramisu::new(&stores[1].root(), &header.modalities[1].net)];

@@ -5,7 +5,7 @@
 //! C4 rotation equivariance), compute InfoNCE + activation decay, clip gradients, step.
 use super::augment::{sample_patch_pair, AugmentConfig, Rng, TrainingPair};
 use super::loss::{activation_decay, info_nce, Critic};
-use super::store::Model;
+use super::store::{CheckRecord, Model};
 use crate::error::{Error, Result};
 use crate::progress::{Monitor, Progress};
 use serde::{Deserialize, Serialize};
@@ -129,19 +129,22 @@ pub struct Checked {
     /// How good (higher is better), to keep the best-checked weights: SGD on a contrastive
     /// loss oscillates, and a check at 6/6 may be followed by one at 0/6.
     pub rank: f64,
+    /// The numbers, kept in the model header with the weights they judged.
+    pub record: Option<CheckRecord>,
 }
 
 /// Deep copies of both networks' weights (and batch-norm statistics) at one step.
 struct Snapshot {
     step: u64,
     rank: f64,
+    record: Option<CheckRecord>,
     weights: [Vec<(String, Tensor)>; 2],
 }
 
 impl Snapshot {
-    fn take(model: &Model, step: u64, rank: f64) -> Snapshot {
+    fn take(model: &Model, step: u64, verdict: &Checked) -> Snapshot {
         let copy = |side: usize| model.var_store(side).variables().into_iter().map(|(name, t)| (name, t.detach().copy())).collect();
-        Snapshot { step, rank, weights: [copy(0), copy(1)] }
+        Snapshot { step, rank: verdict.rank, record: verdict.record.clone(), weights: [copy(0), copy(1)] }
     }
 
     /// Put these weights back into `model` (same architecture: the names are its own).
@@ -154,6 +157,7 @@ impl Snapshot {
             }
         }
         model.header.steps_trained = self.step;
+        model.header.check = self.record.clone();
         Ok(())
     }
 }
@@ -205,6 +209,8 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
     };
     let mut opts = [make_opt(model.var_store(0))?, make_opt(model.var_store(1))?];
     model.header.training = Some(serde_json::to_value(config).map_err(|e| crate::error::Error::Internal(format!("training settings as JSON: {e}")))?);
+    // A check of other weights (a resumed model's) says nothing about the ones trained now.
+    model.header.check = None;
 
     let mut report = TrainReport::default();
     let mut last_good = false;
@@ -259,13 +265,15 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         let at_checkpoint = config.checkpoint_every > 0 && (step + 1) % config.checkpoint_every == 0;
         let mut good_twice = false;
         if let Some(check) = check.filter(|_| at_checkpoint || step + 1 == config.steps) {
-            let verdict = check(model, model.header.steps_trained)?;
-            report.checks.push((model.header.steps_trained, verdict.sentence));
+            let done = model.header.steps_trained;
+            let verdict = check(model, done)?;
+            report.checks.push((done, verdict.sentence.clone()));
+            model.header.check = verdict.record.clone();
             good_twice = verdict.good && last_good;
             last_good = verdict.good;
             last_rank = verdict.rank;
             if best.as_ref().is_none_or(|b| verdict.rank > b.rank) {
-                best = Some(Snapshot::take(model, model.header.steps_trained, verdict.rank));
+                best = Some(Snapshot::take(model, done, &verdict));
             }
         }
         let checked = report.checks.last().map(|(_, c)| format!("; {c}")).unwrap_or_default();

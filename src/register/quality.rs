@@ -49,6 +49,8 @@ pub enum Reason {
     NotDistinct { measure: Measure, score: f64, rival: String, rival_score: f64 },
     /// MI passed, but the CoMIRs of the same images match a rival pose better.
     ComirsDisagree { rival: String, rival_score: f64, score: f64 },
+    /// The model's CoMIRs missed some crops of its own training pair (its training check).
+    ModelMissesOwnCrops { registered: usize, crops: usize, median_error_px: f64 },
 }
 
 impl std::fmt::Display for Reason {
@@ -65,6 +67,10 @@ impl std::fmt::Display for Reason {
             Reason::ComirsDisagree { rival, rival_score, score } => {
                 write!(f, "mutual information and the CoMIRs disagree: the CoMIRs match better with the moving image {rival} (ncc {rival_score:.3} against {score:.3})")
             }
+            Reason::ModelMissesOwnCrops { registered, crops, median_error_px } => write!(
+                f,
+                "the model is not precise enough to vouch for this pose: its CoMIRs register only {registered} of {crops} test crops of its own training pair within 2 % (median error {median_error_px:.1} px); train it further (comir train --resume, or more steps) and check the result by eye"
+            ),
         }
     }
 }
@@ -102,6 +108,17 @@ impl Quality {
     pub fn fail(&mut self, reason: Reason) {
         self.passed = false;
         self.reason = reason;
+    }
+}
+
+/// A PASS says the pose is right to within 2 % of the width, as `comir eval` counts success.
+/// CoMIRs that miss some of their own training crops by more than that (the model's training
+/// check, the same 2 %) cannot back such a claim: their optimum may sit pixels away from the
+/// true pose while every other test passes. So such a model's PASS becomes a FAIL that says
+/// why; the pose itself is unchanged.
+pub fn limit_to_model(quality: &mut Quality, registered: usize, crops: usize, median_error_px: f64) {
+    if quality.passed && registered < crops {
+        quality.fail(Reason::ModelMissesOwnCrops { registered, crops, median_error_px });
     }
 }
 
