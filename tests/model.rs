@@ -392,6 +392,12 @@ fn new_models_start_from_random_weights_or_the_model_file_given() {
     let (summary, random) = train_with(comir::NewModel::default()).unwrap();
     assert!(!summary.contains("started from"), "{summary}");
     assert_eq!(random.header.provenance.started_from, None);
+    // The model file keeps its last check, and the summary warns when that check missed crops
+    // (its registrations will not be flagged PASS).
+    let c = random.header.check.clone().expect("a 96² pair is checked");
+    assert_eq!((c.step, c.crops), (1, 6));
+    assert_eq!(Model::load(&out, Device::Cpu).unwrap().header.check, Some(c.clone()));
+    assert_eq!(summary.contains("will not be flagged PASS"), c.registered < c.crops, "{summary}");
     let start = dir.path().join("start.safetensors");
     random.save(&start).unwrap();
     let new = comir::NewModel { start: start.display().to_string().parse().unwrap(), ..Default::default() };
