@@ -69,7 +69,7 @@ impl std::fmt::Display for Reason {
             }
             Reason::ModelMissesOwnCrops { registered, crops, median_error_px } => write!(
                 f,
-                "the model is not precise enough to vouch for this pose: its CoMIRs register only {registered} of {crops} test crops of its own training pair within 2 % (median error {median_error_px:.1} px); train it further (comir train --resume, or more steps) and check the result by eye"
+                "the model is not precise enough to vouch for this pose: its CoMIRs register only {registered} of {crops} test crops of its own training pair within 2 % (median error {median_error_px:.1} px); train it further (comir train --resume) or again with more steps, and check this result by eye"
             ),
         }
     }
