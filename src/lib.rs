@@ -488,7 +488,7 @@ pub fn train_summary(out: &std::path::Path, model: &Model, report: &model::train
         lines.push(format!("the model holds the weights of step {step}: its check was the best, better than the last one"));
     }
     // Said now, not only in every registration report (see `register::quality::limit_to_model`).
-    if let Some(c) = model.header.check.as_ref().filter(|c| c.registered < c.crops) {
+    if let Some(c) = model.header.check.as_ref().filter(|c| !register::quality::model_vouches(c.registered, c.crops)) {
         lines.push(format!(
             "its check missed {} of {} test crops: registrations with this model will not be flagged PASS; train it further (comir train --resume) or again with more steps until every crop registers",
             c.crops - c.registered, c.crops
