@@ -20,6 +20,8 @@ pub enum EvalMethod {
     ComirAmd,
     #[serde(rename = "CoMIR+MI")]
     ComirMi,
+    #[serde(rename = "CoMIR+NCC")]
+    ComirNcc,
     #[serde(rename = "MI")]
     Mi,
     /// `auto` with the model: every candidate (CoMIR+SIFT, CoMIR+α-AMD, MI on the originals),
@@ -34,6 +36,7 @@ impl EvalMethod {
             EvalMethod::ComirSift => "CoMIR+SIFT",
             EvalMethod::ComirAmd => "CoMIR+α-AMD",
             EvalMethod::ComirMi => "CoMIR+MI",
+            EvalMethod::ComirNcc => "CoMIR+NCC",
             EvalMethod::Mi => "MI",
             EvalMethod::Auto => "auto",
         }
@@ -121,6 +124,7 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                     EvalMethod::ComirSift => (RegisterOptions { method: Method::Sift, ..Default::default() }, true),
                     EvalMethod::ComirAmd => (RegisterOptions { method: Method::AlphaAmd, ..Default::default() }, true),
                     EvalMethod::ComirMi => (RegisterOptions { method: Method::Mi, ..Default::default() }, true),
+                    EvalMethod::ComirNcc => (RegisterOptions { method: Method::Ncc, ..Default::default() }, true),
                     EvalMethod::Mi => (RegisterOptions { method: Method::Mi, ..Default::default() }, false),
                     EvalMethod::Auto => (RegisterOptions { method: Method::Auto, ..Default::default() }, true),
                 };

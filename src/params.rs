@@ -8,7 +8,7 @@ use crate::register::transform::TransformKind;
 use serde::{Deserialize, Serialize};
 
 /// The registration methods a user can choose, in menu order.
-pub const METHODS: &[&str] = &["auto", "sift", "amd", "mi"];
+pub const METHODS: &[&str] = &["auto", "sift", "ncc", "amd", "mi"];
 /// The transform types a user can choose, in menu order.
 pub const TRANSFORMS: &[&str] = &["rigid", "similarity", "affine", "translation"];
 /// The network sizes a new model can have (`model::config::NetConfig::preset`), default first.

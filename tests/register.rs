@@ -35,22 +35,25 @@ fn pipeline_sift_passes_quality_on_monomodal_planes() {
 fn unrelated_images_are_flagged() {
     let a = common::scene(256, 256, 1);
     let b = common::scene(256, 256, 2);
-    for method in [Method::Auto, Method::AlphaAmd] {
-        let options = RegisterOptions { method, any_rotation: false, ..Default::default() };
-        let reg = register_planes(a.view(), b.view(), true, &options, &Silent).unwrap();
-        assert!(!reg.quality.passed, "{method:?} passed unrelated images: {:?}", reg.quality);
+    for method in [Method::Auto, Method::AlphaAmd, Method::Ncc] {
+        // The NCC search tries every rotation and shift: the most chances of a chance match.
+        for any_rotation in [false, true] {
+            let options = RegisterOptions { method, any_rotation, ..Default::default() };
+            let reg = register_planes(a.view(), b.view(), true, &options, &Silent).unwrap();
+            assert!(!reg.quality.passed, "{method:?} (any rotation: {any_rotation}) passed unrelated images with {:?}: {:?} {:?}", reg.method, reg.quality, reg.candidates);
+        }
     }
     let reg = register_planes(a.view(), common::other_modality(&b).view(), false, &RegisterOptions { any_rotation: false, ..Default::default() }, &Silent).unwrap();
     assert!(!reg.quality.passed, "MI passed unrelated images: {:?}", reg.quality);
-    // What auto tried on the CoMIRs is reported: SIFT, then α-AMD and MI, all failed, with
-    // their reasons.
+    // What auto tried on the CoMIRs is reported: SIFT, the NCC search, then α-AMD and MI, all
+    // failed, with their reasons.
     let reg = register_planes(a.view(), b.view(), true, &RegisterOptions { any_rotation: false, ..Default::default() }, &Silent).unwrap();
     let tried: Vec<Method> = reg.candidates.iter().map(|c| c.method).collect();
-    assert_eq!(tried, vec![Method::Sift, Method::AlphaAmd, Method::Mi]);
+    assert_eq!(tried, vec![Method::Sift, Method::Ncc, Method::AlphaAmd, Method::Mi]);
     assert!(reg.candidates.iter().all(|c| c.input == comir::register::pipeline::Input::Comirs));
     assert!(reg.candidates.iter().all(|c| !c.passed && !c.reason.is_empty()));
     let choice = comir::register::pipeline::explain_choice(&reg.candidates, reg.method, reg.input);
-    assert!(choice.starts_with("tried sift failed (") && choice.contains("mi on the CoMIRs failed (") && choice.contains("none passed"), "{choice}");
+    assert!(choice.starts_with("tried sift failed (") && choice.contains("ncc failed (") && choice.contains("mi on the CoMIRs failed (") && choice.contains("none passed"), "{choice}");
 }
 
 #[test]

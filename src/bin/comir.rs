@@ -115,7 +115,7 @@ struct PairArgs {
 /// How to register, shared by `register` and `batch` (defaults: `comir::params::RegisterParams`).
 #[derive(Args)]
 struct MethodArgs {
-    /// auto | sift | amd | mi
+    /// auto | sift | ncc | amd | mi (auto: every candidate that applies, the most convincing kept)
     #[arg(long, default_value_t = comir::params::RegisterParams::default().method)]
     method: String,
     /// rigid | similarity | affine | translation
@@ -475,7 +475,7 @@ fn run(cli: Cli) -> comir::Result<()> {
         Command::Eval(a) => {
             let (fixed, moving, model, sides) = load_pair(&a.pair)?;
             use comir::eval::{evaluate, EvalMethod, EvalOptions};
-            let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirAmd, EvalMethod::ComirMi, EvalMethod::Mi, EvalMethod::Auto], seed: a.seed };
+            let options = EvalOptions { patch: a.patch, per_level: a.per_level, region: a.region, methods: vec![EvalMethod::ComirSift, EvalMethod::ComirNcc, EvalMethod::ComirAmd, EvalMethod::ComirMi, EvalMethod::Mi, EvalMethod::Auto], seed: a.seed };
             let bar = Bar::new(5 * a.per_level as u64);
             let rows = evaluate(&fixed, &moving, model.as_ref().zip(sides), &options, &bar)?;
             bar.0.finish_and_clear();

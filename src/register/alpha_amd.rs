@@ -412,6 +412,19 @@ pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ini
     search(fixed, moving, masks, options, finest, |par| vec![par.from_affine(initial)], monitor)
 }
 
+/// Finish poses found on a coarse grid of `coarse_factor` pixels by another search (fixed →
+/// moving `initials`, e.g. [`super::correlation`]) on the pyramid levels finer than that grid
+/// (the finest at least), and keep the best: the coarse levels, which find the basin, are
+/// skipped.
+pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], coarse_factor: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
+    let finer = |levels: Vec<PyramidLevel>| {
+        let last = levels.last().cloned();
+        let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| l.factor < coarse_factor).collect();
+        if kept.is_empty() { last.into_iter().collect() } else { kept }
+    };
+    search(fixed, moving, masks, options, finer, |par| initials.iter().map(|t| par.from_affine(t)).collect(), monitor)
+}
+
 fn search(
     fixed: ArrayView2<f32>,
     moving: ArrayView2<f32>,

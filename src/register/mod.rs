@@ -1,5 +1,6 @@
 //! Registration: transforms, resampling, and the methods that find the transform.
 pub mod alpha_amd;
+pub mod correlation;
 pub mod driver;
 pub mod fit;
 pub mod mask;

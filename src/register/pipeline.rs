@@ -1,13 +1,14 @@
 //! One call that registers two single-plane images with the chosen method, searches over
 //! rotations when asked, and judges the result.
 use super::alpha_amd::{self, AlphaAmdOptions};
+use super::correlation::{self, CorrelationOptions};
 use super::fit::{ransac, RansacOptions};
 use super::mask::{self, Masks};
 use super::matching::match_features;
 use super::mi::{self, MiOptions};
 use super::quality::{content_only, judge, ncc_and_overlap, rival_poses, Measure, Quality, QualityThresholds, Reason};
 use super::sift::{detect_and_describe, SiftOptions};
-use super::transform::{Affine2, TransformKind};
+use super::transform::{corner_error, Affine2, TransformKind};
 use crate::error::{Error, Result};
 use crate::image::filter::normalise_robust;
 use crate::progress::Monitor;
@@ -18,9 +19,12 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
-    /// SIFT + RANSAC, falling back to α-AMD when the result fails the quality check.
+    /// With a model: SIFT + RANSAC, then the NCC search, then α-AMD and MI, until one passes
+    /// the quality check; without: MI.
     Auto,
     Sift,
+    /// Every rotation and shift scored by NCC on coarse CoMIRs (FFT), finished by α-AMD.
+    Ncc,
     #[serde(rename = "alpha-amd")]
     AlphaAmd,
     Mi,
@@ -32,6 +36,7 @@ impl Method {
         match self {
             Method::Auto => "auto",
             Method::Sift => "sift",
+            Method::Ncc => "ncc",
             Method::AlphaAmd => "alpha-amd",
             Method::Mi => "mi",
         }
@@ -41,9 +46,10 @@ impl Method {
         match s.to_ascii_lowercase().as_str() {
             "auto" => Ok(Method::Auto),
             "sift" => Ok(Method::Sift),
+            "ncc" | "correlation" => Ok(Method::Ncc),
             "amd" | "alpha-amd" | "alphaamd" | "α-amd" => Ok(Method::AlphaAmd),
             "mi" => Ok(Method::Mi),
-            _ => Err(Error::UnknownChoice { what: "method", given: s.into(), choices: "auto, sift, amd or mi".into() }),
+            _ => Err(Error::UnknownChoice { what: "method", given: s.into(), choices: "auto, sift, ncc, amd or mi".into() }),
         }
     }
 }
@@ -63,6 +69,7 @@ pub struct RegisterOptions {
     pub ransac: RansacOptions,
     pub amd: AlphaAmdOptions,
     pub mi: MiOptions,
+    pub ncc: CorrelationOptions,
     pub thresholds: QualityThresholds,
     /// Where the intensity-based search starts: the fixed image's centre on the moving image's
     /// centre moved by this (pixels). 0 for whole images; for regions (ROIs) it is set so that
@@ -85,6 +92,7 @@ impl Default for RegisterOptions {
             ransac: RansacOptions { max_error: 3.0, ..Default::default() },
             amd: AlphaAmdOptions::default(),
             mi: MiOptions::default(),
+            ncc: CorrelationOptions::default(),
             thresholds: QualityThresholds::default(),
             start_shift: (0.0, 0.0),
             refine: true,
@@ -199,6 +207,9 @@ pub struct Assessor<'a> {
     monomodal: bool,
     bins: usize,
     thresholds: QualityThresholds,
+    /// Poses a global search found (fixed → moving): a pose must also beat those of them that
+    /// lie elsewhere (see [`Assessor::with_search_poses`]).
+    search_poses: Vec<Affine2>,
 }
 
 impl<'a> Assessor<'a> {
@@ -211,7 +222,16 @@ impl<'a> Assessor<'a> {
             (mi::prepare_for_score(fixed), mi::prepare_for_score(moving))
         };
         let (fixed_content, moving_content) = (mask::outside_to_nan(fixed_content, masks.fixed), mask::outside_to_nan(moving_content, masks.moving));
-        Assessor { fixed, moving, fixed_content, moving_content, monomodal, bins: o.mi.bins, thresholds: o.thresholds.clone() }
+        Assessor { fixed, moving, fixed_content, moving_content, monomodal, bins: o.mi.bins, thresholds: o.thresholds.clone(), search_poses: vec![] }
+    }
+
+    /// Judge with the poses an exhaustive search found as rivals too. Why: the usual rivals
+    /// (the pose shifted and turned) are the pose's own neighbours, but the best of very many
+    /// poses of two unrelated images can pass against them (MI on two unrelated scenes' planes,
+    /// searched at any rotation, passed at NCC 0.25; the NCC search's best passed at 0.31). A
+    /// pose that does not stand out from the other places the search found is not a match.
+    pub fn with_search_poses(self, poses: Vec<Affine2>) -> Assessor<'a> {
+        Assessor { search_poses: poses, ..self }
     }
 
     fn score(&self, t: &Affine2) -> f64 {
@@ -226,8 +246,15 @@ impl<'a> Assessor<'a> {
     pub fn assess(&self, t: &Affine2, inliers: Option<usize>) -> Quality {
         let (_, overlap) = ncc_and_overlap(self.fixed, self.moving, t);
         let (h, w) = self.fixed.dim();
+        // Search poses within a tenth of the image of this one are this pose, not rivals.
+        let elsewhere = self
+            .search_poses
+            .iter()
+            .filter(|p| corner_error(p, t, w, h) > 0.1 * w.max(h) as f64)
+            .map(|p| (format!("at another pose the NCC search found (turned by {:.0}°)", p.decompose().0), *p));
         let rival = rival_poses(t, w, h)
             .into_iter()
+            .chain(elsewhere)
             .map(|(what, r)| (self.score(&r), what))
             .fold((f64::NEG_INFINITY, String::new()), |best, c| if c.0 > best.0 { c } else { best });
         judge(self.score(t), if self.monomodal { Measure::Ncc } else { Measure::Nmi }, overlap, inliers, rival, &self.thresholds)
@@ -249,6 +276,31 @@ pub fn confirm_with_comirs(quality: &mut Quality, fixed_to_moving: &Affine2, on_
     if second.rival_score > second.score && second.rival_score >= o.thresholds.min_ncc {
         quality.fail(Reason::ComirsDisagree { rival: second.rival, rival_score: second.rival_score, score: second.score });
     }
+}
+
+/// The NCC candidate: the poses the correlation search ranks best, each finished by α-AMD on
+/// the finer pyramid levels, the best of them judged.
+/// The poses the NCC search finds on two CoMIRs (see [`correlation::search`]), best first.
+fn ncc_poses(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions) -> Vec<Affine2> {
+    let angles = if o.kind == super::transform::TransformKind::Translation { vec![0.0] } else { correlation::angles(o.any_rotation, &o.ncc) };
+    correlation::search(fixed, moving, masks, &angles, &o.ncc).into_iter().map(|p| p.transform).collect()
+}
+
+/// The NCC candidate: the poses the search ranked best (`initials`), each finished by α-AMD on
+/// the finer pyramid levels, the best of them judged (the others are its rivals).
+fn ncc_candidate(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], o: &RegisterOptions, assessor: &Assessor, monitor: &dyn Monitor) -> Result<Registration> {
+    let mut timings = vec![];
+    if initials.is_empty() {
+        return Ok(Registration { transform: Affine2::IDENTITY, kind: o.kind, method: Method::Ncc, input: Input::Comirs, quality: Quality::failed(Measure::Ncc, Reason::NoTexture), matches: vec![], timings, binning: 1, candidates: vec![], refinement: None });
+    }
+    let t1 = Instant::now();
+    let (fh, fw) = fixed.dim();
+    let (mh, mw) = moving.dim();
+    let factor = correlation::coarse_factor(fh.max(fw).max(mh).max(mw), &o.ncc);
+    let amd = AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() };
+    let transform = alpha_amd::polish(fixed, moving, masks, initials, factor, &amd, monitor)?.transform;
+    timings.push(("ncc polish (α-AMD)".into(), t1.elapsed().as_secs_f64()));
+    Ok(Registration { quality: assessor.assess(&transform, None), transform, kind: o.kind, method: Method::Ncc, input: Input::Comirs, matches: vec![], timings, binning: 1, candidates: vec![], refinement: None })
 }
 
 fn start_angles(any_rotation: bool) -> Vec<f64> {
@@ -294,20 +346,19 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     masks.check((fh, fw), (mh, mw))?;
     let method = if !monomodal && o.method != Method::Mi {
         if o.method != Method::Auto {
-            return Err(Error::Parameter("SIFT and α-AMD need a CoMIR model (the raw images differ in modality); choose MI or give a model".into()));
+            return Err(Error::Parameter("SIFT, NCC and α-AMD need a CoMIR model (the raw images differ in modality); choose MI or give a model".into()));
         }
         Method::Mi
     } else {
         o.method
     };
     let mut timings = Vec::new();
-    let assessor = Assessor::new(fixed, moving, masks, monomodal, o);
-    let judge_transform = |t: &Affine2, inliers: Option<usize>| assessor.assess(t, inliers);
+    let mut assessor = Assessor::new(fixed, moving, masks, monomodal, o);
     let mut sift_result: Option<Registration> = None;
     if matches!(method, Method::Sift | Method::Auto) {
         let found = feature_based(fixed, moving, masks, o, &mut timings)?;
         let reg = match found {
-            Some((t, pairs)) => Registration { quality: judge_transform(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, input: Input::Comirs, matches: pairs, timings: timings.clone(), binning: 1, candidates: vec![], refinement: None },
+            Some((t, pairs)) => Registration { quality: assessor.assess(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, input: Input::Comirs, matches: pairs, timings: timings.clone(), binning: 1, candidates: vec![], refinement: None },
             None => Registration {
                 transform: Affine2::IDENTITY,
                 kind: o.kind,
@@ -326,6 +377,32 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
             return Ok(reg);
         }
         sift_result = Some(reg);
+    }
+    // On CoMIRs the NCC search looks at every pose: its best are a candidate of their own, and
+    // every later candidate must stand out from them (see `Assessor::with_search_poses`).
+    // SIFT's consensus of keypoints is evidence of its own and is judged without them.
+    let mut poses = vec![];
+    if monomodal {
+        let t0 = Instant::now();
+        poses = ncc_poses(fixed, moving, masks, o);
+        timings.push(("ncc search".into(), t0.elapsed().as_secs_f64()));
+        assessor = assessor.with_search_poses(poses.clone());
+    }
+    if matches!(method, Method::Ncc | Method::Auto) {
+        let reg = ncc_candidate(fixed, moving, masks, &poses, o, &assessor, monitor)?;
+        let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
+        candidates.push(Candidate::of(Method::Ncc, Input::Comirs, &reg.quality));
+        let mut so_far = timings.clone();
+        so_far.extend(reg.timings.iter().cloned());
+        let reg = Registration { candidates, timings: so_far, ..reg };
+        if method == Method::Ncc || reg.quality.passed {
+            return Ok(reg);
+        }
+        sift_result = Some(match sift_result {
+            Some(s) if !super::quality::more_convincing(&reg.quality, &s.quality) => Registration { candidates: reg.candidates, timings: reg.timings, ..s },
+            _ => reg,
+        });
+        timings = sift_result.as_ref().map(|r| r.timings.clone()).unwrap_or_default();
     }
     // The intensity-based candidates. On CoMIRs `auto` runs both α-AMD and MI and keeps the
     // more convincing: in `comir eval` on the demo pair MI on the CoMIRs succeeded in 48 of 50
@@ -362,7 +439,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     timings.push((if intensity.len() > 1 { format!("{step} (side by side)") } else { step }, t0.elapsed().as_secs_f64()));
     for (&used, result) in intensity.iter().zip(found) {
         let transform = result?;
-        let quality = judge_transform(&transform, None);
+        let quality = assessor.assess(&transform, None);
         candidates.push(Candidate::of(used, input, &quality));
         let reg = Registration { quality, transform, kind: o.kind, method: used, input, matches: vec![], timings: vec![], binning: 1, candidates: vec![], refinement: None };
         // Auto: the earlier candidate stays unless this verdict is the more convincing one.
@@ -381,7 +458,7 @@ mod tests {
 
     #[test]
     fn method_names_are_their_serialised_names_and_parse_back() {
-        for m in [Method::Auto, Method::Sift, Method::AlphaAmd, Method::Mi] {
+        for m in [Method::Auto, Method::Sift, Method::Ncc, Method::AlphaAmd, Method::Mi] {
             assert_eq!(serde_json::to_value(m).unwrap(), m.name());
             assert_eq!(Method::parse(m.name()).unwrap(), m);
         }

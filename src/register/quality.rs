@@ -44,6 +44,8 @@ pub enum Reason {
     LowOverlap { overlap: f64, min: f64 },
     FewInliers { inliers: usize, min: usize },
     NoMatches,
+    /// The NCC search found no pose with texture on both CoMIRs over enough overlap.
+    NoTexture,
     LowScore { measure: Measure, score: f64, min: f64 },
     /// A shifted or turned pose scores about as well: the match may be ambiguous.
     NotDistinct { measure: Measure, score: f64, rival: String, rival_score: f64 },
@@ -60,6 +62,7 @@ impl std::fmt::Display for Reason {
             Reason::LowOverlap { overlap, min } => write!(f, "the images overlap by only {:.0}% after registration (at least {:.0}% expected)", overlap * 100.0, min * 100.0),
             Reason::FewInliers { inliers, min } => write!(f, "only {inliers} matching features agree (at least {min} expected)"),
             Reason::NoMatches => write!(f, "no consistent feature matches were found"),
+            Reason::NoTexture => write!(f, "no pose keeps enough overlap with texture on both CoMIRs"),
             Reason::LowScore { measure, score, min } => write!(f, "low similarity after registration ({} {score:.3} < {min})", measure.name()),
             Reason::NotDistinct { measure, score, rival, rival_score } => {
                 write!(f, "the pose is not distinct: the images {rival} score {rival_score:.3} against {score:.3} ({}); the match may be ambiguous or wrong", measure.name())

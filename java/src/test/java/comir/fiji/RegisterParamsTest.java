@@ -13,7 +13,7 @@ public class RegisterParamsTest {
 	@Test
 	public void choicesAndDefaultsAreTheLibrarys() {
 		Map<String, Object> c = RegisterParams.choices();
-		assertArrayEquals(new String[] {"auto", "sift", "amd", "mi"}, RegisterParams.list(c, "methods"));
+		assertArrayEquals(new String[] {"auto", "sift", "ncc", "amd", "mi"}, RegisterParams.list(c, "methods"));
 		assertArrayEquals(new String[] {"rigid", "similarity", "affine", "translation"}, RegisterParams.list(c, "transforms"));
 		RegisterParams d = RegisterParams.defaults();
 		assertEquals("auto", d.method);
