@@ -246,18 +246,26 @@ impl<'a> Assessor<'a> {
     pub fn assess(&self, t: &Affine2, inliers: Option<usize>) -> Quality {
         let (_, overlap) = ncc_and_overlap(self.fixed, self.moving, t);
         let (h, w) = self.fixed.dim();
+        let best_of = |poses: Vec<(String, Affine2)>| poses.into_iter().map(|(what, r)| (self.score(&r), what)).fold((f64::NEG_INFINITY, String::new()), |best, c| if c.0 > best.0 { c } else { best });
+        let mut quality = judge(self.score(t), if self.monomodal { Measure::Ncc } else { Measure::Nmi }, overlap, inliers, best_of(rival_poses(t, w, h)), &self.thresholds);
         // Search poses within a tenth of the image of this one are this pose, not rivals.
-        let elsewhere = self
+        let elsewhere: Vec<(String, Affine2)> = self
             .search_poses
             .iter()
             .filter(|p| corner_error(p, t, w, h) > 0.1 * w.max(h) as f64)
-            .map(|p| (format!("at another pose the NCC search found (turned by {:.0}°)", p.decompose().0), *p));
-        let rival = rival_poses(t, w, h)
-            .into_iter()
-            .chain(elsewhere)
-            .map(|(what, r)| (self.score(&r), what))
-            .fold((f64::NEG_INFINITY, String::new()), |best, c| if c.0 > best.0 { c } else { best });
-        judge(self.score(t), if self.monomodal { Measure::Ncc } else { Measure::Nmi }, overlap, inliers, rival, &self.thresholds)
+            .map(|p| (format!("at another pose the NCC search found (turned by {:.0}°)", p.decompose().0), *p))
+            .collect();
+        let (rival_score, rival) = best_of(elsewhere);
+        // The same margin as against the pose's own neighbours. A smaller one (0.15) would keep
+        // a right pose on a tiled mosaic (0.39 at a distant pose against 0.53), but passed two
+        // unrelated scenes searched within ±30° (NCC 0.31): a wrong PASS costs more than the
+        // slower fallback (MI on the originals) that such mosaics get now.
+        if quality.passed && quality.score > 0.0 && (quality.score - rival_score) / quality.score < self.thresholds.min_search_distinctness {
+            let measure = quality.measure;
+            let score = quality.score;
+            quality.fail(Reason::NotDistinct { measure, score, rival, rival_score });
+        }
+        quality
     }
 }
 

@@ -140,11 +140,14 @@ pub struct QualityThresholds {
     pub min_inliers: usize,
     /// (score − best rival score) / score must reach this.
     pub min_distinctness: f64,
+    /// Least distinctness against the other poses an exhaustive search found (see
+    /// `pipeline::Assessor::with_search_poses`).
+    pub min_search_distinctness: f64,
 }
 
 impl Default for QualityThresholds {
     fn default() -> Self {
-        QualityThresholds { min_ncc: 0.25, min_nmi: 0.015, min_overlap: 0.25, min_inliers: 8, min_distinctness: 0.33 }
+        QualityThresholds { min_ncc: 0.25, min_nmi: 0.015, min_overlap: 0.25, min_inliers: 8, min_distinctness: 0.33, min_search_distinctness: 0.33 }
     }
 }
 
