@@ -261,9 +261,8 @@ impl<'a> Assessor<'a> {
         // unrelated scenes searched within ±30° (NCC 0.31): a wrong PASS costs more than the
         // slower fallback (MI on the originals) that such mosaics get now.
         if quality.passed && quality.score > 0.0 && (quality.score - rival_score) / quality.score < self.thresholds.min_search_distinctness {
-            let measure = quality.measure;
             let score = quality.score;
-            quality.fail(Reason::NotDistinct { measure, score, rival, rival_score });
+            quality.fail(Reason::SearchRival { score, rival, rival_score });
         }
         quality
     }
@@ -390,6 +389,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     // every later candidate must stand out from them (see `Assessor::with_search_poses`).
     // SIFT's consensus of keypoints is evidence of its own and is judged without them.
     let mut poses = vec![];
+    let mut ambiguous = false;
     if monomodal {
         let t0 = Instant::now();
         poses = ncc_poses(fixed, moving, masks, o);
@@ -406,6 +406,11 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         if method == Method::Ncc || reg.quality.passed {
             return Ok(reg);
         }
+        // The search's best pose passed every test but standing out from the other places it
+        // found: the CoMIRs match two places. α-AMD and MI on the same CoMIRs would have to beat
+        // those very rivals by the same margin, starting from poses the search already saw, so
+        // they are not run (at 1 MP they cost 2.8 s): MI on the original images decides.
+        ambiguous = matches!(reg.quality.reason, Reason::SearchRival { .. });
         sift_result = Some(match sift_result {
             Some(s) if !super::quality::more_convincing(&reg.quality, &s.quality) => Registration { candidates: reg.candidates, timings: reg.timings, ..s },
             _ => reg,
@@ -418,6 +423,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     // held-out SHG/bright-field pairs, so neither is dropped on the evidence of one pair.
     let input = if monomodal { Input::Comirs } else { Input::Originals };
     let intensity: &[Method] = match method {
+        Method::Auto if ambiguous => &[],
         Method::Auto if monomodal => &[Method::AlphaAmd, Method::Mi],
         Method::AlphaAmd => &[Method::AlphaAmd],
         _ => &[Method::Mi],
@@ -444,7 +450,9 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         _ => intensity.iter().map(|&m| search(m)).collect(),
     };
     let step = intensity.iter().map(|m| m.name()).collect::<Vec<_>>().join(" + ");
-    timings.push((if intensity.len() > 1 { format!("{step} (side by side)") } else { step }, t0.elapsed().as_secs_f64()));
+    if !intensity.is_empty() {
+        timings.push((if intensity.len() > 1 { format!("{step} (side by side)") } else { step }, t0.elapsed().as_secs_f64()));
+    }
     for (&used, result) in intensity.iter().zip(found) {
         let transform = result?;
         let quality = assessor.assess(&transform, None);

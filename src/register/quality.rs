@@ -49,6 +49,9 @@ pub enum Reason {
     LowScore { measure: Measure, score: f64, min: f64 },
     /// A shifted or turned pose scores about as well: the match may be ambiguous.
     NotDistinct { measure: Measure, score: f64, rival: String, rival_score: f64 },
+    /// On CoMIRs: another pose the exhaustive NCC search found scores about as well, so the
+    /// CoMIRs match two places (a repetitive image, or unrelated ones matching by chance).
+    SearchRival { score: f64, rival: String, rival_score: f64 },
     /// MI passed, but the CoMIRs of the same images match a rival pose better.
     ComirsDisagree { rival: String, rival_score: f64, score: f64 },
     /// The model's CoMIRs missed some crops of its own training pair (its training check).
@@ -66,6 +69,9 @@ impl std::fmt::Display for Reason {
             Reason::LowScore { measure, score, min } => write!(f, "low similarity after registration ({} {score:.3} < {min})", measure.name()),
             Reason::NotDistinct { measure, score, rival, rival_score } => {
                 write!(f, "the pose is not distinct: the images {rival} score {rival_score:.3} against {score:.3} ({}); the match may be ambiguous or wrong", measure.name())
+            }
+            Reason::SearchRival { score, rival, rival_score } => {
+                write!(f, "the pose is not distinct: the images {rival} score {rival_score:.3} against {score:.3} (ncc); the CoMIRs match two places, the match may be ambiguous or wrong")
             }
             Reason::ComirsDisagree { rival, rival_score, score } => {
                 write!(f, "mutual information and the CoMIRs disagree: the CoMIRs match better with the moving image {rival} (ncc {rival_score:.3} against {score:.3})")
