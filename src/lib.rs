@@ -437,12 +437,20 @@ pub fn training_seconds_per_step(new: &NewModel, channels: [usize; 2], config: &
     Ok(t0.elapsed().as_secs_f64() / PROBE_STEPS as f64)
 }
 
+/// "a check", "2 checks in a row".
+fn checks_in_a_row(n: u32) -> String {
+    if n == 1 { "a check".into() } else { format!("{n} checks in a row") }
+}
+
 /// How long training would take here, as both front ends say it before a run that may last
 /// hours (measured on a few steps, see [`training_seconds_per_step`]).
 pub fn training_estimate(new: &NewModel, channels: [usize; 2], config: &model::train::TrainConfig) -> Result<String> {
     let per_step = training_seconds_per_step(new, channels, config)?;
     let total = progress::duration_words(per_step * config.steps as f64);
-    let (at_most, earlier) = if config.stop_when_good { (" at most", "; it stops earlier once two checks in a row register every test crop") } else { ("", "") };
+    let (at_most, earlier) = match config.good_checks_to_stop {
+        0 => (String::new(), String::new()),
+        n => (" at most".into(), format!("; it stops earlier once {} register every test crop", checks_in_a_row(n))),
+    };
     Ok(format!("{} steps of the {} network will take about {total}{at_most} on this machine ({per_step:.2} s per step, measured){earlier}", config.steps, new.size))
 }
 
@@ -482,7 +490,7 @@ pub fn train_summary(out: &std::path::Path, model: &Model, report: &model::train
     if report.cancelled {
         lines.push(format!("stopped on request before {steps_asked} steps; the model holds the steps done"));
     } else if report.stopped_when_good {
-        lines.push(format!("stopped before {steps_asked} steps: two checks in a row registered every test crop within a pixel"));
+        lines.push(format!("stopped before {steps_asked} steps: {} registered every test crop within a pixel", checks_in_a_row(report.good_checks_in_a_row)));
     }
     if let Some(step) = report.returned_to {
         lines.push(format!("the model holds the weights of step {step}: its check was the best, better than the last one"));

@@ -152,7 +152,8 @@ fn the_check_runs_at_every_checkpoint_and_at_the_end() {
     assert!(!report.stopped_when_good);
 }
 
-/// Two good checks in a row stop training early (the second checkpoint), unless asked not to.
+/// Good checks in a row stop training early (two by default: the second checkpoint), unless
+/// asked not to.
 #[test]
 fn training_stops_after_two_good_checks_in_a_row_when_asked() {
     let _serial = torch_lock();
@@ -165,8 +166,12 @@ fn training_stops_after_two_good_checks_in_a_row_when_asked() {
     let report = train(&mut m, &pairs, &config, None, Some(&check), &Silent).unwrap();
     assert!(report.stopped_when_good);
     assert_eq!((m.header.steps_trained, report.losses.len()), (6, 6));
+    // One good check is enough when asked for one: stop at 4.
     let mut m = model(tiny_net(1), tiny_net(1), 5);
-    let report = train(&mut m, &pairs, &TrainConfig { stop_when_good: false, ..config }, None, Some(&check), &Silent).unwrap();
+    let report = train(&mut m, &pairs, &TrainConfig { good_checks_to_stop: 1, ..config.clone() }, None, Some(&check), &Silent).unwrap();
+    assert!(report.stopped_when_good && report.good_checks_in_a_row == 1 && m.header.steps_trained == 4);
+    let mut m = model(tiny_net(1), tiny_net(1), 5);
+    let report = train(&mut m, &pairs, &TrainConfig { good_checks_to_stop: 0, ..config }, None, Some(&check), &Silent).unwrap();
     assert!(!report.stopped_when_good && m.header.steps_trained == 10);
 }
 

@@ -248,10 +248,15 @@ struct TrainArgs {
     /// crops of the training pair moved by known transforms ("registers 5/6 test crops").
     #[arg(long, default_value_t = TrainConfig::default().checkpoint_every)]
     checkpoint_every: u64,
-    /// Train all --steps even when two checks in a row register every crop within a pixel
-    /// (by default training stops there: --steps is the most a hard pair may take).
+    /// Train all --steps even when the checks say the model is good (by default training
+    /// stops once --good-checks checks in a row register every crop within a pixel: --steps is
+    /// the most a hard pair may take).
     #[arg(long)]
     all_steps: bool,
+    /// How many checks in a row must register every crop within a pixel before training
+    /// stops by itself.
+    #[arg(long, default_value_t = TrainConfig::default().good_checks_to_stop, value_parser = clap::value_parser!(u32).range(1..))]
+    good_checks: u32,
     /// Do not rotate each patch by a random multiple of 90° per modality (the C4 equivariance
     /// of the CoMIR paper); for ablations (bench/train_ablation.sh)
     #[arg(long)]
@@ -328,7 +333,7 @@ fn run_train(args: TrainArgs) -> comir::Result<()> {
         temperature: args.tau,
         seed: args.seed,
         checkpoint_every: args.checkpoint_every,
-        stop_when_good: !args.all_steps,
+        good_checks_to_stop: if args.all_steps { 0 } else { args.good_checks },
         equivariance: !args.no_equivariance,
         augment: if args.no_augmentation { comir::model::augment::AugmentConfig::none() } else { Default::default() },
         ..TrainConfig::default()

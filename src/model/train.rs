@@ -51,9 +51,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Save the model every this many steps (0: only at the end).
     pub checkpoint_every: u64,
-    /// Stop before `steps` once two checkpoints in a row pass the registration check (see
-    /// `crate::train_check`): `steps` is then the most a hard pair may take.
-    pub stop_when_good: bool,
+    /// Stop before `steps` once this many checkpoints in a row pass the registration check
+    /// (see `crate::train_check`): `steps` is then the most a hard pair may take. 0: train
+    /// all `steps`.
+    pub good_checks_to_stop: u32,
 }
 
 impl Default for TrainConfig {
@@ -77,7 +78,7 @@ impl Default for TrainConfig {
             // registration check with it (a few seconds against ~1 minute of steps), so that
             // training stops at most 50 steps after the model has become good.
             checkpoint_every: 50,
-            stop_when_good: true,
+            good_checks_to_stop: 2,
         }
     }
 }
@@ -113,8 +114,11 @@ pub struct TrainReport {
     /// The registration check's sentence at each checkpoint and at the end (step, sentence);
     /// see `crate::train_check`.
     pub checks: Vec<(u64, String)>,
-    /// Stopped before the steps asked for: two checks in a row were good (`stop_when_good`).
+    /// Stopped before the steps asked for: enough checks in a row were good
+    /// (`good_checks_to_stop`).
     pub stopped_when_good: bool,
+    /// How many checks in a row were good at the end.
+    pub good_checks_in_a_row: u32,
     /// The model ends with the weights of this step, whose check was better than the last
     /// one's (None: the last weights were kept).
     pub returned_to: Option<u64>,
@@ -124,7 +128,7 @@ pub struct TrainReport {
 pub struct Checked {
     /// Shown with the loss.
     pub sentence: String,
-    /// Whether the model is good enough to stop (see [`TrainConfig::stop_when_good`]).
+    /// Whether the model is good enough to stop (see [`TrainConfig::good_checks_to_stop`]).
     pub good: bool,
     /// How good (higher is better), to keep the best-checked weights: SGD on a contrastive
     /// loss oscillates, and a check at 6/6 may be followed by one at 0/6.
@@ -213,7 +217,7 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
     model.header.check = None;
 
     let mut report = TrainReport::default();
-    let mut last_good = false;
+    let mut good_in_a_row = 0u32;
     let (mut best, mut last_rank): (Option<Snapshot>, f64) = (None, f64::NEG_INFINITY);
     let start = Instant::now();
     let n = config.batch_size;
@@ -263,14 +267,15 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         let rate = (step + 1) as f64 / start.elapsed().as_secs_f64().max(1e-9);
         report.steps_per_second = rate;
         let at_checkpoint = config.checkpoint_every > 0 && (step + 1) % config.checkpoint_every == 0;
-        let mut good_twice = false;
+        let mut enough_good = false;
         if let Some(check) = check.filter(|_| at_checkpoint || step + 1 == config.steps) {
             let done = model.header.steps_trained;
             let verdict = check(model, done)?;
             report.checks.push((done, verdict.sentence.clone()));
             model.header.check = verdict.record.clone();
-            good_twice = verdict.good && last_good;
-            last_good = verdict.good;
+            good_in_a_row = if verdict.good { good_in_a_row + 1 } else { 0 };
+            report.good_checks_in_a_row = good_in_a_row;
+            enough_good = config.good_checks_to_stop > 0 && good_in_a_row >= config.good_checks_to_stop;
             last_rank = verdict.rank;
             if best.as_ref().is_none_or(|b| verdict.rank > b.rank) {
                 best = Some(Snapshot::take(model, done, &verdict));
@@ -281,14 +286,14 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
         if let Some(path) = checkpoint.as_ref().filter(|_| at_checkpoint) {
             model.save(path)?;
         }
-        if good_twice && config.stop_when_good && step + 1 < config.steps {
+        if enough_good && step + 1 < config.steps {
             report.stopped_when_good = true;
             break;
         }
     }
     // A run that ends on a worse check than an earlier one (the last steps, or a cancel,
-    // landed in an oscillation) returns to the best-checked weights. One that stopped on two
-    // good checks in a row is good and stable as it is.
+    // landed in an oscillation) returns to the best-checked weights. One that stopped on good
+    // checks is good as it is.
     if let Some(b) = best.filter(|b| b.rank > last_rank && !report.stopped_when_good) {
         b.restore(model)?;
         report.returned_to = Some(b.step);
