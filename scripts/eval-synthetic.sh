@@ -10,11 +10,14 @@
 # steps, then each method's success and median error per level.
 # Usage: scripts/eval-synthetic.sh [OUT] (default demo-out/eval-synthetic). TRAIN_ARGS adds
 # options to every `comir train` (e.g. TRAIN_ARGS="--start FILE" to compare a start from a
-# pretrained model, as in bench/pretrain-start-result.txt).
+# pretrained model, as in bench/pretrain-start-result.txt). REUSE_MODELS=1 evaluates the models
+# an earlier run left in OUT instead of training (a before/after of a registration change on
+# the very same models; the minutes shown are then the earlier run's).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-comir=target/release/comir
+# COMIR: another build of the CLI (e.g. a copy, so that a rebuild during the run cannot mix two).
+comir=${COMIR:-target/release/comir}
 out=${1:-demo-out/eval-synthetic}
 read -r -a extra <<< "${TRAIN_ARGS:-}"
 mkdir -p "$out"
@@ -43,10 +46,15 @@ for p in "${pairs[@]}"; do
   read -r w h < <(python3 -c 'import struct, sys; print(*struct.unpack(">II", open(sys.argv[1], "rb").read()[16:24]))' "$image")
   half=$((w / 2))
   echo "[eval] $name: ${w}×${h}, training on the left half (comir train defaults ${extra[*]})"
-  start=$SECONDS
-  $comir train --a "$a" --b "$b" --name-a A --name-b B --region "0,0,$half,$h" \
-    --seed 1 "${extra[@]}" --out "$dir/model.safetensors" > "$dir/train.log" 2>&1
-  minutes=$(awk -v s=$((SECONDS - start)) 'BEGIN { printf "%.1f", s / 60 }')
+  if [[ ${REUSE_MODELS:-} == 1 && -f $dir/model.safetensors && -f $dir/train.log ]]; then
+    minutes=$(cat "$dir/train.minutes" 2>/dev/null || echo "?")
+  else
+    start=$SECONDS
+    $comir train --a "$a" --b "$b" --name-a A --name-b B --region "0,0,$half,$h" \
+      --seed 1 "${extra[@]}" --out "$dir/model.safetensors" > "$dir/train.log" 2>&1
+    minutes=$(awk -v s=$((SECONDS - start)) 'BEGIN { printf "%.1f", s / 60 }')
+    echo "$minutes" > "$dir/train.minutes"
+  fi
   steps=$(sed -n 's/.* after \([0-9]*\) steps (.*/\1/p' "$dir/train.log" | head -1)
   echo "[eval] $name: trained $steps steps in $minutes min; evaluating on the right half"
   $comir eval --model "$dir/model.safetensors" --fixed "$a" --moving "$b" \

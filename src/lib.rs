@@ -290,12 +290,14 @@ fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: 
             *c = register::pipeline::Candidate::of(reg.method, reg.input, &reg.quality);
         }
     }
-    // Poses optimised on the CoMIRs at full resolution (α-AMD, MI) are final; SIFT's
-    // (a fit to keypoints) and MI's on the originals (their own optimum) get a polish.
-    if options.refine && (on_originals || reg.method == register::pipeline::Method::Sift) {
+    // Only MI on the CoMIRs ends at its own optimum of the polish's measure; every other pose
+    // (SIFT's fit to keypoints, the NCC search's and α-AMD's equal-intensity match, MI's
+    // optimum on the originals) gets a polish (see `register::refine`).
+    let polished_already = reg.method == register::pipeline::Method::Mi && !on_originals;
+    if options.refine && !polished_already {
         let t2 = std::time::Instant::now();
-        let amd = register::alpha_amd::AlphaAmdOptions { kind: options.kind, start_shift: options.start_shift, ..options.amd.clone() };
-        let (transform, refinement) = register::refine::refine_on_comirs(cf, cm, masks, &reg.transform, &amd, &|t| on_comirs.assess(t, None), monitor)?;
+        let mi = register::mi::MiOptions { kind: options.kind, ..options.mi.clone() };
+        let (transform, refinement) = register::refine::refine_on_comirs(cf, cm, masks, &reg.transform, &mi, &|t| on_comirs.assess(t, None), monitor)?;
         reg.transform = transform;
         reg.refinement = Some(refinement);
         reg.timings.push(("refine".into(), t2.elapsed().as_secs_f64()));

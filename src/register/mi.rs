@@ -216,7 +216,8 @@ struct MiMetric<'a> {
     par: Parametrisation,
     scales: Vec<f64>,
     options: &'a MiOptions,
-    /// The start angles (radians), around which the seeding looks.
+    /// The start angles (radians), around which the seeding looks; none: no seeding (a
+    /// refinement of one given pose).
     angles: Vec<f64>,
 }
 
@@ -290,6 +291,9 @@ impl driver::Metric for MiMetric<'_> {
     /// starts keeps what they found: on a tiled mosaic, the grid's coarse MI ranked wrong
     /// poses first and the 8° start alone found the truth.
     fn seed(&self, level: &Level, starts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+        if self.angles.is_empty() {
+            return starts;
+        }
         let subset = Samples(level.samples.0.iter().take(GRID_SAMPLES).copied().collect());
         let (h, w) = self.fixed.dim();
         let value = |p: &[f64]| mutual_information(&subset, level.moving.view(), self.masks.moving, level.factor as f64, &self.par.to_affine(p), self.options.bins).0;
@@ -331,6 +335,29 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     let metric = MiMetric { fixed: normalise_robust(fixed), moving: normalise_robust(moving), masks, scales: par.scales(), par, levels, options, angles };
     let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI", report_every: 50 };
     let best = driver::multi_start(&metric, starts, &schedule, monitor)?;
+    Ok(MiResult { transform: metric.par.to_affine(&best.params), value: best.value })
+}
+
+/// Refine a pose found by another method (fixed → moving `initial`) on the finest pyramid
+/// level only, without seeding: the basin is already found. MI, unlike α-AMD, does not ask
+/// the two planes for equal intensities, only for a consistent relation between them: the
+/// CoMIRs of a briefly trained model share their structure but not yet their intensities.
+pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initial: &Affine2, options: &MiOptions, monitor: &dyn Monitor) -> Result<MiResult> {
+    let (fh, fw) = fixed.dim();
+    let (mh, mw) = moving.dim();
+    if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
+        return Err(Error::UnsupportedImage("mutual information registration needs images of at least 8×8 pixels".into()));
+    }
+    let Some(finest) = options.levels.last().cloned() else {
+        return Err(Error::Parameter("MI needs at least one pyramid level".into()));
+    };
+    masks.check((fh, fw), (mh, mw))?;
+    let par = Parametrisation { kind: options.kind, fixed_centre: ((fw as f64 - 1.0) / 2.0, (fh as f64 - 1.0) / 2.0), moving_centre: ((mw as f64 - 1.0) / 2.0, (mh as f64 - 1.0) / 2.0), radius: (((fw * fw + fh * fh) as f64) / 12.0).sqrt() };
+    let iterations = finest.iterations as u64;
+    let metric = MiMetric { fixed: normalise_robust(fixed), moving: normalise_robust(moving), masks, scales: par.scales(), levels: vec![finest], options, angles: vec![], par };
+    let start = metric.par.from_affine(initial);
+    let schedule = driver::Schedule { levels: 1, streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI refinement", report_every: 50 };
+    let best = driver::multi_start(&metric, vec![start], &schedule, monitor)?;
     Ok(MiResult { transform: metric.par.to_affine(&best.params), value: best.value })
 }
 
