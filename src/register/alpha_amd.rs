@@ -414,12 +414,13 @@ pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ini
 
 /// Finish poses found on a coarse grid of `coarse_factor` pixels by another search (fixed →
 /// moving `initials`, e.g. [`super::correlation`]) on the pyramid levels finer than that grid
-/// (the finest at least), and keep the best: the coarse levels, which find the basin, are
-/// skipped.
-pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], coarse_factor: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
+/// down to `finest_factor` (the finest level at least), and keep the best: the coarse levels,
+/// which find the basin, are skipped. A `finest_factor` above 1 leaves the full-resolution
+/// level, the costliest (its distance tables), to a later polish.
+pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], coarse_factor: usize, finest_factor: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     let finer = |levels: Vec<PyramidLevel>| {
         let last = levels.last().cloned();
-        let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| l.factor < coarse_factor).collect();
+        let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| l.factor < coarse_factor && l.factor >= finest_factor).collect();
         if kept.is_empty() { last.into_iter().collect() } else { kept }
     };
     search(fixed, moving, masks, options, finer, |par| initials.iter().map(|t| par.from_affine(t)).collect(), monitor)
