@@ -44,7 +44,13 @@ impl DenseLayer {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply_t(&self.bn, train).relu().apply(&self.conv).dropout(self.dropout, train)
+        if train {
+            return x.apply_t(&self.bn, train).relu().apply(&self.conv).dropout(self.dropout, train);
+        }
+        // Inference: ReLU in place on batch norm's fresh output, one buffer fewer per layer.
+        let mut normalised = x.apply_t(&self.bn, false);
+        let _ = normalised.relu_();
+        normalised.apply(&self.conv)
     }
 }
 
@@ -63,6 +69,15 @@ impl DenseBlock {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        if train {
+            self.forward_by_concatenation(x, true)
+        } else {
+            self.forward_into_buffer(x)
+        }
+    }
+
+    /// Training: autograd sees plain concatenations.
+    fn forward_by_concatenation(&self, x: &Tensor, train: bool) -> Tensor {
         let mut features = vec![x.shallow_clone()];
         for layer in &self.layers {
             let out = layer.forward_t(&Tensor::cat(&features, 1), train);
@@ -70,6 +85,28 @@ impl DenseBlock {
         }
         let keep = if self.new_features_only { &features[1..] } else { &features[..] };
         Tensor::cat(keep, 1)
+    }
+
+    /// Inference: every layer writes its features into one buffer for the whole block and
+    /// reads the channels before them as a view. Concatenating anew for every layer copies
+    /// the block's growing input once per layer (quadratic in the layers), and on the CPU the
+    /// network is bound by such memory traffic, not by its arithmetic.
+    fn forward_into_buffer(&self, x: &Tensor) -> Tensor {
+        let size = x.size();
+        let (n, c0, h, w) = (size[0], size[1], size[2], size[3]);
+        let growth = self.layers.first().map_or(0, |l| l.conv.ws.size()[0]);
+        let total = c0 + growth * self.layers.len() as i64;
+        let options = (x.kind(), x.device());
+        // The layout the layers expect (channels-last on the CPU, see `to_channels_last`).
+        let buffer = if x.device() == Device::Cpu { Tensor::empty([n, h, w, total], options).permute([0, 3, 1, 2]) } else { Tensor::empty([n, total, h, w], options) };
+        buffer.narrow(1, 0, c0).copy_(x);
+        let mut channels = c0;
+        for layer in &self.layers {
+            let out = layer.forward_t(&buffer.narrow(1, 0, channels), false);
+            buffer.narrow(1, channels, growth).copy_(&out);
+            channels += growth;
+        }
+        if self.new_features_only { buffer.narrow(1, c0, total - c0) } else { buffer }
     }
 }
 
@@ -173,6 +210,26 @@ impl ModuleT for Tiramisu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inference writes a block's features into one buffer; it must give what the
+    /// concatenations give, in both layouts (channels-last on the CPU, plain elsewhere).
+    #[test]
+    fn a_dense_block_gives_the_same_features_from_its_buffer_as_from_concatenations() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        for new_features_only in [false, true] {
+            let block = DenseBlock::new(&(vs.root() / format!("b{new_features_only}")), 8, 4, 3, new_features_only, 0.0);
+            let x = Tensor::randn([2, 8, 12, 10], (tch::Kind::Float, Device::Cpu));
+            for input in [x.shallow_clone(), to_channels_last(&x)] {
+                let want = tch::no_grad(|| block.forward_by_concatenation(&input, false));
+                let got = tch::no_grad(|| block.forward_into_buffer(&input));
+                assert_eq!(got.size(), want.size());
+                let diff = (got - &want).abs().max().double_value(&[]);
+                assert!(diff < 1e-5, "largest difference {diff}");
+                assert!(want.abs().max().double_value(&[]) > 0.1, "a block that computes nothing proves nothing");
+            }
+        }
+    }
 
     /// `NetConfig::flops_per_pixel` against the built network: every convolution weight does
     /// one multiply-add per output pixel of its level (read from the variable's path).
