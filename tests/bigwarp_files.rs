@@ -9,12 +9,12 @@ fn cal(p: f64) -> Calibration {
     Calibration { pixel_width: p, pixel_height: p, unit: "micron".into() }
 }
 
-fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("comir-bigwarp-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+/// A file in a fresh temporary folder, removed when the returned guard drops.
+fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(name);
     std::fs::write(&p, text).unwrap();
-    p
+    (dir, p)
 }
 
 /// World points of a known similarity: moving = 2·R(30°)·fixed + (5, −3).
@@ -54,7 +54,7 @@ fn json_with_bare_infinity_is_read_and_unpaired_points_skipped() {
     let (landmarks, kind) = parse_json(&json).expect("Gson's special floats must be accepted");
     assert_eq!(kind, Some(TransformKind::Similarity));
     assert_eq!(landmarks.len(), 5);
-    let path = temp_file("sim.json", &json);
+    let (_dir, path) = temp_file("sim.json", &json);
     let fit = import_landmarks(&path, None, &cal(1.0), &cal(1.0)).unwrap();
     let (angle, scale, _) = fit.transform.decompose();
     assert!((angle - 30.0).abs() < 1e-6 && (scale - 2.0).abs() < 1e-9, "angle {angle} scale {scale}");
@@ -66,7 +66,7 @@ fn thin_plate_spline_is_refused_unless_a_linear_type_is_chosen() {
     let json = r#"{"type": "Thin Plate Spline", "landmarks": {"type": "BigWarpLandmarks", "numDimensions": 2,
         "movingPoints": [[0,0],[10,0],[0,10],[10,10]], "fixedPoints": [[0,0],[10,0],[0,10],[10,10]],
         "active": [true,true,true,true], "names": ["a","b","c","d"]}}"#;
-    let path = temp_file("tps.json", json);
+    let (_dir, path) = temp_file("tps.json", json);
     assert_eq!(read_landmarks(&path).unwrap().1, NamedType::Unsupported("Thin Plate Spline".into()));
     let err = import_landmarks(&path, None, &cal(1.0), &cal(1.0)).unwrap_err().to_string();
     assert!(err.contains("Thin Plate Spline") && err.contains("cannot apply"), "{err}");
@@ -84,7 +84,7 @@ fn landmarks_use_the_fixed_pixel_size_for_fixed_points() {
         .enumerate()
         .map(|(i, (x, y))| format!("\"Pt-{i}\",\"true\",\"{x}\",\"{y}\",\"{x}\",\"{y}\"\n"))
         .collect();
-    let path = temp_file("cal.csv", &csv);
+    let (_dir, path) = temp_file("cal.csv", &csv);
     let grid = ImageGrid { width: 100, height: 80, calibration: Some(cal(0.5)) };
     let t = read_any(&path, Some(&grid), &cal(1.0)).unwrap();
     let expected = Affine2::new([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]);
@@ -131,7 +131,7 @@ fn ngff_affine_is_a_bare_rfc5_transform_in_world_units() {
 /// "invalid argument: …: invalid argument: row 1 …").
 #[test]
 fn errors_do_not_repeat_their_prefix() {
-    let path = temp_file("bad.csv", "\"a\",\"maybe\",\"1\",\"2\",\"3\",\"4\"\n");
+    let (_dir, path) = temp_file("bad.csv", "\"a\",\"maybe\",\"1\",\"2\",\"3\",\"4\"\n");
     let msg = read_landmarks(&path).unwrap_err().to_string();
     assert!(msg.contains("row 1") && msg.contains("true or false"), "{msg}");
     assert_eq!(msg.matches(&path.display().to_string()).count(), 1, "{msg}");
@@ -148,7 +148,7 @@ fn an_import_request_fits_in_pixels_of_each_image_and_refuses_bad_calibrations()
         .enumerate()
         .map(|(i, (x, y))| format!("\"Pt-{i}\",\"true\",\"{}\",\"{}\",\"{x}\",\"{y}\"\n", x + 4.0, y - 2.0))
         .collect();
-    let path = temp_file("request.csv", &csv);
+    let (_dir, path) = temp_file("request.csv", &csv);
     let request = |fixed_px: f64, moving_px: f64, kind: &str| {
         let text = format!(
             r#"{{"landmarks":{:?},"kind":"{kind}","fixed":{{"width":100,"height":80,"calibration":{{"pixel_width":{fixed_px},"pixel_height":{fixed_px},"unit":"micron"}}}},"moving_calibration":{{"pixel_width":{moving_px},"pixel_height":{moving_px},"unit":"micron"}}}}"#,
