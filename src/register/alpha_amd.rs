@@ -412,15 +412,16 @@ pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ini
     search(fixed, moving, masks, options, finest, |par| vec![par.from_affine(initial)], monitor)
 }
 
-/// Finish poses found on a coarse grid of `coarse_factor` pixels by another search (fixed →
-/// moving `initials`, e.g. [`super::correlation`]) on the pyramid levels finer than that grid
-/// down to `finest_factor` (the finest level at least), and keep the best: the coarse levels,
-/// which find the basin, are skipped. A `finest_factor` above 1 leaves the full-resolution
-/// level, the costliest (its distance tables), to a later polish.
-pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], coarse_factor: usize, finest_factor: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
+/// Finish poses found on a coarse grid by another search (fixed → moving `initials`, e.g.
+/// [`super::correlation`]) on the pyramid levels whose factor lies in `factors` (from the
+/// finest to run up to, not including, the coarse grid's; the finest level at least), and
+/// keep the best: the coarse levels, which find the basin, are skipped. A range that starts
+/// above 1 leaves the full-resolution level, the costliest (its distance tables), to a later
+/// polish.
+pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], factors: std::ops::Range<usize>, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     let finer = |levels: Vec<PyramidLevel>| {
         let last = levels.last().cloned();
-        let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| l.factor < coarse_factor && l.factor >= finest_factor).collect();
+        let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| factors.contains(&l.factor)).collect();
         if kept.is_empty() { last.into_iter().collect() } else { kept }
     };
     search(fixed, moving, masks, options, finer, |par| initials.iter().map(|t| par.from_affine(t)).collect(), monitor)

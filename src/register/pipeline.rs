@@ -309,7 +309,7 @@ fn ncc_candidate(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, 
     // stops at half resolution: its full-resolution level cost half the polish (1 MP: 1.9–2.3 s)
     // and α-AMD is less precise there than MI on CoMIRs of unequal intensities.
     let finest = if o.refine { 2 } else { 1 };
-    let transform = alpha_amd::polish(fixed, moving, masks, initials, factor, finest, &amd, monitor)?.transform;
+    let transform = alpha_amd::polish(fixed, moving, masks, initials, finest..factor, &amd, monitor)?.transform;
     timings.push(("ncc polish (α-AMD)".into(), t1.elapsed().as_secs_f64()));
     Ok(Registration { quality: assessor.assess(&transform, None), transform, kind: o.kind, method: Method::Ncc, input: Input::Comirs, matches: vec![], timings, binning: 1, candidates: vec![], refinement: None })
 }
