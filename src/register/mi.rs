@@ -309,10 +309,9 @@ impl driver::Metric for MiMetric<'_> {
     }
 }
 
-/// Register `moving` to `fixed` from each of `start_angles` (radians); only the pixels inside
-/// `masks` take part (fixed samples are drawn inside the fixed mask, samples that land outside
-/// the moving mask count as outside the image).
-pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &MiOptions, monitor: &dyn Monitor) -> Result<MiResult> {
+/// The checks every MI entry point makes on its inputs, and the parametrisation of their
+/// transforms (about the image centres, the moving one moved by `start_shift`).
+fn parametrisation(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, options: &MiOptions) -> Result<Parametrisation> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
@@ -322,13 +321,22 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
         return Err(Error::Parameter("MI needs at least 4 histogram bins and one pyramid level".into()));
     }
     masks.check((fh, fw), (mh, mw))?;
-    let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
-    let par = Parametrisation {
+    Ok(Parametrisation {
         kind: options.kind,
         fixed_centre: ((fw as f64 - 1.0) / 2.0, (fh as f64 - 1.0) / 2.0),
         moving_centre: ((mw as f64 - 1.0) / 2.0 + options.start_shift.0, (mh as f64 - 1.0) / 2.0 + options.start_shift.1),
         radius: (((fw * fw + fh * fh) as f64) / 12.0).sqrt(),
-    };
+    })
+}
+
+/// Register `moving` to `fixed` from each of `start_angles` (radians); only the pixels inside
+/// `masks` take part (fixed samples are drawn inside the fixed mask, samples that land outside
+/// the moving mask count as outside the image).
+pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &MiOptions, monitor: &dyn Monitor) -> Result<MiResult> {
+    let par = parametrisation(fixed, moving, masks, options)?;
+    let (fh, fw) = fixed.dim();
+    let (mh, mw) = moving.dim();
+    let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
     let starts: Vec<Vec<f64>> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| par.initial(a)).collect();
     let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * (starts.len() + SEEDS) as u64;
     let angles: Vec<f64> = if start_angles.is_empty() { vec![0.0] } else { start_angles.to_vec() };
@@ -343,18 +351,11 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
 /// the two planes for equal intensities, only for a consistent relation between them: the
 /// CoMIRs of a briefly trained model share their structure but not yet their intensities.
 pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initial: &Affine2, options: &MiOptions, monitor: &dyn Monitor) -> Result<MiResult> {
-    let (fh, fw) = fixed.dim();
-    let (mh, mw) = moving.dim();
-    if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
-        return Err(Error::UnsupportedImage("mutual information registration needs images of at least 8×8 pixels".into()));
-    }
-    let Some(finest) = options.levels.last().cloned() else {
-        return Err(Error::Parameter("MI needs at least one pyramid level".into()));
-    };
-    masks.check((fh, fw), (mh, mw))?;
-    let par = Parametrisation { kind: options.kind, fixed_centre: ((fw as f64 - 1.0) / 2.0, (fh as f64 - 1.0) / 2.0), moving_centre: ((mw as f64 - 1.0) / 2.0, (mh as f64 - 1.0) / 2.0), radius: (((fw * fw + fh * fh) as f64) / 12.0).sqrt() };
-    let iterations = finest.iterations as u64;
-    let metric = MiMetric { fixed: normalise_robust(fixed), moving: normalise_robust(moving), masks, scales: par.scales(), levels: vec![finest], options, angles: vec![], par };
+    let par = parametrisation(fixed, moving, masks, options)?;
+    // `parametrisation` refused an empty list of levels.
+    let finest: Vec<MiLevel> = options.levels.last().cloned().into_iter().collect();
+    let iterations = finest.iter().map(|l| l.iterations as u64).sum();
+    let metric = MiMetric { fixed: normalise_robust(fixed), moving: normalise_robust(moving), masks, scales: par.scales(), levels: finest, options, angles: vec![], par };
     let start = metric.par.from_affine(initial);
     let schedule = driver::Schedule { levels: 1, streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI refinement", report_every: 50 };
     let best = driver::multi_start(&metric, vec![start], &schedule, monitor)?;
