@@ -405,13 +405,6 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     search(fixed, moving, masks, options, |levels| levels, |par| angles.iter().map(|&a| par.initial(a)).collect(), monitor)
 }
 
-/// Refine a pose found by another method (fixed → moving `initial`) on the finest pyramid
-/// level only: the coarse levels, which find the basin, are skipped.
-pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initial: &Affine2, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
-    let finest = |levels: Vec<PyramidLevel>| levels.into_iter().last().into_iter().collect();
-    search(fixed, moving, masks, options, finest, |par| vec![par.from_affine(initial)], monitor)
-}
-
 /// Finish poses found on a coarse grid by another search (fixed → moving `initials`, e.g.
 /// [`super::correlation`]) on the pyramid levels whose factor lies in `factors` (from the
 /// finest to run up to, not including, the coarse grid's; the finest level at least), and
