@@ -3,7 +3,12 @@
 //!
 //!   bench_registration sift IMAGE              detect+describe, best of 5
 //!   bench_registration register FIXED MOVING   SIFT+matching+RANSAC registration, best of 3
-//!   bench_registration amd FIXED MOVING        α-AMD rigid registration, best of 3
+//!   bench_registration amd FIXED MOVING        α-AMD rigid registration, best of 3, as
+//!                                              `comir register --method amd` runs it on
+//!                                              CoMIRs (here the two images themselves):
+//!                                              α-AMD, then the polish at full resolution
+//!   bench_registration amd-alone FIXED MOVING  the same without the polish (α-AMD to full
+//!                                              resolution itself)
 //!   bench_registration mi FIXED MOVING         MI rigid registration of raw images, one run
 use comir::image::io::read_image;
 use comir::progress::Silent;
@@ -37,11 +42,16 @@ fn main() {
             let (t, f) = best_of(5, || detect_and_describe(p.view(), &SiftOptions { max_features: max, ..Default::default() }));
             println!("seconds {t:.4}\nkeypoints {}", f.len());
         }
-        Some(m @ ("register" | "amd")) => {
+        Some(m @ ("register" | "amd" | "amd-alone")) => {
             let (f, mv) = (plane(&args[2]), plane(&args[3]));
             let method = if m == "register" { Method::Sift } else { Method::AlphaAmd };
-            let o = RegisterOptions { method, any_rotation: false, ..Default::default() };
-            let (t, r) = best_of(3, || register_planes(f.view(), mv.view(), true, &o, &Silent).unwrap_or_else(|e| panic!("{e}")));
+            let o = RegisterOptions { method, any_rotation: false, refine: m == "amd", ..Default::default() };
+            let image = |p: &ndarray::Array2<f32>| comir::image::Image { data: p.clone().insert_axis(ndarray::Axis(0)).insert_axis(ndarray::Axis(0)), pixel_type: comir::image::PixelType::F32, calibration: Default::default() };
+            let (fi, mi) = (image(&f), image(&mv));
+            let (t, r) = best_of(3, || {
+                let r = if m == "amd" { comir::register_with_comirs(&fi, &mi, f.view(), mv.view(), Default::default(), &o, &Silent) } else { register_planes(f.view(), mv.view(), true, &o, &Silent) };
+                r.unwrap_or_else(|e| panic!("{e}"))
+            });
             let mm = r.transform.m;
             println!("seconds {t:.4}\nmatrix {} {} {} {} {} {}\ninliers {}", mm[0][0], mm[0][1], mm[0][2], mm[1][0], mm[1][1], mm[1][2], r.matches.len());
         }
@@ -52,6 +62,6 @@ fn main() {
             let mm = r.transform.m;
             println!("seconds {t:.4}\nmatrix {} {} {} {} {} {}\npassed {}", mm[0][0], mm[0][1], mm[0][2], mm[1][0], mm[1][1], mm[1][2], r.quality.passed);
         }
-        _ => eprintln!("usage: bench_registration sift IMAGE [MAX] | register FIXED MOVING | amd FIXED MOVING | mi FIXED MOVING"),
+        _ => eprintln!("usage: bench_registration sift IMAGE [MAX] | register FIXED MOVING | amd FIXED MOVING | amd-alone FIXED MOVING | mi FIXED MOVING"),
     }
 }

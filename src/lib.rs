@@ -262,8 +262,9 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
 /// With a model: the CoMIR candidates; for `auto`, when they all fail, MI on the original
 /// images too; an MI result on the originals needs the CoMIRs' second opinion; a pose from
 /// SIFT or from the originals is polished on the CoMIRs. `cf`, `cm`: the CoMIRs of `fixed` and
-/// `moving` (already at the fixed pixel size).
-fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: ArrayView2<f32>, masks: Masks, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<Registration> {
+/// `moving` (already at the fixed pixel size). Public for callers whose representations are
+/// already computed (and for benches that time registration alone).
+pub fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: ArrayView2<f32>, masks: Masks, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<Registration> {
     let mut reg = register_planes_masked(cf, cm, masks, true, options, monitor)?;
     if options.method == register::pipeline::Method::Auto && !reg.quality.passed {
         // `auto` never loses to the training-free method: when the CoMIR candidates

@@ -42,6 +42,10 @@ pub struct AlphaAmdOptions {
     /// The search starts with the fixed image's centre on the moving image's centre moved by
     /// this (pixels); see `RegisterOptions::start_shift`.
     pub start_shift: (f64, f64),
+    /// The finest pyramid level run (its factor; 1: full resolution). Coarser when a polish
+    /// at full resolution follows anyway (see `RegisterOptions::refine`): the full-resolution
+    /// level cost ~40 % of α-AMD at 1 MP (its distance tables and cache-missing samples).
+    pub finest_factor: usize,
 }
 
 impl Default for AlphaAmdOptions {
@@ -59,14 +63,20 @@ impl Default for AlphaAmdOptions {
             symmetric: true,
             seed: 0,
             start_shift: (0.0, 0.0),
+            finest_factor: 1,
         }
     }
 }
 
 /// One image at one pyramid level: its quantised points and its cumulative distance tables.
 struct LevelImage {
-    /// (x, y) in full-resolution pixel units of every point, with its level.
-    points: Vec<(f64, f64, usize)>,
+    /// Every point, as its index in the level grid (row-major): 4 bytes a point, where (x, y,
+    /// level) took 24 — the samples' reads of it were a cache miss each at 1 MP.
+    points: Vec<u32>,
+    /// The quantised level of every grid pixel.
+    levels: Vec<u8>,
+    /// The level grid's width.
+    width: usize,
     /// For each level q: the cumulative distance map on the level grid (full-resolution
     /// pixel units). Gradients are those of its bilinear interpolation, so the optimiser
     /// follows exactly the function it evaluates.
@@ -85,37 +95,74 @@ impl LevelImage {
         let levels = plane.mapv(|v| quantise(v, q) as u8);
         let (h, w) = levels.dim();
         let f = factor as f64;
-        let points = levels
-            .indexed_iter()
-            .map(|((y, x), &l)| (x as f64 * f, y as f64 * f, l as usize))
-            .filter(|&(x, y, _)| mask::contains(mask, x, y))
-            .collect();
-        let thickness = 1.0 / q as f32;
-        // Distance maps of "level ≥ l" (upper) and "level < l" (lower) sets, l = 1..=q.
-        let maps: Vec<(usize, bool, Array2<f32>)> = (1..=q)
-            .flat_map(|l| [(l, true), (l, false)])
-            .collect::<Vec<_>>()
+        let points = (0..h * w).filter(|&i| mask::contains(mask, (i % w) as f64 * f, (i / w) as f64 * f)).map(|i| i as u32).collect();
+        // Distance maps of "level ≥ l" (upper) and "level < l" (lower) sets, l = 1..=q, in
+        // full-resolution pixel units per level (1/q thick).
+        let scale = f as f32 / q as f32;
+        let maps: Vec<(Array2<f32>, Array2<f32>)> = (1..=q)
             .into_par_iter()
-            .map(|(l, upper)| {
-                let set = levels.mapv(|v| if upper { v as usize >= l } else { (v as usize) < l });
-                let mut d = distance_transform(set.view());
-                if !set.iter().any(|&b| b) {
-                    // An empty set is "infinitely" far: use the image diagonal instead.
-                    d.fill(((h * h + w * w) as f32).sqrt());
-                }
-                (l, upper, d.mapv(|v| v * f as f32 * thickness))
+            .map(|l| {
+                let distances = |upper: bool| {
+                    let set = levels.mapv(|v| if upper { v as usize >= l } else { (v as usize) < l });
+                    if set.iter().any(|&b| b) {
+                        distance_transform(set.view())
+                    } else {
+                        // An empty set is "infinitely" far: use the image diagonal instead.
+                        Array2::from_elem((h, w), ((h * h + w * w) as f32).sqrt())
+                    }
+                };
+                (distances(true), distances(false))
             })
             .collect();
-        // tables[q'] = Σ_{l ≤ q'} upper_l + Σ_{l > q'} lower_l
+        // tables[k] = Σ_{l ≤ k} upper_l + Σ_{l > k} lower_l: from tables[0] = Σ lower_l, each
+        // next one swaps one lower map for its upper one. One pass per row writes every table
+        // (at 1 MP, adding whole maps into every table they belong to took most of a level's
+        // preparation).
         let mut tables: Vec<Array2<f32>> = (0..=q).map(|_| Array2::zeros((h, w))).collect();
-        for (l, upper, m) in &maps {
-            for (qq, t) in tables.iter_mut().enumerate() {
-                if (*upper && *l <= qq) || (!*upper && *l > qq) {
-                    *t += m;
+        {
+            let mut rows: Vec<Vec<&mut [f32]>> = (0..h).map(|_| Vec::with_capacity(q + 1)).collect();
+            for t in tables.iter_mut() {
+                let flat = t.as_slice_mut().expect("a new table is contiguous");
+                for (y, row) in flat.chunks_mut(w).enumerate() {
+                    rows[y].push(row);
                 }
             }
+            rows.into_par_iter().enumerate().for_each(|(y, mut out)| {
+                for x in 0..w {
+                    let mut v: f32 = maps.iter().map(|(_, lower)| lower[[y, x]]).sum();
+                    out[0][x] = v * scale;
+                    for (k, (upper, lower)) in maps.iter().enumerate() {
+                        v += upper[[y, x]] - lower[[y, x]];
+                        out[k + 1][x] = v * scale;
+                    }
+                }
+            });
         }
-        LevelImage { points, tables, factor: f, mask: mask.cloned() }
+        let levels = levels.into_raw_vec_and_offset().0;
+        LevelImage { points, levels, width: w, tables, factor: f, mask: mask.cloned() }
+    }
+
+    /// Point `i`: (x, y) in full-resolution pixel units, and its level.
+    #[inline(always)]
+    fn point(&self, i: usize) -> (f64, f64, usize) {
+        let g = self.points[i] as usize;
+        ((g % self.width) as f64 * self.factor, (g / self.width) as f64 * self.factor, self.levels[g] as usize)
+    }
+
+    /// Ask the CPU to fetch point `i`'s record, some samples before [`Self::prefetch`] reads
+    /// it to know where its table cells are (the levels, a byte a pixel, mostly stay cached).
+    #[inline(always)]
+    fn prefetch_point(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if i < self.points.len() {
+            // SAFETY: prefetching is a hint that never faults; the address is inside the vector.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(self.points.as_ptr().add(i) as *const i8);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
     }
 
     /// Ask the CPU to fetch the cells [`Self::sample`] will read for (q, x, y). The samples
@@ -176,7 +223,7 @@ fn measure(par: &Parametrisation, p: &[f64], fixed: &LevelImage, moving: &LevelI
     let (cf, cm) = (par.fixed_centre, par.moving_centre);
     let n = p.len();
     let to_moving = |i: usize| {
-        let (x, y, q) = fixed.points[i];
+        let (x, y, q) = fixed.point(i);
         let (xc, yc) = (x - cf.0, y - cf.1);
         (xc, yc, q, a[0][0] * xc + a[0][1] * yc + t[0] + cm.0, a[1][0] * xc + a[1][1] * yc + t[1] + cm.1)
     };
@@ -198,7 +245,7 @@ fn measure(par: &Parametrisation, p: &[f64], fixed: &LevelImage, moving: &LevelI
         let (_, _, q, mx, my) = to_moving(i);
         moving.prefetch(q, mx, my);
     };
-    let (fv, fw, fg) = with_prefetch(samples.0, n, fetch_forward, forward, combine);
+    let (fv, fw, fg) = with_prefetch(samples.0, n, |i| fixed.prefetch_point(i), fetch_forward, forward, combine);
     let norm = |v: f64, w: f64, g: Vec<f64>| {
         let w = if w < 1e-6 { 1.0 } else { w };
         (v / w, g.into_iter().map(|x| x / w).collect::<Vec<_>>())
@@ -214,7 +261,7 @@ fn measure(par: &Parametrisation, p: &[f64], fixed: &LevelImage, moving: &LevelI
     }
     let inv = [[a[1][1] / det, -a[0][1] / det], [-a[1][0] / det, a[0][0] / det]];
     let to_fixed = |i: usize| {
-        let (x, y, q) = moving.points[i];
+        let (x, y, q) = moving.point(i);
         let (ux, uy) = (x - cm.0 - t[0], y - cm.1 - t[1]);
         (q, inv[0][0] * ux + inv[0][1] * uy, inv[1][0] * ux + inv[1][1] * uy)
     };
@@ -236,16 +283,18 @@ fn measure(par: &Parametrisation, p: &[f64], fixed: &LevelImage, moving: &LevelI
         let (q, qx, qy) = to_fixed(i);
         fixed.prefetch(q, qx + cf.0, qy + cf.1);
     };
-    let (bv, bw, bg) = with_prefetch(samples.1, n, fetch_backward, backward, combine);
+    let (bv, bw, bg) = with_prefetch(samples.1, n, |i| moving.prefetch_point(i), fetch_backward, backward, combine);
     let (bv, bg) = norm(bv, bw, bg);
     (0.5 * (fv + bv), fg.iter().zip(&bg).map(|(a, b)| 0.5 * (a + b)).collect())
 }
 
 /// Sum `step` over `samples` in parallel chunks, each walking its samples in order while
-/// `fetch` asks for the memory of the one [`AHEAD`] places further on.
+/// `fetch` asks for the memory of the one [`AHEAD`] places further on and `fetch_point` for
+/// the point record `fetch` will read there, [`AHEAD`] places before it.
 fn with_prefetch(
     samples: &[usize],
     n: usize,
+    fetch_point: impl Fn(usize) + Sync,
     fetch: impl Fn(usize) + Sync,
     step: impl Fn((f64, f64, Vec<f64>), &usize) -> (f64, f64, Vec<f64>) + Sync,
     combine: impl Fn((f64, f64, Vec<f64>), (f64, f64, Vec<f64>)) -> (f64, f64, Vec<f64>) + Sync + Send,
@@ -257,6 +306,9 @@ fn with_prefetch(
         .map(|chunk| {
             let mut acc = (0.0, 0.0, vec![0.0; n]);
             for (j, i) in chunk.iter().enumerate() {
+                if let Some(&further) = chunk.get(j + 2 * AHEAD) {
+                    fetch_point(further);
+                }
                 if let Some(&next) = chunk.get(j + AHEAD) {
                     fetch(next);
                 }
@@ -361,8 +413,13 @@ impl driver::Metric for AmdMetric<'_> {
         let mut velocity = vec![0.0; p.len()];
         for it in 0..level.iterations {
             ticker.tick(li)?;
-            let sf: Vec<usize> = (0..l.counts.0).map(|_| rng.below(fl.points.len())).collect();
-            let sm: Vec<usize> = (0..l.counts.1).map(|_| rng.below(ml.points.len())).collect();
+            let mut sf: Vec<usize> = (0..l.counts.0).map(|_| rng.below(fl.points.len())).collect();
+            let mut sm: Vec<usize> = (0..l.counts.1).map(|_| rng.below(ml.points.len())).collect();
+            // The same samples, visited in raster order: the points lie in raster order, so the
+            // tables are then read along a sweep instead of at random (a cache miss per sample
+            // at 1 MP, where a level's tables exceed the caches).
+            sf.sort_unstable();
+            sm.sort_unstable();
             let (_, grad) = measure(&self.par, p, fl, ml, symmetric, (&sf, &sm));
             let frac = if level.iterations > 1 { it as f64 / (level.iterations - 1) as f64 } else { 1.0 };
             let step = level.step.0 + (level.step.1 - level.step.0) * frac;
@@ -402,22 +459,23 @@ impl driver::Metric for AmdMetric<'_> {
 /// `masks` take part (as points, and as positions the other image's points may land on).
 pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     let angles: Vec<f64> = if start_angles.is_empty() { vec![0.0] } else { start_angles.to_vec() };
-    search(fixed, moving, masks, options, |levels| levels, |par| angles.iter().map(|&a| par.initial(a)).collect(), monitor)
+    search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, usize::MAX), |par| angles.iter().map(|&a| par.initial(a)).collect(), monitor)
 }
 
 /// Finish poses found on a coarse grid by another search (fixed → moving `initials`, e.g.
-/// [`super::correlation`]) on the pyramid levels whose factor lies in `factors` (from the
-/// finest to run up to, not including, the coarse grid's; the finest level at least), and
-/// keep the best: the coarse levels, which find the basin, are skipped. A range that starts
-/// above 1 leaves the full-resolution level, the costliest (its distance tables), to a later
-/// polish.
-pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], factors: std::ops::Range<usize>, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
-    let finer = |levels: Vec<PyramidLevel>| {
-        let last = levels.last().cloned();
-        let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| factors.contains(&l.factor)).collect();
-        if kept.is_empty() { last.into_iter().collect() } else { kept }
-    };
-    search(fixed, moving, masks, options, finer, |par| initials.iter().map(|t| par.from_affine(t)).collect(), monitor)
+/// [`super::correlation`]) on the pyramid levels finer than the grid's `coarse_factor` (down
+/// to `options.finest_factor`), and keep the best: the coarse levels, which find the basin,
+/// are skipped.
+pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], coarse_factor: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
+    search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, coarse_factor), |par| initials.iter().map(|t| par.from_affine(t)).collect(), monitor)
+}
+
+/// The levels whose factor is at least `finest` and below `coarse`; the finest level of all
+/// when none is.
+fn levels_down_to(levels: Vec<PyramidLevel>, finest: usize, coarse: usize) -> Vec<PyramidLevel> {
+    let last = levels.last().cloned();
+    let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| l.factor >= finest && l.factor < coarse).collect();
+    if kept.is_empty() { last.into_iter().collect() } else { kept }
 }
 
 fn search(
@@ -476,6 +534,41 @@ mod tests {
         assert_eq!(shape(640), vec![(4, 3000), (2, 1000), (1, 200)]);
         assert_eq!(shape(1024), vec![(8, 3000), (4, 1000), (2, 1000), (1, 200)]);
         assert_eq!(shape(2048), vec![(16, 3000), (8, 1000), (4, 1000), (2, 1000), (1, 200)]);
+    }
+
+    /// The tables built in one pass per row equal their definition: table k at a pixel is the
+    /// sum of the distances to "level ≥ l" for l ≤ k and to "level < l" for l > k (each 1/q
+    /// thick, in full-resolution pixels); the points are every pixel with its level.
+    #[test]
+    fn tables_and_points_are_their_definition() {
+        let plane = normalise_robust(blobs(23, 17, 2.0).view());
+        let (q, factor) = (5, 2);
+        let li = LevelImage::new(&plane, q, factor, None);
+        let levels = plane.mapv(|v| quantise(v, q));
+        let distance_to = |set: Array2<bool>| if set.iter().any(|&b| b) { distance_transform(set.view()) } else { Array2::from_elem(set.dim(), ((17 * 17 + 23 * 23) as f32).sqrt()) };
+        for k in 0..=q {
+            let mut want = Array2::<f32>::zeros((17, 23));
+            for l in 1..=q {
+                want += &if l <= k { distance_to(levels.mapv(|v| v >= l)) } else { distance_to(levels.mapv(|v| v < l)) };
+            }
+            want.mapv_inplace(|v| v * factor as f32 / q as f32);
+            let worst = (&li.tables[k] - &want).iter().fold(0f32, |m, d| m.max(d.abs()));
+            assert!(worst < 1e-4, "table {k}: off by {worst}");
+        }
+        assert_eq!(li.points.len(), 17 * 23);
+        assert_eq!(li.point(23 * 3 + 4), (8.0, 6.0, levels[[3, 4]]));
+    }
+
+    #[test]
+    fn the_finest_factor_drops_the_finer_levels_and_polish_the_coarser() {
+        let d = AlphaAmdOptions::default().levels;
+        let factors = |finest, coarse| levels_down_to(d.clone(), finest, coarse).iter().map(|l| l.factor).collect::<Vec<_>>();
+        assert_eq!(factors(1, usize::MAX), vec![4, 2, 1]);
+        assert_eq!(factors(2, usize::MAX), vec![4, 2]);
+        assert_eq!(factors(2, 4), vec![2]);
+        assert_eq!(factors(1, 4), vec![2, 1]);
+        // None left: the finest level of all.
+        assert_eq!(factors(8, usize::MAX), vec![1]);
     }
 
     #[test]
