@@ -120,10 +120,9 @@ impl LevelImage {
         // preparation).
         let mut tables: Vec<Array2<f32>> = (0..=q).map(|_| Array2::zeros((h, w))).collect();
         {
-            let mut rows: Vec<Vec<&mut [f32]>> = (0..h).map(|_| Vec::with_capacity(q + 1)).collect();
+            let mut rows: Vec<Vec<ndarray::ArrayViewMut1<f32>>> = (0..h).map(|_| Vec::with_capacity(q + 1)).collect();
             for t in tables.iter_mut() {
-                let flat = t.as_slice_mut().expect("a new table is contiguous");
-                for (y, row) in flat.chunks_mut(w).enumerate() {
+                for (y, row) in t.axis_iter_mut(ndarray::Axis(0)).enumerate() {
                     rows[y].push(row);
                 }
             }
