@@ -43,8 +43,8 @@ pub struct AlphaAmdOptions {
     /// this (pixels); see `RegisterOptions::start_shift`.
     pub start_shift: (f64, f64),
     /// The finest pyramid level run (its factor; 1: full resolution). Coarser when a polish
-    /// at full resolution follows anyway (see `RegisterOptions::refine`): the full-resolution
-    /// level cost ~40 % of α-AMD at 1 MP (its distance tables and cache-missing samples).
+    /// at full resolution follows anyway and the pose is close already (the NCC candidate):
+    /// the full-resolution level cost ~40 % of α-AMD at 1 MP (its distance tables).
     pub finest_factor: usize,
 }
 
@@ -96,9 +96,7 @@ impl LevelImage {
         let (h, w) = levels.dim();
         let f = factor as f64;
         let points = (0..h * w).filter(|&i| mask::contains(mask, (i % w) as f64 * f, (i / w) as f64 * f)).map(|i| i as u32).collect();
-        // Distance maps of "level ≥ l" (upper) and "level < l" (lower) sets, l = 1..=q, in
-        // full-resolution pixel units per level (1/q thick).
-        let scale = f as f32 / q as f32;
+        // Distance maps of "level ≥ l" (upper) and "level < l" (lower) sets, l = 1..=q.
         let maps: Vec<(Array2<f32>, Array2<f32>)> = (1..=q)
             .into_par_iter()
             .map(|l| {
@@ -114,10 +112,11 @@ impl LevelImage {
                 (distances(true), distances(false))
             })
             .collect();
-        // tables[k] = Σ_{l ≤ k} upper_l + Σ_{l > k} lower_l: from tables[0] = Σ lower_l, each
-        // next one swaps one lower map for its upper one. One pass per row writes every table
-        // (at 1 MP, adding whole maps into every table they belong to took most of a level's
-        // preparation).
+        // tables[k] = Σ_l (l ≤ k ? upper_l : lower_l), each map in full-resolution pixel units
+        // per level (1/q thick), summed over l in order. One pass per row writes every table (at
+        // 1 MP, adding whole maps into every table they belong to took most of a level's
+        // preparation); the sums are the same, term by term, as that whole-map addition's.
+        let (f32_factor, thickness) = (f as f32, 1.0 / q as f32);
         let mut tables: Vec<Array2<f32>> = (0..=q).map(|_| Array2::zeros((h, w))).collect();
         {
             let mut rows: Vec<Vec<ndarray::ArrayViewMut1<f32>>> = (0..h).map(|_| Vec::with_capacity(q + 1)).collect();
@@ -128,11 +127,13 @@ impl LevelImage {
             }
             rows.into_par_iter().enumerate().for_each(|(y, mut out)| {
                 for x in 0..w {
-                    let mut v: f32 = maps.iter().map(|(_, lower)| lower[[y, x]]).sum();
-                    out[0][x] = v * scale;
-                    for (k, (upper, lower)) in maps.iter().enumerate() {
-                        v += upper[[y, x]] - lower[[y, x]];
-                        out[k + 1][x] = v * scale;
+                    for (k, table) in out.iter_mut().enumerate() {
+                        let mut v = 0f32;
+                        for (l, (upper, lower)) in (1..=q).zip(&maps) {
+                            let d = if l <= k { upper[[y, x]] } else { lower[[y, x]] };
+                            v += d * f32_factor * thickness;
+                        }
+                        table[x] = v;
                     }
                 }
             });
@@ -395,7 +396,11 @@ impl driver::Metric for AmdMetric<'_> {
     fn prepare(&self, li: usize, _: &mut Rng) -> Result<Level> {
         let level = &self.levels[li];
         let q = self.options.alpha_levels;
-        let (fl, ml) = (LevelImage::new(&pyramid(self.fixed.view(), self.masks.fixed, level), q, level.factor, self.masks.fixed), LevelImage::new(&pyramid(self.moving.view(), self.masks.moving, level), q, level.factor, self.masks.moving));
+        // Side by side: each image's 2q distance maps alone left a core idle in its last round.
+        let (fl, ml) = rayon::join(
+            || LevelImage::new(&pyramid(self.fixed.view(), self.masks.fixed, level), q, level.factor, self.masks.fixed),
+            || LevelImage::new(&pyramid(self.moving.view(), self.masks.moving, level), q, level.factor, self.masks.moving),
+        );
         if fl.points.is_empty() || ml.points.is_empty() {
             return Err(Error::Region(format!("an ROI is too small for α-AMD's pyramid level {} (every {}th pixel): draw a larger one", li + 1, level.factor)));
         }
@@ -412,13 +417,8 @@ impl driver::Metric for AmdMetric<'_> {
         let mut velocity = vec![0.0; p.len()];
         for it in 0..level.iterations {
             ticker.tick(li)?;
-            let mut sf: Vec<usize> = (0..l.counts.0).map(|_| rng.below(fl.points.len())).collect();
-            let mut sm: Vec<usize> = (0..l.counts.1).map(|_| rng.below(ml.points.len())).collect();
-            // The same samples, visited in raster order: the points lie in raster order, so the
-            // tables are then read along a sweep instead of at random (a cache miss per sample
-            // at 1 MP, where a level's tables exceed the caches).
-            sf.sort_unstable();
-            sm.sort_unstable();
+            let sf: Vec<usize> = (0..l.counts.0).map(|_| rng.below(fl.points.len())).collect();
+            let sm: Vec<usize> = (0..l.counts.1).map(|_| rng.below(ml.points.len())).collect();
             let (_, grad) = measure(&self.par, p, fl, ml, symmetric, (&sf, &sm));
             let frac = if level.iterations > 1 { it as f64 / (level.iterations - 1) as f64 } else { 1.0 };
             let step = level.step.0 + (level.step.1 - level.step.0) * frac;

@@ -26,7 +26,6 @@ pub enum Method {
     /// Every rotation and shift scored by NCC on coarse CoMIRs (FFT), finished by α-AMD
     /// (down to half resolution when the refinement follows).
     Ncc,
-    /// α-AMD on the CoMIRs (down to half resolution when the refinement follows).
     #[serde(rename = "alpha-amd")]
     AlphaAmd,
     Mi,
@@ -78,8 +77,8 @@ pub struct RegisterOptions {
     /// the search starts where the regions lie in the whole images (see `crate::register_regions`).
     pub start_shift: (f64, f64),
     /// With a model: polish the pose found on the CoMIRs at full resolution by MI (see
-    /// [`super::refine`], done by `crate::register`); off only to measure what it buys (α-AMD,
-    /// alone and in the NCC candidate, then runs at full resolution itself).
+    /// [`super::refine`], done by `crate::register`); off only to measure what it buys (the NCC
+    /// candidate's α-AMD then runs at full resolution itself).
     pub refine: bool,
 }
 
@@ -288,13 +287,9 @@ pub fn confirm_with_comirs(quality: &mut Quality, fixed_to_moving: &Affine2, on_
     }
 }
 
-/// α-AMD's options for this registration. With the refinement on (MI on the CoMIRs at full
-/// resolution, see `super::refine`), α-AMD stops at half resolution, in the NCC candidate and
-/// as a method of its own alike: its full-resolution level cost ~40 % of it (1 MP: ~1 s, half
-/// the NCC candidate's polish) for a pose the refinement places anew, and α-AMD is less
-/// precise there than MI on CoMIRs of unequal intensities.
+/// α-AMD's options for this registration.
 fn amd_options(o: &RegisterOptions) -> AlphaAmdOptions {
-    AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, finest_factor: if o.refine { 2 } else { 1 }, ..o.amd.clone() }
+    AlphaAmdOptions { kind: o.kind, start_shift: o.start_shift, ..o.amd.clone() }
 }
 
 /// The poses the NCC search finds on two CoMIRs (see [`correlation::search`]), best first.
@@ -314,7 +309,14 @@ fn ncc_candidate(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, 
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     let factor = correlation::coarse_factor(fh.max(fw).max(mh).max(mw), &o.ncc);
-    let transform = alpha_amd::polish(fixed, moving, masks, initials, factor, &amd_options(o), monitor)?.transform;
+    // With the refinement on (MI on the CoMIRs at full resolution, see `super::refine`), α-AMD
+    // stops at half resolution: its full-resolution level cost half the polish (1 MP: 1.9–2.3 s)
+    // and α-AMD is less precise there than MI on CoMIRs of unequal intensities. Only here: the
+    // search's poses are already close. α-AMD's own search stopped at half resolution ended
+    // 5–8 px off in 3 of 50 cases of `make eval` that its full-resolution level had brought to
+    // 0.2–0.3 px, beyond what the refinement may move.
+    let amd = AlphaAmdOptions { finest_factor: if o.refine { 2 } else { 1 }, ..amd_options(o) };
+    let transform = alpha_amd::polish(fixed, moving, masks, initials, factor, &amd, monitor)?.transform;
     timings.push(("ncc polish (α-AMD)".into(), t1.elapsed().as_secs_f64()));
     Ok(Registration { quality: assessor.assess(&transform, None), transform, kind: o.kind, method: Method::Ncc, input: Input::Comirs, matches: vec![], timings, binning: 1, candidates: vec![], refinement: None })
 }
