@@ -491,6 +491,10 @@ fn search(
     if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
         return Err(Error::UnsupportedImage("α-AMD needs images of at least 8×8 pixels".into()));
     }
+    // Points are stored as u32 grid indices (see `LevelImage::points`).
+    if fh * fw > u32::MAX as usize || mh * mw > u32::MAX as usize {
+        return Err(Error::UnsupportedImage(format!("α-AMD takes images of at most {} pixels (bin larger ones)", u32::MAX)));
+    }
     if options.levels.is_empty() || options.alpha_levels < 1 || options.alpha_levels > 64 {
         return Err(Error::Parameter("α-AMD needs at least one pyramid level and 1..64 alpha levels".into()));
     }
