@@ -12,9 +12,10 @@ echo "CoMIR inference, ${size}² image, CPU, $(nproc) threads (GEMM peak: libtor
 printf "%-7s %12s %12s %14s %14s %10s %10s\n" net "kFLOP/px" "whole s/MP" "whole GFLOP/s" "tiled GFLOP/s" "whole/peak" "tiled/peak"
 for net in small paper; do
   target/release/examples/bench_model "$work" "$size" 0 "$net" > "$work/$net.txt"
+  grep "^#" "$work/$net.txt" || true
   python3 - "$work/$net.txt" "$size" "$net" <<'PY'
 import sys
-v = {k: float(x) for k, x in (l.split() for l in open(sys.argv[1]) if l.strip())}
+v = {k: float(x) for k, x in (l.split() for l in open(sys.argv[1]) if l.strip() and not l.startswith('#'))}
 size, net = int(sys.argv[2]), sys.argv[3]
 pixels = size * size
 gflop = v["flops_per_pixel"] * pixels / 1e9

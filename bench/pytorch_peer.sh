@@ -28,7 +28,7 @@ target/release/examples/bench_model "$work" "$size" "$steps" > "$work/ours.txt"
 "$venv/bin/python" bench/pytorch_peer.py "$work" "$size" "$steps" > "$work/peer.txt"
 python3 - "$work/ours.txt" "$work/peer.txt" "$size" <<'PY'
 import sys
-read = lambda p: {k: float(v) for k, v in (l.split() for l in open(p) if l.strip())}
+read = lambda p: {k: float(v) for k, v in (l.split() for l in open(p) if l.strip() and not l.startswith('#'))}
 ours, peer, size = read(sys.argv[1]), read(sys.argv[2]), int(sys.argv[3])
 mp = size * size / 1e6
 print(f"{'':34} {'ours (Rust)':>12} {'PyTorch':>12} {'speed-up':>9}")

@@ -227,7 +227,7 @@ fn rot90_chw(x: &Array3<f32>) -> Array3<f32> {
 }
 
 fn equivariance_error(m: &Model, x: &Array3<f32>) -> f64 {
-    let opts = InferOptions { tile: 1024, ..Default::default() };
+    let opts = InferOptions { tile: Some(1024), ..Default::default() };
     let direct = rot90_chw(&represent(m, 0, x, &opts, &Silent).unwrap());
     let rotated = represent(m, 0, &rot90_chw(x), &opts, &Silent).unwrap();
     // Relative to the spread of the representation (a constant offset says nothing).
@@ -254,9 +254,9 @@ fn tiled_inference_equals_whole_image_inference() {
     let _serial = torch_lock();
     let m = model(NetConfig::small(1, 2), NetConfig::small(1, 2), 13);
     let (x, _) = synthetic_pair(150, 5); // not a multiple of 16: exercises the padding
-    let whole = represent(&m, 0, &x, &InferOptions { tile: 4096, ..Default::default() }, &Silent).unwrap();
+    let whole = represent(&m, 0, &x, &InferOptions { tile: Some(4096), ..Default::default() }, &Silent).unwrap();
     let radius = m.net(0).config().receptive_radius();
-    let tiled = represent(&m, 0, &x, &InferOptions { tile: 48, margin: Some(radius), whole_image_pixels: 0, ..Default::default() }, &Silent).unwrap();
+    let tiled = represent(&m, 0, &x, &InferOptions { tile: Some(48), margin: Some(radius), ..Default::default() }, &Silent).unwrap();
     assert_eq!(whole.dim(), (2, 150, 150));
     // The default runs such a small image as one window: the same values again.
     let default = represent(&m, 0, &x, &InferOptions::default(), &Silent).unwrap();

@@ -62,8 +62,8 @@ enum Command {
         /// Also write an 8-bit PNG preview.
         #[arg(long)]
         preview: Option<PathBuf>,
-        /// Core tile size in pixels (memory grows with its square). Default: images up to
-        /// 1 MP in one pass, larger ones in 384 px tiles.
+        /// Core tile size in pixels (memory grows with its square). Default: the whole image
+        /// in one pass if that fits the 2 GiB memory budget, else the fewest tiles that do.
         #[arg(long)]
         tile: Option<usize>,
     },
@@ -389,11 +389,8 @@ fn run(cli: Cli) -> comir::Result<()> {
             let model = Model::load(&model, comir::model::device::default_device())?;
             let image = read_image(&input)?;
             let calibration = image.calibration.clone();
-            // An explicit --tile always tiles; without it images up to 1 MP run whole.
-            let options = match tile {
-                Some(tile) => InferOptions { tile, whole_image_pixels: 0, ..Default::default() },
-                None => InferOptions::default(),
-            };
+            // An explicit --tile always tiles; without it the memory budget decides.
+            let options = InferOptions { tile, ..Default::default() };
             let bar = Bar::new(1);
             let y = comir::represent_image(&model, image, Some(&modality), &options, &bar)?;
             bar.0.finish_and_clear();

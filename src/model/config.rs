@@ -65,6 +65,15 @@ impl NetConfig {
         1 << self.down_blocks.len()
     }
 
+    /// Peak working memory of a forward pass per pixel of its window (bytes): 44 per feature
+    /// channel at full resolution (the first dense block's output), from the peak RSS of
+    /// whole-image passes at 512² and 1024² (`comir represent`: small net 1.35 kB per pixel for
+    /// 32 channels, paper net 3.0 kB for 80; lower levels and freed maps share the rest).
+    pub fn inference_bytes_per_pixel(&self) -> u64 {
+        let full_res = self.init_filters + self.growth_rate * self.down_blocks.first().copied().unwrap_or(0);
+        44 * full_res.max(self.in_channels + self.out_channels) as u64
+    }
+
     /// Radius in pixels of the theoretical receptive field: how far an output pixel can see.
     pub fn receptive_radius(&self) -> usize {
         let mut r = 1; // first 3×3 conv
