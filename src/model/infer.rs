@@ -61,9 +61,9 @@ pub struct TilePlan {
     pub margin: usize,
 }
 
-/// The plan for a (padded) `hp` × `wp` image of `channels` in + out channels: whole if it fits
-/// the budget's window, else the fewest tiles per axis whose windows (core and margins) fit,
-/// with equal cores. Every window costs its margins again, so fewer, larger tiles are faster
+/// The plan for a (padded) `hp` × `wp` image: whole if it fits the budget's window (what the
+/// budget leaves after the image and its CoMIR), else the fewest tiles per axis whose windows
+/// (core and margins) fit, with equal cores. Every window costs its margins again, so fewer, larger tiles are faster
 /// (and since [`super::heap::HeapReuse`], larger windows cost no more per pixel).
 pub fn plan_tiles(cfg: &super::config::NetConfig, hp: usize, wp: usize, options: &InferOptions) -> TilePlan {
     let m = cfg.size_multiple();
