@@ -98,50 +98,51 @@ pub fn normalise_robust(plane: ArrayView2<f32>) -> Array2<f32> {
     plane.mapv(|v| if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 })
 }
 
-/// Exact squared Euclidean distance transform of one line (Felzenszwalb & Huttenlocher).
-fn edt_1d(f: &[f64], out: &mut [f64], v: &mut [usize], z: &mut [f64]) {
-    let n = f.len();
-    let mut k = 0;
-    v[0] = 0;
-    z[0] = f64::NEG_INFINITY;
-    z[1] = f64::INFINITY;
-    for q in 1..n {
-        if f[q].is_infinite() {
+/// Exact Euclidean distance transform of one row, given each pixel's distance to the nearest
+/// set pixel of its column (`cols`: a row of [`column_distances`]; +∞ in `out` where the
+/// whole set is empty): the lower
+/// envelope of the parabolas (q − p)² + cols[p]² (Felzenszwalb & Huttenlocher). All in whole
+/// numbers: two parabolas' crossing points are compared by cross-multiplying instead of
+/// dividing (a division per pixel was most of the row's time), the same envelope exactly.
+/// `apex`: each parabola's cols[p]² + p²; `envelope`: the visible parabolas, left to right.
+pub fn distance_row(cols: &[f32], out: &mut [f32], apex: &mut [i64], envelope: &mut Vec<usize>) {
+    envelope.clear();
+    for (q, &c) in cols.iter().enumerate() {
+        if c.is_infinite() {
             continue;
         }
-        loop {
-            let p = v[k];
-            if f[p].is_infinite() {
-                // the envelope so far is empty: start it at q
-                v[k] = q;
-                z[k] = f64::NEG_INFINITY;
-                z[k + 1] = f64::INFINITY;
+        let c = c as i64;
+        apex[q] = c * c + (q * q) as i64;
+        // The last parabola p is hidden when q's crossing with it lies at or before p's
+        // crossing with the one before: (A_q − A_p) / 2(q − p) ≤ (A_p − A_pp) / 2(p − pp).
+        while let [.., pp, p] = envelope[..] {
+            if (apex[q] - apex[p]) * (p - pp) as i64 <= (apex[p] - apex[pp]) * (q - p) as i64 {
+                envelope.pop();
+            } else {
                 break;
             }
-            let s = ((f[q] + (q * q) as f64) - (f[p] + (p * p) as f64)) / (2.0 * (q as f64 - p as f64));
-            if s <= z[k] && k > 0 {
-                k -= 1;
-                continue;
-            }
-            if s <= z[k] {
-                v[k] = q;
-                z[k + 1] = f64::INFINITY;
-                break;
-            }
-            k += 1;
-            v[k] = q;
-            z[k] = s;
-            z[k + 1] = f64::INFINITY;
-            break;
         }
+        envelope.push(q);
     }
-    k = 0;
+    if envelope.is_empty() {
+        out.fill(f32::INFINITY);
+        return;
+    }
+    let mut k = 0;
     for (q, o) in out.iter_mut().enumerate() {
-        while z[k + 1] < q as f64 {
-            k += 1;
+        // Move right while the next parabola's crossing lies before q: A_r − A_p < 2q(r − p).
+        while let Some(&r) = envelope.get(k + 1) {
+            let p = envelope[k];
+            if apex[r] - apex[p] < 2 * (q * (r - p)) as i64 {
+                k += 1;
+            } else {
+                break;
+            }
         }
-        let p = v[k];
-        *o = if f[p].is_infinite() { f64::INFINITY } else { (q as f64 - p as f64).powi(2) + f[p] };
+        let p = envelope[k];
+        let c = cols[p] as i64;
+        let d = (q as i64 - p as i64).pow(2) + c * c;
+        *o = (d as f64).sqrt() as f32;
     }
 }
 
@@ -149,43 +150,44 @@ fn edt_1d(f: &[f64], out: &mut [f64], v: &mut [usize], z: &mut [f64]) {
 #[expect(clippy::expect_used, reason = "the buffer is filled to exactly h × w samples above")]
 pub fn distance_transform(set: ArrayView2<bool>) -> Array2<f32> {
     let (h, w) = set.dim();
-    // Column pass: for a set (0 on it, ∞ off it) the lower envelope of the column's parabolas
-    // is the squared distance to the nearest set pixel of the column, which two scans down and
-    // up the rows give exactly, in memory order (the envelope pass read the columns across
-    // rows, a cache miss per pixel: most of α-AMD's table time at 1 MP).
+    let cols = column_distances(set, |inside| inside);
+    let mut out = vec![0f32; h * w];
+    // Buffers per thread, not per row.
+    let buffers = || (vec![0i64; w], Vec::with_capacity(w));
+    out.par_chunks_mut(w).zip(cols.par_chunks(w)).for_each_init(buffers, |(apex, envelope), (row, c)| distance_row(c, row, apex, envelope));
+    Array2::from_shape_vec((h, w), out).expect("h*w samples")
+}
+
+/// The first pass of [`distance_transform`] for the set of pixels where `inside` holds: each
+/// pixel's distance to the nearest pixel of the set in its column (+∞ if the column has
+/// none), row-major. [`distance_row`] finishes one row of it.
+pub fn column_distances<T: Copy>(plane: ArrayView2<T>, inside: impl Fn(T) -> bool) -> Vec<f32> {
+    let (h, w) = plane.dim();
+    // For a set (0 on it, ∞ off it) the lower envelope of the column's parabolas is the
+    // squared distance to the nearest set pixel of the column, which two scans down and up
+    // the rows give exactly, in memory order (the envelope pass read the columns across rows,
+    // a cache miss per pixel: most of α-AMD's table time at 1 MP).
     // f32: column distances are whole numbers (exact in f32 up to 2^24 rows), at half the
-    // memory traffic of f64; each row squares them in f64.
+    // memory traffic of f64; each row squares them in whole numbers.
     let mut cols = vec![f32::INFINITY; h * w]; // column distances, row-major
     let mut run = vec![f32::INFINITY; w]; // distance to the nearest set pixel seen so far
     for y in 0..h {
-        let row = set.row(y);
-        for (x, (r, &inside)) in run.iter_mut().zip(row.iter()).enumerate() {
-            *r = if inside { 0.0 } else { *r + 1.0 };
+        let row = plane.row(y);
+        for (x, (r, &v)) in run.iter_mut().zip(row.iter()).enumerate() {
+            *r = if inside(v) { 0.0 } else { *r + 1.0 };
             cols[y * w + x] = *r;
         }
     }
     run.fill(f32::INFINITY);
     for y in (0..h).rev() {
-        let row = set.row(y);
-        for (x, (r, &inside)) in run.iter_mut().zip(row.iter()).enumerate() {
-            *r = if inside { 0.0 } else { *r + 1.0 };
+        let row = plane.row(y);
+        for (x, (r, &v)) in run.iter_mut().zip(row.iter()).enumerate() {
+            *r = if inside(v) { 0.0 } else { *r + 1.0 };
             let c = &mut cols[y * w + x];
             *c = c.min(*r);
         }
     }
-    let mut out = vec![0f32; h * w];
-    // Buffers per thread, not per row.
-    let buffers = || (vec![0f64; w], vec![0f64; w], vec![0usize; w], vec![0f64; w + 1]);
-    out.par_chunks_mut(w).zip(cols.par_chunks(w)).for_each_init(buffers, |(f, d, v, z), (row, c)| {
-        for (fv, &cv) in f.iter_mut().zip(c) {
-            *fv = cv as f64 * cv as f64;
-        }
-        edt_1d(f, d, v, z);
-        for (o, &dv) in row.iter_mut().zip(d.iter()) {
-            *o = dv.sqrt() as f32;
-        }
-    });
-    Array2::from_shape_vec((h, w), out).expect("h*w samples")
+    cols
 }
 
 /// The 0.5 and 99.5 percentiles of a plane, ignoring NaN/Inf: the range used to normalise

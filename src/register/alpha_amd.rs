@@ -13,7 +13,7 @@ use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
-use crate::image::filter::{blur_subsample, distance_transform, normalise_robust, subsample};
+use crate::image::filter::{blur_subsample, column_distances, distance_row, normalise_robust, subsample};
 use crate::rng::Rng;
 use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
@@ -82,6 +82,9 @@ struct LevelImage {
     /// follows exactly the function it evaluates.
     tables: Vec<Array2<f32>>,
     factor: f64,
+    /// 1 / factor where that is exact (a power of two: every pyramid level's): positions
+    /// are scaled by a multiplication, the same value as the division, at a fraction of it.
+    exact_inverse: Option<f64>,
     /// Full-resolution mask: points are taken, and positions sampled, only inside it.
     mask: Option<Mask>,
 }
@@ -96,26 +99,32 @@ impl LevelImage {
         let (h, w) = levels.dim();
         let f = factor as f64;
         let points = (0..h * w).filter(|&i| mask::contains(mask, (i % w) as f64 * f, (i / w) as f64 * f)).map(|i| i as u32).collect();
-        // Distance maps of "level ≥ l" (upper) and "level < l" (lower) sets, l = 1..=q.
-        let maps: Vec<(Array2<f32>, Array2<f32>)> = (1..=q)
+        // The sets "level ≥ l" (upper) and "level < l" (lower), l = 1..=q: set 2(l − 1) is
+        // upper_l, set 2(l − 1) + 1 lower_l. Their distance maps are never stored whole: the
+        // column pass of every set runs first, then each band of rows finishes every set's
+        // distances in a scratch row and adds them into the tables (the maps, 14 × 4 MB per
+        // 1 MP image, were written, faulted in and read back once per table).
+        let mut histogram = vec![0usize; q + 1];
+        for &v in levels.iter() {
+            histogram[v as usize] += 1;
+        }
+        let set = |s: usize| (s / 2 + 1, s.is_multiple_of(2)); // (l, upper)
+        let empty: Vec<bool> = (0..2 * q).map(|s| {
+            let (l, upper) = set(s);
+            if upper { histogram[l..].iter().all(|&n| n == 0) } else { histogram[..l].iter().all(|&n| n == 0) }
+        }).collect();
+        let cols: Vec<Vec<f32>> = (0..2 * q)
             .into_par_iter()
-            .map(|l| {
-                let distances = |upper: bool| {
-                    let set = levels.mapv(|v| if upper { v as usize >= l } else { (v as usize) < l });
-                    if set.iter().any(|&b| b) {
-                        distance_transform(set.view())
-                    } else {
-                        // An empty set is "infinitely" far: use the image diagonal instead.
-                        Array2::from_elem((h, w), ((h * h + w * w) as f32).sqrt())
-                    }
-                };
-                (distances(true), distances(false))
+            .map(|s| {
+                let (l, upper) = set(s);
+                if empty[s] { vec![] } else { column_distances(levels.view(), |v| (v as usize >= l) == upper) }
             })
             .collect();
+        // An empty set is "infinitely" far: the image diagonal instead.
+        let diagonal = ((h * h + w * w) as f32).sqrt();
         // tables[k] = Σ_l (l ≤ k ? upper_l : lower_l), each map in full-resolution pixel units
-        // per level (1/q thick), summed over l in order. One pass per row writes every table (at
-        // 1 MP, adding whole maps into every table they belong to took most of a level's
-        // preparation); the sums are the same, term by term, as that whole-map addition's.
+        // per level (1/q thick), summed over l in order, along whole rows: the same sums,
+        // term by term, as adding whole maps, in vector lanes.
         let (f32_factor, thickness) = (f as f32, 1.0 / q as f32);
         let mut tables: Vec<Array2<f32>> = (0..=q).map(|_| Array2::zeros((h, w))).collect();
         {
@@ -125,28 +134,42 @@ impl LevelImage {
                     rows[y].push(row);
                 }
             }
-            rows.into_par_iter().enumerate().for_each(|(y, mut out)| {
-                for x in 0..w {
-                    for (k, table) in out.iter_mut().enumerate() {
-                        let mut v = 0f32;
-                        for (l, (upper, lower)) in (1..=q).zip(&maps) {
-                            let d = if l <= k { upper[[y, x]] } else { lower[[y, x]] };
-                            v += d * f32_factor * thickness;
+            // Bands of rows share one scratch (a scratch per row made glibc grow and trim the
+            // thread heaps over and over, faulting their pages in anew).
+            let scratch = || (vec![vec![0f32; w]; 2 * q], vec![0i64; w], Vec::with_capacity(w));
+            rows.into_par_iter().enumerate().with_min_len(32).for_each_init(scratch, |(scaled, apex, envelope), (y, mut out)| {
+                // Each set's distances along the row in full-resolution units, once.
+                for (s, row) in scaled.iter_mut().enumerate() {
+                    match cols[s].get(y * w..(y + 1) * w) {
+                        Some(c) if !empty[s] => distance_row(c, row, apex, envelope),
+                        _ => row.fill(diagonal),
+                    }
+                    for d in row.iter_mut() {
+                        *d = *d * f32_factor * thickness;
+                    }
+                }
+                for (k, table) in out.iter_mut().enumerate() {
+                    for l in 1..=q {
+                        let term = &scaled[2 * (l - 1) + usize::from(l > k)];
+                        for (t, &v) in table.iter_mut().zip(term) {
+                            *t += v;
                         }
-                        table[x] = v;
                     }
                 }
             });
         }
         let levels = levels.into_raw_vec_and_offset().0;
-        LevelImage { points, levels, width: w, tables, factor: f, mask: mask.cloned() }
+        let exact_inverse = factor.is_power_of_two().then(|| 1.0 / f);
+        LevelImage { points, levels, width: w, tables, factor: f, exact_inverse, mask: mask.cloned() }
     }
 
     /// Point `i`: (x, y) in full-resolution pixel units, and its level.
     #[inline(always)]
     fn point(&self, i: usize) -> (f64, f64, usize) {
-        let g = self.points[i] as usize;
-        ((g % self.width) as f64 * self.factor, (g / self.width) as f64 * self.factor, self.levels[g] as usize)
+        let g = self.points[i];
+        // In u32 (points are u32 grid indices): its division is several times faster.
+        let w = self.width as u32;
+        ((g % w) as f64 * self.factor, (g / w) as f64 * self.factor, self.levels[g as usize] as usize)
     }
 
     /// Ask the CPU to fetch point `i`'s record, some samples before [`Self::prefetch`] reads
@@ -175,7 +198,7 @@ impl LevelImage {
         {
             let t = &self.tables[q];
             let (h, w) = t.dim();
-            let (gx, gy) = (x / self.factor, y / self.factor);
+            let (gx, gy) = (self.to_grid(x), self.to_grid(y));
             if gx >= 0.0 && gy >= 0.0 && (gx as usize) + 1 < w && (gy as usize) + 1 < h {
                 let i = gy as usize * w + gx as usize;
                 let base = t.as_ptr();
@@ -191,6 +214,15 @@ impl LevelImage {
         let _ = (q, x, y);
     }
 
+    /// A full-resolution length in grid units: the same value as dividing by the factor.
+    #[inline(always)]
+    fn to_grid(&self, v: f64) -> f64 {
+        match self.exact_inverse {
+            Some(inverse) => v * inverse,
+            None => v / self.factor,
+        }
+    }
+
     /// Bilinear value of table `q` at full-resolution position (x, y) and its exact partial
     /// derivatives; None outside the image.
     #[inline(always)]
@@ -200,64 +232,95 @@ impl LevelImage {
         }
         let t = &self.tables[q];
         let (h, w) = t.dim();
-        let (gx, gy) = (x / self.factor, y / self.factor);
+        let (gx, gy) = (self.to_grid(x), self.to_grid(y));
         if !(gx >= 0.0 && gy >= 0.0 && gx <= (w - 1) as f64 && gy <= (h - 1) as f64) || w < 2 || h < 2 {
             return None;
         }
         // gx, gy ≥ 0 (checked above): truncation is the floor, without a libm call per sample.
         let (x0, y0) = ((gx as usize).min(w - 2), (gy as usize).min(h - 2));
         let (fx, fy) = (gx - x0 as f64, gy - y0 as f64);
-        let at = |yy: usize, xx: usize| t[[yy, xx]] as f64;
-        let (a, b, c, d) = (at(y0, x0), at(y0, x0 + 1), at(y0 + 1, x0), at(y0 + 1, x0 + 1));
+        // The table is in standard layout (built by `Array2::zeros`); cells by offset, the
+        // bounds checked once above instead of per index.
+        let (cells, i) = (t.as_slice_memory_order().unwrap_or_default(), y0 * w + x0);
+        let (Some(&[a, b]), Some(&[c, d])) = (cells.get(i..i + 2), cells.get(i + w..i + w + 2)) else { return None };
+        let (a, b, c, d) = (a as f64, b as f64, c as f64, d as f64);
         let value = (1.0 - fy) * ((1.0 - fx) * a + fx * b) + fy * ((1.0 - fx) * c + fx * d);
-        let dx = ((1.0 - fy) * (b - a) + fy * (d - c)) / self.factor;
-        let dy = ((1.0 - fx) * (c - a) + fx * (d - b)) / self.factor;
+        let dx = self.to_grid((1.0 - fy) * (b - a) + fy * (d - c));
+        let dy = self.to_grid((1.0 - fx) * (c - a) + fx * (d - b));
         Some([value, dx, dy])
+    }
+}
+
+/// The most parameters a transform has (affine: 6).
+const MAX_PARAMS: usize = 6;
+
+/// A partial sum over samples: the measure, the number of samples that landed, the gradient.
+/// Fixed-size, so the per-sample loop neither allocates nor bounds-checks.
+#[derive(Clone, Copy)]
+struct Sum {
+    value: f64,
+    landed: f64,
+    gradient: [f64; MAX_PARAMS],
+}
+
+impl Sum {
+    const ZERO: Sum = Sum { value: 0.0, landed: 0.0, gradient: [0.0; MAX_PARAMS] };
+
+    fn plus(self, other: Sum) -> Sum {
+        let mut gradient = self.gradient;
+        for (g, o) in gradient.iter_mut().zip(other.gradient) {
+            *g += o;
+        }
+        Sum { value: self.value + other.value, landed: self.landed + other.landed, gradient }
+    }
+
+    /// The mean over the samples that landed (their sum where none did).
+    fn mean<const N: usize>(self) -> (f64, [f64; N]) {
+        let w = if self.landed < 1e-6 { 1.0 } else { self.landed };
+        (self.value / w, std::array::from_fn(|k| self.gradient[k] / w))
     }
 }
 
 /// Value and gradient of the (symmetric) measure for parameters `p` on sampled points.
 fn measure(par: &Parametrisation, p: &[f64], fixed: &LevelImage, moving: &LevelImage, symmetric: bool, samples: (&[usize], &[usize])) -> (f64, Vec<f64>) {
+    // One copy of the loops per parameter count: the compiler unrolls the gradient's sums.
+    match p.len() {
+        2 => measure_n::<2>(par, p, fixed, moving, symmetric, samples),
+        3 => measure_n::<3>(par, p, fixed, moving, symmetric, samples),
+        4 => measure_n::<4>(par, p, fixed, moving, symmetric, samples),
+        _ => measure_n::<MAX_PARAMS>(par, p, fixed, moving, symmetric, samples),
+    }
+}
+
+fn measure_n<const N: usize>(par: &Parametrisation, p: &[f64], fixed: &LevelImage, moving: &LevelImage, symmetric: bool, samples: (&[usize], &[usize])) -> (f64, Vec<f64>) {
     let (a, t) = par.matrix(p);
-    let derivs = par.derivatives(p);
+    let all = par.derivatives(p);
+    let derivs: [([[f64; 2]; 2], [f64; 2]); N] = std::array::from_fn(|k| all[k]);
     let (cf, cm) = (par.fixed_centre, par.moving_centre);
-    let n = p.len();
     let to_moving = |i: usize| {
         let (x, y, q) = fixed.point(i);
         let (xc, yc) = (x - cf.0, y - cf.1);
         (xc, yc, q, a[0][0] * xc + a[0][1] * yc + t[0] + cm.0, a[1][0] * xc + a[1][1] * yc + t[1] + cm.1)
     };
-    let forward = |acc: (f64, f64, Vec<f64>), &i: &usize| {
-        let (mut v, mut wsum, mut g) = acc;
-        let (xc, yc, q, mx, my) = to_moving(i);
+    let forward = |acc: &mut Sum, &(xc, yc, q, mx, my): &(f64, f64, usize, f64, f64)| {
         if let Some([d, dx, dy]) = moving.sample(q, mx, my) {
-            v += d;
-            wsum += 1.0;
-            for (k, (da, dt)) in derivs.iter().enumerate() {
+            acc.value += d;
+            acc.landed += 1.0;
+            for (g, (da, dt)) in acc.gradient.iter_mut().zip(&derivs) {
                 let (jx, jy) = (da[0][0] * xc + da[0][1] * yc + dt[0], da[1][0] * xc + da[1][1] * yc + dt[1]);
-                g[k] += dx * jx + dy * jy;
+                *g += dx * jx + dy * jy;
             }
         }
-        (v, wsum, g)
     };
-    let combine = |a: (f64, f64, Vec<f64>), b: (f64, f64, Vec<f64>)| (a.0 + b.0, a.1 + b.1, a.2.iter().zip(&b.2).map(|(x, y)| x + y).collect());
-    let fetch_forward = |i: usize| {
-        let (_, _, q, mx, my) = to_moving(i);
-        moving.prefetch(q, mx, my);
-    };
-    let (fv, fw, fg) = with_prefetch(samples.0, n, |i| fixed.prefetch_point(i), fetch_forward, forward, combine);
-    let norm = |v: f64, w: f64, g: Vec<f64>| {
-        let w = if w < 1e-6 { 1.0 } else { w };
-        (v / w, g.into_iter().map(|x| x / w).collect::<Vec<_>>())
-    };
-    let (fv, fg) = norm(fv, fw, fg);
+    let fetch_forward = |&(_, _, q, mx, my): &(f64, f64, usize, f64, f64)| moving.prefetch(q, mx, my);
+    let (fv, fg) = with_prefetch(samples.0, |i| fixed.prefetch_point(i), to_moving, fetch_forward, forward).mean::<N>();
     if !symmetric {
-        return (fv, fg);
+        return (fv, fg.to_vec());
     }
     // Inverse direction: q = A⁻¹(p' − t); ∂q/∂p_k = −A⁻¹ (∂A_k q + ∂t_k).
     let det = a[0][0] * a[1][1] - a[0][1] * a[1][0];
     if det.abs() < 1e-9 {
-        return (fv, fg);
+        return (fv, fg.to_vec());
     }
     let inv = [[a[1][1] / det, -a[0][1] / det], [-a[1][0] / det, a[0][0] / det]];
     let to_fixed = |i: usize| {
@@ -265,58 +328,61 @@ fn measure(par: &Parametrisation, p: &[f64], fixed: &LevelImage, moving: &LevelI
         let (ux, uy) = (x - cm.0 - t[0], y - cm.1 - t[1]);
         (q, inv[0][0] * ux + inv[0][1] * uy, inv[1][0] * ux + inv[1][1] * uy)
     };
-    let backward = |acc: (f64, f64, Vec<f64>), &i: &usize| {
-        let (mut v, mut wsum, mut g) = acc;
-        let (q, qx, qy) = to_fixed(i);
+    let backward = |acc: &mut Sum, &(q, qx, qy): &(usize, f64, f64)| {
         if let Some([d, dx, dy]) = fixed.sample(q, qx + cf.0, qy + cf.1) {
-            v += d;
-            wsum += 1.0;
-            for (k, (da, dt)) in derivs.iter().enumerate() {
+            acc.value += d;
+            acc.landed += 1.0;
+            for (g, (da, dt)) in acc.gradient.iter_mut().zip(&derivs) {
                 let (rx, ry) = (da[0][0] * qx + da[0][1] * qy + dt[0], da[1][0] * qx + da[1][1] * qy + dt[1]);
                 let (jx, jy) = (-(inv[0][0] * rx + inv[0][1] * ry), -(inv[1][0] * rx + inv[1][1] * ry));
-                g[k] += dx * jx + dy * jy;
+                *g += dx * jx + dy * jy;
             }
         }
-        (v, wsum, g)
     };
-    let fetch_backward = |i: usize| {
-        let (q, qx, qy) = to_fixed(i);
-        fixed.prefetch(q, qx + cf.0, qy + cf.1);
-    };
-    let (bv, bw, bg) = with_prefetch(samples.1, n, |i| moving.prefetch_point(i), fetch_backward, backward, combine);
-    let (bv, bg) = norm(bv, bw, bg);
+    let fetch_backward = |&(q, qx, qy): &(usize, f64, f64)| fixed.prefetch(q, qx + cf.0, qy + cf.1);
+    let (bv, bg) = with_prefetch(samples.1, |i| moving.prefetch_point(i), to_fixed, fetch_backward, backward).mean::<N>();
     (0.5 * (fv + bv), fg.iter().zip(&bg).map(|(a, b)| 0.5 * (a + b)).collect())
 }
 
-/// Sum `step` over `samples` in parallel chunks, each walking its samples in order while
-/// `fetch` asks for the memory of the one [`AHEAD`] places further on and `fetch_point` for
-/// the point record `fetch` will read there, [`AHEAD`] places before it.
-fn with_prefetch(
+/// Sum `step` over `samples` in parallel chunks. Each chunk walks its samples in order,
+/// `locate`-ing each (point and pose: where it lands) [`AHEAD`] places before its `step`, so
+/// that `fetch` can ask for the memory the step will read while the steps in between run;
+/// `fetch_point` asks for the point record `locate` will read, [`AHEAD`] places earlier still.
+/// Every sample is located once (the prefetch used to locate it a second time).
+fn with_prefetch<L: Copy + Default>(
     samples: &[usize],
-    n: usize,
     fetch_point: impl Fn(usize) + Sync,
-    fetch: impl Fn(usize) + Sync,
-    step: impl Fn((f64, f64, Vec<f64>), &usize) -> (f64, f64, Vec<f64>) + Sync,
-    combine: impl Fn((f64, f64, Vec<f64>), (f64, f64, Vec<f64>)) -> (f64, f64, Vec<f64>) + Sync + Send,
-) -> (f64, f64, Vec<f64>) {
+    locate: impl Fn(usize) -> L + Sync,
+    fetch: impl Fn(&L) + Sync,
+    step: impl Fn(&mut Sum, &L) + Sync,
+) -> Sum {
     const CHUNK: usize = 512;
     const AHEAD: usize = 8;
     samples
         .par_chunks(CHUNK)
         .map(|chunk| {
-            let mut acc = (0.0, 0.0, vec![0.0; n]);
-            for (j, i) in chunk.iter().enumerate() {
+            let mut acc = Sum::ZERO;
+            // ring[j % AHEAD]: sample j, located (and fetched) AHEAD steps before it is summed.
+            let mut ring = [L::default(); AHEAD];
+            for (slot, &i) in ring.iter_mut().zip(chunk) {
+                *slot = locate(i);
+                fetch(slot);
+            }
+            for j in 0..chunk.len() {
                 if let Some(&further) = chunk.get(j + 2 * AHEAD) {
                     fetch_point(further);
                 }
+                let here = ring[j % AHEAD];
                 if let Some(&next) = chunk.get(j + AHEAD) {
-                    fetch(next);
+                    let located = locate(next);
+                    fetch(&located);
+                    ring[j % AHEAD] = located;
                 }
-                acc = step(acc, i);
+                step(&mut acc, &here);
             }
             acc
         })
-        .reduce(|| (0.0, 0.0, vec![0.0; n]), combine)
+        .reduce(|| Sum::ZERO, Sum::plus)
 }
 
 pub struct AmdResult {
@@ -415,10 +481,13 @@ impl driver::Metric for AmdMetric<'_> {
         let (fl, ml) = (&l.fixed, &l.moving);
         let symmetric = self.options.symmetric;
         let mut velocity = vec![0.0; p.len()];
+        let (mut sf, mut sm) = (Vec::with_capacity(l.counts.0), Vec::with_capacity(l.counts.1));
         for it in 0..level.iterations {
             ticker.tick(li)?;
-            let sf: Vec<usize> = (0..l.counts.0).map(|_| rng.below(fl.points.len())).collect();
-            let sm: Vec<usize> = (0..l.counts.1).map(|_| rng.below(ml.points.len())).collect();
+            sf.clear();
+            sf.extend((0..l.counts.0).map(|_| rng.below(fl.points.len())));
+            sm.clear();
+            sm.extend((0..l.counts.1).map(|_| rng.below(ml.points.len())));
             let (_, grad) = measure(&self.par, p, fl, ml, symmetric, (&sf, &sm));
             let frac = if level.iterations > 1 { it as f64 / (level.iterations - 1) as f64 } else { 1.0 };
             let step = level.step.0 + (level.step.1 - level.step.0) * frac;
@@ -517,6 +586,7 @@ fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::filter::distance_transform;
 
     fn blobs(w: usize, h: usize, shift: f64) -> Array2<f32> {
         Array2::from_shape_fn((h, w), |(y, x)| {
