@@ -13,7 +13,7 @@ use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
-use crate::image::filter::{blur_subsample, column_distances, distance_row, normalise_robust, subsample};
+use crate::image::filter::{blur_subsample, distance_row, normalise_robust, subsample};
 use crate::rng::Rng;
 use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
@@ -93,6 +93,37 @@ fn quantise(v: f32, q: usize) -> usize {
     ((1.0 + (v as f64 * q as f64 - 0.5).floor()).max(0.0) as usize).min(q)
 }
 
+/// For threshold `l`: each pixel's distance within its column to the nearest pixel on the
+/// other side of it (level ≥ l against level < l; +∞ if the column has none). Its distance
+/// to its own side is 0, so this is the column pass of both sets
+/// ([`crate::image::filter::column_distances`]) in one array: two scans, down and up the rows, in memory order.
+fn column_distances_across(levels: ArrayView2<u8>, l: u8) -> Vec<f32> {
+    let (h, w) = levels.dim();
+    let mut out = vec![f32::INFINITY; h * w];
+    // Distance to the nearest pixel of each side seen so far in the scan.
+    let (mut upper, mut lower) = (vec![f32::INFINITY; w], vec![f32::INFINITY; w]);
+    for y in 0..h {
+        for (x, ((u, d), &v)) in upper.iter_mut().zip(lower.iter_mut()).zip(levels.row(y)).enumerate() {
+            let is_upper = v >= l;
+            *u = if is_upper { 0.0 } else { *u + 1.0 };
+            *d = if is_upper { *d + 1.0 } else { 0.0 };
+            out[y * w + x] = if is_upper { *d } else { *u };
+        }
+    }
+    upper.fill(f32::INFINITY);
+    lower.fill(f32::INFINITY);
+    for y in (0..h).rev() {
+        for (x, ((u, d), &v)) in upper.iter_mut().zip(lower.iter_mut()).zip(levels.row(y)).enumerate() {
+            let is_upper = v >= l;
+            *u = if is_upper { 0.0 } else { *u + 1.0 };
+            *d = if is_upper { *d + 1.0 } else { 0.0 };
+            let o = &mut out[y * w + x];
+            *o = o.min(if is_upper { *d } else { *u });
+        }
+    }
+    out
+}
+
 impl LevelImage {
     fn new(plane: &Array2<f32>, q: usize, factor: usize, mask: Option<&Mask>) -> LevelImage {
         let levels = plane.mapv(|v| quantise(v, q) as u8);
@@ -101,9 +132,9 @@ impl LevelImage {
         let points = (0..h * w).filter(|&i| mask::contains(mask, (i % w) as f64 * f, (i / w) as f64 * f)).map(|i| i as u32).collect();
         // The sets "level ≥ l" (upper) and "level < l" (lower), l = 1..=q: set 2(l − 1) is
         // upper_l, set 2(l − 1) + 1 lower_l. Their distance maps are never stored whole: the
-        // column pass of every set runs first, then each band of rows finishes every set's
-        // distances in a scratch row and adds them into the tables (the maps, 14 × 4 MB per
-        // 1 MP image, were written, faulted in and read back once per table).
+        // column pass of every threshold runs first, then each band of rows finishes every
+        // set's distances in a scratch row and adds them into the tables (the maps, 14 × 4 MB
+        // per 1 MP image, were written, faulted in and read back once per table).
         let mut histogram = vec![0usize; q + 1];
         for &v in levels.iter() {
             histogram[v as usize] += 1;
@@ -113,13 +144,9 @@ impl LevelImage {
             let (l, upper) = set(s);
             if upper { histogram[l..].iter().all(|&n| n == 0) } else { histogram[..l].iter().all(|&n| n == 0) }
         }).collect();
-        let cols: Vec<Vec<f32>> = (0..2 * q)
-            .into_par_iter()
-            .map(|s| {
-                let (l, upper) = set(s);
-                if empty[s] { vec![] } else { column_distances(levels.view(), |v| (v as usize >= l) == upper) }
-            })
-            .collect();
+        // Upper_l and lower_l split the image: a pixel's column distance to its own set is 0, so
+        // one array per threshold holds both sets' column passes (half the memory).
+        let across: Vec<Vec<f32>> = (1..=q).into_par_iter().map(|l| column_distances_across(levels.view(), l as u8)).collect();
         // An empty set is "infinitely" far: the image diagonal instead.
         let diagonal = ((h * h + w * w) as f32).sqrt();
         // tables[k] = Σ_l (l ≤ k ? upper_l : lower_l), each map in full-resolution pixel units
@@ -136,12 +163,19 @@ impl LevelImage {
             }
             // Bands of rows share one scratch (a scratch per row made glibc grow and trim the
             // thread heaps over and over, faulting their pages in anew).
-            let scratch = || (vec![vec![0f32; w]; 2 * q], vec![0i64; w], Vec::with_capacity(w));
-            rows.into_par_iter().enumerate().with_min_len(32).for_each_init(scratch, |(scaled, apex, envelope), (y, mut out)| {
+            let scratch = || (vec![vec![0f32; w]; 2 * q], vec![0f32; w], vec![0i64; w], Vec::with_capacity(w));
+            rows.into_par_iter().enumerate().with_min_len(32).for_each_init(scratch, |(scaled, cols, apex, envelope), (y, mut out)| {
+                let own = levels.row(y);
                 // Each set's distances along the row in full-resolution units, once.
                 for (s, row) in scaled.iter_mut().enumerate() {
-                    match cols[s].get(y * w..(y + 1) * w) {
-                        Some(c) if !empty[s] => distance_row(c, row, apex, envelope),
+                    let (l, upper) = set(s);
+                    match across[l - 1].get(y * w..(y + 1) * w) {
+                        Some(a) if !empty[s] => {
+                            for ((c, &d), &v) in cols.iter_mut().zip(a).zip(own) {
+                                *c = if (v as usize >= l) == upper { 0.0 } else { d };
+                            }
+                            distance_row(cols, row, apex, envelope);
+                        }
                         _ => row.fill(diagonal),
                     }
                     for d in row.iter_mut() {
