@@ -99,7 +99,7 @@ pub fn normalise_robust(plane: ArrayView2<f32>) -> Array2<f32> {
 }
 
 /// Exact Euclidean distance transform of one row, given each pixel's distance to the nearest
-/// set pixel of its column (`cols`: a row of [`column_distances`]; +∞ in `out` where the
+/// set pixel of its column (`cols`, from [`column_distances_across`]; +∞ in `out` where the
 /// whole set is empty): the lower
 /// envelope of the parabolas (q − p)² + cols[p]² (Felzenszwalb & Huttenlocher). All in whole
 /// numbers: two parabolas' crossing points are compared by cross-multiplying instead of
@@ -150,18 +150,26 @@ pub fn distance_row(cols: &[f32], out: &mut [f32], apex: &mut [i64], envelope: &
 #[expect(clippy::expect_used, reason = "the buffer is filled to exactly h × w samples above")]
 pub fn distance_transform(set: ArrayView2<bool>) -> Array2<f32> {
     let (h, w) = set.dim();
-    let cols = column_distances(set, |inside| inside);
+    let across = column_distances_across(set, |inside| inside);
     let mut out = vec![0f32; h * w];
     // Buffers per thread, not per row.
-    let buffers = || (vec![0i64; w], Vec::with_capacity(w));
-    out.par_chunks_mut(w).zip(cols.par_chunks(w)).for_each_init(buffers, |(apex, envelope), (row, c)| distance_row(c, row, apex, envelope));
+    let buffers = || (vec![0f32; w], vec![0i64; w], Vec::with_capacity(w));
+    out.par_chunks_mut(w).zip(across.par_chunks(w)).enumerate().for_each_init(buffers, |(cols, apex, envelope), (y, (row, a))| {
+        // A set pixel's column distance to the set is 0; the others', to the other side.
+        for ((c, &d), &inside) in cols.iter_mut().zip(a).zip(set.row(y)) {
+            *c = if inside { 0.0 } else { d };
+        }
+        distance_row(cols, row, apex, envelope);
+    });
     Array2::from_shape_vec((h, w), out).expect("h*w samples")
 }
 
-/// The first pass of [`distance_transform`] for the set of pixels where `inside` holds: each
-/// pixel's distance to the nearest pixel of the set in its column (+∞ if the column has
-/// none), row-major. [`distance_row`] finishes one row of it.
-pub fn column_distances<T: Copy>(plane: ArrayView2<T>, inside: impl Fn(T) -> bool) -> Vec<f32> {
+/// The first pass of a distance transform, for both sides of a split at once: each pixel's
+/// distance within its column to the nearest pixel on the other side (`side` false against
+/// true; +∞ if the column has none), row-major. A pixel's distance to its own side is 0, so
+/// this one array is the column pass of both sets (α-AMD needs both of every threshold);
+/// [`distance_row`] finishes one row of either.
+pub fn column_distances_across<T: Copy>(plane: ArrayView2<T>, side: impl Fn(T) -> bool) -> Vec<f32> {
     let (h, w) = plane.dim();
     // For a set (0 on it, ∞ off it) the lower envelope of the column's parabolas is the
     // squared distance to the nearest set pixel of the column, which two scans down and up
@@ -169,25 +177,29 @@ pub fn column_distances<T: Copy>(plane: ArrayView2<T>, inside: impl Fn(T) -> boo
     // a cache miss per pixel: most of α-AMD's table time at 1 MP).
     // f32: column distances are whole numbers (exact in f32 up to 2^24 rows), at half the
     // memory traffic of f64; each row squares them in whole numbers.
-    let mut cols = vec![f32::INFINITY; h * w]; // column distances, row-major
-    let mut run = vec![f32::INFINITY; w]; // distance to the nearest set pixel seen so far
+    let mut out = vec![f32::INFINITY; h * w];
+    // Distance to the nearest pixel of each side seen so far in the scan.
+    let (mut on, mut off) = (vec![f32::INFINITY; w], vec![f32::INFINITY; w]);
     for y in 0..h {
-        let row = plane.row(y);
-        for (x, (r, &v)) in run.iter_mut().zip(row.iter()).enumerate() {
-            *r = if inside(v) { 0.0 } else { *r + 1.0 };
-            cols[y * w + x] = *r;
+        for (x, ((u, d), &v)) in on.iter_mut().zip(off.iter_mut()).zip(plane.row(y)).enumerate() {
+            let is_on = side(v);
+            *u = if is_on { 0.0 } else { *u + 1.0 };
+            *d = if is_on { *d + 1.0 } else { 0.0 };
+            out[y * w + x] = if is_on { *d } else { *u };
         }
     }
-    run.fill(f32::INFINITY);
+    on.fill(f32::INFINITY);
+    off.fill(f32::INFINITY);
     for y in (0..h).rev() {
-        let row = plane.row(y);
-        for (x, (r, &v)) in run.iter_mut().zip(row.iter()).enumerate() {
-            *r = if inside(v) { 0.0 } else { *r + 1.0 };
-            let c = &mut cols[y * w + x];
-            *c = c.min(*r);
+        for (x, ((u, d), &v)) in on.iter_mut().zip(off.iter_mut()).zip(plane.row(y)).enumerate() {
+            let is_on = side(v);
+            *u = if is_on { 0.0 } else { *u + 1.0 };
+            *d = if is_on { *d + 1.0 } else { 0.0 };
+            let o = &mut out[y * w + x];
+            *o = o.min(if is_on { *d } else { *u });
         }
     }
-    cols
+    out
 }
 
 /// The 0.5 and 99.5 percentiles of a plane, ignoring NaN/Inf: the range used to normalise

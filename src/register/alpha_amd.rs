@@ -13,7 +13,7 @@ use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
-use crate::image::filter::{blur_subsample, distance_row, normalise_robust, subsample};
+use crate::image::filter::{blur_subsample, column_distances_across, distance_row, normalise_robust, subsample};
 use crate::rng::Rng;
 use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
@@ -93,37 +93,6 @@ fn quantise(v: f32, q: usize) -> usize {
     ((1.0 + (v as f64 * q as f64 - 0.5).floor()).max(0.0) as usize).min(q)
 }
 
-/// For threshold `l`: each pixel's distance within its column to the nearest pixel on the
-/// other side of it (level ≥ l against level < l; +∞ if the column has none). Its distance
-/// to its own side is 0, so this is the column pass of both sets
-/// ([`crate::image::filter::column_distances`]) in one array: two scans, down and up the rows, in memory order.
-fn column_distances_across(levels: ArrayView2<u8>, l: u8) -> Vec<f32> {
-    let (h, w) = levels.dim();
-    let mut out = vec![f32::INFINITY; h * w];
-    // Distance to the nearest pixel of each side seen so far in the scan.
-    let (mut upper, mut lower) = (vec![f32::INFINITY; w], vec![f32::INFINITY; w]);
-    for y in 0..h {
-        for (x, ((u, d), &v)) in upper.iter_mut().zip(lower.iter_mut()).zip(levels.row(y)).enumerate() {
-            let is_upper = v >= l;
-            *u = if is_upper { 0.0 } else { *u + 1.0 };
-            *d = if is_upper { *d + 1.0 } else { 0.0 };
-            out[y * w + x] = if is_upper { *d } else { *u };
-        }
-    }
-    upper.fill(f32::INFINITY);
-    lower.fill(f32::INFINITY);
-    for y in (0..h).rev() {
-        for (x, ((u, d), &v)) in upper.iter_mut().zip(lower.iter_mut()).zip(levels.row(y)).enumerate() {
-            let is_upper = v >= l;
-            *u = if is_upper { 0.0 } else { *u + 1.0 };
-            *d = if is_upper { *d + 1.0 } else { 0.0 };
-            let o = &mut out[y * w + x];
-            *o = o.min(if is_upper { *d } else { *u });
-        }
-    }
-    out
-}
-
 impl LevelImage {
     fn new(plane: &Array2<f32>, q: usize, factor: usize, mask: Option<&Mask>) -> LevelImage {
         let levels = plane.mapv(|v| quantise(v, q) as u8);
@@ -146,7 +115,7 @@ impl LevelImage {
         }).collect();
         // Upper_l and lower_l split the image: a pixel's column distance to its own set is 0, so
         // one array per threshold holds both sets' column passes (half the memory).
-        let across: Vec<Vec<f32>> = (1..=q).into_par_iter().map(|l| column_distances_across(levels.view(), l as u8)).collect();
+        let across: Vec<Vec<f32>> = (1..=q).into_par_iter().map(|l| column_distances_across(levels.view(), |v| v as usize >= l)).collect();
         // An empty set is "infinitely" far: the image diagonal instead.
         let diagonal = ((h * h + w * w) as f32).sqrt();
         // tables[k] = Σ_l (l ≤ k ? upper_l : lower_l), each map in full-resolution pixel units
