@@ -98,14 +98,38 @@ pub fn normalise_robust(plane: ArrayView2<f32>) -> Array2<f32> {
     plane.mapv(|v| if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 })
 }
 
+/// The second pass of a distance transform, one row at a time, with its scratch (one per
+/// thread, reused row after row).
+pub struct RowDistances {
+    cols: Vec<f32>,
+    apex: Vec<i64>,
+    envelope: Vec<usize>,
+}
+
+impl RowDistances {
+    pub fn new(width: usize) -> RowDistances {
+        RowDistances { cols: vec![0.0; width], apex: vec![0; width], envelope: Vec::with_capacity(width) }
+    }
+
+    /// Each pixel's distance to the nearest pixel of one set along a row, into `out`: `across`
+    /// is the row of [`column_distances_across`] for a split of which the set is one side, and
+    /// `inside` says per pixel whether it lies in that set (its column distance is then 0:
+    /// `across` holds the distance to the other side).
+    pub fn finish(&mut self, across: &[f32], inside: impl Iterator<Item = bool>, out: &mut [f32]) {
+        for ((c, &d), inside) in self.cols.iter_mut().zip(across).zip(inside) {
+            *c = if inside { 0.0 } else { d };
+        }
+        distance_row(&self.cols, out, &mut self.apex, &mut self.envelope);
+    }
+}
+
 /// Exact Euclidean distance transform of one row, given each pixel's distance to the nearest
-/// set pixel of its column (`cols`, from [`column_distances_across`]; +∞ in `out` where the
-/// whole set is empty): the lower
+/// set pixel of its column (`cols`; +∞ in `out` where the whole set is empty): the lower
 /// envelope of the parabolas (q − p)² + cols[p]² (Felzenszwalb & Huttenlocher). All in whole
 /// numbers: two parabolas' crossing points are compared by cross-multiplying instead of
 /// dividing (a division per pixel was most of the row's time), the same envelope exactly.
 /// `apex`: each parabola's cols[p]² + p²; `envelope`: the visible parabolas, left to right.
-pub fn distance_row(cols: &[f32], out: &mut [f32], apex: &mut [i64], envelope: &mut Vec<usize>) {
+fn distance_row(cols: &[f32], out: &mut [f32], apex: &mut [i64], envelope: &mut Vec<usize>) {
     envelope.clear();
     for (q, &c) in cols.iter().enumerate() {
         if c.is_infinite() {
@@ -152,14 +176,8 @@ pub fn distance_transform(set: ArrayView2<bool>) -> Array2<f32> {
     let (h, w) = set.dim();
     let across = column_distances_across(set, |inside| inside);
     let mut out = vec![0f32; h * w];
-    // Buffers per thread, not per row.
-    let buffers = || (vec![0f32; w], vec![0i64; w], Vec::with_capacity(w));
-    out.par_chunks_mut(w).zip(across.par_chunks(w)).enumerate().for_each_init(buffers, |(cols, apex, envelope), (y, (row, a))| {
-        // A set pixel's column distance to the set is 0; the others', to the other side.
-        for ((c, &d), &inside) in cols.iter_mut().zip(a).zip(set.row(y)) {
-            *c = if inside { 0.0 } else { d };
-        }
-        distance_row(cols, row, apex, envelope);
+    out.par_chunks_mut(w).zip(across.par_chunks(w)).enumerate().for_each_init(|| RowDistances::new(w), |rows, (y, (row, a))| {
+        rows.finish(a, set.row(y).iter().copied(), row);
     });
     Array2::from_shape_vec((h, w), out).expect("h*w samples")
 }
@@ -168,7 +186,7 @@ pub fn distance_transform(set: ArrayView2<bool>) -> Array2<f32> {
 /// distance within its column to the nearest pixel on the other side (`side` false against
 /// true; +∞ if the column has none), row-major. A pixel's distance to its own side is 0, so
 /// this one array is the column pass of both sets (α-AMD needs both of every threshold);
-/// [`distance_row`] finishes one row of either.
+/// [`RowDistances::finish`] finishes one row of either.
 pub fn column_distances_across<T: Copy>(plane: ArrayView2<T>, side: impl Fn(T) -> bool) -> Vec<f32> {
     let (h, w) = plane.dim();
     // For a set (0 on it, ∞ off it) the lower envelope of the column's parabolas is the

@@ -13,7 +13,7 @@ use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
 use crate::error::{Error, Result};
-use crate::image::filter::{blur_subsample, column_distances_across, distance_row, normalise_robust, subsample};
+use crate::image::filter::{blur_subsample, column_distances_across, normalise_robust, subsample, RowDistances};
 use crate::rng::Rng;
 use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
@@ -132,19 +132,14 @@ impl LevelImage {
             }
             // Bands of rows share one scratch (a scratch per row made glibc grow and trim the
             // thread heaps over and over, faulting their pages in anew).
-            let scratch = || (vec![vec![0f32; w]; 2 * q], vec![0f32; w], vec![0i64; w], Vec::with_capacity(w));
-            rows.into_par_iter().enumerate().with_min_len(32).for_each_init(scratch, |(scaled, cols, apex, envelope), (y, mut out)| {
+            let scratch = || (vec![vec![0f32; w]; 2 * q], RowDistances::new(w));
+            rows.into_par_iter().enumerate().with_min_len(32).for_each_init(scratch, |(scaled, distances), (y, mut out)| {
                 let own = levels.row(y);
                 // Each set's distances along the row in full-resolution units, once.
                 for (s, row) in scaled.iter_mut().enumerate() {
                     let (l, upper) = set(s);
                     match across[l - 1].get(y * w..(y + 1) * w) {
-                        Some(a) if !empty[s] => {
-                            for ((c, &d), &v) in cols.iter_mut().zip(a).zip(own) {
-                                *c = if (v as usize >= l) == upper { 0.0 } else { d };
-                            }
-                            distance_row(cols, row, apex, envelope);
-                        }
+                        Some(a) if !empty[s] => distances.finish(a, own.iter().map(|&v| (v as usize >= l) == upper), row),
                         _ => row.fill(diagonal),
                     }
                     for d in row.iter_mut() {
