@@ -22,6 +22,13 @@ unmix_demo() {
   $comir unmix --input .deps/demo/ihc.png --out-dir "$work" 2>/dev/null
 }
 
+# scale_image IN OUT N: IN (a 512² image) scaled to N×N by `comir apply`.
+scale_image() {
+  local s; s=$(awk -v n="$3" 'BEGIN { print 512 / n }')
+  echo "{\"format\":\"comir-transform\",\"version\":1,\"kind\":\"similarity\",\"direction\":\"fixed_to_moving\",\"matrix\":[[$s,0,0],[0,$s,0]]}" > "$work/scale.json"
+  $comir apply --transform "$work/scale.json" --input "$1" --output "$2" --size "$3x$3" 2>/dev/null
+}
+
 # bench_venv MODULES PACKAGE...: the peers' shared Python venv, with the PACKAGEs installed
 # unless `import MODULES` already works (one venv serves several peers, so check each's own).
 bench_venv() {

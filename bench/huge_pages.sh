@@ -17,18 +17,13 @@ shift || true
 sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(1024 2048)
 model=models/ihc-hdab-small.safetensors
 echo "THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown); $(nproc) cores; $runs runs per side, interleaved"
-scale() {  # scale IN OUT N: IN (512²) scaled to N×N
-  local s; s=$(awk -v n="$3" 'BEGIN { print 512 / n }')
-  echo "{\"format\":\"comir-transform\",\"version\":1,\"kind\":\"similarity\",\"direction\":\"fixed_to_moving\",\"matrix\":[[$s,0,0],[0,$s,0]]}" > "$work/scale.json"
-  $comir apply --transform "$work/scale.json" --input "$1" --output "$2" --size "$3x$3" 2>/dev/null
-}
 jobs=()
 for n in "${sizes[@]}"; do
-  scale "$work/hematoxylin.tif" "$work/h-$n.tif" "$n"
+  scale_image "$work/hematoxylin.tif" "$work/h-$n.tif" "$n"
   jobs+=("represent-$n")
 done
-scale "$work/hematoxylin.tif" "$work/h-1024.tif" 1024
-scale "$work/dab.tif" "$work/d-1024.tif" 1024
+[[ -f $work/h-1024.tif ]] || scale_image "$work/hematoxylin.tif" "$work/h-1024.tif" 1024
+scale_image "$work/dab.tif" "$work/d-1024.tif" 1024
 # demo/transform.json is for 512² pixels: the same turn about the same point, shift doubled.
 python3 - "$work" <<'PY'
 import json, sys

@@ -8,9 +8,7 @@ unmix_demo
 sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(2000 5000)
 printf "%-12s %14s %16s %8s %10s\n" "image" "image (MiB)" "peak RSS (MiB)" "ratio" "seconds"
 for n in "${sizes[@]}"; do
-  s=$(awk -v n="$n" 'BEGIN { print 512 / n }')
-  echo "{\"format\":\"comir-transform\",\"version\":1,\"kind\":\"similarity\",\"direction\":\"fixed_to_moving\",\"matrix\":[[$s,0,0],[0,$s,0]]}" > "$work/scale.json"
-  $comir apply --transform "$work/scale.json" --input "$work/hematoxylin.tif" --output "$work/big.tif" --size ${n}x${n} 2>/dev/null
+  scale_image "$work/hematoxylin.tif" "$work/big.tif" "$n"
   python3 - "$comir" "$work" "$n" <<'PY'
 import resource, subprocess, sys, time
 comir, work, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
