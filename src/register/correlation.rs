@@ -19,6 +19,7 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -70,38 +71,122 @@ pub fn angles(any_rotation: bool, options: &CorrelationOptions) -> Vec<f64> {
     (0..).map(|i| from + i as f64 * step).take_while(|&a| a <= to).map(f64::to_radians).collect()
 }
 
-/// A 2-D FFT of one size, row by row and then column by column (as rows of the transpose).
+type C = Complex<f64>;
+
+/// One rotation's best shift: its NCC and the shift (dy, dx) in coarse pixels, sub-pixel.
+type BestShift = Option<(f64, f64, f64)>;
+
+/// 2-D FFTs of one grid size (ny × nx) that make and use each grid line while it is in
+/// cache: the forward transform takes its input row by row from a closure and the inverse
+/// its spectrum column by column, so no grid is written whole only to be read back once (at
+/// a few hundred pixels a side a grid is larger than the cache, and passes over memory, not
+/// arithmetic, set the search's time). Spectra are column-major (index kx·ny + ky): the
+/// forward transform ends on its column pass and the inverse starts with one.
 struct Fft2 {
     ny: usize,
     nx: usize,
-    rows: Arc<dyn Fft<f64>>,
-    cols: Arc<dyn Fft<f64>>,
+    rows: [Arc<dyn Fft<f64>>; 2],
+    cols: [Arc<dyn Fft<f64>>; 2],
+}
+
+/// Columns [`Fft2`] moves between row-major and column-major layout at a time.
+const BLOCK: usize = 8;
+
+/// One thread's line buffers for [`Fft2`].
+#[derive(Default)]
+struct Lines {
+    fft: Vec<C>,
+    line: Vec<C>,
+    rows: Vec<C>,
+}
+
+/// One thread's buffers, reused from angle to angle: a fresh grid-sized vector per transform
+/// costs as many page faults as the transform costs arithmetic.
+#[derive(Default)]
+struct Scratch {
+    lines: Lines,
+    packed: [Vec<C>; 3],
+    spectra: [[Vec<C>; 3]; 2],
+    sums: [Vec<C>; 3],
 }
 
 impl Fft2 {
-    fn new(ny: usize, nx: usize, inverse: bool) -> Fft2 {
+    fn new(ny: usize, nx: usize) -> Fft2 {
         let mut planner = FftPlanner::new();
-        let mut plan = |n| if inverse { planner.plan_fft_inverse(n) } else { planner.plan_fft_forward(n) };
-        let rows = plan(nx);
-        let cols = plan(ny);
+        let rows = [planner.plan_fft_forward(nx), planner.plan_fft_inverse(nx)];
+        let cols = [planner.plan_fft_forward(ny), planner.plan_fft_inverse(ny)];
         Fft2 { ny, nx, rows, cols }
     }
 
-    /// Transform `data` (ny × nx, row-major) in place; `t` is a buffer of the same size.
-    fn run(&self, data: &mut [Complex<f64>], t: &mut Vec<Complex<f64>>) {
+    fn scratch_len(&self) -> usize {
+        self.rows.iter().chain(&self.cols).map(|f| f.get_inplace_scratch_len()).max().unwrap_or(0)
+    }
+
+    /// The spectrum (column-major, into `spectrum`) of the grid whose first `rows` rows
+    /// `row(y, line)` writes into zeroed lines of nx values; the other rows are zero, and
+    /// their row transforms (zero) are skipped.
+    fn forward(&self, rows: usize, row: impl Fn(usize, &mut [C]), spectrum: &mut Vec<C>, b: &mut Lines) {
         let (ny, nx) = (self.ny, self.nx);
-        self.rows.process(data);
-        t.resize(ny * nx, Complex::default());
-        for y in 0..ny {
-            for x in 0..nx {
-                t[x * ny + y] = data[y * nx + x];
+        let rows = rows.min(ny);
+        b.fft.resize(self.scratch_len(), C::default());
+        b.rows.clear();
+        b.rows.resize(rows * nx, C::default());
+        for (y, line) in b.rows.chunks_exact_mut(nx).enumerate() {
+            row(y, line);
+            self.rows[0].process_with_scratch(line, &mut b.fft);
+        }
+        spectrum.clear();
+        spectrum.resize(ny * nx, C::default());
+        // Columns a block at a time: a row stride of a few kB maps one column's values onto
+        // few cache sets, so columns one by one would evict each other's lines.
+        for (block, columns) in spectrum.chunks_mut(BLOCK * ny).enumerate() {
+            let (kx0, width) = (block * BLOCK, columns.len() / ny);
+            for y in 0..rows {
+                for j in 0..width {
+                    columns[j * ny + y] = b.rows[y * nx + kx0 + j];
+                }
+            }
+            self.cols[0].process_with_scratch(columns, &mut b.fft);
+        }
+    }
+
+    /// The signal (row-major, into `out`, unscaled) of the spectrum whose column kx
+    /// `column(kx, line)` writes (ny values).
+    fn inverse(&self, column: impl Fn(usize, &mut [C]), out: &mut Vec<C>, b: &mut Lines) {
+        let (ny, nx) = (self.ny, self.nx);
+        b.fft.resize(self.scratch_len(), C::default());
+        b.line.resize(BLOCK * ny, C::default());
+        out.resize(ny * nx, C::default());
+        for kx0 in (0..nx).step_by(BLOCK) {
+            let width = BLOCK.min(nx - kx0);
+            let columns = &mut b.line[..width * ny];
+            for (j, line) in columns.chunks_exact_mut(ny).enumerate() {
+                column(kx0 + j, line);
+            }
+            self.cols[1].process_with_scratch(columns, &mut b.fft);
+            for ky in 0..ny {
+                for j in 0..width {
+                    out[ky * nx + kx0 + j] = columns[j * ny + ky];
+                }
             }
         }
-        self.cols.process(t);
-        for x in 0..nx {
-            for y in 0..ny {
-                data[y * nx + x] = t[x * ny + y];
-            }
+        self.rows[1].process_with_scratch(out, &mut b.fft);
+    }
+}
+
+/// The spectra of two real signals a and b from the one transform `z` of a + i·b
+/// (column-major ny × nx): A(k) = (Z(k) + Z̄(−k)) / 2 and B(k) = (Z(k) − Z̄(−k)) / 2i.
+fn split(z: &[C], ny: usize, nx: usize, a: &mut Vec<C>, b: &mut Vec<C>) {
+    a.resize(ny * nx, C::default());
+    b.resize(ny * nx, C::default());
+    let half = C::new(0.0, -0.5);
+    for ((kx, a), b) in a.chunks_exact_mut(ny).enumerate().zip(b.chunks_exact_mut(ny)) {
+        // Column −kx, and row −ky within it: index 0 is its own negative.
+        let (column, negative) = (&z[kx * ny..(kx + 1) * ny], &z[(nx - kx) % nx * ny..][..ny]);
+        for ky in 0..ny {
+            let (zk, zm) = (column[ky], negative[if ky == 0 { 0 } else { ny - ky }].conj());
+            a[ky] = (zk + zm) * 0.5;
+            b[ky] = (zk - zm) * half;
         }
     }
 }
@@ -153,114 +238,157 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
     // The fixed copy is turned into a square canvas that holds it at any angle.
     let side = ((ch * ch + cw * cw) as f64).sqrt().ceil() as usize + 1;
     let (ny, nx) = (fast_size(side + dh - 1), fast_size(side + dw - 1));
-    let forward = Fft2::new(ny, nx, false);
-    let inverse = Fft2::new(ny, nx, true);
-    let spectrum = |values: &dyn Fn(usize, usize) -> f64, rows: usize, cols: usize, t: &mut Vec<Complex<f64>>| {
-        let mut data = vec![Complex::default(); ny * nx];
-        for y in 0..rows {
-            for x in 0..cols {
-                data[y * nx + x] = Complex::new(values(y, x), 0.0);
-            }
-        }
-        forward.run(&mut data, t);
-        data
-    };
-    let mut t = Vec::new();
-    let moving_spectra = [
-        spectrum(&|y, x| mm[[y, x]], dh, dw, &mut t),
-        spectrum(&|y, x| mv[[y, x]], dh, dw, &mut t),
-        spectrum(&|y, x| mv[[y, x]] * mv[[y, x]], dh, dw, &mut t),
-    ];
+    let grid = Fft2::new(ny, nx);
+    // The moving copy's mask, values and squares: the first two packed into one transform.
+    let mut s = Scratch::default();
+    let mut moving_spectra: [Vec<C>; 3] = Default::default();
+    grid.forward(dh, |y, line| line[..dw].iter_mut().enumerate().for_each(|(x, v)| *v = C::new(mm[[y, x]], mv[[y, x]])), &mut s.packed[0], &mut s.lines);
+    let [m0, m1, m2] = &mut moving_spectra;
+    split(&s.packed[0], ny, nx, m0, m1);
+    grid.forward(dh, |y, line| line[..dw].iter_mut().enumerate().for_each(|(x, v)| *v = C::new(mv[[y, x]] * mv[[y, x]], 0.0)), m2, &mut s.lines);
     let fixed_centre = ((cw as f64 - 1.0) / 2.0, (ch as f64 - 1.0) / 2.0);
     let canvas_centre = (side as f64 - 1.0) / 2.0;
     let fv32 = fv.mapv(|v| v as f32);
     let fm32 = fm.mapv(|v| v as f32);
     let scale = 1.0 / (ny * nx) as f64;
-    // Per rotation: the best shift (coarse pixels, sub-pixel) and its NCC.
-    let best: Vec<Option<(f64, f64, f64)>> = angles
-        .par_iter()
-        .map_init(Vec::new, |t, &angle| {
-            let (s, c) = angle.sin_cos();
-            // Canvas pixel q shows the fixed point R(angle)⁻¹ (q − canvas centre) + fixed centre.
-            let source = |y: usize, x: usize| {
+    // The fixed copy turned by `angle` on the canvas (side × side, row-major): which pixels
+    // count, their values less their own mean (the rotation and the mask changed which pixels
+    // count), and the squares of those.
+    let canvas = |angle: f64| -> Option<[Vec<f64>; 3]> {
+        let (s, c) = angle.sin_cos();
+        let mut mask = vec![0.0; side * side];
+        let mut values = vec![0.0; side * side];
+        for y in 0..side {
+            for x in 0..side {
+                // Canvas pixel q shows the fixed point R(angle)⁻¹ (q − canvas centre) + fixed centre.
                 let (qx, qy) = (x as f64 - canvas_centre, y as f64 - canvas_centre);
-                (c * qx + s * qy + fixed_centre.0, -s * qx + c * qy + fixed_centre.1)
-            };
-            let inside = |y: usize, x: usize| {
-                let (px, py) = source(y, x);
+                let (px, py) = (c * qx + s * qy + fixed_centre.0, -s * qx + c * qy + fixed_centre.1);
                 // Inside means all four bilinear neighbours count (no mask edge blurred in).
                 if !(px >= 0.0 && py >= 0.0 && px <= (cw - 1) as f64 && py <= (ch - 1) as f64) {
-                    return 0.0;
+                    continue;
                 }
-                if sample_bilinear(&fm32.view(), px, py).is_some_and(|v| v > 0.999) { 1.0 } else { 0.0 }
-            };
-            let value = |y: usize, x: usize| {
-                let (px, py) = source(y, x);
-                sample_bilinear(&fv32.view(), px, py).map_or(0.0, |v| v as f64)
-            };
-            let canvas_mask = Array2::from_shape_fn((side, side), |(y, x)| inside(y, x));
-            let canvas = Array2::from_shape_fn((side, side), |(y, x)| if canvas_mask[[y, x]] > 0.0 { value(y, x) } else { 0.0 });
-            // Its own mean off (the rotation and the mask changed which pixels count).
-            let n0 = canvas_mask.sum();
-            if n0 < 16.0 {
+                if sample_bilinear(&fm32.view(), px, py).is_some_and(|v| v > 0.999) {
+                    mask[y * side + x] = 1.0;
+                    values[y * side + x] = sample_bilinear(&fv32.view(), px, py).map_or(0.0, |v| v as f64);
+                }
+            }
+        }
+        let n0 = ndarray::ArrayView1::from(&mask).sum();
+        if n0 < 16.0 {
+            return None;
+        }
+        let mean = ndarray::ArrayView1::from(&values).sum() / n0;
+        for (v, &m) in values.iter_mut().zip(&mask) {
+            *v = if m > 0.0 { *v - mean } else { 0.0 };
+        }
+        let squares = values.iter().map(|v| v * v).collect();
+        Some([mask, values, squares])
+    };
+    // The best shift (coarse pixels, sub-pixel) and its NCC from the six correlation sums of
+    // one rotation: n + i·Σf, Σm + i·Σfm and Σf² + i·Σm² at every shift.
+    let best_shift = |sums: &[Vec<C>; 3]| -> BestShift {
+        let [n_and_sf, sm_and_sfm, sff_and_smm] = sums;
+        let ncc_at = |k: usize| -> Option<f64> {
+            let n = n_and_sf[k].re * scale;
+            if n < min_count {
                 return None;
             }
-            let mean = canvas.sum() / n0;
-            let canvas = ndarray::Zip::from(&canvas).and(&canvas_mask).map_collect(|&v, &m| if m > 0.0 { v - mean } else { 0.0 });
-            let fixed_spectra = [
-                spectrum(&|y, x| canvas_mask[[y, x]], side, side, t),
-                spectrum(&|y, x| canvas[[y, x]], side, side, t),
-                spectrum(&|y, x| canvas[[y, x]] * canvas[[y, x]], side, side, t),
-            ];
-            // Correlation at every shift of two real signals a, b: ifft(conj(A)·B); two of
-            // them per inverse FFT, one in the real and one in the imaginary part.
-            let pair = |(a1, b1): (usize, usize), (a2, b2): (usize, usize), t: &mut Vec<Complex<f64>>| {
-                let i = Complex::new(0.0, 1.0);
-                let mut data: Vec<Complex<f64>> = (0..ny * nx).map(|k| fixed_spectra[a1][k].conj() * moving_spectra[b1][k] + i * fixed_spectra[a2][k].conj() * moving_spectra[b2][k]).collect();
-                inverse.run(&mut data, t);
-                data
-            };
-            // (fixed part, moving part): 0 = mask, 1 = values, 2 = squares.
-            let n_and_sf = pair((0, 0), (1, 0), t);
-            let sm_and_sfm = pair((0, 1), (1, 1), t);
-            let sff_and_smm = pair((2, 0), (0, 2), t);
-            let ncc_at = |k: usize| -> Option<f64> {
-                let n = n_and_sf[k].re * scale;
-                if n < min_count {
-                    return None;
-                }
-                let (sf, sm, sfm) = (n_and_sf[k].im * scale, sm_and_sfm[k].re * scale, sm_and_sfm[k].im * scale);
-                let (sff, smm) = (sff_and_smm[k].re * scale, sff_and_smm[k].im * scale);
-                let (vf, vm) = (sff - sf * sf / n, smm - sm * sm / n);
-                // Flat on either side over the overlap: no texture to correlate.
-                if vf <= 1e-9 * n || vm <= 1e-9 * n {
-                    return None;
-                }
-                Some((sfm - sf * sm / n) / (vf * vm).sqrt() * (n / full_count).min(1.0))
-            };
-            // Shift (dy, dx) of the canvas on the moving copy sits at index (dy mod ny, dx mod nx).
-            let index = |dy: isize, dx: isize| dy.rem_euclid(ny as isize) as usize * nx + dx.rem_euclid(nx as isize) as usize;
-            let mut top: Option<(f64, isize, isize)> = None;
-            for dy in -(side as isize - 1)..dh as isize {
-                for dx in -(side as isize - 1)..dw as isize {
-                    if let Some(v) = ncc_at(index(dy, dx)) {
-                        if top.is_none_or(|(b, _, _)| v > b) {
-                            top = Some((v, dy, dx));
-                        }
+            let (sf, sm, sfm) = (n_and_sf[k].im * scale, sm_and_sfm[k].re * scale, sm_and_sfm[k].im * scale);
+            let (sff, smm) = (sff_and_smm[k].re * scale, sff_and_smm[k].im * scale);
+            let (vf, vm) = (sff - sf * sf / n, smm - sm * sm / n);
+            // Flat on either side over the overlap: no texture to correlate.
+            if vf <= 1e-9 * n || vm <= 1e-9 * n {
+                return None;
+            }
+            Some((sfm - sf * sm / n) / (vf * vm).sqrt() * (n / full_count).min(1.0))
+        };
+        // Shift (dy, dx) of the canvas on the moving copy sits at index (dy mod ny, dx mod nx).
+        let index = |dy: isize, dx: isize| dy.rem_euclid(ny as isize) as usize * nx + dx.rem_euclid(nx as isize) as usize;
+        let mut top: Option<(f64, isize, isize)> = None;
+        for dy in -(side as isize - 1)..dh as isize {
+            let row = index(dy, 0);
+            // Negative dx wrap to the row's end; the divisions of `index` stay out of this loop.
+            for dx in -(side as isize - 1)..dw as isize {
+                let k = if dx < 0 { row + (nx as isize + dx) as usize } else { row + dx as usize };
+                if let Some(v) = ncc_at(k) {
+                    if top.is_none_or(|(b, _, _)| v > b) {
+                        top = Some((v, dy, dx));
                     }
                 }
             }
-            let (v, dy, dx) = top?;
-            // Sub-pixel: the vertex of a parabola through the peak and its neighbours.
-            let vertex = |before: Option<f64>, after: Option<f64>| match (before, after) {
-                (Some(a), Some(b)) if a + b - 2.0 * v < 0.0 => (0.5 * (a - b) / (a + b - 2.0 * v)).clamp(-0.5, 0.5),
-                _ => 0.0,
+        }
+        let (v, dy, dx) = top?;
+        // Sub-pixel: the vertex of a parabola through the peak and its neighbours.
+        let vertex = |before: Option<f64>, after: Option<f64>| match (before, after) {
+            (Some(a), Some(b)) if a + b - 2.0 * v < 0.0 => (0.5 * (a - b) / (a + b - 2.0 * v)).clamp(-0.5, 0.5),
+            _ => 0.0,
+        };
+        let oy = vertex(ncc_at(index(dy - 1, dx)), ncc_at(index(dy + 1, dx)));
+        let ox = vertex(ncc_at(index(dy, dx - 1)), ncc_at(index(dy, dx + 1)));
+        Some((v, dy as f64 + oy, dx as f64 + ox))
+    };
+    // Rotations two at a time: the canvases of two rotations share each forward transform.
+    let pairs: Vec<&[f64]> = angles.chunks(2).collect();
+    let search_pair = |s: &mut Scratch, two: &[f64]| -> Vec<BestShift> {
+        let Scratch { lines, packed, spectra, sums } = s;
+        let canvases: Vec<Option<[Vec<f64>; 3]>> = two.iter().map(|&a| canvas(a)).collect();
+        // A rotation left out (none, or no pixels that count) is zero in its half of the pair.
+        let zero = vec![0.0; side * side];
+        let field = |j: usize, q: usize| canvases.get(j).and_then(|c| c.as_ref()).map_or(&zero, |c| &c[q]);
+        for q in 0..3 {
+            let (re, im) = (field(0, q), field(1, q));
+            let row = |y: usize, line: &mut [C]| {
+                for ((v, &a), &b) in line[..side].iter_mut().zip(&re[y * side..(y + 1) * side]).zip(&im[y * side..(y + 1) * side]) {
+                    *v = C::new(a, b);
+                }
             };
-            let oy = vertex(ncc_at(index(dy - 1, dx)), ncc_at(index(dy + 1, dx)));
-            let ox = vertex(ncc_at(index(dy, dx - 1)), ncc_at(index(dy, dx + 1)));
-            Some((v, dy as f64 + oy, dx as f64 + ox))
+            grid.forward(side, row, &mut packed[q], lines);
+            let [a, b] = spectra;
+            split(&packed[q], ny, nx, &mut a[q], &mut b[q]);
+        }
+        let i = C::new(0.0, 1.0);
+        let mut found = Vec::with_capacity(two.len());
+        for (j, c) in canvases.iter().enumerate() {
+            if c.is_none() {
+                found.push(None);
+                continue;
+            }
+            let f = &spectra[j];
+            // Correlation at every shift of two real signals a, b: ifft(conj(A)·B); two of
+            // them per inverse transform, one in the real and one in the imaginary part.
+            // (fixed part, moving part): 0 = mask, 1 = values, 2 = squares.
+            for (q, ((a1, b1), (a2, b2))) in [((0, 0), (1, 0)), ((0, 1), (1, 1)), ((2, 0), (0, 2))].into_iter().enumerate() {
+                let product = |kx: usize, line: &mut [C]| {
+                    let r = kx * ny..(kx + 1) * ny;
+                    let (fa1, mb1, fa2, mb2) = (&f[a1][r.clone()], &moving_spectra[b1][r.clone()], &f[a2][r.clone()], &moving_spectra[b2][r]);
+                    for (k, v) in line.iter_mut().enumerate() {
+                        *v = fa1[k].conj() * mb1[k] + i * fa2[k].conj() * mb2[k];
+                    }
+                };
+                grid.inverse(product, &mut sums[q], lines);
+            }
+            found.push(best_shift(sums));
+        }
+        found
+    };
+    // One set of buffers per thread, each taking the next pair while any is left (rayon's
+    // map_init would make fresh buffers at each of its splits: tens of MB of page faults).
+    let next = AtomicUsize::new(0);
+    let mut found: Vec<(usize, Vec<BestShift>)> = (0..rayon::current_num_threads().clamp(1, pairs.len().max(1)))
+        .into_par_iter()
+        .flat_map_iter(|_| {
+            let mut s = Scratch::default();
+            let mut mine = Vec::new();
+            loop {
+                let p = next.fetch_add(1, Ordering::Relaxed);
+                let Some(two) = pairs.get(p) else { break };
+                mine.push((p, search_pair(&mut s, two)));
+            }
+            mine
         })
         .collect();
+    found.sort_by_key(|(p, _)| *p);
+    let best: Vec<BestShift> = found.into_iter().flat_map(|(_, b)| b).collect();
     // The best rotations, each more than two steps from those already taken.
     let step = if angles.len() > 1 { (angles[1] - angles[0]).abs() } else { 1.0 };
     let mut order: Vec<usize> = (0..angles.len()).filter(|&i| best[i].is_some()).collect();
@@ -359,6 +487,46 @@ mod tests {
         assert!(corner_error(&poses[0].transform, &Affine2::IDENTITY, w, h) < 1.0);
         let flat = Array2::from_elem((h, w), 1.0f32);
         assert!(search(flat.view(), moving.view(), Masks::default(), &angles(true, &options), &options).is_empty());
+    }
+
+    #[test]
+    fn grid_transforms_match_a_plain_dft_and_split_two_real_spectra() {
+        // Odd and even sides, and zero rows below `rows` (the row pass skips them).
+        let (ny, nx, rows) = (6, 9, 4);
+        let mut rng = crate::rng::Rng::new(11);
+        let mut signal = vec![[0.0f64; 2]; ny * nx];
+        for v in &mut signal[..rows * nx] {
+            *v = [rng.uniform() - 0.5, rng.uniform() - 0.5];
+        }
+        let grid = Fft2::new(ny, nx);
+        let mut lines = Lines::default();
+        let signal = &signal;
+        let fill = |part: fn(&[f64; 2]) -> C| move |y: usize, line: &mut [C]| line.iter_mut().enumerate().for_each(|(x, v)| *v = part(&signal[y * nx + x]));
+        let (mut packed, mut a, mut b, mut alone) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        grid.forward(rows, fill(|p| C::new(p[0], p[1])), &mut packed, &mut lines);
+        split(&packed, ny, nx, &mut a, &mut b);
+        // The plain DFT of each real signal, column-major.
+        for (part, got) in [(0, &a), (1, &b)] {
+            for kx in 0..nx {
+                for ky in 0..ny {
+                    let mut want = C::default();
+                    for y in 0..ny {
+                        for x in 0..nx {
+                            let phase = -std::f64::consts::TAU * (ky as f64 * y as f64 / ny as f64 + kx as f64 * x as f64 / nx as f64);
+                            want += C::from_polar(signal[y * nx + x][part], phase);
+                        }
+                    }
+                    assert!((got[kx * ny + ky] - want).norm() < 1e-9, "part {part} at ({ky}, {kx}): {} vs {want}", got[kx * ny + ky]);
+                }
+            }
+        }
+        // Forward then inverse gives the signal back, times the grid size, row-major.
+        grid.forward(rows, fill(|p| C::new(p[0], 0.0)), &mut alone, &mut lines);
+        let mut back = Vec::new();
+        grid.inverse(|kx, line| line.copy_from_slice(&alone[kx * ny..(kx + 1) * ny]), &mut back, &mut lines);
+        for (k, v) in back.iter().enumerate() {
+            assert!((v.re / (ny * nx) as f64 - signal[k][0]).abs() < 1e-12 && v.im.abs() < 1e-9);
+        }
     }
 
     #[test]
