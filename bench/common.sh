@@ -29,6 +29,37 @@ scale_image() {
   $comir apply --transform "$work/scale.json" --input "$1" --output "$2" --size "$3x$3" 2>/dev/null
 }
 
+# mosaic_pair N: the registration benchmarks' N×N pair in $work: the demo's hematoxylin
+# (hematoxylin-N.tif, fixed) and DAB stains tiled to N×N with each tile turned or flipped
+# differently (so structures keep the size the model was trained on, and the mosaic has no
+# symmetry: a mirror tiling is its own 180° turn, which made every method's answer
+# ambiguous), the DAB moved by a rigid transform (8° about the centre, shift 3% of N; tN.json)
+# into moving-N.tif. Needs unmix_demo first and the bench venv with itk and numpy.
+mosaic_pair() {
+  local n=$1
+  $venv/bin/python - "$work" "$n" <<'PY'
+import json, math, sys
+import itk, numpy as np
+work, n = sys.argv[1], int(sys.argv[2])
+for name in ("hematoxylin", "dab"):
+    a = itk.array_from_image(itk.imread(f"{work}/{name}.tif", itk.F))
+    k = a.shape[0]
+    reps = -(-n // k)
+    # One of the 8 turns/flips per tile, the same for both stains (they stay aligned).
+    pattern = np.random.default_rng(7).permutation(np.arange(reps * reps) % 8).reshape(reps, reps)
+    def tile(d):
+        t = np.rot90(a, d % 4)
+        return t.T if d >= 4 else t
+    mosaic = np.block([[tile(pattern[i, j]) for j in range(reps)] for i in range(reps)])[:n, :n]
+    itk.imwrite(itk.image_from_array(np.ascontiguousarray(mosaic, dtype=np.float32)), f"{work}/{name}-{n}.tif")
+a, c = math.radians(8), (n - 1) / 2
+co, si, t = math.cos(a), math.sin(a), 0.03 * n
+m = [[co, -si, c - co * c + si * c + t], [si, co, c - si * c - co * c - t]]
+json.dump({"format": "comir-transform", "version": 1, "kind": "rigid", "direction": "fixed_to_moving", "matrix": m}, open(f"{work}/t{n}.json", "w"))
+PY
+  $comir apply --transform "$work/t$n.json" --input "$work/dab-$n.tif" --output "$work/moving-$n.tif" 2>/dev/null
+}
+
 # bench_venv MODULES PACKAGE...: the peers' shared Python venv, with the PACKAGEs installed
 # unless `import MODULES` already works (one venv serves several peers, so check each's own).
 bench_venv() {

@@ -19,27 +19,7 @@ sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(512 1024 2048)
 echo "rigid registration, demo stains tiled to N×N (tiles turned/flipped), moving turned 8° and shifted 3%; $(nproc) cores"
 printf "%-10s %-12s %10s %10s %12s %8s\n" "pair" "method" "wall (s)" "reg (s)" "error (px)" "right"
 for n in "${sizes[@]}"; do
-  $venv/bin/python - "$work" "$n" <<'PY'
-import json, math, sys
-import itk, numpy as np
-work, n = sys.argv[1], int(sys.argv[2])
-for name in ("hematoxylin", "dab"):
-    a = itk.array_from_image(itk.imread(f"{work}/{name}.tif", itk.F))
-    k = a.shape[0]
-    reps = -(-n // k)
-    # One of the 8 turns/flips per tile, the same for both stains (they stay aligned).
-    pattern = np.random.default_rng(7).permutation(np.arange(reps * reps) % 8).reshape(reps, reps)
-    def tile(d):
-        t = np.rot90(a, d % 4)
-        return t.T if d >= 4 else t
-    mosaic = np.block([[tile(pattern[i, j]) for j in range(reps)] for i in range(reps)])[:n, :n]
-    itk.imwrite(itk.image_from_array(np.ascontiguousarray(mosaic, dtype=np.float32)), f"{work}/{name}-{n}.tif")
-a, c = math.radians(8), (n - 1) / 2
-co, si, t = math.cos(a), math.sin(a), 0.03 * n
-m = [[co, -si, c - co * c + si * c + t], [si, co, c - si * c - co * c - t]]
-json.dump({"format": "comir-transform", "version": 1, "kind": "rigid", "direction": "fixed_to_moving", "matrix": m}, open(f"{work}/t{n}.json", "w"))
-PY
-  $comir apply --transform "$work/t$n.json" --input "$work/dab-$n.tif" --output "$work/moving-$n.tif" 2>/dev/null
+  mosaic_pair "$n"
   for method in auto mi elastix; do
     start=$(date +%s.%N)
     case $method in
