@@ -490,6 +490,32 @@ mod tests {
     }
 
     #[test]
+    fn masked_out_pixels_do_not_count_and_a_full_mask_changes_nothing() {
+        let (w, h) = (240, 200);
+        let moving = blobs(w, h, 9);
+        let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+        let truth = Affine2::translation(12.0, -8.0).compose(&Affine2::rotation_about(f64::to_radians(40.0), cx, cy));
+        let mut fixed = warp_plane(moving.view(), &truth, w, h);
+        // A bright pattern over the fixed image's left third, outside its mask.
+        let mut rng = crate::rng::Rng::new(4);
+        fixed.slice_mut(ndarray::s![.., ..w / 3]).mapv_inplace(|_| 5.0 * rng.uniform() as f32);
+        let keep = Array2::from_shape_fn((h, w), |(_, x)| x >= w / 3 + 8);
+        let o = CorrelationOptions::default();
+        let all = angles(true, &o);
+        let masked = search(fixed.view(), moving.view(), Masks { fixed: Some(&keep), moving: None }, &all, &o);
+        let err = corner_error(&masked[0].transform, &truth, w, h);
+        assert!(err < 6.0 && masked[0].ncc > 0.8, "masked: corner error {err:.2} px, NCC {}", masked[0].ncc);
+        // Masks that keep every pixel give the poses of no masks, to the last bit.
+        let everything = Array2::from_elem((h, w), true);
+        let plain = search(fixed.view(), moving.view(), Masks::default(), &all, &o);
+        let full = search(fixed.view(), moving.view(), Masks { fixed: Some(&everything), moving: Some(&everything) }, &all, &o);
+        assert_eq!(plain.len(), full.len());
+        for (a, b) in plain.iter().zip(&full) {
+            assert_eq!((a.ncc, a.transform.decompose()), (b.ncc, b.transform.decompose()));
+        }
+    }
+
+    #[test]
     fn grid_transforms_match_a_plain_dft_and_split_two_real_spectra() {
         // Odd and even sides, and zero rows below `rows` (the row pass skips them).
         let (ny, nx, rows) = (6, 9, 4);
