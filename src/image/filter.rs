@@ -152,22 +152,42 @@ fn distance_row(cols: &[f32], out: &mut [f32], apex: &mut [i64], envelope: &mut 
         out.fill(f32::INFINITY);
         return;
     }
-    let mut k = 0;
-    for (q, o) in out.iter_mut().enumerate() {
-        // Move right while the next parabola's crossing lies before q: A_r − A_p < 2q(r − p).
-        while let Some(&r) = envelope.get(k + 1) {
-            let p = envelope[k];
-            if apex[r] - apex[p] < 2 * (q * (r - p)) as i64 {
-                k += 1;
-            } else {
-                break;
-            }
+    // Each visible parabola p gives the pixels from where it takes over from the one before
+    // to where the next takes over: r takes over from p at the first q with
+    // A_r − A_p < 2q(r − p), i.e. q = ⌊(A_r − A_p) / 2(r − p)⌋ + 1. One quotient per
+    // parabola instead of a compare and a mispredicted branch per pixel, and each stretch is
+    // one loop without branches (vector lanes). The same distances to the last bit: the same
+    // parabola per pixel, the same whole-number d, the same rounding of √d.
+    let mut start = 0;
+    for (k, &p) in envelope.iter().enumerate() {
+        let end = match envelope.get(k + 1) {
+            Some(&r) => takes_over(apex[r] - apex[p], 2 * (r - p) as i64).clamp(start as i64, cols.len() as i64) as usize,
+            None => cols.len(),
+        };
+        let c = cols[p] as f64;
+        let (p, c2) = (p as f64, c * c);
+        for (q, o) in out[start..end].iter_mut().enumerate() {
+            let dq = (start + q) as f64 - p;
+            // Whole numbers below 2^53: exact in f64, as the i64 sum was.
+            *o = (dq * dq + c2).sqrt() as f32;
         }
-        let p = envelope[k];
-        let c = cols[p] as i64;
-        let d = (q as i64 - p as i64).pow(2) + c * c;
-        *o = (d as f64).sqrt() as f32;
+        start = end;
     }
+}
+
+/// The least whole q with num < den · q (den > 0): ⌊num / den⌋ + 1. The quotient in floating
+/// point (an integer division per parabola cost more than the compare per pixel it replaces),
+/// then corrected in whole numbers so that it is exact at any size.
+#[inline(always)]
+fn takes_over(num: i64, den: i64) -> i64 {
+    let mut q = (num as f64 / den as f64).floor() as i64 + 1;
+    while num >= den * q {
+        q += 1;
+    }
+    while num < den * (q - 1) {
+        q -= 1;
+    }
+    q
 }
 
 /// Euclidean distance from every pixel to the nearest `true` pixel (0 on them; +∞ if none).
@@ -267,6 +287,9 @@ mod tests {
             Array2::from_shape_fn((h, w), |(y, x)| (x + 2 * y) % 17 == 0 && x < 40),
             Array2::from_shape_fn((h, w), |(y, x)| y == 5 && x == 50),
             Array2::from_elem((h, w), false),
+            // Dense sets: many visible parabolas per row, stretches of one pixel or none.
+            Array2::from_shape_fn((h, w), |_| rng.uniform() < 0.5),
+            Array2::from_shape_fn((h, w), |(y, x)| (x * x + 3 * y) % 5 != 0),
         ];
         for set in &sets {
             let d = distance_transform(set.view());

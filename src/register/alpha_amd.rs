@@ -132,8 +132,8 @@ impl LevelImage {
             }
             // Bands of rows share one scratch (a scratch per row made glibc grow and trim the
             // thread heaps over and over, faulting their pages in anew).
-            let scratch = || (vec![vec![0f32; w]; 2 * q], RowDistances::new(w));
-            rows.into_par_iter().enumerate().with_min_len(32).for_each_init(scratch, |(scaled, distances), (y, mut out)| {
+            let scratch = || (vec![vec![0f32; w]; 2 * q], RowDistances::new(w), vec![0f32; w]);
+            rows.into_par_iter().enumerate().with_min_len(32).for_each_init(scratch, |(scaled, distances, prefix), (y, mut out)| {
                 let own = levels.row(y);
                 // Each set's distances along the row in full-resolution units, once.
                 for (s, row) in scaled.iter_mut().enumerate() {
@@ -146,10 +146,19 @@ impl LevelImage {
                         *d = *d * f32_factor * thickness;
                     }
                 }
+                // The upper terms lead every sum and are the same for all k: their running
+                // sum (0 + upper_1 + … + upper_k, in that order) is carried from table to table,
+                // and only the lower terms are added anew (q(q + 3)/2 adds a pixel, not q(q + 1)).
+                prefix.fill(0.0);
                 for (k, table) in out.iter_mut().enumerate() {
-                    for l in 1..=q {
-                        let term = &scaled[2 * (l - 1) + usize::from(l > k)];
-                        for (t, &v) in table.iter_mut().zip(term) {
+                    if k >= 1 {
+                        for (t, &v) in prefix.iter_mut().zip(&scaled[2 * (k - 1)]) {
+                            *t += v;
+                        }
+                    }
+                    table.assign(&ndarray::ArrayView1::from(&prefix[..]));
+                    for l in k + 1..=q {
+                        for (t, &v) in table.iter_mut().zip(&scaled[2 * (l - 1) + 1]) {
                             *t += v;
                         }
                     }
