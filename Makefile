@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO_FLAGS := --release
 DEMO_OUT := demo-out
 
-.PHONY: demo model eval test setup build fiji test-rust test-java test-gui test-demo test-setup docs-images clean
+.PHONY: demo model eval bench test setup build fiji test-rust test-java test-gui test-demo test-setup docs-images clean
 
 setup:
 	scripts/setup.sh
@@ -44,6 +44,10 @@ eval: build
 	target/release/comir eval --model $(MODEL) --fixed $(DEMO_OUT)/stains/hematoxylin.tif \
 	  --moving $(DEMO_OUT)/stains/dab.tif --region 256,0,256,512 --patch 192 --per-level 10 --out $(DEMO_OUT)/eval
 	scripts/eval-synthetic.sh $(DEMO_OUT)/eval-synthetic
+
+# The README's speed table (ours against each peer, measured in the same run; ~20 min).
+bench: build
+	bench/speed_table.sh
 
 fiji:
 	scripts/setup.sh --java
