@@ -11,10 +11,7 @@ rounds=${3:-5}
 source "$(dirname "$0")/common.sh"
 build_bench
 unmix_demo
-echo '{"format":"comir-transform","version":1,"kind":"similarity","direction":"fixed_to_moving","matrix":[[0.5,0,0],[0,0.5,0]]}' > "$work/up.json"
-$comir apply --transform "$work/up.json" --input "$work/hematoxylin.tif" --output "$work/fixed.png" --size 1024x1024 2>/dev/null
-echo '{"format":"comir-transform","version":1,"kind":"rigid","direction":"fixed_to_moving","matrix":[[0.9962,-0.0872,60],[0.0872,0.9962,-20]]}' > "$work/rot.json"
-$comir apply --transform "$work/rot.json" --input "$work/fixed.png" --output "$work/moving.png" 2>/dev/null
+upsampled_pair
 echo "A/B, α-AMD alone (bench_registration amd-alone), 1 MP, $rounds rounds interleaved, $(nproc) cores"
 echo "old: $old"
 echo "new: $new"

@@ -29,6 +29,16 @@ scale_image() {
   $comir apply --transform "$work/scale.json" --input "$1" --output "$2" --size "$3x$3" 2>/dev/null
 }
 
+# upsampled_pair: the 1 MP feature benchmarks' pair in $work: the demo's hematoxylin scaled ×2
+# to 1024² (fixed.png) and a copy turned 5° and shifted (60, −20) px (moving.png; rot.json).
+# Needs unmix_demo first.
+upsampled_pair() {
+  echo '{"format":"comir-transform","version":1,"kind":"similarity","direction":"fixed_to_moving","matrix":[[0.5,0,0],[0,0.5,0]]}' > "$work/up.json"
+  $comir apply --transform "$work/up.json" --input "$work/hematoxylin.tif" --output "$work/fixed.png" --size 1024x1024 2>/dev/null
+  echo '{"format":"comir-transform","version":1,"kind":"rigid","direction":"fixed_to_moving","matrix":[[0.9962,-0.0872,60],[0.0872,0.9962,-20]]}' > "$work/rot.json"
+  $comir apply --transform "$work/rot.json" --input "$work/fixed.png" --output "$work/moving.png" 2>/dev/null
+}
+
 # mosaic_pair N: the registration benchmarks' N×N pair in $work: the demo's hematoxylin
 # (hematoxylin-N.tif, fixed) and DAB stains tiled to N×N with each tile turned or flipped
 # differently (so structures keep the size the model was trained on, and the mosaic has no

@@ -8,10 +8,7 @@ build_bench bench_registration
 bench=target/release/examples/bench_registration
 # 1 MP test pair from the demo image: hematoxylin upsampled ×2, and a rotated+shifted copy.
 unmix_demo
-echo '{"format":"comir-transform","version":1,"kind":"similarity","direction":"fixed_to_moving","matrix":[[0.5,0,0],[0,0.5,0]]}' > "$work/up.json"
-$comir apply --transform "$work/up.json" --input "$work/hematoxylin.tif" --output "$work/fixed.png" --size 1024x1024 2>/dev/null
-echo '{"format":"comir-transform","version":1,"kind":"rigid","direction":"fixed_to_moving","matrix":[[0.9962,-0.0872,60],[0.0872,0.9962,-20]]}' > "$work/rot.json"
-$comir apply --transform "$work/rot.json" --input "$work/fixed.png" --output "$work/moving.png" 2>/dev/null
+upsampled_pair
 
 val() { sed -n "s/^$1 //p"; }
 ours_all=$($bench sift "$work/fixed.png" 4000)

@@ -71,7 +71,6 @@ print("\n".join(rows))
 PY
 # The README carries the same table between its markers.
 python3 - <<'PY'
-import re
 table = open("bench/speed-table.md").read().strip()
 readme = open("README.md").read()
 start, end = "<!-- speed-table: written by bench/speed_table.sh -->", "<!-- /speed-table -->"

@@ -125,9 +125,10 @@ impl RowDistances {
 
 /// Exact Euclidean distance transform of one row, given each pixel's distance to the nearest
 /// set pixel of its column (`cols`; +∞ in `out` where the whole set is empty): the lower
-/// envelope of the parabolas (q − p)² + cols[p]² (Felzenszwalb & Huttenlocher). All in whole
-/// numbers: two parabolas' crossing points are compared by cross-multiplying instead of
-/// dividing (a division per pixel was most of the row's time), the same envelope exactly.
+/// envelope of the parabolas (q − p)² + cols[p]² (Felzenszwalb & Huttenlocher). Exact: the
+/// envelope's crossing points are compared by cross-multiplying whole numbers (a division per
+/// pixel was most of the row's time), each parabola's stretch starts at a quotient corrected
+/// in whole numbers ([`takes_over`]), and the squared distances are whole numbers in f64.
 /// `apex`: each parabola's cols[p]² + p²; `envelope`: the visible parabolas, left to right.
 fn distance_row(cols: &[f32], out: &mut [f32], apex: &mut [i64], envelope: &mut Vec<usize>) {
     envelope.clear();
