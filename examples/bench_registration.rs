@@ -1,7 +1,8 @@
 //! Timing helper for bench/*.sh: runs one of our algorithms on image files and prints
 //! machine-readable lines ("key value"), so the scripts can put them next to a peer's.
 //!
-//!   bench_registration sift IMAGE              detect+describe, best of 5
+//!   bench_registration sift IMAGE [MAX]        detect+describe, best of 5 (and a digest of
+//!                                              the result, to tell two builds apart)
 //!   bench_registration register FIXED MOVING   SIFT+matching+RANSAC registration, best of 3
 //!   bench_registration amd FIXED MOVING        α-AMD rigid registration, best of 3, as
 //!                                              `comir register --method amd` runs it on
@@ -40,7 +41,11 @@ fn main() {
             let p = plane(&args[2]);
             let max = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(0);
             let (t, f) = best_of(5, || detect_and_describe(p.view(), &SiftOptions { max_features: max, ..Default::default() }));
-            println!("seconds {t:.4}\nkeypoints {}", f.len());
+            // A digest of every keypoint's position, scale, angle and every descriptor value, bit
+            // for bit (FNV-1a): an A/B of two builds checks with it that both found the same.
+            let bits = f.keypoints.iter().flat_map(|k| [k.x, k.y, k.scale, k.angle].map(f64::to_bits)).chain(f.descriptors.iter().map(|v| u64::from(v.to_bits())));
+            let digest = bits.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b).wrapping_mul(0x100_0000_01b3));
+            println!("seconds {t:.4}\nkeypoints {}\ndigest {digest:016x}", f.len());
         }
         Some(m @ ("register" | "amd" | "amd-alone")) => {
             let (f, mv) = (plane(&args[2]), plane(&args[3]));

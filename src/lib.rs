@@ -14,6 +14,7 @@ pub mod export;
 pub mod files;
 pub mod image;
 mod jni;
+mod lanes;
 pub mod memory;
 pub mod model;
 pub mod params;

@@ -3,6 +3,7 @@
 //! descriptors; an upright mode skips orientation (for images known not to be rotated).
 //! Input planes are expected in about [0, 1] (the contrast threshold assumes it).
 use crate::image::filter::gaussian_blur;
+use crate::lanes::wide_lanes;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -77,6 +78,8 @@ impl Features {
 pub const DESCRIPTOR_LEN: usize = 128;
 const BORDER: usize = 5;
 const ORI_BINS: usize = 36;
+/// Cells per side of the descriptor's grid.
+const D: usize = 4;
 
 struct Octave {
     gauss: Vec<Array2<f32>>,
@@ -313,6 +316,7 @@ impl Window {
         Window { rbin: Vec::with_capacity(n), cbin: Vec::with_capacity(n), gx: Vec::with_capacity(n), gy: Vec::with_capacity(n), weight: Vec::with_capacity(n) }
     }
 
+    #[inline(always)]
     fn push(&mut self, rbin: f64, cbin: f64, gx: f32, gy: f32, weight: f32) {
         self.rbin.push(rbin);
         self.cbin.push(cbin);
@@ -322,6 +326,7 @@ impl Window {
     }
 
     /// Gradient angle in [0, 2π) and weighted magnitude of each point.
+    #[inline(always)]
     fn angles_and_magnitudes(&self) -> (Vec<f32>, Vec<f32>) {
         let angles = self.gx.iter().zip(&self.gy).map(|(&gx, &gy)| fast_angle(gy, gx)).collect();
         let magnitudes = self.gx.iter().zip(&self.gy).zip(&self.weight).map(|((&gx, &gy), &w)| (gx * gx + gy * gy).sqrt() * w).collect();
@@ -329,79 +334,108 @@ impl Window {
     }
 }
 
-/// The 4×4×8 descriptor: gradient orientation histograms in a grid rotated to the
-/// keypoint's angle, trilinearly interpolated, normalised, clipped at 0.2, renormalised.
-fn describe(img: &Array2<f32>, kp: &Keypoint) -> [f32; DESCRIPTOR_LEN] {
-    const D: usize = 4;
-    const N: usize = 8;
-    // Orientation slots N and N + 1 collect what wraps round to 0 and 1 (folded in at the
-    // end): no modulo in the innermost loop, which runs ~10⁷ times for 4000 keypoints.
-    const SLOTS: usize = N + 2;
-    let f = (1 << kp.octave) as f64;
-    let (px, py) = (kp.x / f, kp.y / f);
-    let (cx, cy) = (px.round() as isize, py.round() as isize);
-    let hist_width = 3.0 * kp.octave_scale;
-    let radius = (hist_width * std::f64::consts::SQRT_2 * (D as f64 + 1.0) * 0.5).round() as isize;
-    let (sin, cos) = (kp.angle.sin(), kp.angle.cos());
-    let mut hist = [0f64; (D + 2) * (D + 2) * SLOTS];
-    // exp(−|(xr, yr)|² / (D²/2)) with |(xr, yr)| = |(dx, dy)| / hist_width (a rotation keeps lengths).
-    let gauss = separable_gaussian(radius, 0.5 * (D * D) as f64 * hist_width * hist_width);
-    let (y_lo, y_hi, x_lo, x_hi) = gradient_window(img.dim(), cy, cx, radius);
-    let (cos_w, sin_w) = (cos / hist_width, sin / hist_width);
-    // First the window's points that fall in the grid (bins, gradient, weight), then their
-    // angles and magnitudes in one loop the compiler runs on vector lanes, then the histogram.
-    let side = (2 * radius + 1) as usize;
-    let mut points = Window::with_capacity(side * side);
-    for dy in y_lo..=y_hi {
-        let y = (cy + dy) as usize;
-        let (above, row, below) = (img.row(y - 1), img.row(y), img.row(y + 1));
-        let gy_weight = gauss[(dy + radius) as usize];
-        for dx in x_lo..=x_hi {
-            // Offsets in the keypoint's frame, in histogram-bin units.
-            let rbin = -sin_w * dx as f64 + cos_w * dy as f64 + D as f64 / 2.0 - 0.5;
-            let cbin = cos_w * dx as f64 + sin_w * dy as f64 + D as f64 / 2.0 - 0.5;
-            if rbin <= -1.0 || rbin >= D as f64 || cbin <= -1.0 || cbin >= D as f64 {
-                continue;
-            }
-            let x = (cx + dx) as usize;
-            points.push(rbin, cbin, row[x + 1] - row[x - 1], below[x] - above[x], (gy_weight * gauss[(dx + radius) as usize]) as f32);
-        }
-    }
-    let (angles, magnitudes) = points.angles_and_magnitudes();
-    let (to_slot, angle) = (N as f32 / std::f32::consts::TAU, kp.angle as f32);
-    for i in 0..angles.len() {
-        let (rbin, cbin, mag) = (points.rbin[i], points.cbin[i], magnitudes[i] as f64);
-        // Both angles in [0, 2π): their difference is in (−2π, 2π).
-        let turned = angles[i] - angle;
-        let ori = (if turned < 0.0 { turned + std::f32::consts::TAU } else { turned } * to_slot) as f64;
-        // rbin, cbin > −1 and ori ≥ 0: truncation of the +1-shifted values is the floor.
-        let (r0, c0, o0) = ((rbin + 1.0) as usize, (cbin + 1.0) as usize, ori as usize);
-        let (fr, fc, fo) = (rbin + 1.0 - r0 as f64, cbin + 1.0 - c0 as f64, ori - o0 as f64);
-        let (o0, o1) = (o0.min(N), o0.min(N) + 1);
-        for (r, wr) in [(r0, mag * (1.0 - fr)), (r0 + 1, mag * fr)] {
-            for (c, wrc) in [(c0, wr * (1.0 - fc)), (c0 + 1, wr * fc)] {
-                let cell = (r * (D + 2) + c) * SLOTS;
-                hist[cell + o0] += wrc * (1.0 - fo);
-                hist[cell + o1] += wrc * fo;
+wide_lanes! {
+    /// The 4×4×8 descriptor: gradient orientation histograms in a grid rotated to the
+    /// keypoint's angle, trilinearly interpolated, normalised, clipped at 0.2, renormalised.
+    fn describe(img: &Array2<f32>, kp: &Keypoint) -> [f32; DESCRIPTOR_LEN] {
+        const N: usize = 8;
+        // Orientation slots N and N + 1 collect what wraps round to 0 and 1 (folded in at the
+        // end): no modulo in the innermost loop, which runs ~10⁷ times for 4000 keypoints.
+        const SLOTS: usize = N + 2;
+        let f = (1 << kp.octave) as f64;
+        let (px, py) = (kp.x / f, kp.y / f);
+        let (cx, cy) = (px.round() as isize, py.round() as isize);
+        let hist_width = 3.0 * kp.octave_scale;
+        let radius = (hist_width * std::f64::consts::SQRT_2 * (D as f64 + 1.0) * 0.5).round() as isize;
+        let (sin, cos) = (kp.angle.sin(), kp.angle.cos());
+        let mut hist = [0f64; (D + 2) * (D + 2) * SLOTS];
+        // exp(−|(xr, yr)|² / (D²/2)) with |(xr, yr)| = |(dx, dy)| / hist_width (a rotation keeps lengths).
+        let gauss = separable_gaussian(radius, 0.5 * (D * D) as f64 * hist_width * hist_width);
+        let (y_lo, y_hi, x_lo, x_hi) = gradient_window(img.dim(), cy, cx, radius);
+        let (cos_w, sin_w) = (cos / hist_width, sin / hist_width);
+        // First the window's points that fall in the grid (bins, gradient, weight), then their
+        // angles and magnitudes in one loop the compiler runs on vector lanes, then the histogram.
+        let side = (2 * radius + 1) as usize;
+        let mut points = Window::with_capacity(side * side);
+        for dy in y_lo..=y_hi {
+            let y = (cy + dy) as usize;
+            let (above, row, below) = (img.row(y - 1), img.row(y), img.row(y + 1));
+            let gy_weight = gauss[(dy + radius) as usize];
+            let (dx_lo, dx_hi) = grid_columns(dy, sin_w, cos_w);
+            for dx in x_lo.max(dx_lo)..=x_hi.min(dx_hi) {
+                let Some((rbin, cbin)) = grid_bins(dx, dy, sin_w, cos_w) else { continue };
+                let x = (cx + dx) as usize;
+                points.push(rbin, cbin, row[x + 1] - row[x - 1], below[x] - above[x], (gy_weight * gauss[(dx + radius) as usize]) as f32);
             }
         }
-    }
-    let mut desc = [0f32; DESCRIPTOR_LEN];
-    for r in 0..D {
-        for c in 0..D {
-            let cell = ((r + 1) * (D + 2) + c + 1) * SLOTS;
-            for o in 0..N {
-                let wrapped = if o < 2 { hist[cell + N + o] } else { 0.0 };
-                desc[(r * D + c) * N + o] = (hist[cell + o] + wrapped) as f32;
+        let (angles, magnitudes) = points.angles_and_magnitudes();
+        let (to_slot, angle) = (N as f32 / std::f32::consts::TAU, kp.angle as f32);
+        for i in 0..angles.len() {
+            let (rbin, cbin, mag) = (points.rbin[i], points.cbin[i], magnitudes[i] as f64);
+            // Both angles in [0, 2π): their difference is in (−2π, 2π).
+            let turned = angles[i] - angle;
+            let ori = (if turned < 0.0 { turned + std::f32::consts::TAU } else { turned } * to_slot) as f64;
+            // rbin, cbin > −1 and ori ≥ 0: truncation of the +1-shifted values is the floor.
+            let (r0, c0, o0) = ((rbin + 1.0) as usize, (cbin + 1.0) as usize, ori as usize);
+            let (fr, fc, fo) = (rbin + 1.0 - r0 as f64, cbin + 1.0 - c0 as f64, ori - o0 as f64);
+            let (o0, o1) = (o0.min(N), o0.min(N) + 1);
+            for (r, wr) in [(r0, mag * (1.0 - fr)), (r0 + 1, mag * fr)] {
+                for (c, wrc) in [(c0, wr * (1.0 - fc)), (c0 + 1, wr * fc)] {
+                    let cell = (r * (D + 2) + c) * SLOTS;
+                    hist[cell + o0] += wrc * (1.0 - fo);
+                    hist[cell + o1] += wrc * fo;
+                }
             }
         }
+        let mut desc = [0f32; DESCRIPTOR_LEN];
+        for r in 0..D {
+            for c in 0..D {
+                let cell = ((r + 1) * (D + 2) + c + 1) * SLOTS;
+                for o in 0..N {
+                    let wrapped = if o < 2 { hist[cell + N + o] } else { 0.0 };
+                    desc[(r * D + c) * N + o] = (hist[cell + o] + wrapped) as f32;
+                }
+            }
+        }
+        let norm = desc.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        let clip = 0.2 * norm;
+        desc.iter_mut().for_each(|v| *v = v.min(clip));
+        let norm = desc.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        desc.iter_mut().for_each(|v| *v /= norm);
+        desc
     }
-    let norm = desc.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-    let clip = 0.2 * norm;
-    desc.iter_mut().for_each(|v| *v = v.min(clip));
-    let norm = desc.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-    desc.iter_mut().for_each(|v| *v /= norm);
-    desc
+}
+
+/// Where the window's offset (dx, dy) falls in the descriptor's grid turned to the keypoint
+/// (sin_w, cos_w: its angle's sine and cosine over the cell width), in cell units: None
+/// outside the grid and the one-cell rim that trilinear interpolation still reaches.
+#[inline(always)]
+fn grid_bins(dx: isize, dy: isize, sin_w: f64, cos_w: f64) -> Option<(f64, f64)> {
+    let rbin = -sin_w * dx as f64 + cos_w * dy as f64 + D as f64 / 2.0 - 0.5;
+    let cbin = cos_w * dx as f64 + sin_w * dy as f64 + D as f64 / 2.0 - 0.5;
+    if rbin <= -1.0 || rbin >= D as f64 || cbin <= -1.0 || cbin >= D as f64 {
+        return None;
+    }
+    Some((rbin, cbin))
+}
+
+/// The dx of row dy that `grid_bins` can accept, widened by a pixel each side against
+/// rounding: a turned square fills about half of the square window around it, so the
+/// descriptor loop visits half as many offsets.
+fn grid_columns(dy: isize, sin_w: f64, cos_w: f64) -> (isize, isize) {
+    // The real dx for which −1 < a·dx + b < D. When a is nearly 0 (an axis-aligned grid),
+    // all or none of them, with a margin far above a·dx.
+    let span = |a: f64, b: f64| {
+        if a.abs() < 1e-9 {
+            let all = b > -1.0 - 1e-6 && b < D as f64 + 1e-6;
+            return if all { (f64::NEG_INFINITY, f64::INFINITY) } else { (f64::INFINITY, f64::NEG_INFINITY) };
+        }
+        let (p, q) = ((-1.0 - b) / a, (D as f64 - b) / a);
+        (p.min(q), p.max(q))
+    };
+    let (lo_r, hi_r) = span(-sin_w, cos_w * dy as f64 + D as f64 / 2.0 - 0.5);
+    let (lo_c, hi_c) = span(cos_w, sin_w * dy as f64 + D as f64 / 2.0 - 0.5);
+    ((lo_r.max(lo_c).floor() as isize).saturating_sub(1), (hi_r.min(hi_c).ceil() as isize).saturating_add(1))
 }
 
 /// Detect keypoints and compute their descriptors.
@@ -451,8 +485,55 @@ pub fn detect_and_describe(plane: ArrayView2<f32>, options: &SiftOptions) -> Fea
 
 #[cfg(test)]
 mod tests {
-    use super::fast_angle;
+    use super::*;
     use std::f64::consts::TAU;
+
+    /// The descriptor loop visits only `grid_columns` of each row: every offset in the grid
+    /// must lie there, at any angle (the axis-aligned ones included) and cell width.
+    #[test]
+    fn grid_columns_hold_every_offset_in_the_grid() {
+        for step in 0..=96 {
+            let angle = step as f64 * TAU / 96.0;
+            for hist_width in [1.3, 2.0, 4.7, 11.0] {
+                let (sin_w, cos_w) = (angle.sin() / hist_width, angle.cos() / hist_width);
+                let radius = (hist_width * std::f64::consts::SQRT_2 * (D as f64 + 1.0) * 0.5).round() as isize;
+                let (mut inside, mut visited) = (0, 0);
+                for dy in -radius..=radius {
+                    let (lo, hi) = grid_columns(dy, sin_w, cos_w);
+                    for dx in -radius..=radius {
+                        let in_grid = grid_bins(dx, dy, sin_w, cos_w).is_some();
+                        let in_columns = (lo..=hi).contains(&dx);
+                        assert!(!in_grid || in_columns, "({dx}, {dy}) at {angle} rad, cell {hist_width}: outside {lo}..={hi}");
+                        inside += usize::from(in_grid);
+                        visited += usize::from(in_columns);
+                    }
+                }
+                // And it narrows: about half the window (all of it for tiny cells, the margins).
+                let window = (2 * radius as usize + 1).pow(2);
+                assert!(inside > 0 && (hist_width < 4.0 || visited * 10 <= window * 7), "{visited} visited of {window}, {inside} in the grid");
+            }
+        }
+    }
+
+    /// Keypoints and descriptors of the AVX2 copies (where the CPU has them) equal the
+    /// baseline's to the last bit.
+    #[test]
+    fn features_are_the_same_on_every_lane_width() {
+        let mut rng = crate::rng::Rng::new(11);
+        let blobs: Vec<(f64, f64, f64)> = (0..60).map(|_| (rng.uniform() * 160.0, rng.uniform() * 130.0, 2.0 + rng.uniform() * 6.0)).collect();
+        let plane = Array2::from_shape_fn((130, 160), |(y, x)| {
+            blobs.iter().map(|&(bx, by, r)| (-((x as f64 - bx).powi(2) + (y as f64 - by).powi(2)) / (r * r)).exp()).sum::<f64>().min(1.0) as f32
+        });
+        let options = SiftOptions::default();
+        let wide = detect_and_describe(plane.view(), &options);
+        let base = crate::lanes::with_baseline_only(|| detect_and_describe(plane.view(), &options));
+        assert!(wide.len() >= 20, "{} keypoints", wide.len());
+        assert_eq!(wide.len(), base.len());
+        for (a, b) in wide.keypoints.iter().zip(&base.keypoints) {
+            assert_eq!([a.x, a.y, a.scale, a.angle].map(f64::to_bits), [b.x, b.y, b.scale, b.angle].map(f64::to_bits));
+        }
+        assert!(wide.descriptors.iter().zip(&base.descriptors).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
 
     #[test]
     fn fast_angle_matches_atan2_everywhere() {
