@@ -12,12 +12,12 @@
 # Usage: bench/ab_registration.sh MODE OLD_BENCH NEW_BENCH [ROUNDS]   (default: 5 rounds)
 mode=$1 old=$(realpath "$2") new=$(realpath "$3")
 rounds=${4:-5}
+source "$(dirname "$0")/common.sh"
 case $mode in
-  amd-alone) same_key=matrix ;;
-  sift) same_key=digest ;;
+  amd-alone) same_key=matrix inputs=("$work/fixed.png" "$work/moving.png") ;;
+  sift) same_key=digest inputs=("$work/fixed.png" 4000) ;;
   *) echo "MODE is amd-alone or sift, not '$mode'" >&2; exit 2 ;;
 esac
-source "$(dirname "$0")/common.sh"
 build_bench
 unmix_demo
 upsampled_pair
@@ -26,11 +26,7 @@ echo "old: $old"
 echo "new: $new"
 for r in $(seq "$rounds"); do
   for side in old new; do
-    if [ "$mode" = sift ]; then
-      ${!side} sift "$work/fixed.png" 4000 > "$work/$side-$r.txt"
-    else
-      ${!side} amd-alone "$work/fixed.png" "$work/moving.png" > "$work/$side-$r.txt"
-    fi
+    ${!side} "$mode" "${inputs[@]}" > "$work/$side-$r.txt"
   done
 done
 python3 - "$work" "$rounds" "$same_key" <<'PY'

@@ -42,7 +42,8 @@ fn main() {
             let max = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(0);
             let (t, f) = best_of(5, || detect_and_describe(p.view(), &SiftOptions { max_features: max, ..Default::default() }));
             // A digest of every keypoint's position, scale, angle and every descriptor value, bit
-            // for bit (FNV-1a): an A/B of two builds checks with it that both found the same.
+            // for bit (FNV-1a's multiply-xor over 64-bit words): an A/B of two builds checks with
+            // it that both found the same.
             let bits = f.keypoints.iter().flat_map(|k| [k.x, k.y, k.scale, k.angle].map(f64::to_bits)).chain(f.descriptors.iter().map(|v| u64::from(v.to_bits())));
             let digest = bits.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b).wrapping_mul(0x100_0000_01b3));
             println!("seconds {t:.4}\nkeypoints {}\ndigest {digest:016x}", f.len());
