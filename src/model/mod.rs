@@ -3,6 +3,7 @@
 pub mod augment;
 pub mod config;
 pub mod device;
+pub mod fused;
 pub mod heap;
 pub mod infer;
 pub mod loss;

@@ -3,6 +3,7 @@
 //! upsampling + 3×3 conv on the way up, skip connections, and a 1×1 head without bias
 //! and without output activation.
 use super::config::NetConfig;
+use super::fused::batch_norm_relu;
 use tch::nn::{self, Module, ModuleT};
 use tch::{Device, Tensor};
 
@@ -47,7 +48,11 @@ impl DenseLayer {
         if train {
             return x.apply_t(&self.bn, train).relu().apply(&self.conv).dropout(self.dropout, train);
         }
-        // Inference: ReLU in place on batch norm's fresh output, one buffer fewer per layer.
+        // Inference: on the CPU batch norm and ReLU in one pass (see `fused`); elsewhere ReLU
+        // in place on batch norm's fresh output, one buffer fewer per layer.
+        if let Some(normalised) = batch_norm_relu(x, &self.bn) {
+            return normalised.apply(&self.conv);
+        }
         let mut normalised = x.apply_t(&self.bn, false);
         let _ = normalised.relu_();
         normalised.apply(&self.conv)
@@ -68,11 +73,13 @@ impl DenseBlock {
         DenseBlock { layers, new_features_only }
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+    /// `parts`: the block's input, as channel groups to be read as one concatenation (taken
+    /// by value so that inference can free them once they are in its buffer).
+    fn forward_t(&self, parts: Vec<Tensor>, train: bool) -> Tensor {
         if train {
-            self.forward_by_concatenation(x, true)
+            self.forward_by_concatenation(&Tensor::cat(&parts, 1), true)
         } else {
-            self.forward_into_buffer(x)
+            self.forward_into_buffer(parts)
         }
     }
 
@@ -91,16 +98,25 @@ impl DenseBlock {
     /// reads the channels before them as a view. Concatenating anew for every layer copies
     /// the block's growing input once per layer (quadratic in the layers), and on the CPU the
     /// network is bound by such memory traffic, not by its arithmetic.
-    fn forward_into_buffer(&self, x: &Tensor) -> Tensor {
+    /// The input's parts are copied straight into the buffer (on the way up: the skip and the
+    /// upsampled features, never concatenated on their own) and freed there, before the
+    /// layers' own maps are made: at full resolution that is the pass's peak of memory.
+    fn forward_into_buffer(&self, parts: Vec<Tensor>) -> Tensor {
+        let Some(x) = parts.first() else { return Tensor::new() };
         let size = x.size();
-        let (n, c0, h, w) = (size[0], size[1], size[2], size[3]);
+        let (n, h, w) = (size[0], size[2], size[3]);
+        let c0: i64 = parts.iter().map(|p| p.size()[1]).sum();
         let growth = self.layers.first().map_or(0, |l| l.conv.ws.size()[0]);
         let total = c0 + growth * self.layers.len() as i64;
         let options = (x.kind(), x.device());
         // The layout the layers expect (channels-last on the CPU, see `to_channels_last`).
         let buffer = if x.device() == Device::Cpu { Tensor::empty([n, h, w, total], options).permute([0, 3, 1, 2]) } else { Tensor::empty([n, total, h, w], options) };
-        buffer.narrow(1, 0, c0).copy_(x);
-        let mut channels = c0;
+        let mut channels = 0;
+        for part in parts {
+            let c = part.size()[1];
+            buffer.narrow(1, channels, c).copy_(&part);
+            channels += c;
+        }
         for layer in &self.layers {
             let out = layer.forward_t(&buffer.narrow(1, 0, channels), false);
             buffer.narrow(1, channels, growth).copy_(&out);
@@ -119,7 +135,9 @@ struct TransitionDown {
 
 impl TransitionDown {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply_t(&self.bn, train).relu().apply(&self.conv).feature_dropout(self.dropout, train).max_pool2d_default(2)
+        let fused = if train { None } else { batch_norm_relu(x, &self.bn) };
+        let normalised = fused.unwrap_or_else(|| x.apply_t(&self.bn, train).relu());
+        normalised.apply(&self.conv).feature_dropout(self.dropout, train).max_pool2d_default(2)
     }
 }
 
@@ -185,23 +203,25 @@ impl ModuleT for Tiramisu {
     #[expect(clippy::expect_used, reason = "the down path pushed one skip per level the up path pops")]
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = x.apply(&self.init_conv);
-        if x.device() == Device::Cpu {
+        if x.device() == Device::Cpu && train {
             // With one input channel both layouts have the same strides, so the first
             // convolution cannot tell which one is meant: state it for everything after.
+            // (Inference copies it into the first block's channels-last buffer anyway.)
             x = to_channels_last(&x);
         }
         let mut skips = Vec::with_capacity(self.down.len());
         for (block, td) in &self.down {
-            x = block.forward_t(&x, train);
+            x = block.forward_t(vec![x], train);
             skips.push(x.shallow_clone());
             x = td.forward_t(&x, train);
         }
-        x = self.bottleneck.forward_t(&x, train);
+        x = self.bottleneck.forward_t(vec![x], train);
         for (conv, block) in &self.up {
             let skip = skips.pop().expect("one skip per level");
-            let up = x.upsample_nearest2d([skip.size()[2], skip.size()[3]], None, None);
-            let up = conv.forward(&up).relu();
-            x = block.forward_t(&Tensor::cat(&[skip, up], 1), train);
+            let mut up = conv.forward(&x.upsample_nearest2d([skip.size()[2], skip.size()[3]], None, None));
+            // In place where autograd need not keep the input (one map fewer at this level).
+            up = if train { up.relu() } else { up.relu_() };
+            x = block.forward_t(vec![skip, up], train);
         }
         x.apply(&self.head)
     }
@@ -219,10 +239,22 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         for new_features_only in [false, true] {
             let block = DenseBlock::new(&(vs.root() / format!("b{new_features_only}")), 8, 4, 3, new_features_only, 0.0);
+            // Batch norms with statistics of their own (a fresh one is nearly the identity).
+            tch::no_grad(|| {
+                for (name, mut var) in vs.variables() {
+                    if var.dim() == 1 {
+                        let noise = Tensor::rand_like(&var);
+                        var.copy_(&if name.ends_with("running_var") { noise + 0.2 } else { noise - 0.5 });
+                    }
+                }
+            });
             let x = Tensor::randn([2, 8, 12, 10], (tch::Kind::Float, Device::Cpu));
             for input in [x.shallow_clone(), to_channels_last(&x)] {
                 let want = tch::no_grad(|| block.forward_by_concatenation(&input, false));
-                let got = tch::no_grad(|| block.forward_into_buffer(&input));
+                // The input as one part, and as two (the skip and the upsampled features).
+                let got = tch::no_grad(|| block.forward_into_buffer(vec![input.shallow_clone()]));
+                let split = tch::no_grad(|| block.forward_into_buffer(vec![input.narrow(1, 0, 3), input.narrow(1, 3, 5)]));
+                assert!(got.equal(&split), "the parts are read as their concatenation");
                 assert_eq!(got.size(), want.size());
                 let diff = (got - &want).abs().max().double_value(&[]);
                 assert!(diff < 1e-5, "largest difference {diff}");

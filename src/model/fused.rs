@@ -1,0 +1,123 @@
+//! Batch norm and ReLU in one pass, for inference on the CPU.
+//!
+//! Every dense layer normalises all the channels before it (its block's input and the
+//! earlier layers' features), so on the CPU the network spends more time on these per-channel
+//! passes than on its small convolutions. libtorch does it in two: batch norm reads the
+//! block's buffer through a strided view, which takes its generic one-value-at-a-time loop,
+//! and ReLU passes over the result again. Here one vectorised pass reads each value once and
+//! writes `max(0, x·α + β)` (α = γ/√(σ² + ε), β = b − μ·α, as libtorch's own channels-last
+//! kernel folds them) into a dense channels-last tensor, the layout the convolution wants.
+use crate::lanes::wide_lanes;
+use rayon::prelude::*;
+use tch::{nn, Device, Kind, Tensor};
+
+/// The per-channel factor and offset that batch norm in inference mode applies.
+struct Affine {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl Affine {
+    /// α and β of `bn` (made with the default config, as every batch norm of the network is),
+    /// or None when its statistics cannot be read as floats.
+    fn of(bn: &nn::BatchNorm) -> Option<Affine> {
+        let eps = nn::BatchNormConfig::default().eps;
+        let read = |t: &Tensor| Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous()).ok();
+        let (mean, var) = (read(&bn.running_mean)?, read(&bn.running_var)?);
+        let weight = match &bn.ws { Some(w) => read(w)?, None => vec![1.0; mean.len()] };
+        let bias = match &bn.bs { Some(b) => read(b)?, None => vec![0.0; mean.len()] };
+        if [var.len(), weight.len(), bias.len()].iter().any(|&n| n != mean.len()) {
+            return None;
+        }
+        let scale: Vec<f32> = var.iter().zip(&weight).map(|(&v, &w)| (1.0 / (f64::from(v) + eps).sqrt()) as f32 * w).collect();
+        let shift = bias.iter().zip(&mean).zip(&scale).map(|((&b, &m), &s)| b - m * s).collect();
+        Some(Affine { scale, shift })
+    }
+}
+
+wide_lanes! {
+    /// One pixel's channels: `out[c] = max(0, x[c]·scale[c] + shift[c])` (NaN stays NaN, as
+    /// with libtorch's ReLU).
+    fn normalise_pixels(out: &mut [f32], input: &[f32], stride: usize, scale: &[f32], shift: &[f32]) {
+        let c = scale.len();
+        for (o, x) in out.chunks_exact_mut(c).zip(input.chunks(stride)) {
+            for (((o, &x), &a), &b) in o.iter_mut().zip(&x[..c]).zip(scale).zip(shift) {
+                let v = x * a + b;
+                *o = if v < 0.0 { 0.0 } else { v };
+            }
+        }
+    }
+}
+
+/// `relu(bn(x))` of a float CPU tensor (N, C, H, W) whose channels are adjacent in memory
+/// (channels-last, possibly a channel range of a wider buffer), as a new dense channels-last
+/// tensor; None when `x` is not such a tensor or `bn` does not have C channels.
+pub fn batch_norm_relu(x: &Tensor, bn: &nn::BatchNorm) -> Option<Tensor> {
+    let (size, stride) = (x.size(), x.stride());
+    if x.device() != Device::Cpu || x.kind() != Kind::Float || size.len() != 4 || stride[1] != 1 {
+        return None;
+    }
+    let as_usize = |v: &[i64]| v.iter().map(|&v| usize::try_from(v).ok()).collect::<Option<Vec<usize>>>();
+    let (size, stride) = (as_usize(&size)?, as_usize(&stride)?);
+    let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
+    let affine = Affine::of(bn)?;
+    // Pixels of a row lie `stride[3]` apart, each with its c channels; rows may lie anywhere.
+    if c != affine.scale.len() || c == 0 || stride[3] < c || n * h * w == 0 {
+        return None;
+    }
+    let out = Tensor::empty([n as i64, h as i64, w as i64, c as i64], (Kind::Float, Device::Cpu));
+    let row_len = (w - 1) * stride[3] + c;
+    let (src, dst) = (x.data_ptr() as usize, out.data_ptr() as usize);
+    (0..n * h).into_par_iter().for_each(|row| {
+        let (image, y) = (row / h, row % h);
+        // SAFETY: `x` is a live float CPU tensor of these sizes and strides, so the values of
+        // row (image, y) — pixel j's c channels from offset j·stride[3] — lie inside its
+        // storage; `out` is a fresh contiguous (N, H, W, C) float tensor that no one else
+        // sees yet, and each row writes only its own w·c values.
+        let (input, output) = unsafe {
+            let input = std::slice::from_raw_parts((src as *const f32).add(image * stride[0] + y * stride[2]), row_len);
+            let output = std::slice::from_raw_parts_mut((dst as *mut f32).add(row * w * c), w * c);
+            (input, output)
+        };
+        normalise_pixels(output, input, stride[3], &affine.scale, &affine.shift);
+    });
+    Some(out.permute([0, 3, 1, 2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::net::to_channels_last;
+
+    /// The fused pass gives what libtorch's batch norm and ReLU give, on a channel range of a
+    /// wider channels-last buffer (how dense layers call it), on both lane widths.
+    #[test]
+    fn fused_batch_norm_relu_matches_libtorchs() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let c = 13;
+        let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
+        // Statistics and weights of its own (a fresh batch norm is nearly the identity).
+        tch::no_grad(|| {
+            for (name, mut var) in vs.variables() {
+                let noise = Tensor::rand_like(&var);
+                var.copy_(&if name.ends_with("running_var") { noise + 0.1 } else { noise * 2.0 - 1.0 });
+            }
+        });
+        let buffer = to_channels_last(&Tensor::randn([2, 21, 7, 9], (Kind::Float, Device::Cpu)));
+        let x = buffer.narrow(1, 0, c);
+        let expected = tch::no_grad(|| x.apply_t(&bn, false).relu());
+        let wide = batch_norm_relu(&x, &bn).unwrap();
+        let narrow = crate::lanes::with_baseline_only(|| batch_norm_relu(&x, &bn).unwrap());
+        assert_eq!(wide.size(), x.size());
+        let worst = f64::try_from((&wide - &expected).abs().max()).unwrap();
+        assert!(worst < 1e-5, "fused vs libtorch: {worst}");
+        assert!(f64::try_from(expected.gt(0.0).to_kind(Kind::Float).mean(Kind::Float)).unwrap() > 0.2, "ReLU both clips and keeps");
+        assert!(wide.equal(&narrow), "the AVX2 and baseline copies differ");
+        // The result is channels-last and dense: what oneDNN's convolution takes without a copy.
+        assert_eq!(wide.stride(), vec![7 * 9 * c, 1, 9 * c, c]);
+        // Tensors it cannot read fall back to libtorch (None), never read out of bounds.
+        assert!(batch_norm_relu(&Tensor::randn([1, c, 4, 4], (Kind::Float, Device::Cpu)), &bn).is_none());
+        assert!(batch_norm_relu(&buffer.narrow(1, 0, c + 1), &bn).is_none());
+    }
+}
