@@ -73,17 +73,7 @@ impl DenseBlock {
         DenseBlock { layers, new_features_only }
     }
 
-    /// `parts`: the block's input, as channel groups to be read as one concatenation (taken
-    /// by value so that inference can free them once they are in its buffer).
-    fn forward_t(&self, parts: Vec<Tensor>, train: bool) -> Tensor {
-        if train {
-            self.forward_by_concatenation(&Tensor::cat(&parts, 1), true)
-        } else {
-            self.forward_into_buffer(parts)
-        }
-    }
-
-    /// Training: autograd sees plain concatenations.
+    /// Training (and the reference in tests): autograd sees plain concatenations.
     fn forward_by_concatenation(&self, x: &Tensor, train: bool) -> Tensor {
         let mut features = vec![x.shallow_clone()];
         for layer in &self.layers {
@@ -94,35 +84,39 @@ impl DenseBlock {
         Tensor::cat(keep, 1)
     }
 
-    /// Inference: every layer writes its features into one buffer for the whole block and
-    /// reads the channels before them as a view. Concatenating anew for every layer copies
-    /// the block's growing input once per layer (quadratic in the layers), and on the CPU the
-    /// network is bound by such memory traffic, not by its arithmetic.
-    /// The input's parts are copied straight into the buffer (on the way up: the skip and the
-    /// upsampled features, never concatenated on their own) and freed there, before the
-    /// layers' own maps are made: at full resolution that is the pass's peak of memory.
-    fn forward_into_buffer(&self, parts: Vec<Tensor>) -> Tensor {
-        let Some(x) = parts.first() else { return Tensor::new() };
-        let size = x.size();
-        let (n, h, w) = (size[0], size[2], size[3]);
-        let c0: i64 = parts.iter().map(|p| p.size()[1]).sum();
-        let growth = self.layers.first().map_or(0, |l| l.conv.ws.size()[0]);
-        let total = c0 + growth * self.layers.len() as i64;
-        let options = (x.kind(), x.device());
-        // The layout the layers expect (channels-last on the CPU, see `to_channels_last`).
-        let buffer = if x.device() == Device::Cpu { Tensor::empty([n, h, w, total], options).permute([0, 3, 1, 2]) } else { Tensor::empty([n, total, h, w], options) };
-        let mut channels = 0;
-        for part in parts {
-            let c = part.size()[1];
-            buffer.narrow(1, channels, c).copy_(&part);
-            channels += c;
-        }
+    /// The channels the block's layers add.
+    fn new_channels(&self) -> i64 {
+        self.layers.iter().map(|l| l.conv.ws.size()[0]).sum()
+    }
+
+    /// Inference: the block's input is the first `filled` channels of `buffer` (made by
+    /// [`feature_buffer`] with room for the new ones); every layer reads the channels before
+    /// it as a view and writes its features after them. Concatenating anew for every layer
+    /// copies the block's growing input once per layer (quadratic in the layers), and on the
+    /// CPU the network is bound by such memory traffic, not by its arithmetic. Returns the
+    /// channels that leave the block, as a view of `buffer`.
+    fn forward_in(&self, buffer: &Tensor, filled: i64) -> Tensor {
+        let mut channels = filled;
         for layer in &self.layers {
             let out = layer.forward_t(&buffer.narrow(1, 0, channels), false);
+            let growth = out.size()[1];
             buffer.narrow(1, channels, growth).copy_(&out);
             channels += growth;
         }
-        if self.new_features_only { buffer.narrow(1, c0, total - c0) } else { buffer }
+        if self.new_features_only { buffer.narrow(1, filled, channels - filled) } else { buffer.narrow(1, 0, channels) }
+    }
+}
+
+/// An uninitialised buffer of `channels` feature maps the size of `like`'s, in the layout the
+/// layers expect (channels-last on the CPU, see `to_channels_last`).
+fn feature_buffer(like: &Tensor, channels: i64) -> Tensor {
+    let size = like.size();
+    let (n, h, w) = (size[0], size[2], size[3]);
+    let options = (like.kind(), like.device());
+    if like.device() == Device::Cpu {
+        Tensor::empty([n, h, w, channels], options).permute([0, 3, 1, 2])
+    } else {
+        Tensor::empty([n, channels, h, w], options)
     }
 }
 
@@ -198,32 +192,76 @@ impl Tiramisu {
     }
 }
 
-impl ModuleT for Tiramisu {
-    /// `x`: (N, in_channels, H, W) with H, W multiples of `config.size_multiple()`.
+impl Tiramisu {
+    /// Training (and the reference in tests): the network as written, with concatenations.
     #[expect(clippy::expect_used, reason = "the down path pushed one skip per level the up path pops")]
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+    fn forward_by_concatenation(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = x.apply(&self.init_conv);
-        if x.device() == Device::Cpu && train {
+        if x.device() == Device::Cpu {
             // With one input channel both layouts have the same strides, so the first
             // convolution cannot tell which one is meant: state it for everything after.
-            // (Inference copies it into the first block's channels-last buffer anyway.)
             x = to_channels_last(&x);
         }
         let mut skips = Vec::with_capacity(self.down.len());
         for (block, td) in &self.down {
-            x = block.forward_t(vec![x], train);
+            x = block.forward_by_concatenation(&x, train);
             skips.push(x.shallow_clone());
             x = td.forward_t(&x, train);
         }
-        x = self.bottleneck.forward_t(vec![x], train);
+        x = self.bottleneck.forward_by_concatenation(&x, train);
         for (conv, block) in &self.up {
             let skip = skips.pop().expect("one skip per level");
-            let mut up = conv.forward(&x.upsample_nearest2d([skip.size()[2], skip.size()[3]], None, None));
-            // In place where autograd need not keep the input (one map fewer at this level).
-            up = if train { up.relu() } else { up.relu_() };
-            x = block.forward_t(vec![skip, up], train);
+            let up = conv.forward(&x.upsample_nearest2d([skip.size()[2], skip.size()[3]], None, None)).relu();
+            x = block.forward_by_concatenation(&Tensor::cat(&[skip, up], 1), train);
         }
         x.apply(&self.head)
+    }
+
+    /// Inference, the same values with fewer copies and less memory: each level's buffer is
+    /// made on the way down with room for its up block too, so the skip stays where the down
+    /// block wrote it (the up block's first channels) instead of being concatenated with the
+    /// upsampled features, and the pass holds one large block per level instead of two (the
+    /// full-resolution buffer is its largest: made first, it leaves no hole in the heap).
+    #[expect(clippy::expect_used, reason = "the down path pushed one buffer per level the up path pops")]
+    fn forward_inference(&self, x: &Tensor) -> Tensor {
+        let mut x = x.apply(&self.init_conv);
+        let mut levels = Vec::with_capacity(self.down.len());
+        for ((block, td), (up_conv, up_block)) in self.down.iter().zip(self.up.iter().rev()) {
+            let input = x.size()[1];
+            let skip = input + block.new_channels();
+            let buffer = feature_buffer(&x, skip + up_conv.ws.size()[0] + up_block.new_channels());
+            buffer.narrow(1, 0, input).copy_(&x);
+            drop(x);
+            x = td.forward_t(&block.forward_in(&buffer, input), false);
+            levels.push((buffer, skip));
+        }
+        let input = x.size()[1];
+        let buffer = feature_buffer(&x, input + self.bottleneck.new_channels());
+        buffer.narrow(1, 0, input).copy_(&x);
+        drop(x);
+        x = self.bottleneck.forward_in(&buffer, input);
+        for (conv, block) in &self.up {
+            let (buffer, skip) = levels.pop().expect("one buffer per level");
+            let mut up = conv.forward(&x.upsample_nearest2d([buffer.size()[2], buffer.size()[3]], None, None));
+            drop(x);
+            let _ = up.relu_();
+            let up_channels = up.size()[1];
+            buffer.narrow(1, skip, up_channels).copy_(&up);
+            drop(up);
+            x = block.forward_in(&buffer, skip + up_channels);
+        }
+        x.apply(&self.head)
+    }
+}
+
+impl ModuleT for Tiramisu {
+    /// `x`: (N, in_channels, H, W) with H, W multiples of `config.size_multiple()`.
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        if train {
+            self.forward_by_concatenation(x, true)
+        } else {
+            self.forward_inference(x)
+        }
     }
 }
 
@@ -231,35 +269,59 @@ impl ModuleT for Tiramisu {
 mod tests {
     use super::*;
 
-    /// Inference writes a block's features into one buffer; it must give what the
-    /// concatenations give, in both layouts (channels-last on the CPU, plain elsewhere).
+    /// Batch norms with statistics of their own (a fresh one is nearly the identity).
+    fn randomise_batch_norms(vs: &nn::VarStore) {
+        tch::no_grad(|| {
+            for (name, mut var) in vs.variables() {
+                if var.dim() == 1 {
+                    let noise = Tensor::rand_like(&var);
+                    var.copy_(&if name.ends_with("running_var") { noise + 0.2 } else { noise - 0.5 });
+                }
+            }
+        });
+    }
+
+    /// Inference writes a block's features into one buffer after its input (and, on the way
+    /// up, after a skip it did not make); it must give what the concatenations give, in both
+    /// layouts (channels-last on the CPU, plain elsewhere).
     #[test]
     fn a_dense_block_gives_the_same_features_from_its_buffer_as_from_concatenations() {
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
         for new_features_only in [false, true] {
             let block = DenseBlock::new(&(vs.root() / format!("b{new_features_only}")), 8, 4, 3, new_features_only, 0.0);
-            // Batch norms with statistics of their own (a fresh one is nearly the identity).
-            tch::no_grad(|| {
-                for (name, mut var) in vs.variables() {
-                    if var.dim() == 1 {
-                        let noise = Tensor::rand_like(&var);
-                        var.copy_(&if name.ends_with("running_var") { noise + 0.2 } else { noise - 0.5 });
-                    }
-                }
-            });
+            randomise_batch_norms(&vs);
             let x = Tensor::randn([2, 8, 12, 10], (tch::Kind::Float, Device::Cpu));
             for input in [x.shallow_clone(), to_channels_last(&x)] {
                 let want = tch::no_grad(|| block.forward_by_concatenation(&input, false));
-                // The input as one part, and as two (the skip and the upsampled features).
-                let got = tch::no_grad(|| block.forward_into_buffer(vec![input.shallow_clone()]));
-                let split = tch::no_grad(|| block.forward_into_buffer(vec![input.narrow(1, 0, 3), input.narrow(1, 3, 5)]));
-                assert!(got.equal(&split), "the parts are read as their concatenation");
+                let buffer = feature_buffer(&input, 8 + block.new_channels());
+                buffer.narrow(1, 0, 8).copy_(&input);
+                let got = tch::no_grad(|| block.forward_in(&buffer, 8));
                 assert_eq!(got.size(), want.size());
                 let diff = (got - &want).abs().max().double_value(&[]);
                 assert!(diff < 1e-5, "largest difference {diff}");
                 assert!(want.abs().max().double_value(&[]) > 0.1, "a block that computes nothing proves nothing");
             }
+        }
+    }
+
+    /// The inference pass (skips kept in the up blocks' buffers, batch norm and ReLU fused)
+    /// computes the network as written, for both presets' shapes of levels.
+    #[test]
+    fn inference_gives_what_the_network_as_written_gives() {
+        tch::manual_seed(5);
+        for (config, side) in [(NetConfig::small(2, 3), 48), (NetConfig { down_blocks: vec![1, 2, 1], up_blocks: vec![2, 1, 1], ..NetConfig::paper(1, 2) }, 40)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Tiramisu::new(&vs.root(), &config);
+            randomise_batch_norms(&vs);
+            let x = Tensor::randn([1, config.in_channels as i64, side, side], (tch::Kind::Float, Device::Cpu));
+            let want = tch::no_grad(|| net.forward_by_concatenation(&x, false));
+            let got = tch::no_grad(|| net.forward_t(&x, false));
+            assert_eq!(got.size(), vec![1, config.out_channels as i64, side, side]);
+            let diff = (&got - &want).abs().max().double_value(&[]);
+            let scale = want.abs().max().double_value(&[]);
+            assert!(scale > 0.1, "a network that computes nothing proves nothing");
+            assert!(diff < 1e-5 * scale, "largest difference {diff} (outputs up to {scale})");
         }
     }
 
