@@ -65,13 +65,15 @@ impl NetConfig {
         1 << self.down_blocks.len()
     }
 
-    /// Peak working memory of a forward pass per pixel of its window (bytes): 44 per feature
+    /// Peak working memory of a forward pass per pixel of its window (bytes): 32 per feature
     /// channel at full resolution (the first dense block's output), from the peak RSS of
-    /// whole-image passes at 512² and 1024² (`comir represent`: small net 1.35 kB per pixel for
-    /// 32 channels, paper net 3.0 kB for 80; lower levels and freed maps share the rest).
+    /// whole-image passes (`comir represent`, worst of 3 runs each: small net 512² and 1024²,
+    /// 0.99 kB per pixel for 32 channels; paper net 256² and 512², 2.4 kB for 80; lower
+    /// levels and freed maps share the rest). It was 44 until the inference pass kept its
+    /// skips in the up blocks' buffers and fused batch norm with ReLU (1.35 kB and 3.0 kB).
     pub fn inference_bytes_per_pixel(&self) -> u64 {
         let full_res = self.init_filters + self.growth_rate * self.down_blocks.first().copied().unwrap_or(0);
-        44 * full_res.max(self.in_channels + self.out_channels) as u64
+        32 * full_res.max(self.in_channels + self.out_channels) as u64
     }
 
     /// Radius in pixels of the theoretical receptive field: how far an output pixel can see.
