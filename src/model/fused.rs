@@ -51,10 +51,11 @@ wide_lanes! {
 
 /// `relu(bn(x))` of a float CPU tensor (N, C, H, W) whose channels are adjacent in memory
 /// (channels-last, possibly a channel range of a wider buffer), as a new dense channels-last
-/// tensor; None when `x` is not such a tensor or `bn` does not have C channels.
+/// tensor; None when `x` is not such a tensor, `bn` does not have C channels, or autograd
+/// tracks `x` (the pass writes raw memory, which no gradient would flow back through).
 pub fn batch_norm_relu(x: &Tensor, bn: &nn::BatchNorm) -> Option<Tensor> {
     let (size, stride) = (x.size(), x.stride());
-    if x.device() != Device::Cpu || x.kind() != Kind::Float || size.len() != 4 || stride[1] != 1 {
+    if x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || size.len() != 4 || stride[1] != 1 {
         return None;
     }
     let as_usize = |v: &[i64]| v.iter().map(|&v| usize::try_from(v).ok()).collect::<Option<Vec<usize>>>();
@@ -119,5 +120,8 @@ mod tests {
         // Tensors it cannot read fall back to libtorch (None), never read out of bounds.
         assert!(batch_norm_relu(&Tensor::randn([1, c, 4, 4], (Kind::Float, Device::Cpu)), &bn).is_none());
         assert!(batch_norm_relu(&buffer.narrow(1, 0, c + 1), &bn).is_none());
+        let tracked = to_channels_last(&Tensor::randn([1, c, 3, 3], (Kind::Float, Device::Cpu))).set_requires_grad(true);
+        assert!(batch_norm_relu(&tracked, &bn).is_none());
+        assert!(batch_norm_relu(&tracked.detach(), &bn).is_some(), "refused for autograd alone");
     }
 }
