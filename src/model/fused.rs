@@ -49,11 +49,28 @@ wide_lanes! {
     }
 }
 
-/// `relu(bn(x))` of a float CPU tensor (N, C, H, W) whose channels are adjacent in memory
-/// (channels-last, possibly a channel range of a wider buffer), as a new dense channels-last
-/// tensor; None when `x` is not such a tensor, `bn` does not have C channels, or autograd
-/// tracks `x` (the pass writes raw memory, which no gradient would flow back through).
-pub fn batch_norm_relu(x: &Tensor, bn: &nn::BatchNorm) -> Option<Tensor> {
+/// `relu(bn(x))`, the start of every dense layer and transition. At inference on the CPU in
+/// one pass (see [`one_pass`]); otherwise libtorch's batch norm, then ReLU — in place at
+/// inference, on batch norm's fresh output (one buffer fewer).
+pub fn batch_norm_relu(x: &Tensor, bn: &nn::BatchNorm, train: bool) -> Tensor {
+    if let Some(normalised) = if train { None } else { one_pass(x, bn) } {
+        return normalised;
+    }
+    let mut normalised = x.apply_t(bn, train);
+    if train {
+        normalised.relu()
+    } else {
+        let _ = normalised.relu_();
+        normalised
+    }
+}
+
+/// `relu(bn(x))` (inference mode) of a float CPU tensor (N, C, H, W) whose channels are
+/// adjacent in memory (channels-last, possibly a channel range of a wider buffer), as a new
+/// dense channels-last tensor; None when `x` is not such a tensor, `bn` does not have C
+/// channels, or autograd tracks `x` (the pass writes raw memory, which no gradient would flow
+/// back through).
+fn one_pass(x: &Tensor, bn: &nn::BatchNorm) -> Option<Tensor> {
     let (size, stride) = (x.size(), x.stride());
     if x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || size.len() != 4 || stride[1] != 1 {
         return None;
@@ -86,9 +103,22 @@ pub fn batch_norm_relu(x: &Tensor, bn: &nn::BatchNorm) -> Option<Tensor> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::net::to_channels_last;
+
+    /// Batch norms with statistics and weights of their own (a fresh one is nearly the
+    /// identity): every 1-D variable of `vs` (no weight of a convolution is 1-D).
+    pub(crate) fn randomise_batch_norms(vs: &nn::VarStore) {
+        tch::no_grad(|| {
+            for (name, mut var) in vs.variables() {
+                if var.dim() == 1 {
+                    let noise = Tensor::rand_like(&var);
+                    var.copy_(&if name.ends_with("running_var") { noise + 0.1 } else { noise * 2.0 - 1.0 });
+                }
+            }
+        });
+    }
 
     /// The fused pass gives what libtorch's batch norm and ReLU give, on a channel range of a
     /// wider channels-last buffer (how dense layers call it), on both lane widths.
@@ -98,18 +128,12 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let c = 13;
         let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
-        // Statistics and weights of its own (a fresh batch norm is nearly the identity).
-        tch::no_grad(|| {
-            for (name, mut var) in vs.variables() {
-                let noise = Tensor::rand_like(&var);
-                var.copy_(&if name.ends_with("running_var") { noise + 0.1 } else { noise * 2.0 - 1.0 });
-            }
-        });
+        randomise_batch_norms(&vs);
         let buffer = to_channels_last(&Tensor::randn([2, 21, 7, 9], (Kind::Float, Device::Cpu)));
         let x = buffer.narrow(1, 0, c);
         let expected = tch::no_grad(|| x.apply_t(&bn, false).relu());
-        let wide = batch_norm_relu(&x, &bn).unwrap();
-        let narrow = crate::lanes::with_baseline_only(|| batch_norm_relu(&x, &bn).unwrap());
+        let wide = one_pass(&x, &bn).unwrap();
+        let narrow = crate::lanes::with_baseline_only(|| one_pass(&x, &bn).unwrap());
         assert_eq!(wide.size(), x.size());
         let worst = f64::try_from((&wide - &expected).abs().max()).unwrap();
         assert!(worst < 1e-5, "fused vs libtorch: {worst}");
@@ -118,10 +142,10 @@ mod tests {
         // The result is channels-last and dense: what oneDNN's convolution takes without a copy.
         assert_eq!(wide.stride(), vec![7 * 9 * c, 1, 9 * c, c]);
         // Tensors it cannot read fall back to libtorch (None), never read out of bounds.
-        assert!(batch_norm_relu(&Tensor::randn([1, c, 4, 4], (Kind::Float, Device::Cpu)), &bn).is_none());
-        assert!(batch_norm_relu(&buffer.narrow(1, 0, c + 1), &bn).is_none());
+        assert!(one_pass(&Tensor::randn([1, c, 4, 4], (Kind::Float, Device::Cpu)), &bn).is_none());
+        assert!(one_pass(&buffer.narrow(1, 0, c + 1), &bn).is_none());
         let tracked = to_channels_last(&Tensor::randn([1, c, 3, 3], (Kind::Float, Device::Cpu))).set_requires_grad(true);
-        assert!(batch_norm_relu(&tracked, &bn).is_none());
-        assert!(batch_norm_relu(&tracked.detach(), &bn).is_some(), "refused for autograd alone");
+        assert!(one_pass(&tracked, &bn).is_none());
+        assert!(one_pass(&tracked.detach(), &bn).is_some(), "refused for autograd alone");
     }
 }

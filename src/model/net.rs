@@ -45,17 +45,7 @@ impl DenseLayer {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        if train {
-            return x.apply_t(&self.bn, train).relu().apply(&self.conv).dropout(self.dropout, train);
-        }
-        // Inference: on the CPU batch norm and ReLU in one pass (see `fused`); elsewhere ReLU
-        // in place on batch norm's fresh output, one buffer fewer per layer.
-        if let Some(normalised) = batch_norm_relu(x, &self.bn) {
-            return normalised.apply(&self.conv);
-        }
-        let mut normalised = x.apply_t(&self.bn, false);
-        let _ = normalised.relu_();
-        normalised.apply(&self.conv)
+        batch_norm_relu(x, &self.bn, train).apply(&self.conv).dropout(self.dropout, train)
     }
 }
 
@@ -107,17 +97,16 @@ impl DenseBlock {
     }
 }
 
-/// An uninitialised buffer of `channels` feature maps the size of `like`'s, in the layout the
-/// layers expect (channels-last on the CPU, see `to_channels_last`).
-fn feature_buffer(like: &Tensor, channels: i64) -> Tensor {
-    let size = like.size();
-    let (n, h, w) = (size[0], size[2], size[3]);
-    let options = (like.kind(), like.device());
-    if like.device() == Device::Cpu {
-        Tensor::empty([n, h, w, channels], options).permute([0, 3, 1, 2])
-    } else {
-        Tensor::empty([n, channels, h, w], options)
-    }
+/// A buffer of `x`'s channels and `room` more feature maps (uninitialised) the size of
+/// `x`'s, in the layout the layers expect (channels-last on the CPU, see `to_channels_last`);
+/// `x` is freed once copied in. Also returns `x`'s channel count.
+fn feature_buffer(x: Tensor, room: i64) -> (Tensor, i64) {
+    let size = x.size();
+    let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
+    let options = (x.kind(), x.device());
+    let buffer = if x.device() == Device::Cpu { Tensor::empty([n, h, w, c + room], options).permute([0, 3, 1, 2]) } else { Tensor::empty([n, c + room, h, w], options) };
+    buffer.narrow(1, 0, c).copy_(&x);
+    (buffer, c)
 }
 
 #[derive(Debug)]
@@ -129,9 +118,7 @@ struct TransitionDown {
 
 impl TransitionDown {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let fused = if train { None } else { batch_norm_relu(x, &self.bn) };
-        let normalised = fused.unwrap_or_else(|| x.apply_t(&self.bn, train).relu());
-        normalised.apply(&self.conv).feature_dropout(self.dropout, train).max_pool2d_default(2)
+        batch_norm_relu(x, &self.bn, train).apply(&self.conv).feature_dropout(self.dropout, train).max_pool2d_default(2)
     }
 }
 
@@ -227,18 +214,11 @@ impl Tiramisu {
         let mut x = x.apply(&self.init_conv);
         let mut levels = Vec::with_capacity(self.down.len());
         for ((block, td), (up_conv, up_block)) in self.down.iter().zip(self.up.iter().rev()) {
-            let input = x.size()[1];
-            let skip = input + block.new_channels();
-            let buffer = feature_buffer(&x, skip + up_conv.ws.size()[0] + up_block.new_channels());
-            buffer.narrow(1, 0, input).copy_(&x);
-            drop(x);
+            let (buffer, input) = feature_buffer(x, block.new_channels() + up_conv.ws.size()[0] + up_block.new_channels());
             x = td.forward_t(&block.forward_in(&buffer, input), false);
-            levels.push((buffer, skip));
+            levels.push((buffer, input + block.new_channels()));
         }
-        let input = x.size()[1];
-        let buffer = feature_buffer(&x, input + self.bottleneck.new_channels());
-        buffer.narrow(1, 0, input).copy_(&x);
-        drop(x);
+        let (buffer, input) = feature_buffer(x, self.bottleneck.new_channels());
         x = self.bottleneck.forward_in(&buffer, input);
         for (conv, block) in &self.up {
             let (buffer, skip) = levels.pop().expect("one buffer per level");
@@ -268,18 +248,7 @@ impl ModuleT for Tiramisu {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Batch norms with statistics of their own (a fresh one is nearly the identity).
-    fn randomise_batch_norms(vs: &nn::VarStore) {
-        tch::no_grad(|| {
-            for (name, mut var) in vs.variables() {
-                if var.dim() == 1 {
-                    let noise = Tensor::rand_like(&var);
-                    var.copy_(&if name.ends_with("running_var") { noise + 0.2 } else { noise - 0.5 });
-                }
-            }
-        });
-    }
+    use crate::model::fused::tests::randomise_batch_norms;
 
     /// Inference writes a block's features into one buffer after its input (and, on the way
     /// up, after a skip it did not make); it must give what the concatenations give, in both
@@ -294,9 +263,8 @@ mod tests {
             let x = Tensor::randn([2, 8, 12, 10], (tch::Kind::Float, Device::Cpu));
             for input in [x.shallow_clone(), to_channels_last(&x)] {
                 let want = tch::no_grad(|| block.forward_by_concatenation(&input, false));
-                let buffer = feature_buffer(&input, 8 + block.new_channels());
-                buffer.narrow(1, 0, 8).copy_(&input);
-                let got = tch::no_grad(|| block.forward_in(&buffer, 8));
+                let (buffer, filled) = feature_buffer(input.shallow_clone(), block.new_channels());
+                let got = tch::no_grad(|| block.forward_in(&buffer, filled));
                 assert_eq!(got.size(), want.size());
                 let diff = (got - &want).abs().max().double_value(&[]);
                 assert!(diff < 1e-5, "largest difference {diff}");
