@@ -30,20 +30,31 @@ fn add_scaled(out: &mut [f32], k: f32, src: &[f32]) {
 }
 
 wide_lanes! {
-    /// One output row of the horizontal pass: `padded` is the input row mirrored by the
-    /// kernel's radius on each side; every `factor`-th column is kept.
-    fn blur_row(row: &mut [f32], k: &[f32], padded: &[f32], factor: usize) {
+    /// One output row of the horizontal pass, keeping every `factor`-th column: `phases` is
+    /// the input row mirrored by the kernel's radius on each side, split into `factor`
+    /// phases of `n` samples (see [`split_phases`]), so that tap j of every output is one
+    /// contiguous run of phase j mod factor.
+    fn blur_row(row: &mut [f32], k: &[f32], phases: &[f32], n: usize, factor: usize) {
         for (j, &kv) in k.iter().enumerate() {
-            if factor == 1 {
-                // One scaled, shifted row per tap: contiguous multiply-adds that vectorise.
-                add_scaled(row, kv, &padded[j..j + row.len()]);
-            } else {
-                for (xo, o) in row.iter_mut().enumerate() {
-                    *o += kv * padded[xo * factor + j];
-                }
-            }
+            // One scaled, shifted row per tap: contiguous multiply-adds that vectorise.
+            add_scaled(row, kv, &phases[(j % factor) * n + j / factor..][..row.len()]);
         }
     }
+}
+
+/// `padded` split into `factor` phases of `n` = ⌈len / factor⌉ samples, phase after phase:
+/// padded[i] goes to phase i mod factor at i div factor. Output x of a subsampling blur
+/// reads padded[x·factor + j] for tap j, which is phase j mod factor at x + j div factor: a
+/// contiguous run for all x (read strided, the gather per output was most of the pyramid's
+/// time). Returns n. For factor 1 the phase is `padded` itself.
+fn split_phases(padded: &[f32], factor: usize, phases: &mut Vec<f32>) -> usize {
+    let n = padded.len().div_ceil(factor);
+    phases.clear();
+    phases.resize(factor * n, 0.0);
+    for (i, &v) in padded.iter().enumerate() {
+        phases[(i % factor) * n + i / factor] = v;
+    }
+    n
 }
 
 wide_lanes! {
@@ -87,14 +98,19 @@ fn blur_kept(plane: ArrayView2<f32>, sigma: f64, factor: usize) -> Array2<f32> {
     let src = src.as_slice().expect("standard layout");
     // Horizontal pass, every row, the kept columns.
     let mut tmp = vec![0f32; h * ow];
-    tmp.par_chunks_mut(ow).enumerate().for_each_init(Vec::new, |padded, (y, row)| {
+    tmp.par_chunks_mut(ow).enumerate().for_each_init(|| (Vec::new(), Vec::new()), |(padded, phases), (y, row)| {
         // Mirror the row into a padded buffer once: no border test per tap.
         let line = &src[y * w..(y + 1) * w];
         padded.clear();
         padded.extend((-r..0).map(|x| line[mirror(x, w)]));
         padded.extend_from_slice(line);
         padded.extend((w as isize..w as isize + r).map(|x| line[mirror(x, w)]));
-        blur_row(row, &k, padded, factor);
+        if factor == 1 {
+            blur_row(row, &k, padded, padded.len(), 1);
+        } else {
+            let n = split_phases(padded, factor, phases);
+            blur_row(row, &k, phases, n, factor);
+        }
     });
     // Vertical pass, the kept rows.
     let mut out = vec![0f32; oh * ow];
@@ -178,6 +194,15 @@ fn distance_row(cols: &[f32], out: &mut [f32], apex: &mut [i64], envelope: &mut 
     // parabola per pixel, the same whole-number d, the same rounding of √d.
     let mut start = 0;
     for (k, &p) in envelope.iter().enumerate() {
+        // Inside a run of set pixels (column distance 0) each pixel's own parabola gives it
+        // alone, at distance 0: what the general case below computes (r = p + 1 takes over at
+        // ⌊(2p + 1) / 2⌋ + 1 = p + 1, √0 = 0), without its division. Half of the rows α-AMD
+        // finishes are such runs (every pixel lies in one set of each threshold's pair).
+        if start == p && cols[p] == 0.0 && envelope.get(k + 1) == Some(&(p + 1)) && cols.get(p + 1) == Some(&0.0) {
+            out[p] = 0.0;
+            start = p + 1;
+            continue;
+        }
         let end = match envelope.get(k + 1) {
             Some(&r) => takes_over(apex[r] - apex[p], 2 * (r - p) as i64).clamp(start as i64, cols.len() as i64) as usize,
             None => cols.len(),
@@ -290,6 +315,8 @@ mod tests {
                 for factor in [1, 2, 3, 4, 8] {
                     let want = subsample(gaussian_blur(plane.view(), sigma).view(), factor);
                     assert_eq!(blur_subsample(plane.view(), sigma, factor), want, "{h}×{w}, σ {sigma}, factor {factor}");
+                    let baseline = crate::lanes::with_baseline_only(|| blur_subsample(plane.view(), sigma, factor));
+                    assert_eq!(baseline, want, "{h}×{w}, σ {sigma}, factor {factor}, baseline");
                 }
             }
         }
