@@ -68,11 +68,41 @@ impl Default for AlphaAmdOptions {
     }
 }
 
+/// The points of a level image, as indices into its grid (row-major).
+enum Points {
+    /// Every pixel of the grid (no mask): point i is pixel i, and nothing is stored. Looked
+    /// up in a list, each sample's point was one more cache miss at 1 MP.
+    All(usize),
+    /// The pixels inside a mask, as u32 grid indices: 4 bytes a point, where (x, y, level)
+    /// took 24.
+    Listed(Vec<u32>),
+}
+
+impl Points {
+    fn len(&self) -> usize {
+        match self {
+            Points::All(n) => *n,
+            Points::Listed(list) => list.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Point `i`'s grid index.
+    #[inline(always)]
+    fn grid_index(&self, i: usize) -> u32 {
+        match self {
+            Points::All(_) => i as u32,
+            Points::Listed(list) => list[i],
+        }
+    }
+}
+
 /// One image at one pyramid level: its quantised points and its cumulative distance tables.
 struct LevelImage {
-    /// Every point, as its index in the level grid (row-major): 4 bytes a point, where (x, y,
-    /// level) took 24 — the samples' reads of it were a cache miss each at 1 MP.
-    points: Vec<u32>,
+    points: Points,
     /// The quantised level of every grid pixel.
     levels: Vec<u8>,
     /// The level grid's width.
@@ -98,7 +128,10 @@ impl LevelImage {
         let levels = plane.mapv(|v| quantise(v, q) as u8);
         let (h, w) = levels.dim();
         let f = factor as f64;
-        let points = (0..h * w).filter(|&i| mask::contains(mask, (i % w) as f64 * f, (i / w) as f64 * f)).map(|i| i as u32).collect();
+        let points = match mask {
+            None => Points::All(h * w),
+            Some(_) => Points::Listed((0..h * w).filter(|&i| mask::contains(mask, (i % w) as f64 * f, (i / w) as f64 * f)).map(|i| i as u32).collect()),
+        };
         // The sets "level ≥ l" (upper) and "level < l" (lower), l = 1..=q: set 2(l − 1) is
         // upper_l, set 2(l − 1) + 1 lower_l. Their distance maps are never stored whole: the
         // column pass of every threshold runs first, then each band of rows finishes every
@@ -173,22 +206,29 @@ impl LevelImage {
     /// Point `i`: (x, y) in full-resolution pixel units, and its level.
     #[inline(always)]
     fn point(&self, i: usize) -> (f64, f64, usize) {
-        let g = self.points[i];
+        let g = self.points.grid_index(i);
         // In u32 (points are u32 grid indices): its division is several times faster.
         let w = self.width as u32;
         ((g % w) as f64 * self.factor, (g / w) as f64 * self.factor, self.levels[g as usize] as usize)
     }
 
     /// Ask the CPU to fetch point `i`'s record, some samples before [`Self::prefetch`] reads
-    /// it to know where its table cells are (the levels, a byte a pixel, mostly stay cached).
+    /// it to know where its table cells are: its entry in the list, or with every pixel a
+    /// point, its level (a byte a pixel, 1 MB at 1 MP).
     #[inline(always)]
     fn prefetch_point(&self, i: usize) {
         #[cfg(target_arch = "x86_64")]
-        if i < self.points.len() {
-            // SAFETY: prefetching is a hint that never faults; the address is inside the vector.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(self.points.as_ptr().add(i) as *const i8);
+        {
+            let address = match &self.points {
+                Points::Listed(list) => list.get(i).map(|g| g as *const u32 as *const i8),
+                Points::All(_) => self.levels.get(i).map(|v| v as *const u8 as *const i8),
+            };
+            if let Some(address) = address {
+                // SAFETY: prefetching is a hint that never faults; the address is inside a vector.
+                unsafe {
+                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                    _mm_prefetch::<_MM_HINT_T0>(address);
+                }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -568,7 +608,7 @@ fn search(
     if fh < 8 || fw < 8 || mh < 8 || mw < 8 {
         return Err(Error::UnsupportedImage("α-AMD needs images of at least 8×8 pixels".into()));
     }
-    // Points are stored as u32 grid indices (see `LevelImage::points`).
+    // Points are u32 grid indices (see `Points`).
     if fh * fw > u32::MAX as usize || mh * mw > u32::MAX as usize {
         return Err(Error::UnsupportedImage(format!("α-AMD takes images of at most {} pixels (bin larger ones)", u32::MAX)));
     }
@@ -638,6 +678,15 @@ mod tests {
         }
         assert_eq!(li.points.len(), 17 * 23);
         assert_eq!(li.point(23 * 3 + 4), (8.0, 6.0, levels[[3, 4]]));
+        // With a mask (full resolution, 34 × 46 here) the points are the grid pixels inside
+        // it, in row-major order: a disc about full-resolution (20, 14).
+        let mask = Array2::from_shape_fn((34, 46), |(y, x)| (x as f64 - 20.0).powi(2) + (y as f64 - 14.0).powi(2) <= 64.0);
+        let masked = LevelImage::new(&plane, q, factor, Some(&mask));
+        let inside: Vec<(usize, usize)> = levels.indexed_iter().map(|(p, _)| p).filter(|&(y, x)| mask[[2 * y, 2 * x]]).collect();
+        assert_eq!(masked.points.len(), inside.len());
+        for (i, &(y, x)) in inside.iter().enumerate() {
+            assert_eq!(masked.point(i), ((2 * x) as f64, (2 * y) as f64, levels[[y, x]]));
+        }
     }
 
     #[test]
