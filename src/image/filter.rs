@@ -42,19 +42,22 @@ wide_lanes! {
     }
 }
 
-/// `padded` split into `factor` phases of `n` = ⌈len / factor⌉ samples, phase after phase:
-/// padded[i] goes to phase i mod factor at i div factor. Output x of a subsampling blur
-/// reads padded[x·factor + j] for tap j, which is phase j mod factor at x + j div factor: a
-/// contiguous run for all x (read strided, the gather per output was most of the pyramid's
-/// time). Returns n. For factor 1 the phase is `padded` itself.
-fn split_phases(padded: &[f32], factor: usize, phases: &mut Vec<f32>) -> usize {
-    let n = padded.len().div_ceil(factor);
-    phases.clear();
-    phases.resize(factor * n, 0.0);
-    for (i, &v) in padded.iter().enumerate() {
-        phases[(i % factor) * n + i / factor] = v;
+/// `padded` split into `factor` phases of `n` = ⌈len / factor⌉ samples, phase after phase
+/// (in `scratch`): padded[i] goes to phase i mod factor at i div factor. Output x of a
+/// subsampling blur reads padded[x·factor + j] for tap j, which is phase j mod factor at
+/// x + j div factor: a contiguous run for all x (read strided, the gather per output was most
+/// of the pyramid's time). Returns the phases and n; for factor 1, `padded` itself.
+fn split_phases<'a>(padded: &'a [f32], factor: usize, scratch: &'a mut Vec<f32>) -> (&'a [f32], usize) {
+    if factor == 1 {
+        return (padded, padded.len());
     }
-    n
+    let n = padded.len().div_ceil(factor);
+    scratch.clear();
+    scratch.resize(factor * n, 0.0);
+    for (i, &v) in padded.iter().enumerate() {
+        scratch[(i % factor) * n + i / factor] = v;
+    }
+    (scratch, n)
 }
 
 wide_lanes! {
@@ -105,12 +108,8 @@ fn blur_kept(plane: ArrayView2<f32>, sigma: f64, factor: usize) -> Array2<f32> {
         padded.extend((-r..0).map(|x| line[mirror(x, w)]));
         padded.extend_from_slice(line);
         padded.extend((w as isize..w as isize + r).map(|x| line[mirror(x, w)]));
-        if factor == 1 {
-            blur_row(row, &k, padded, padded.len(), 1);
-        } else {
-            let n = split_phases(padded, factor, phases);
-            blur_row(row, &k, phases, n, factor);
-        }
+        let (phases, n) = split_phases(padded, factor, phases);
+        blur_row(row, &k, phases, n, factor);
     });
     // Vertical pass, the kept rows.
     let mut out = vec![0f32; oh * ow];
