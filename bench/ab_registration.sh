@@ -4,6 +4,7 @@
 #              row), best of 3 per run
 #   sift       SIFT detect+describe, 4000 keypoints, best of 5 per run (RAYON_NUM_THREADS=1
 #              in the environment for the 1-thread row)
+#   mi         MI rigid registration of the two images (no model), one run per round
 # Runs interleaved (old, new, old, new, …) so that a slow minute of a shared machine hits
 # both. Prints the median and the least of the rounds, old against new, and whether both
 # builds found the same result in every run (the matrix; for SIFT a digest of all keypoints
@@ -16,7 +17,8 @@ source "$(dirname "$0")/common.sh"
 case $mode in
   amd-alone) same_key=matrix inputs=("$work/fixed.png" "$work/moving.png") ;;
   sift) same_key=digest inputs=("$work/fixed.png" 4000) ;;
-  *) echo "MODE is amd-alone or sift, not '$mode'" >&2; exit 2 ;;
+  mi) same_key=matrix inputs=("$work/fixed.png" "$work/moving.png") ;;
+  *) echo "MODE is amd-alone, sift or mi, not '$mode'" >&2; exit 2 ;;
 esac
 build_bench
 unmix_demo

@@ -28,7 +28,7 @@ fn torn_pair(seed: u64) -> (Array2<f32>, Array2<f32>, Affine2) {
     let rest = Affine2::rotation_about(0.05, 127.5, 127.5).compose(&Affine2::translation(-14.0, -10.0));
     let margin = SIDE;
     let big = common::scene(3 * SIDE, 3 * SIDE, seed);
-    let at = |x: f64, y: f64| comir::register::warp::sample_bilinear(&big.view(), x + margin as f64, y + margin as f64).unwrap_or(0.0);
+    let at = |x: f64, y: f64| comir::register::warp::Bilinear::new(big.view()).at(x + margin as f64, y + margin as f64).unwrap_or(0.0);
     let fixed = Array2::from_shape_fn((SIDE, SIDE), |(y, x)| at(x as f64, y as f64));
     let (pi, ri) = (piece.inverse().unwrap(), rest.inverse().unwrap());
     let moving = Array2::from_shape_fn((SIDE, SIDE), |(y, x)| {

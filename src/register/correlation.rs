@@ -13,7 +13,7 @@
 //! below `min_overlap` of the smaller image are not considered at all.
 use super::mask::{self, Masks};
 use super::transform::Affine2;
-use super::warp::sample_bilinear;
+use super::warp::Bilinear;
 use crate::image::filter::blur_subsample;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
@@ -258,6 +258,7 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
         let (s, c) = angle.sin_cos();
         let mut mask = vec![0.0; side * side];
         let mut values = vec![0.0; side * side];
+        let (mask_plane, value_plane) = (Bilinear::new(fm32.view()), Bilinear::new(fv32.view()));
         for y in 0..side {
             for x in 0..side {
                 // Canvas pixel q shows the fixed point R(angle)⁻¹ (q − canvas centre) + fixed centre.
@@ -267,9 +268,9 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
                 if !(px >= 0.0 && py >= 0.0 && px <= (cw - 1) as f64 && py <= (ch - 1) as f64) {
                     continue;
                 }
-                if sample_bilinear(&fm32.view(), px, py).is_some_and(|v| v > 0.999) {
+                if mask_plane.at(px, py).is_some_and(|v| v > 0.999) {
                     mask[y * side + x] = 1.0;
-                    values[y * side + x] = sample_bilinear(&fv32.view(), px, py).map_or(0.0, |v| v as f64);
+                    values[y * side + x] = value_plane.at(px, py).map_or(0.0, |v| v as f64);
                 }
             }
         }

@@ -8,13 +8,12 @@ use super::driver;
 use super::mask::{self, Mask, Masks};
 use super::params::Parametrisation;
 use super::transform::{Affine2, TransformKind};
-use super::warp::sample_bilinear;
+use super::warp::Bilinear;
 use crate::error::{Error, Result};
 use crate::image::filter::{blur_subsample, normalise_robust};
 use crate::rng::Rng;
 use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
-use rayon::prelude::*;
 
 #[derive(Clone, Debug)]
 pub struct MiLevel {
@@ -79,39 +78,66 @@ impl Samples {
     }
 }
 
+/// A part of the samples gets a histogram of its own once it holds this many (two halves of
+/// at least this many each): a few large histograms, not one per few samples.
+const MIN_PART: usize = 4096;
+
+/// Samples whose moving-image values are read before their histogram updates: reads of
+/// different samples do not wait for each other (nor for the updates, which may hit the
+/// same bins), so the CPU overlaps their cache misses.
+const BATCH: usize = 128;
+
+/// The joint histogram of `samples`: halved while each half holds at least [`MIN_PART`], the
+/// halves summed in parallel (`part` sums one part in order) and added up pairwise. The parts
+/// depend on the sample count alone, so the sums (and MI, to the last bit) do not depend on
+/// the number of threads or on which thread ran what.
+fn joint_histogram(samples: &[Sample], part: &(dyn Fn(&[Sample]) -> Vec<f64> + Sync)) -> Vec<f64> {
+    if samples.len() / 2 < MIN_PART {
+        return part(samples);
+    }
+    let (left, right) = samples.split_at(samples.len() / 2);
+    let (left, right) = rayon::join(|| joint_histogram(left, part), || joint_histogram(right, part));
+    left.iter().zip(&right).map(|(a, b)| a + b).collect()
+}
+
+/// The joint histogram (linear Parzen windows on both axes) of `samples` against `plane`
+/// under `t`, in sample order; samples outside the moving image or its mask, or on a
+/// non-finite value, are left out.
+fn part_histogram(samples: &[Sample], plane: &Bilinear, moving_mask: Option<&Mask>, factor: f64, t: &Affine2, bins: usize) -> Vec<f64> {
+    let b = bins as f64 - 1.0;
+    let mut hist = vec![0f64; bins * bins];
+    let mut values = [0f32; BATCH];
+    for batch in samples.chunks(BATCH) {
+        for (v, s) in values.iter_mut().zip(batch) {
+            let (mx, my) = t.apply(s.x, s.y);
+            let inside = mask::contains(moving_mask, mx, my);
+            *v = if inside { plane.at(mx / factor, my / factor).unwrap_or(f32::NAN) } else { f32::NAN };
+        }
+        for (&vm, s) in values.iter().zip(batch) {
+            if !vm.is_finite() {
+                continue;
+            }
+            let mb = (vm as f64).clamp(0.0, 1.0) * b;
+            // mb ≥ 0: truncation is the floor (a libm call otherwise).
+            let m0 = (mb as usize).min(bins - 2);
+            let (ff, fm) = (s.weight, mb - m0 as f64);
+            let (lower, upper) = (s.row + m0, s.row + bins + m0);
+            hist[lower] += (1.0 - ff) * (1.0 - fm);
+            hist[upper] += ff * (1.0 - fm);
+            hist[lower + 1] += (1.0 - ff) * fm;
+            hist[upper + 1] += ff * fm;
+        }
+    }
+    hist
+}
+
 /// Mutual information (nats) and normalised MI 2·I/(H_f + H_m) of the sampled fixed points
 /// against `moving` (level grid, `factor` full-resolution pixels per grid step) under `t`.
 /// Both are weighted by the fraction of samples that land inside the moving image (and its
 /// mask): MI of a small overlap is biased upwards and would otherwise pull the images apart.
 fn mutual_information(samples: &Samples, view: ArrayView2<f32>, moving_mask: Option<&Mask>, factor: f64, t: &Affine2, bins: usize) -> (f64, f64) {
-    let b = bins as f64 - 1.0;
-    let joint = samples
-        .0
-        .par_iter()
-        // Each split allocates and sums a histogram: a few large ones, not one per few samples.
-        .with_min_len(4096)
-        .fold(
-            || vec![0f64; bins * bins],
-            |mut hist, s| {
-                let (mx, my) = t.apply(s.x, s.y);
-                if !mask::contains(moving_mask, mx, my) {
-                    return hist;
-                }
-                if let Some(vm) = sample_bilinear(&view, mx / factor, my / factor).filter(|v| v.is_finite()) {
-                    let mb = (vm as f64).clamp(0.0, 1.0) * b;
-                    // mb ≥ 0: truncation is the floor (a libm call otherwise).
-                    let m0 = (mb as usize).min(bins - 2);
-                    let (ff, fm) = (s.weight, mb - m0 as f64);
-                    let (lower, upper) = (s.row + m0, s.row + bins + m0);
-                    hist[lower] += (1.0 - ff) * (1.0 - fm);
-                    hist[upper] += ff * (1.0 - fm);
-                    hist[lower + 1] += (1.0 - ff) * fm;
-                    hist[upper + 1] += ff * fm;
-                }
-                hist
-            },
-        )
-        .reduce(|| vec![0f64; bins * bins], |a, c| a.iter().zip(&c).map(|(x, y)| x + y).collect());
+    let plane = Bilinear::new(view);
+    let joint = joint_histogram(&samples.0, &|part| part_histogram(part, &plane, moving_mask, factor, t, bins));
     let total: f64 = joint.iter().sum();
     if total < 1.0 {
         return (0.0, 0.0);
@@ -375,5 +401,66 @@ mod tests {
         assert_eq!(factors(2000), vec![8, 4, 2, 1]);
         assert_eq!(factors(4000), vec![16, 8, 4, 2, 1]);
         assert!(levels_for_size(&defaults, 4000).iter().all(|l| l.iterations > 0));
+    }
+
+    /// A smooth moving plane (a level at factor 2 of a 100 × 80 image) with a NaN pixel, and
+    /// random samples of a fixed image that is a non-monotonic map of it, some landing outside.
+    fn histogram_inputs(n: usize) -> (Array2<f32>, Samples) {
+        let value = |x: f64, y: f64| 0.5 + 0.45 * (x * 0.15).sin() * (y * 0.1).cos();
+        let mut plane = Array2::from_shape_fn((40, 50), |(y, x)| value(2.0 * x as f64, 2.0 * y as f64) as f32);
+        plane[[10, 10]] = f32::NAN;
+        let mut rng = Rng::new(9);
+        let points = (0..n).map(|_| {
+            let (x, y) = (rng.range(-10.0, 110.0), rng.range(-10.0, 90.0));
+            (x, y, (1.0 - 2.0 * (value(x, y) - 0.5).abs()) as f32)
+        });
+        (plane, Samples::new(points.collect::<Vec<_>>().into_iter(), 16))
+    }
+
+    /// The batched histogram (values read first, updates after) is the one-sample-at-a-time
+    /// definition, bit for bit, masked or not.
+    #[test]
+    fn the_batched_histogram_is_the_plain_one_bit_for_bit() {
+        let (plane, samples) = histogram_inputs(1000);
+        let mask = Array2::from_shape_fn((80, 100), |(y, x)| x + y > 40); // full-resolution pixels
+        let t = Affine2::rotation_about(0.1, 50.0, 40.0);
+        let bins = 16;
+        for moving_mask in [None, Some(&mask)] {
+            let mut want = vec![0f64; bins * bins];
+            let mut counted = 0;
+            for s in &samples.0 {
+                let (mx, my) = t.apply(s.x, s.y);
+                let Some(vm) = Bilinear::new(plane.view()).at(mx / 2.0, my / 2.0).filter(|v| v.is_finite() && mask::contains(moving_mask, mx, my)) else { continue };
+                let mb = (vm as f64).clamp(0.0, 1.0) * (bins as f64 - 1.0);
+                let m0 = (mb.floor() as usize).min(bins - 2);
+                let (ff, fm) = (s.weight, mb - m0 as f64);
+                want[s.row + m0] += (1.0 - ff) * (1.0 - fm);
+                want[s.row + bins + m0] += ff * (1.0 - fm);
+                want[s.row + m0 + 1] += (1.0 - ff) * fm;
+                want[s.row + bins + m0 + 1] += ff * fm;
+                counted += 1;
+            }
+            assert!(counted > 300 && counted < 1000, "samples both in and out: {counted}");
+            let got = part_histogram(&samples.0, &Bilinear::new(plane.view()), moving_mask, 2.0, &t, bins);
+            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+
+    /// MI's histogram is cut into parts by the sample count alone: the same value to the last
+    /// bit on one thread as on several (the parts once followed the threads' work sharing).
+    #[test]
+    fn mutual_information_does_not_depend_on_the_thread_count() {
+        let (plane, samples) = histogram_inputs(20_000);
+        let t = Affine2::rotation_about(0.02, 50.0, 40.0);
+        let on = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| mutual_information(&samples, plane.view(), None, 2.0, &t, 16));
+        let (one, four) = (on(1), on(4));
+        assert!(one.0 > 0.01, "an MI that measures nothing proves nothing: {one:?}");
+        assert_eq!((one.0.to_bits(), one.1.to_bits()), (four.0.to_bits(), four.1.to_bits()));
+        // Four parts of 5000, summed pairwise.
+        let part = |r: std::ops::Range<usize>| part_histogram(&samples.0[r], &Bilinear::new(plane.view()), None, 2.0, &t, 16);
+        let add = |a: Vec<f64>, b: Vec<f64>| a.iter().zip(&b).map(|(x, y)| x + y).collect::<Vec<f64>>();
+        let want = add(add(part(0..5000), part(5000..10_000)), add(part(10_000..15_000), part(15_000..20_000)));
+        let got = joint_histogram(&samples.0, &|p| part_histogram(p, &Bilinear::new(plane.view()), None, 2.0, &t, 16));
+        assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 }

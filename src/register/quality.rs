@@ -7,7 +7,7 @@
 //! of their size and turned by 90°, 180° and 270° by a clear margin. A PASS therefore says
 //! "this pose, and not a nearby or rotated one".
 use super::transform::Affine2;
-use super::warp::sample_bilinear;
+use super::warp::Bilinear;
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
@@ -164,11 +164,12 @@ pub fn ncc_and_overlap(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, t: &Affi
     let step = ((h * w / 40_000) as f64).sqrt().max(1.0) as usize;
     let (mut n, mut total) = (0.0f64, 0.0f64);
     let (mut sf, mut sm, mut sff, mut smm, mut sfm) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let moving = Bilinear::new(moving);
     for y in (0..h).step_by(step) {
         for x in (0..w).step_by(step) {
             total += 1.0;
             let (mx, my) = t.apply(x as f64, y as f64);
-            let (Some(m), f) = (sample_bilinear(&moving, mx, my), fixed[[y, x]]) else { continue };
+            let (Some(m), f) = (moving.at(mx, my), fixed[[y, x]]) else { continue };
             if !(m.is_finite() && f.is_finite()) {
                 continue;
             }
