@@ -106,12 +106,19 @@ fn joint_histogram(samples: &[Sample], part: &(dyn Fn(&[Sample]) -> Vec<f64> + S
 fn part_histogram(samples: &[Sample], plane: &Bilinear, moving_mask: Option<&Mask>, factor: f64, t: &Affine2, bins: usize) -> Vec<f64> {
     let b = bins as f64 - 1.0;
     let mut hist = vec![0f64; bins * bins];
-    let mut values = [0f32; BATCH];
+    let (mut values, mut xs, mut ys) = ([0f32; BATCH], [0f64; BATCH], [0f64; BATCH]);
     for batch in samples.chunks(BATCH) {
-        for (v, s) in values.iter_mut().zip(batch) {
-            let (mx, my) = t.apply(s.x, s.y);
-            let inside = mask::contains(moving_mask, mx, my);
-            *v = if inside { plane.at(mx / factor, my / factor).unwrap_or(f32::NAN) } else { f32::NAN };
+        if moving_mask.is_some() {
+            for (v, s) in values.iter_mut().zip(batch) {
+                let (mx, my) = t.apply(s.x, s.y);
+                let inside = mask::contains(moving_mask, mx, my);
+                *v = if inside { plane.at(mx / factor, my / factor).unwrap_or(f32::NAN) } else { f32::NAN };
+            }
+        } else {
+            for ((x, y), s) in xs.iter_mut().zip(ys.iter_mut()).zip(batch) {
+                (*x, *y) = (s.x, s.y);
+            }
+            plane.at_mapped(&mut values[..batch.len()], &xs, &ys, t, factor);
         }
         for (&vm, s) in values.iter().zip(batch) {
             if !vm.is_finite() {
