@@ -120,33 +120,57 @@ fn build_scale_space(plane: ArrayView2<f32>, o: &SiftOptions) -> Vec<Octave> {
 }
 
 /// The columns of row y of DoG layer l whose value passes the contrast threshold and is a
-/// strict maximum or minimum of its 26 neighbours (3×3 in this layer and the two about it).
-fn extrema_in_row(dog: &[Array2<f32>], l: usize, y: usize, threshold: f32) -> impl Iterator<Item = usize> + '_ {
-    // The nine rows around (l, y), taken once per row: the own layer first, because most
-    // candidates lose to a direct neighbour and the test gives its verdict after each row.
-    let rows: [ArrayView1<f32>; 9] = std::array::from_fn(|i| dog[[l, l - 1, l + 1][i / 3]].row(y + i % 3 - 1));
+/// strict maximum or minimum of its 26 neighbours (3×3 in this layer and the two about it),
+/// in increasing order. On a CoMIR most pixels pass the threshold, so every column is tested
+/// against all 26 at once, eight lanes wide (see [`mark_extrema`]), not one at a time.
+fn extrema_in_row(dog: &[Array2<f32>], l: usize, y: usize, threshold: f32) -> Vec<usize> {
     let width = dog[l].ncols();
-    (BORDER..width - BORDER).filter(move |&x| {
-        let v = rows[1][x];
-        if v.abs() <= threshold {
-            return false;
+    if width <= 2 * BORDER {
+        return Vec::new();
+    }
+    // The nine rows around (l, y): the own layer first.
+    let views: [ArrayView1<f32>; 9] = std::array::from_fn(|i| dog[[l, l - 1, l + 1][i / 3]].row(y + i % 3 - 1));
+    let owned: Vec<Vec<f32>>;
+    let rows: Vec<&[f32]> = if views.iter().all(|r| r.as_slice().is_some()) {
+        views.iter().filter_map(|r| r.to_slice()).collect()
+    } else {
+        owned = views.iter().map(|r| r.to_vec()).collect();
+        owned.iter().map(Vec::as_slice).collect()
+    };
+    let mut flags = vec![0u8; width - 2 * BORDER];
+    mark_extrema(&mut flags, &rows, threshold);
+    flags.iter().enumerate().filter(|(_, &f)| f != 0).map(|(i, _)| BORDER + i).collect()
+}
+
+wide_lanes! {
+    /// `flags[i]` = 1 when column BORDER + i of `rows[1]` (the middle of nine rows: its own,
+    /// above, below, in the layer, the layer below and the layer above) has a magnitude above
+    /// `threshold` and is greater than all 26 neighbours or less than all of them (NaN is
+    /// neither), else 0.
+    fn mark_extrema(flags: &mut [u8], rows: &[&[f32]], threshold: f32) {
+        let n = flags.len();
+        let centre = &rows[1][BORDER..BORDER + n];
+        let mut is_min = vec![0u8; n];
+        for ((f, m), &v) in flags.iter_mut().zip(is_min.iter_mut()).zip(centre) {
+            let strong = u8::from(v.abs() > threshold);
+            (*f, *m) = (strong, strong);
         }
-        let (mut is_max, mut is_min) = (true, true);
         for (i, row) in rows.iter().enumerate() {
-            for xx in x - 1..=x + 1 {
-                if i == 1 && xx == x {
-                    continue;
+            for dx in 0..3 {
+                if i == 1 && dx == 1 {
+                    continue; // the pixel itself
                 }
-                let n = row[xx];
-                is_max &= v > n;
-                is_min &= v < n;
-            }
-            if !is_max && !is_min {
-                return false;
+                let neighbours = &row[BORDER - 1 + dx..BORDER - 1 + dx + n];
+                for (((f, m), &v), &q) in flags.iter_mut().zip(is_min.iter_mut()).zip(centre).zip(neighbours) {
+                    *f &= u8::from(v > q);
+                    *m &= u8::from(v < q);
+                }
             }
         }
-        is_max || is_min
-    })
+        for (f, m) in flags.iter_mut().zip(&is_min) {
+            *f |= m;
+        }
+    }
 }
 
 /// Fit a quadratic around a DoG extremum; returns the refined keypoint or None if it is
@@ -479,7 +503,7 @@ pub fn detect_and_describe(plane: ArrayView2<f32>, options: &SiftOptions) -> Fea
             .flat_map(|l| (BORDER..oh - BORDER).map(move |y| (l, y)))
             .collect::<Vec<_>>()
             .par_iter()
-            .flat_map_iter(|&(l, y)| extrema_in_row(&oct.dog, l, y, threshold).filter_map(move |x| refine(oct, oi, l, y, x, options)))
+            .flat_map_iter(|&(l, y)| extrema_in_row(&oct.dog, l, y, threshold).into_iter().filter_map(move |x| refine(oct, oi, l, y, x, options)))
             .collect();
         keypoints.extend(found);
     }
@@ -551,6 +575,48 @@ mod tests {
             assert_eq!([a.x, a.y, a.scale, a.angle].map(f64::to_bits), [b.x, b.y, b.scale, b.angle].map(f64::to_bits));
         }
         assert!(wide.descriptors.iter().zip(&base.descriptors).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    /// The all-columns-at-once extrema test finds what testing each column alone against its
+    /// 26 neighbours finds, on both lane widths: with ties (plateaus are no extrema), NaN, and
+    /// values at the threshold.
+    #[test]
+    fn row_extrema_are_the_columns_that_beat_all_26_neighbours() {
+        let mut rng = crate::rng::Rng::new(5);
+        // Coarse values: many ties; a few NaN; some exactly at ± the threshold.
+        let threshold = 0.25f32;
+        let mut dog: Vec<Array2<f32>> = (0..3).map(|_| Array2::from_shape_fn((9, 67), |_| match rng.below(80) {
+            0 => f32::NAN,
+            1 => threshold,
+            2 => -threshold,
+            _ => (rng.below(9) as f32 - 4.0) * 0.1,
+        })).collect();
+        // Planted: peaks and pits every few columns (some next to a NaN or on a plateau).
+        for y in [2, 5] {
+            for x in (BORDER + y..67 - BORDER).step_by(3) {
+                dog[1][[y, x]] = if x % 2 == 0 { 0.9 } else { -0.9 };
+            }
+        }
+        dog[1][[2, 21]] = dog[1][[2, 20]]; // a plateau of two
+        // A peak exactly at the threshold: not strong enough.
+        for (l, yy, xx) in (0..3).flat_map(|l| (6..9).flat_map(move |yy| (29..32).map(move |xx| (l, yy, xx)))) {
+            dog[l][[yy, xx]] = -0.4;
+        }
+        dog[1][[7, 30]] = threshold;
+        dog[2][[3, 14]] = f32::NAN;
+        let mut found = 0;
+        for y in 1..8 {
+            let want: Vec<usize> = (BORDER..67 - BORDER).filter(|&x| {
+                let v = dog[1][[y, x]];
+                let around = (0..3).flat_map(|l| (y - 1..=y + 1).flat_map(move |yy| (x - 1..=x + 1).map(move |xx| (l, yy, xx)))).filter(|&p| p != (1, y, x));
+                let values: Vec<f32> = around.map(|(l, yy, xx)| dog[l][[yy, xx]]).collect();
+                v.abs() > threshold && (values.iter().all(|&q| v > q) || values.iter().all(|&q| v < q))
+            }).collect();
+            assert_eq!(extrema_in_row(&dog, 1, y, threshold), want, "row {y}");
+            assert_eq!(crate::lanes::with_baseline_only(|| extrema_in_row(&dog, 1, y, threshold)), want, "row {y}, baseline lanes");
+            found += want.len();
+        }
+        assert!(found >= 30, "{found} extrema: too few to test anything");
     }
 
     #[test]
