@@ -108,17 +108,18 @@ fn part_histogram(samples: &[Sample], plane: &Bilinear, moving_mask: Option<&Mas
     let mut hist = vec![0f64; bins * bins];
     let (mut values, mut xs, mut ys) = ([0f32; BATCH], [0f64; BATCH], [0f64; BATCH]);
     for batch in samples.chunks(BATCH) {
+        for ((x, y), s) in xs.iter_mut().zip(ys.iter_mut()).zip(batch) {
+            (*x, *y) = (s.x, s.y);
+        }
+        plane.at_mapped(&mut values[..batch.len()], &xs, &ys, t, factor);
         if moving_mask.is_some() {
+            // A sample outside the moving mask counts as outside the image.
             for (v, s) in values.iter_mut().zip(batch) {
                 let (mx, my) = t.apply(s.x, s.y);
-                let inside = mask::contains(moving_mask, mx, my);
-                *v = if inside { plane.at(mx / factor, my / factor).unwrap_or(f32::NAN) } else { f32::NAN };
+                if !mask::contains(moving_mask, mx, my) {
+                    *v = f32::NAN;
+                }
             }
-        } else {
-            for ((x, y), s) in xs.iter_mut().zip(ys.iter_mut()).zip(batch) {
-                (*x, *y) = (s.x, s.y);
-            }
-            plane.at_mapped(&mut values[..batch.len()], &xs, &ys, t, factor);
         }
         for (&vm, s) in values.iter().zip(batch) {
             if !vm.is_finite() {
