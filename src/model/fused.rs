@@ -12,15 +12,15 @@ use rayon::prelude::*;
 use tch::{nn, Device, Kind, Tensor};
 
 /// The per-channel factor and offset that batch norm in inference mode applies.
-struct Affine {
-    scale: Vec<f32>,
-    shift: Vec<f32>,
+pub(crate) struct Affine {
+    pub(crate) scale: Vec<f32>,
+    pub(crate) shift: Vec<f32>,
 }
 
 impl Affine {
     /// α and β of `bn` (made with the default config, as every batch norm of the network is),
     /// or None when its statistics cannot be read as floats.
-    fn of(bn: &nn::BatchNorm) -> Option<Affine> {
+    pub(crate) fn of(bn: &nn::BatchNorm) -> Option<Affine> {
         let eps = nn::BatchNormConfig::default().eps;
         let read = |t: &Tensor| Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous()).ok();
         let (mean, var) = (read(&bn.running_mean)?, read(&bn.running_var)?);
@@ -109,6 +109,16 @@ pub(crate) mod tests {
 
     /// Batch norms with statistics and weights of their own (a fresh one is nearly the
     /// identity): every 1-D variable of `vs` (no weight of a convolution is 1-D).
+    /// Seed libtorch's one global generator and hold it until the guard drops: tests run on
+    /// parallel threads, and another test's draws between the seed and this test's would make
+    /// its numbers (and whether its checks can pass) depend on timing.
+    pub(crate) fn seeded(seed: i64) -> std::sync::MutexGuard<'static, ()> {
+        static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let guard = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(seed);
+        guard
+    }
+
     pub(crate) fn randomise_batch_norms(vs: &nn::VarStore) {
         tch::no_grad(|| {
             for (name, mut var) in vs.variables() {
@@ -124,7 +134,7 @@ pub(crate) mod tests {
     /// wider channels-last buffer (how dense layers call it), on both lane widths.
     #[test]
     fn fused_batch_norm_relu_matches_libtorchs() {
-        tch::manual_seed(3);
+        let _seed = seeded(3);
         let vs = nn::VarStore::new(Device::Cpu);
         let c = 13;
         let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());

@@ -1,0 +1,454 @@
+//! A dense layer's batch norm, ReLU and 3×3 convolution in one pass, for inference on the CPU.
+//!
+//! Every dense layer reads all the channels before it in its block's buffer and adds a few
+//! (the growth rate: 8 in the small net). Done with libtorch, each layer writes a normalised
+//! copy of its whole input, lets oneDNN convolve it into a fresh tensor, and copies that into
+//! the buffer: at 1 MP most of a pass went to those copies and to the page faults of their
+//! fresh memory, and oneDNN runs convolutions with 8 outputs far from the CPU's peak. Here each
+//! band of rows is normalised into a small row cache (three rows, channel by channel, so the
+//! convolution reads 16 neighbouring pixels of a channel with one load), convolved there with
+//! the multiply-adds across pixels, and the result written straight into the buffer.
+//!
+//! The sums run in another order than oneDNN's (fused multiply-adds over channels, then taps),
+//! so the features differ from libtorch's in the last bits (tests: within 1e-5 relative).
+use super::fused::Affine;
+use rayon::prelude::*;
+use tch::{nn, Device, Kind, Tensor};
+
+/// One dense layer's constants, in the order the kernel reads them.
+struct Layer {
+    /// Input channels and new (output) channels.
+    c: usize,
+    g: usize,
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    /// Weights as [group][ky][c][kx][8 outputs of the group]: one load per tap and channel
+    /// reaches the eight outputs' weights side by side.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// Outputs computed together (one vector accumulator per output and pixel block).
+const GROUP: usize = 8;
+
+impl Layer {
+    fn of(bn: &nn::BatchNorm, conv: &nn::Conv2D) -> Option<Layer> {
+        let affine = Affine::of(bn)?;
+        let size = conv.ws.size();
+        let (g, c) = (usize::try_from(size[0]).ok()?, usize::try_from(size[1]).ok()?);
+        if size.len() != 4 || size[2] != 3 || size[3] != 3 || c != affine.scale.len() || g == 0 || g % GROUP != 0 {
+            return None;
+        }
+        let read = |t: &Tensor| Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1)).ok();
+        let ws = read(&conv.ws)?; // [g][c][ky][kx]
+        let bias = match &conv.bs { Some(b) => read(b)?, None => vec![0.0; g] };
+        if ws.len() != g * c * 9 || bias.len() != g {
+            return None;
+        }
+        let mut weights = vec![0.0; ws.len()];
+        for o in 0..g {
+            let (group, within) = (o / GROUP, o % GROUP);
+            for ch in 0..c {
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        weights[(((group * 3 + ky) * c + ch) * 3 + kx) * GROUP + within] = ws[((o * c + ch) * 3 + ky) * 3 + kx];
+                    }
+                }
+            }
+        }
+        Some(Layer { c, g, scale: affine.scale, shift: affine.shift, weights, bias })
+    }
+}
+
+/// Which vector width the kernel runs with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Width {
+    Avx512,
+    Avx2,
+}
+
+impl Width {
+    /// The widest the CPU has, or None (then libtorch computes the layer).
+    fn detect() -> Option<Width> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Some(Width::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                return Some(Width::Avx2);
+            }
+        }
+        None
+    }
+
+    /// Pixels per row block: two vectors of 16 lanes, or one of 8.
+    fn block(self) -> usize {
+        match self {
+            Width::Avx512 => 32,
+            Width::Avx2 => 8,
+        }
+    }
+}
+
+/// `conv(relu(bn(channels 0..C of buffer)))` written into channels C..C+G of `buffer`, a float
+/// CPU tensor (N, Ctot, H, W) stored channels-last and dense (as `net::feature_buffer` makes
+/// it), with zero padding of one pixel (the dense layers' convolutions). False, having written
+/// nothing, where that does not apply (other layouts, devices, kinds, a growth rate that is not
+/// a multiple of 8, a CPU without AVX2): the caller computes the layer with libtorch then.
+pub fn dense_layer_into(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D) -> bool {
+    match Width::detect() {
+        Some(width) => dense_layer_with(buffer, channels, bn, conv, width),
+        None => false,
+    }
+}
+
+pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
+    if buffer.device() != Device::Cpu || buffer.kind() != Kind::Float || buffer.requires_grad() || buffer.dim() != 4 {
+        return false;
+    }
+    let as_usize = |v: &[i64]| v.iter().map(|&v| usize::try_from(v).ok()).collect::<Option<Vec<usize>>>();
+    let (Some(size), Some(stride), Ok(c)) = (as_usize(&buffer.size()), as_usize(&buffer.stride()), usize::try_from(channels)) else { return false };
+    let (n, total, h, w) = (size[0], size[1], size[2], size[3]);
+    if stride != [h * w * total, 1, w * total, total] || n * h * w == 0 {
+        return false;
+    }
+    let Some(layer) = Layer::of(bn, conv) else { return false };
+    if layer.c != c || c + layer.g > total {
+        return false;
+    }
+    let base = buffer.data_ptr() as usize;
+    let geometry = Geometry { h, w, total, row: padded_row(w, width.block()) };
+    // Bands of rows, a few per thread (each band normalises its two border rows again).
+    let bands_per_image = (rayon::current_num_threads() * 4).clamp(1, h.div_ceil(8).max(1));
+    let band = h.div_ceil(bands_per_image);
+    (0..n * h.div_ceil(band)).into_par_iter().for_each(|job| {
+        let (image, b) = (job / h.div_ceil(band), job % h.div_ceil(band));
+        let rows = b * band..((b + 1) * band).min(h);
+        // SAFETY: `buffer` is a live, dense channels-last float tensor of n·h·w·total values
+        // (checked above); image `image` starts h·w·total values in. The band reads channels
+        // 0..c of its rows and their neighbours and writes channels c..c+g of its own rows
+        // only: no two bands write the same value, and no value written is read.
+        let image_ptr = unsafe { (base as *mut f32).add(image * h * w * total) };
+        run_band(image_ptr, &geometry, &layer, rows, width);
+    });
+    true
+}
+
+/// An image's shape and the padded length of a cached channel row.
+struct Geometry {
+    h: usize,
+    w: usize,
+    total: usize,
+    row: usize,
+}
+
+/// A channel row of the cache holds `w` pixels after one zero (the left padding) and zeros
+/// up to a whole number of blocks plus one, so every block's three taps read inside it.
+fn padded_row(w: usize, block: usize) -> usize {
+    w.div_ceil(block) * block + block
+}
+
+/// Rows `rows` of one image: each output row from three cached normalised rows.
+fn run_band(image: *mut f32, geo: &Geometry, layer: &Layer, rows: std::ops::Range<usize>, width: Width) {
+    let plane = layer.c * geo.row;
+    // The cache: slot k % 3 holds normalised input row k; `zeros` stands for rows outside.
+    let mut cache = vec![0.0f32; 3 * plane];
+    let zeros = vec![0.0f32; plane];
+    let mut cached = [usize::MAX; 3];
+    let mut out = vec![0.0f32; GROUP * width.block()];
+    for y in rows {
+        for k in y.saturating_sub(1)..(y + 2).min(geo.h) {
+            if cached[k % 3] != k {
+                // SAFETY: row k of the image lies inside it (k < h); see `dense_layer_with`.
+                let pixels = unsafe { std::slice::from_raw_parts(image.add(k * geo.w * geo.total), (geo.w - 1) * geo.total + layer.c) };
+                normalise_row(&mut cache[(k % 3) * plane..][..plane], pixels, geo, layer);
+                cached[k % 3] = k;
+            }
+        }
+        let at = |k: isize| if k < 0 || k as usize >= geo.h { &zeros[..] } else { &cache[(k as usize % 3) * plane..][..plane] };
+        let three = [at(y as isize - 1), at(y as isize), at(y as isize + 1)];
+        for group in 0..layer.g / GROUP {
+            let weights = &layer.weights[group * 9 * layer.c * GROUP..][..9 * layer.c * GROUP];
+            let bias = &layer.bias[group * GROUP..][..GROUP];
+            let mut x0 = 0;
+            while x0 < geo.w {
+                convolve_block(&mut out, three, x0, geo.row, layer.c, weights, bias, width);
+                // Turn the block into the pixels' channels c + 8·group …, 8 pixels at a time.
+                let valid = width.block().min(geo.w - x0);
+                // SAFETY: pixels (y, x0 .. x0 + valid) lie in the image; their channels
+                // c + 8·group + 0..8 are inside `total` (checked: c + g ≤ total) and belong to
+                // this band's row alone; `out` holds 8 rows of `block` values.
+                let pixel = |px: usize| unsafe { image.add((y * geo.w + x0 + px) * geo.total + layer.c + group * GROUP) };
+                let mut px = 0;
+                #[cfg(target_arch = "x86_64")]
+                while px + 8 <= valid {
+                    // SAFETY: as above, AVX2 is present where this runs (both widths have it).
+                    unsafe { simd::store_8x8(pixel(px), geo.total, out.as_ptr().add(px), width.block()) };
+                    px += 8;
+                }
+                for px in px..valid {
+                    for o in 0..GROUP {
+                        // SAFETY: see `pixel`.
+                        unsafe { *pixel(px).add(o) = out[o * width.block() + px] };
+                    }
+                }
+                x0 += width.block();
+            }
+        }
+    }
+}
+
+/// `relu(x·scale + shift)` of one image row (pixel j's channels at j·total) into the cache's
+/// channel rows: channel ch's pixel x at ch·row + 1 + x. NaN stays NaN, as with libtorch.
+/// Blocks of 8 pixels × 8 channels are normalised as read and turned in registers.
+fn normalise_row(cache: &mut [f32], pixels: &[f32], geo: &Geometry, layer: &Layer) {
+    let c = layer.c;
+    let (full_x, full_c) = (geo.w / 8 * 8, c / 8 * 8);
+    assert!(cache.len() >= c * geo.row && geo.row > geo.w && pixels.len() >= (geo.w - 1) * geo.total + c);
+    #[cfg(target_arch = "x86_64")]
+    for x in (0..full_x).step_by(8) {
+        for ch in (0..full_c).step_by(8) {
+            // SAFETY: the caller runs this only where AVX2 is present; pixels x..x+8 (< w) have
+            // channels ch..ch+8 (≤ c) in `pixels`, and channel rows ch..ch+8 hold x+1..x+9
+            // (≤ w + 1 ≤ row) in `cache` (asserted above).
+            unsafe { simd::normalise_8x8(cache.as_mut_ptr().add(ch * geo.row + 1 + x), geo.row, pixels.as_ptr().add(x * geo.total + ch), geo.total, &layer.scale[ch..ch + 8], &layer.shift[ch..ch + 8]) };
+        }
+    }
+    let one = |cache: &mut [f32], x: usize, ch: usize| {
+        let v = pixels[x * geo.total + ch] * layer.scale[ch] + layer.shift[ch];
+        cache[ch * geo.row + 1 + x] = if v < 0.0 { 0.0 } else { v };
+    };
+    let simd_done = if cfg!(target_arch = "x86_64") { (full_x, full_c) } else { (0, 0) };
+    for x in 0..geo.w {
+        let from = if x < simd_done.0 { simd_done.1 } else { 0 };
+        for ch in from..c {
+            one(cache, x, ch);
+        }
+    }
+}
+
+/// The eight outputs of one group for one block of pixels starting at x0, into `out` as
+/// [output][pixel]: bias + Σ over taps and channels of weight · cached input.
+#[allow(clippy::too_many_arguments)]
+fn convolve_block(out: &mut [f32], rows: [&[f32]; 3], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32], width: Width) {
+    debug_assert!(rows.iter().all(|r| r.len() >= c * row) && x0 + width.block() + 2 <= row && weights.len() >= 9 * c * GROUP);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `width` came from the CPU's features (or a test that checked them); the loads
+    // stay inside the rows (x0 + block + 2 ≤ row, asserted in debug builds and guaranteed by
+    // `padded_row`) and the weights (9·c·8 values).
+    unsafe {
+        match width {
+            Width::Avx512 => simd::block_avx512(out, rows, x0, row, c, weights, bias),
+            Width::Avx2 => simd::block_avx2(out, rows, x0, row, c, weights, bias),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::GROUP;
+    use std::arch::x86_64::*;
+
+    /// 32 pixels (two vectors) × 8 outputs: 16 accumulators; each cached value loaded once
+    /// per tap feeds eight multiply-adds, each weight broadcast feeds two.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn block_avx512(out: &mut [f32], rows: [&[f32]; 3], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; GROUP];
+        for (o, a) in acc.iter_mut().enumerate() {
+            *a = [_mm512_set1_ps(bias[o]); 2];
+        }
+        let w = weights.as_ptr();
+        for (ky, r) in rows.iter().enumerate() {
+            let r = r.as_ptr();
+            for ch in 0..c {
+                let src = r.add(ch * row + x0);
+                let wk = w.add((ky * c + ch) * 3 * GROUP);
+                for kx in 0..3 {
+                    let v0 = _mm512_loadu_ps(src.add(kx));
+                    let v1 = _mm512_loadu_ps(src.add(kx + 16));
+                    for (o, a) in acc.iter_mut().enumerate() {
+                        let wv = _mm512_set1_ps(*wk.add(kx * GROUP + o));
+                        a[0] = _mm512_fmadd_ps(v0, wv, a[0]);
+                        a[1] = _mm512_fmadd_ps(v1, wv, a[1]);
+                    }
+                }
+            }
+        }
+        for (o, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(out.as_mut_ptr().add(o * 32), a[0]);
+            _mm512_storeu_ps(out.as_mut_ptr().add(o * 32 + 16), a[1]);
+        }
+    }
+
+    /// 8 pixels (one vector) × 8 outputs: 8 accumulators.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn block_avx2(out: &mut [f32], rows: [&[f32]; 3], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
+        let mut acc = [_mm256_setzero_ps(); GROUP];
+        for (o, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_set1_ps(bias[o]);
+        }
+        let w = weights.as_ptr();
+        for (ky, r) in rows.iter().enumerate() {
+            let r = r.as_ptr();
+            for ch in 0..c {
+                let src = r.add(ch * row + x0);
+                let wk = w.add((ky * c + ch) * 3 * GROUP);
+                for kx in 0..3 {
+                    let v = _mm256_loadu_ps(src.add(kx));
+                    for (o, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(v, _mm256_set1_ps(*wk.add(kx * GROUP + o)), *a);
+                    }
+                }
+            }
+        }
+        for (o, a) in acc.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(o * 8), *a);
+        }
+    }
+    /// Rows r0..r8 turned into columns: out[i][j] = r[j][i].
+    #[target_feature(enable = "avx2")]
+    unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        [
+            _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+            _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+        ]
+    }
+
+    /// Eight pixels' eight channels (pixel i's at src + i·stride) normalised —
+    /// max(0, x·scale + shift), NaN kept — into eight channel rows (channel k's at
+    /// dst + k·row, pixels side by side).
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn normalise_8x8(dst: *mut f32, row: usize, src: *const f32, stride: usize, scale: &[f32], shift: &[f32]) {
+        let (a, b, zero) = (_mm256_loadu_ps(scale.as_ptr()), _mm256_loadu_ps(shift.as_ptr()), _mm256_setzero_ps());
+        let mut r = [zero; 8];
+        for (i, v) in r.iter_mut().enumerate() {
+            // Multiply, then add (not fused): the scalar remainder rounds the same way.
+            // max(0, v) returns v when v is NaN (the second operand), as ReLU keeps NaN.
+            *v = _mm256_max_ps(zero, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(src.add(i * stride)), a), b));
+        }
+        for (k, v) in transpose_8x8(r).iter().enumerate() {
+            _mm256_storeu_ps(dst.add(k * row), *v);
+        }
+    }
+
+    /// Eight outputs' rows of eight pixels (output k's at src + k·block) into eight pixels'
+    /// eight channels (pixel i's at dst + i·stride).
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn store_8x8(dst: *mut f32, stride: usize, src: *const f32, block: usize) {
+        let mut r = [_mm256_setzero_ps(); 8];
+        for (k, v) in r.iter_mut().enumerate() {
+            *v = _mm256_loadu_ps(src.add(k * block));
+        }
+        for (i, v) in transpose_8x8(r).iter().enumerate() {
+            _mm256_storeu_ps(dst.add(i * stride), *v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fused::tests::{randomise_batch_norms, seeded};
+    use crate::model::net::to_channels_last;
+
+    /// The widths this CPU can run (the test covers each of them).
+    fn widths() -> Vec<Width> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut w = vec![];
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                w.push(Width::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                w.push(Width::Avx2);
+            }
+            w
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        vec![]
+    }
+
+    /// The fused layer writes what libtorch's batch norm, ReLU and convolution give, into the
+    /// channels after its input, and touches nothing else: for channel counts and widths that
+    /// are not whole vectors (the scalar remainders), two images, and a NaN (kept, as libtorch
+    /// keeps it, within the 3×3 neighbourhood it reaches).
+    #[test]
+    fn the_fused_dense_layer_gives_libtorchs_features_in_place() {
+        let _seed = seeded(11);
+        for (c, g, total, h, w) in [(21, 16, 40, 9, 45), (16, 8, 24, 5, 8), (8, 8, 16, 3, 70)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
+            let conv = nn::conv2d(vs.root() / "conv", c, g, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+            randomise_batch_norms(&vs);
+            let original = to_channels_last(&Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu)));
+            let _ = original.get(1).get(2).get(h / 2).get(w - 1).fill_(f64::NAN);
+            let input = original.narrow(1, 0, c);
+            let want = tch::no_grad(|| input.contiguous().apply_t(&bn, false).relu().apply(&conv));
+            assert!(want.abs().nan_to_num(0.0, None, None).max().double_value(&[]) > 0.5, "a layer that computes nothing proves nothing");
+            for width in widths() {
+                let buffer = original.copy();
+                assert!(tch::no_grad(|| dense_layer_with(&buffer, c, &bn, &conv, width)), "{width:?} refused a buffer it takes");
+                let got = buffer.narrow(1, c, g);
+                let (nan_got, nan_want) = (got.isnan(), want.isnan());
+                assert!(nan_got.equal(&nan_want), "{width:?}: NaN elsewhere than libtorch's");
+                assert!(i64::try_from(nan_want.sum(Kind::Int64)).unwrap() > 0, "the NaN reaches the output");
+                let diff = (got.nan_to_num(0.0, None, None) - want.nan_to_num(0.0, None, None)).abs().max().double_value(&[]);
+                assert!(diff < 1e-5 * want.abs().nan_to_num(0.0, None, None).max().double_value(&[]), "{width:?} c={c} g={g} {h}×{w}: largest difference {diff}");
+                // The input and the channels after the layer's are as they were.
+                let untouched = |t: &Tensor| Tensor::cat(&[t.narrow(1, 0, c), t.narrow(1, c + g, total - c - g)], 1).nan_to_num(7.0, None, None);
+                assert!(untouched(&buffer).equal(&untouched(&original)), "{width:?} wrote outside its channels");
+            }
+        }
+    }
+
+    /// Buffers and layers the kernel does not handle are left to libtorch, untouched.
+    #[test]
+    fn what_the_kernel_cannot_read_is_refused_and_left_as_it_was() {
+        let Some(&width) = widths().first() else { return };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let bn = nn::batch_norm2d(vs.root() / "bn", 8, Default::default());
+        let conv = nn::conv2d(vs.root() / "conv", 8, 8, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+        let odd_growth = nn::conv2d(vs.root() / "odd", 8, 4, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+        let plain = Tensor::randn([1, 16, 6, 6], (Kind::Float, Device::Cpu));
+        let cases = [
+            (plain.shallow_clone(), 8, &conv),                        // channels not adjacent (NCHW)
+            (to_channels_last(&plain).narrow(1, 0, 12), 8, &conv),    // a view of a wider buffer
+            (to_channels_last(&plain), 12, &conv),                    // more input than the batch norm has
+            (to_channels_last(&plain), 8, &odd_growth),               // growth not a multiple of 8
+            (to_channels_last(&plain.narrow(1, 0, 12)), 8, &conv),    // no room for the outputs
+            (to_channels_last(&plain.to_kind(Kind::Double)), 8, &conv),
+        ];
+        for (i, (buffer, c, conv)) in cases.into_iter().enumerate() {
+            let before = buffer.copy();
+            assert!(!tch::no_grad(|| dense_layer_with(&buffer, c, &bn, conv, width)), "case {i} taken");
+            assert!(buffer.equal(&before), "case {i} written");
+        }
+    }
+}
