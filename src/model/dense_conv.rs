@@ -23,8 +23,10 @@ struct Layer {
     scale: Vec<f32>,
     shift: Vec<f32>,
     /// Weights as [group][ky][c][kx][8 outputs of the group]: one load per tap and channel
-    /// reaches the eight outputs' weights side by side.
+    /// reaches the eight outputs' weights side by side. The last group is filled up with
+    /// zero weights when g is not a multiple of 8 (the paper net's 12: 8 + 4 and 4 unused).
     weights: Vec<f32>,
+    /// Bias of every output, zeros after the g-th up to whole groups.
     bias: Vec<f32>,
 }
 
@@ -36,7 +38,7 @@ impl Layer {
         let affine = Affine::of(bn)?;
         let size = conv.ws.size();
         let (g, c) = (usize::try_from(size[0]).ok()?, usize::try_from(size[1]).ok()?);
-        if size.len() != 4 || size[2] != 3 || size[3] != 3 || c != affine.scale.len() || g == 0 || g % GROUP != 0 {
+        if size.len() != 4 || size[2] != 3 || size[3] != 3 || c != affine.scale.len() || g == 0 {
             return None;
         }
         let read = |t: &Tensor| Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1)).ok();
@@ -45,7 +47,8 @@ impl Layer {
         if ws.len() != g * c * 9 || bias.len() != g {
             return None;
         }
-        let mut weights = vec![0.0; ws.len()];
+        let groups = g.div_ceil(GROUP);
+        let mut weights = vec![0.0; groups * GROUP * c * 9];
         for o in 0..g {
             let (group, within) = (o / GROUP, o % GROUP);
             for ch in 0..c {
@@ -56,6 +59,8 @@ impl Layer {
                 }
             }
         }
+        let mut bias = bias;
+        bias.resize(groups * GROUP, 0.0);
         Some(Layer { c, g, scale: affine.scale, shift: affine.shift, weights, bias })
     }
 }
@@ -94,8 +99,8 @@ impl Width {
 /// `conv(relu(bn(channels 0..C of buffer)))` written into channels C..C+G of `buffer`, a float
 /// CPU tensor (N, Ctot, H, W) stored channels-last and dense (as `net::feature_buffer` makes
 /// it), with zero padding of one pixel (the dense layers' convolutions). False, having written
-/// nothing, where that does not apply (other layouts, devices, kinds, a growth rate that is not
-/// a multiple of 8, a CPU without AVX2): the caller computes the layer with libtorch then.
+/// nothing, where that does not apply (other layouts, devices, kinds, a CPU without AVX2): the
+/// caller computes the layer with libtorch then.
 pub fn dense_layer_into(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D) -> bool {
     match Width::detect() {
         Some(width) => dense_layer_with(buffer, channels, bn, conv, width),
@@ -168,7 +173,8 @@ fn run_band(image: *mut f32, geo: &Geometry, layer: &Layer, rows: std::ops::Rang
         }
         let at = |k: isize| if k < 0 || k as usize >= geo.h { &zeros[..] } else { &cache[(k as usize % 3) * plane..][..plane] };
         let three = [at(y as isize - 1), at(y as isize), at(y as isize + 1)];
-        for group in 0..layer.g / GROUP {
+        for group in 0..layer.g.div_ceil(GROUP) {
+            let outputs = GROUP.min(layer.g - group * GROUP);
             let weights = &layer.weights[group * 9 * layer.c * GROUP..][..9 * layer.c * GROUP];
             let bias = &layer.bias[group * GROUP..][..GROUP];
             let mut x0 = 0;
@@ -182,14 +188,14 @@ fn run_band(image: *mut f32, geo: &Geometry, layer: &Layer, rows: std::ops::Rang
                 let pixel = |px: usize| unsafe { image.add((y * geo.w + x0 + px) * geo.total + layer.c + group * GROUP) };
                 let mut px = 0;
                 #[cfg(target_arch = "x86_64")]
-                while px + 8 <= valid {
+                while outputs == GROUP && px + 8 <= valid {
                     // SAFETY: as above, AVX2 is present where this runs (both widths have it).
                     unsafe { simd::store_8x8(pixel(px), geo.total, out.as_ptr().add(px), width.block()) };
                     px += 8;
                 }
                 for px in px..valid {
-                    for o in 0..GROUP {
-                        // SAFETY: see `pixel`.
+                    for o in 0..outputs {
+                        // SAFETY: see `pixel` (only the group's outputs below g are written).
                         unsafe { *pixel(px).add(o) = out[o * width.block() + px] };
                     }
                 }
@@ -402,7 +408,7 @@ mod tests {
     #[test]
     fn the_fused_dense_layer_gives_libtorchs_features_in_place() {
         let _seed = seeded(11);
-        for (c, g, total, h, w) in [(21, 16, 40, 9, 45), (16, 8, 24, 5, 8), (8, 8, 16, 3, 70)] {
+        for (c, g, total, h, w) in [(21, 16, 40, 9, 45), (16, 8, 24, 5, 8), (8, 8, 16, 3, 70), (32, 12, 44, 6, 37), (5, 3, 8, 4, 19)] {
             let vs = nn::VarStore::new(Device::Cpu);
             let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
             let conv = nn::conv2d(vs.root() / "conv", c, g, 3, nn::ConvConfig { padding: 1, ..Default::default() });
@@ -435,13 +441,13 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let bn = nn::batch_norm2d(vs.root() / "bn", 8, Default::default());
         let conv = nn::conv2d(vs.root() / "conv", 8, 8, 3, nn::ConvConfig { padding: 1, ..Default::default() });
-        let odd_growth = nn::conv2d(vs.root() / "odd", 8, 4, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+        let five_by_five = nn::conv2d(vs.root() / "k5", 8, 8, 5, nn::ConvConfig { padding: 2, ..Default::default() });
         let plain = Tensor::randn([1, 16, 6, 6], (Kind::Float, Device::Cpu));
         let cases = [
             (plain.shallow_clone(), 8, &conv),                        // channels not adjacent (NCHW)
             (to_channels_last(&plain).narrow(1, 0, 12), 8, &conv),    // a view of a wider buffer
             (to_channels_last(&plain), 12, &conv),                    // more input than the batch norm has
-            (to_channels_last(&plain), 8, &odd_growth),               // growth not a multiple of 8
+            (to_channels_last(&plain), 8, &five_by_five),             // not a 3×3 convolution
             (to_channels_last(&plain.narrow(1, 0, 12)), 8, &conv),    // no room for the outputs
             (to_channels_last(&plain.to_kind(Kind::Double)), 8, &conv),
         ];
