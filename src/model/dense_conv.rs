@@ -22,6 +22,9 @@ struct Layer {
     g: usize,
     scale: Vec<f32>,
     shift: Vec<f32>,
+    /// ReLU after the batch norm (dense layers), and on the output (the way up).
+    relu_in: bool,
+    relu_out: bool,
     /// Weights as [group][ky][c][kx][8 outputs of the group]: one load per tap and channel
     /// reaches the eight outputs' weights side by side. The last group is filled up with
     /// zero weights when g is not a multiple of 8 (the paper net's 12: 8 + 4 and 4 unused).
@@ -34,11 +37,17 @@ struct Layer {
 const GROUP: usize = 8;
 
 impl Layer {
-    fn of(bn: &nn::BatchNorm, conv: &nn::Conv2D) -> Option<Layer> {
-        let affine = Affine::of(bn)?;
+    /// The constants of `conv` (3×3, zero padding of one), its input normalised by `bn` and
+    /// ReLU where given (a dense layer) or taken as it is (the way up), its output through a
+    /// ReLU with `relu_out`.
+    fn of(bn: Option<&nn::BatchNorm>, conv: &nn::Conv2D, relu_out: bool) -> Option<Layer> {
         let size = conv.ws.size();
         let (g, c) = (usize::try_from(size[0]).ok()?, usize::try_from(size[1]).ok()?);
-        if size.len() != 4 || size[2] != 3 || size[3] != 3 || c != affine.scale.len() || g == 0 {
+        let affine = match bn {
+            Some(bn) => Affine::of(bn)?,
+            None => Affine { scale: vec![1.0; c], shift: vec![0.0; c] },
+        };
+        if size.len() != 4 || size[2] != 3 || size[3] != 3 || c != affine.scale.len() || g == 0 || c == 0 {
             return None;
         }
         let read = |t: &Tensor| Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1)).ok();
@@ -61,7 +70,7 @@ impl Layer {
         }
         let mut bias = bias;
         bias.resize(groups * GROUP, 0.0);
-        Some(Layer { c, g, scale: affine.scale, shift: affine.shift, weights, bias })
+        Some(Layer { c, g, scale: affine.scale, shift: affine.shift, relu_in: bn.is_some(), relu_out, weights, bias })
     }
 }
 
@@ -108,43 +117,103 @@ pub fn dense_layer_into(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv
     }
 }
 
-pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
+/// The way up: `relu(conv(x upsampled ×2, nearest))` written into channels `at`..`at`+G of
+/// `buffer` (as [`dense_layer_into`] takes it), x being a float CPU tensor of half its height
+/// and width whose channels lie side by side (a channel range of the level below's buffer).
+/// The upsampled image, the convolution's output and the copy into the buffer are never made.
+/// False, having written nothing, where that does not apply.
+pub fn upsampling_conv_into(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D) -> bool {
+    match Width::detect() {
+        Some(width) => upsampling_conv_with(buffer, at, x, conv, width),
+        None => false,
+    }
+}
+
+fn as_usize(v: &[i64]) -> Option<Vec<usize>> {
+    v.iter().map(|&v| usize::try_from(v).ok()).collect()
+}
+
+/// (n, total, h, w) of a buffer the kernel can write: float, CPU, no autograd, channels-last
+/// and dense.
+fn output_shape(buffer: &Tensor) -> Option<[usize; 4]> {
     if buffer.device() != Device::Cpu || buffer.kind() != Kind::Float || buffer.requires_grad() || buffer.dim() != 4 {
-        return false;
+        return None;
     }
-    let as_usize = |v: &[i64]| v.iter().map(|&v| usize::try_from(v).ok()).collect::<Option<Vec<usize>>>();
-    let (Some(size), Some(stride), Ok(c)) = (as_usize(&buffer.size()), as_usize(&buffer.stride()), usize::try_from(channels)) else { return false };
+    let (size, stride) = (as_usize(&buffer.size())?, as_usize(&buffer.stride())?);
     let (n, total, h, w) = (size[0], size[1], size[2], size[3]);
-    if stride != [h * w * total, 1, w * total, total] || n * h * w == 0 {
-        return false;
-    }
-    let Some(layer) = Layer::of(bn, conv) else { return false };
+    (stride == [h * w * total, 1, w * total, total] && n * h * w > 0).then_some([n, total, h, w])
+}
+
+pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
+    let (Some([n, total, h, w]), Ok(c)) = (output_shape(buffer), usize::try_from(channels)) else { return false };
+    let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
     if layer.c != c || c + layer.g > total {
         return false;
     }
+    let input = Input { base: buffer.data_ptr() as usize, image: h * w * total, row: w * total, pixel: total, up: 0 };
+    run(buffer, [n, total, h, w], c, &input, &layer, width);
+    true
+}
+
+pub(crate) fn upsampling_conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D, width: Width) -> bool {
+    let (Some([n, total, h, w]), Ok(at)) = (output_shape(buffer), usize::try_from(at)) else { return false };
+    if x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || x.dim() != 4 {
+        return false;
+    }
+    let (Some(size), Some(stride)) = (as_usize(&x.size()), as_usize(&x.stride())) else { return false };
+    let Some(layer) = Layer::of(None, conv, true) else { return false };
+    if size != [n, layer.c, h / 2, w / 2] || h % 2 != 0 || w % 2 != 0 || stride[1] != 1 || stride[3] < layer.c || at + layer.g > total {
+        return false;
+    }
+    // x is read while the buffer is written: they must not share memory.
+    let extent = |ptr: usize, last: usize| ptr..ptr + 4 * (last + 1);
+    let x_last = (n - 1) * stride[0] + (h / 2 - 1) * stride[2] + (w / 2 - 1) * stride[3] + layer.c - 1;
+    let (xs, bs) = (extent(x.data_ptr() as usize, x_last), extent(buffer.data_ptr() as usize, n * h * w * total - 1));
+    if xs.start < bs.end && bs.start < xs.end {
+        return false;
+    }
+    let input = Input { base: x.data_ptr() as usize, image: stride[0], row: stride[2], pixel: stride[3], up: 1 };
+    run(buffer, [n, total, h, w], at, &input, &layer, width);
+    true
+}
+
+/// Where the convolution's input pixels are: pixel (image, y, x) of the output's grid reads
+/// its `c` channels at base + image·image + (y >> up)·row + (x >> up)·pixel (values).
+struct Input {
+    base: usize,
+    image: usize,
+    row: usize,
+    pixel: usize,
+    /// 1: the input is the nearest ×2 upsampling of the tensor there; 0: the tensor itself.
+    up: u32,
+}
+
+/// The layer over the whole buffer, in bands of rows on the thread pool.
+fn run(buffer: &Tensor, [n, total, h, w]: [usize; 4], at: usize, input: &Input, layer: &Layer, width: Width) {
     let base = buffer.data_ptr() as usize;
-    let geometry = Geometry { h, w, total, row: padded_row(w, width.block()) };
+    let geometry = Geometry { h, w, total, at, row: padded_row(w, width.block()) };
     // Bands of rows, a few per thread (each band normalises its two border rows again).
     let bands_per_image = (rayon::current_num_threads() * 4).clamp(1, h.div_ceil(8).max(1));
     let band = h.div_ceil(bands_per_image);
     (0..n * h.div_ceil(band)).into_par_iter().for_each(|job| {
         let (image, b) = (job / h.div_ceil(band), job % h.div_ceil(band));
         let rows = b * band..((b + 1) * band).min(h);
-        // SAFETY: `buffer` is a live, dense channels-last float tensor of n·h·w·total values
-        // (checked above); image `image` starts h·w·total values in. The band reads channels
-        // 0..c of its rows and their neighbours and writes channels c..c+g of its own rows
-        // only: no two bands write the same value, and no value written is read.
-        let image_ptr = unsafe { (base as *mut f32).add(image * h * w * total) };
-        run_band(image_ptr, &geometry, &layer, rows, width);
+        // SAFETY: the buffer is a live, dense channels-last float tensor of n·h·w·total values
+        // (checked by the callers); image `image` starts h·w·total values in. The input is
+        // read at the offsets `Input` gives, inside its own live tensor (checked by the
+        // callers), which shares no memory with the channels written — at..at+g of this
+        // band's rows only: no two bands write the same value, and no value written is read.
+        let (out, src) = unsafe { ((base as *mut f32).add(image * h * w * total), (input.base as *const f32).add(image * input.image)) };
+        run_band(out, src, input, &geometry, layer, rows, width);
     });
-    true
 }
 
-/// An image's shape and the padded length of a cached channel row.
+/// An image's shape, the first channel written, and the padded length of a cached channel row.
 struct Geometry {
     h: usize,
     w: usize,
     total: usize,
+    at: usize,
     row: usize,
 }
 
@@ -155,19 +224,21 @@ fn padded_row(w: usize, block: usize) -> usize {
 }
 
 /// Rows `rows` of one image: each output row from three cached normalised rows.
-fn run_band(image: *mut f32, geo: &Geometry, layer: &Layer, rows: std::ops::Range<usize>, width: Width) {
+#[allow(clippy::too_many_arguments)]
+fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, layer: &Layer, rows: std::ops::Range<usize>, width: Width) {
     let plane = layer.c * geo.row;
     // The cache: slot k % 3 holds normalised input row k; `zeros` stands for rows outside.
     let mut cache = vec![0.0f32; 3 * plane];
     let zeros = vec![0.0f32; plane];
     let mut cached = [usize::MAX; 3];
     let mut out = vec![0.0f32; GROUP * width.block()];
+    let source_w = geo.w >> input.up;
     for y in rows {
         for k in y.saturating_sub(1)..(y + 2).min(geo.h) {
             if cached[k % 3] != k {
-                // SAFETY: row k of the image lies inside it (k < h); see `dense_layer_with`.
-                let pixels = unsafe { std::slice::from_raw_parts(image.add(k * geo.w * geo.total), (geo.w - 1) * geo.total + layer.c) };
-                normalise_row(&mut cache[(k % 3) * plane..][..plane], pixels, geo, layer);
+                // SAFETY: source row k >> up lies inside the input (see `run`).
+                let pixels = unsafe { std::slice::from_raw_parts(src.add((k >> input.up) * input.row), (source_w - 1) * input.pixel + layer.c) };
+                normalise_row(&mut cache[(k % 3) * plane..][..plane], pixels, input, geo, layer);
                 cached[k % 3] = k;
             }
         }
@@ -180,12 +251,18 @@ fn run_band(image: *mut f32, geo: &Geometry, layer: &Layer, rows: std::ops::Rang
             let mut x0 = 0;
             while x0 < geo.w {
                 convolve_block(&mut out, three, x0, geo.row, layer.c, weights, bias, width);
-                // Turn the block into the pixels' channels c + 8·group …, 8 pixels at a time.
+                if layer.relu_out {
+                    // max(0, v) keeps NaN, as libtorch's ReLU does (see `simd::normalise_8x8`).
+                    for v in out.iter_mut() {
+                        *v = if *v < 0.0 { 0.0 } else { *v };
+                    }
+                }
+                // Turn the block into the pixels' channels at + 8·group …, 8 pixels at a time.
                 let valid = width.block().min(geo.w - x0);
                 // SAFETY: pixels (y, x0 .. x0 + valid) lie in the image; their channels
-                // c + 8·group + 0..8 are inside `total` (checked: c + g ≤ total) and belong to
-                // this band's row alone; `out` holds 8 rows of `block` values.
-                let pixel = |px: usize| unsafe { image.add((y * geo.w + x0 + px) * geo.total + layer.c + group * GROUP) };
+                // at + 8·group + 0..8 are inside `total` (checked: at + g ≤ total) and belong
+                // to this band's row alone; `out` holds 8 rows of `block` values.
+                let pixel = |px: usize| unsafe { image.add((y * geo.w + x0 + px) * geo.total + geo.at + group * GROUP) };
                 let mut px = 0;
                 #[cfg(target_arch = "x86_64")]
                 while outputs == GROUP && px + 8 <= valid {
@@ -205,25 +282,29 @@ fn run_band(image: *mut f32, geo: &Geometry, layer: &Layer, rows: std::ops::Rang
     }
 }
 
-/// `relu(x·scale + shift)` of one image row (pixel j's channels at j·total) into the cache's
-/// channel rows: channel ch's pixel x at ch·row + 1 + x. NaN stays NaN, as with libtorch.
-/// Blocks of 8 pixels × 8 channels are normalised as read and turned in registers.
-fn normalise_row(cache: &mut [f32], pixels: &[f32], geo: &Geometry, layer: &Layer) {
+/// `relu(x·scale + shift)` (or x itself, for the way up) of one output row into the cache's
+/// channel rows: channel ch's pixel x at ch·row + 1 + x, read from source pixel x >> up (at
+/// (x >> up)·pixel in `pixels`). NaN stays NaN, as with libtorch. Blocks of 8 pixels × 8
+/// channels are normalised as read and turned in registers.
+fn normalise_row(cache: &mut [f32], pixels: &[f32], input: &Input, geo: &Geometry, layer: &Layer) {
     let c = layer.c;
     let (full_x, full_c) = (geo.w / 8 * 8, c / 8 * 8);
-    assert!(cache.len() >= c * geo.row && geo.row > geo.w && pixels.len() >= (geo.w - 1) * geo.total + c);
+    let source = |x: usize| (x >> input.up) * input.pixel;
+    assert!(cache.len() >= c * geo.row && geo.row > geo.w && pixels.len() >= source(geo.w - 1) + c);
     #[cfg(target_arch = "x86_64")]
     for x in (0..full_x).step_by(8) {
         for ch in (0..full_c).step_by(8) {
-            // SAFETY: the caller runs this only where AVX2 is present; pixels x..x+8 (< w) have
-            // channels ch..ch+8 (≤ c) in `pixels`, and channel rows ch..ch+8 hold x+1..x+9
-            // (≤ w + 1 ≤ row) in `cache` (asserted above).
-            unsafe { simd::normalise_8x8(cache.as_mut_ptr().add(ch * geo.row + 1 + x), geo.row, pixels.as_ptr().add(x * geo.total + ch), geo.total, &layer.scale[ch..ch + 8], &layer.shift[ch..ch + 8]) };
+            // SAFETY: the caller runs this only where AVX2 is present; pixels x..x+8 (< w) read
+            // channels ch..ch+8 (≤ c) of source pixels inside `pixels`, and channel rows
+            // ch..ch+8 hold x+1..x+9 (≤ w + 1 ≤ row) in `cache` (asserted above).
+            unsafe {
+                simd::normalise_8x8(cache.as_mut_ptr().add(ch * geo.row + 1 + x), geo.row, pixels.as_ptr().add(source(x) + ch), input.pixel, input.up, &layer.scale[ch..ch + 8], &layer.shift[ch..ch + 8], layer.relu_in)
+            };
         }
     }
     let one = |cache: &mut [f32], x: usize, ch: usize| {
-        let v = pixels[x * geo.total + ch] * layer.scale[ch] + layer.shift[ch];
-        cache[ch * geo.row + 1 + x] = if v < 0.0 { 0.0 } else { v };
+        let v = pixels[source(x) + ch] * layer.scale[ch] + layer.shift[ch];
+        cache[ch * geo.row + 1 + x] = if layer.relu_in && v < 0.0 { 0.0 } else { v };
     };
     let simd_done = if cfg!(target_arch = "x86_64") { (full_x, full_c) } else { (0, 0) };
     for x in 0..geo.w {
@@ -347,17 +428,19 @@ mod simd {
         ]
     }
 
-    /// Eight pixels' eight channels (pixel i's at src + i·stride) normalised —
+    /// Eight pixels' eight channels (pixel i's at src + (i >> up)·stride) normalised —
     /// max(0, x·scale + shift), NaN kept — into eight channel rows (channel k's at
     /// dst + k·row, pixels side by side).
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2")]
-    pub unsafe fn normalise_8x8(dst: *mut f32, row: usize, src: *const f32, stride: usize, scale: &[f32], shift: &[f32]) {
+    pub unsafe fn normalise_8x8(dst: *mut f32, row: usize, src: *const f32, stride: usize, up: u32, scale: &[f32], shift: &[f32], relu: bool) {
         let (a, b, zero) = (_mm256_loadu_ps(scale.as_ptr()), _mm256_loadu_ps(shift.as_ptr()), _mm256_setzero_ps());
         let mut r = [zero; 8];
         for (i, v) in r.iter_mut().enumerate() {
             // Multiply, then add (not fused): the scalar remainder rounds the same way.
             // max(0, v) returns v when v is NaN (the second operand), as ReLU keeps NaN.
-            *v = _mm256_max_ps(zero, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(src.add(i * stride)), a), b));
+            let y = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(src.add((i >> up) * stride)), a), b);
+            *v = if relu { _mm256_max_ps(zero, y) } else { y };
         }
         for (k, v) in transpose_8x8(r).iter().enumerate() {
             _mm256_storeu_ps(dst.add(k * row), *v);
@@ -430,6 +513,42 @@ mod tests {
                 // The input and the channels after the layer's are as they were.
                 let untouched = |t: &Tensor| Tensor::cat(&[t.narrow(1, 0, c), t.narrow(1, c + g, total - c - g)], 1).nan_to_num(7.0, None, None);
                 assert!(untouched(&buffer).equal(&untouched(&original)), "{width:?} wrote outside its channels");
+            }
+        }
+    }
+
+    /// The way up: ReLU of the convolution of x upsampled ×2 (nearest), from a channel range
+    /// of a wider buffer (as the level below leaves it), into a channel range of this level's
+    /// buffer, as libtorch computes it; nothing else written; a NaN kept; refused where the
+    /// sizes do not double or the two tensors share memory.
+    #[test]
+    fn the_fused_upsampling_convolution_gives_libtorchs_in_place() {
+        let _seed = seeded(12);
+        for (c, g, skip, total, h, w, wider) in [(16, 16, 12, 40, 10, 46, 20), (12, 12, 8, 32, 6, 34, 12), (5, 3, 0, 8, 4, 18, 9)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let conv = nn::conv2d(vs.root() / "tu", c, g, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+            let below = to_channels_last(&Tensor::randn([2, wider, h / 2, w / 2], (Kind::Float, Device::Cpu)));
+            let _ = below.get(1).get(wider - c).get(1).get(w / 2 - 1).fill_(f64::NAN);
+            let x = below.narrow(1, wider - c, c);
+            let want = tch::no_grad(|| x.upsample_nearest2d([h, w], None, None).apply(&conv).relu());
+            assert!(want.nan_to_num(0.0, None, None).max().double_value(&[]) > 0.5 && want.eq(0.0).any().int64_value(&[]) == 1, "the ReLU both keeps and clips");
+            let original = to_channels_last(&Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu)));
+            for width in widths() {
+                let buffer = original.copy();
+                assert!(tch::no_grad(|| upsampling_conv_with(&buffer, skip, &x, &conv, width)), "{width:?} refused");
+                let got = buffer.narrow(1, skip, g);
+                assert!(got.isnan().equal(&want.isnan()) && want.isnan().any().int64_value(&[]) == 1, "{width:?}: NaN elsewhere than libtorch's");
+                let diff = (got.nan_to_num(0.0, None, None) - want.nan_to_num(0.0, None, None)).abs().max().double_value(&[]);
+                assert!(diff < 1e-5 * want.nan_to_num(0.0, None, None).max().double_value(&[]), "{width:?} c={c} g={g} {h}×{w}: largest difference {diff}");
+                let untouched = |t: &Tensor| Tensor::cat(&[t.narrow(1, 0, skip), t.narrow(1, skip + g, total - skip - g)], 1);
+                assert!(untouched(&buffer).equal(&untouched(&original)), "{width:?} wrote outside its channels");
+                // Sizes that do not double, and an input inside the output, are refused.
+                let before = buffer.copy();
+                assert!(!upsampling_conv_with(&buffer, skip, &x.narrow(3, 0, w / 2 - 1), &conv, width));
+                assert!(!upsampling_conv_with(&buffer, skip, &to_channels_last(&Tensor::zeros([2, c, h, w], (Kind::Float, Device::Cpu))), &conv, width));
+                let inside = buffer.narrow(2, 0, h / 2).narrow(3, 0, w / 2).narrow(1, 0, c);
+                assert!(!upsampling_conv_with(&buffer, skip, &inside, &conv, width), "aliasing input taken");
+                assert!(buffer.nan_to_num(7.0, None, None).equal(&before.nan_to_num(7.0, None, None)), "a refusal wrote");
             }
         }
     }

@@ -224,12 +224,13 @@ impl Tiramisu {
         x = self.bottleneck.forward_in(&buffer, input);
         for (conv, block) in &self.up {
             let (buffer, skip) = levels.pop().expect("one buffer per level");
-            let mut up = conv.forward(&x.upsample_nearest2d([buffer.size()[2], buffer.size()[3]], None, None));
+            let up_channels = conv.ws.size()[0];
+            if !super::dense_conv::upsampling_conv_into(&buffer, skip, &x, conv) {
+                let mut up = conv.forward(&x.upsample_nearest2d([buffer.size()[2], buffer.size()[3]], None, None));
+                let _ = up.relu_();
+                buffer.narrow(1, skip, up_channels).copy_(&up);
+            }
             drop(x);
-            let _ = up.relu_();
-            let up_channels = up.size()[1];
-            buffer.narrow(1, skip, up_channels).copy_(&up);
-            drop(up);
             x = block.forward_in(&buffer, skip + up_channels);
         }
         x.apply(&self.head)
