@@ -20,6 +20,8 @@ struct Layer {
     /// Input channels and new (output) channels.
     c: usize,
     g: usize,
+    /// Kernel side: 3 (3×3, zero padding of one) or 1 (1×1).
+    taps: usize,
     scale: Vec<f32>,
     shift: Vec<f32>,
     /// ReLU after the batch norm (dense layers), and on the output (the way up).
@@ -42,35 +44,36 @@ impl Layer {
     /// ReLU with `relu_out`.
     fn of(bn: Option<&nn::BatchNorm>, conv: &nn::Conv2D, relu_out: bool) -> Option<Layer> {
         let size = conv.ws.size();
+        let taps = usize::try_from(size[2]).ok()?;
         let (g, c) = (usize::try_from(size[0]).ok()?, usize::try_from(size[1]).ok()?);
         let affine = match bn {
             Some(bn) => Affine::of(bn)?,
             None => Affine { scale: vec![1.0; c], shift: vec![0.0; c] },
         };
-        if size.len() != 4 || size[2] != 3 || size[3] != 3 || c != affine.scale.len() || g == 0 || c == 0 {
+        if size.len() != 4 || !(taps == 1 || taps == 3) || size[3] != size[2] || c != affine.scale.len() || g == 0 || c == 0 {
             return None;
         }
         let read = |t: &Tensor| Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1)).ok();
         let ws = read(&conv.ws)?; // [g][c][ky][kx]
         let bias = match &conv.bs { Some(b) => read(b)?, None => vec![0.0; g] };
-        if ws.len() != g * c * 9 || bias.len() != g {
+        if ws.len() != g * c * taps * taps || bias.len() != g {
             return None;
         }
         let groups = g.div_ceil(GROUP);
-        let mut weights = vec![0.0; groups * GROUP * c * 9];
+        let mut weights = vec![0.0; groups * GROUP * c * taps * taps];
         for o in 0..g {
             let (group, within) = (o / GROUP, o % GROUP);
             for ch in 0..c {
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        weights[(((group * 3 + ky) * c + ch) * 3 + kx) * GROUP + within] = ws[((o * c + ch) * 3 + ky) * 3 + kx];
+                for ky in 0..taps {
+                    for kx in 0..taps {
+                        weights[(((group * taps + ky) * c + ch) * taps + kx) * GROUP + within] = ws[((o * c + ch) * taps + ky) * taps + kx];
                     }
                 }
             }
         }
         let mut bias = bias;
         bias.resize(groups * GROUP, 0.0);
-        Some(Layer { c, g, scale: affine.scale, shift: affine.shift, relu_in: bn.is_some(), relu_out, weights, bias })
+        Some(Layer { c, g, taps, scale: affine.scale, shift: affine.shift, relu_in: bn.is_some(), relu_out, weights, bias })
     }
 }
 
@@ -124,7 +127,17 @@ pub fn dense_layer_into(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv
 /// False, having written nothing, where that does not apply.
 pub fn upsampling_conv_into(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D) -> bool {
     match Width::detect() {
-        Some(width) => upsampling_conv_with(buffer, at, x, conv, width),
+        Some(width) => conv_with(buffer, at, x, conv, 1, width),
+        None => false,
+    }
+}
+
+/// The first layer: `conv(x)` (3×3) written into channels `at`..`at`+G of `buffer`, x of the
+/// buffer's height and width with its channels side by side (or a single one). False, having
+/// written nothing, where that does not apply.
+pub fn conv_into(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D) -> bool {
+    match Width::detect() {
+        Some(width) => conv_with(buffer, at, x, conv, 0, width),
         None => false,
     }
 }
@@ -147,7 +160,7 @@ fn output_shape(buffer: &Tensor) -> Option<[usize; 4]> {
 pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
     let (Some([n, total, h, w]), Ok(c)) = (output_shape(buffer), usize::try_from(channels)) else { return false };
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
-    if layer.c != c || c + layer.g > total {
+    if layer.taps != 3 || layer.c != c || c + layer.g > total {
         return false;
     }
     let input = Input { base: buffer.data_ptr() as usize, image: h * w * total, row: w * total, pixel: total, up: 0 };
@@ -155,26 +168,109 @@ pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNor
     true
 }
 
-pub(crate) fn upsampling_conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D, width: Width) -> bool {
+/// `conv(x upsampled ×2^up)`, through a ReLU on the way up (up = 1), into the buffer.
+pub(crate) fn conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D, up: u32, width: Width) -> bool {
     let (Some([n, total, h, w]), Ok(at)) = (output_shape(buffer), usize::try_from(at)) else { return false };
     if x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || x.dim() != 4 {
         return false;
     }
     let (Some(size), Some(stride)) = (as_usize(&x.size()), as_usize(&x.stride())) else { return false };
-    let Some(layer) = Layer::of(None, conv, true) else { return false };
-    if size != [n, layer.c, h / 2, w / 2] || h % 2 != 0 || w % 2 != 0 || stride[1] != 1 || stride[3] < layer.c || at + layer.g > total {
+    let Some(layer) = Layer::of(None, conv, up == 1) else { return false };
+    let (hs, ws) = (h >> up, w >> up);
+    if up > 1 || layer.taps != 3 || size != [n, layer.c, hs, ws] || hs << up != h || ws << up != w || (stride[1] != 1 && layer.c > 1) || stride[3] < layer.c || at + layer.g > total {
         return false;
     }
     // x is read while the buffer is written: they must not share memory.
     let extent = |ptr: usize, last: usize| ptr..ptr + 4 * (last + 1);
-    let x_last = (n - 1) * stride[0] + (h / 2 - 1) * stride[2] + (w / 2 - 1) * stride[3] + layer.c - 1;
+    let x_last = (n - 1) * stride[0] + (hs - 1) * stride[2] + (ws - 1) * stride[3] + layer.c - 1;
     let (xs, bs) = (extent(x.data_ptr() as usize, x_last), extent(buffer.data_ptr() as usize, n * h * w * total - 1));
     if xs.start < bs.end && bs.start < xs.end {
         return false;
     }
-    let input = Input { base: x.data_ptr() as usize, image: stride[0], row: stride[2], pixel: stride[3], up: 1 };
+    let input = Input { base: x.data_ptr() as usize, image: stride[0], row: stride[2], pixel: stride[3], up };
     run(buffer, [n, total, h, w], at, &input, &layer, width);
     true
+}
+
+/// The way down: `max_pool2(conv1×1(relu(bn(channels 0..C of buffer))))` written into channels
+/// 0..G of `next`, the level below's buffer (both as [`dense_layer_into`] takes them, `next`
+/// of half the height and width). The normalised copy and the full-resolution output of the
+/// convolution are never made. False, having written nothing, where that does not apply.
+pub fn transition_down_into(next: &Tensor, buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D) -> bool {
+    match Width::detect() {
+        Some(width) => transition_down_with(next, buffer, channels, bn, conv, width),
+        None => false,
+    }
+}
+
+pub(crate) fn transition_down_with(next: &Tensor, buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
+    let (Some([n, total, h, w]), Some([n2, total2, h2, w2]), Ok(c)) = (output_shape(buffer), output_shape(next), usize::try_from(channels)) else { return false };
+    let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
+    if layer.taps != 1 || layer.c != c || c > total || layer.g > total2 || n2 != n || h % 2 != 0 || w % 2 != 0 || h2 != h / 2 || w2 != w / 2 || next.data_ptr() == buffer.data_ptr() {
+        return false;
+    }
+    let geometry = Geometry { h, w, total, at: 0, row: padded_row(w, width.block()) };
+    let (src, dst) = (buffer.data_ptr() as usize, next.data_ptr() as usize);
+    let jobs_per_image = (rayon::current_num_threads() * 4).clamp(1, h2);
+    let band = h2.div_ceil(jobs_per_image);
+    (0..n * h2.div_ceil(band)).into_par_iter().for_each(|job| {
+        let (image, b) = (job / h2.div_ceil(band), job % h2.div_ceil(band));
+        // SAFETY: both are live, dense channels-last float tensors of their sizes (checked),
+        // distinct allocations of the network's (a level's buffer and the next one's). This
+        // job reads channels 0..c of its rows' pairs of `buffer` and writes channels 0..g of
+        // its rows of `next` only.
+        let (from, to) = unsafe { ((src as *const f32).add(image * h * w * total), (dst as *mut f32).add(image * h2 * w2 * total2)) };
+        pool_band(to, total2, from, &geometry, &layer, b * band..((b + 1) * band).min(h2), width);
+    });
+    true
+}
+
+/// NaN wins, as in libtorch's max pooling.
+fn max_or_nan(a: f32, b: f32) -> f32 {
+    if b > a || b.is_nan() { b } else { a }
+}
+
+/// Rows `rows` of the pooled output (`to`, pixels of `total2` channels): each from two
+/// normalised input rows, convolved 1×1, the 2×2 maximum written.
+#[allow(clippy::too_many_arguments)]
+fn pool_band(to: *mut f32, total2: usize, from: *const f32, geo: &Geometry, layer: &Layer, rows: std::ops::Range<usize>, width: Width) {
+    let plane = layer.c * geo.row;
+    let mut cache = vec![0.0f32; 2 * plane];
+    let input = Input { base: 0, image: 0, row: geo.w * geo.total, pixel: geo.total, up: 0 };
+    let block = width.block();
+    let (mut top, mut bottom) = (vec![0.0f32; GROUP * block], vec![0.0f32; GROUP * block]);
+    let w2 = geo.w / 2;
+    for y2 in rows {
+        for k in 0..2 {
+            // SAFETY: input row 2·y2 + k < h lies inside the image (see the caller).
+            let pixels = unsafe { std::slice::from_raw_parts(from.add((2 * y2 + k) * input.row), (geo.w - 1) * geo.total + layer.c) };
+            normalise_row(&mut cache[k * plane..][..plane], pixels, &input, geo, layer);
+        }
+        // Column 0 of a cached row is the padding: pixel x is at 1 + x.
+        let (r0, r1) = (&cache[1..plane], &cache[plane + 1..]);
+        for group in 0..layer.g.div_ceil(GROUP) {
+            let outputs = GROUP.min(layer.g - group * GROUP);
+            let weights = &layer.weights[group * layer.c * GROUP..][..layer.c * GROUP];
+            let bias = &layer.bias[group * GROUP..][..GROUP];
+            let mut x0 = 0;
+            while x0 < geo.w {
+                convolve_block(&mut top, [r0], x0, geo.row, layer.c, weights, bias, width);
+                convolve_block(&mut bottom, [r1], x0, geo.row, layer.c, weights, bias, width);
+                for p in 0..block.min(geo.w - x0) / 2 {
+                    // SAFETY: output pixel (y2, x0/2 + p) lies in `to` (x0 + 2p < w); its
+                    // channels 8·group + o < g ≤ total2 belong to this job's row alone.
+                    let dst = unsafe { to.add((y2 * w2 + x0 / 2 + p) * total2 + group * GROUP) };
+                    for o in 0..outputs {
+                        let at = o * block + 2 * p;
+                        let m = max_or_nan(max_or_nan(max_or_nan(top[at], top[at + 1]), bottom[at]), bottom[at + 1]);
+                        // SAFETY: see `dst`.
+                        unsafe { *dst.add(o) = m };
+                    }
+                }
+                x0 += block;
+            }
+        }
+    }
 }
 
 /// Where the convolution's input pixels are: pixel (image, y, x) of the output's grid reads
@@ -316,14 +412,15 @@ fn normalise_row(cache: &mut [f32], pixels: &[f32], input: &Input, geo: &Geometr
 }
 
 /// The eight outputs of one group for one block of pixels starting at x0, into `out` as
-/// [output][pixel]: bias + Σ over taps and channels of weight · cached input.
+/// [output][pixel]: bias + Σ over taps and channels of weight · cached input. TAPS = 3: a 3×3
+/// convolution over three cached rows (column x0 + kx of a row is tap kx of pixel x0);
+/// TAPS = 1: a 1×1 convolution of one row (column x0 is pixel x0).
 #[allow(clippy::too_many_arguments)]
-fn convolve_block(out: &mut [f32], rows: [&[f32]; 3], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32], width: Width) {
-    debug_assert!(rows.iter().all(|r| r.len() >= c * row) && x0 + width.block() + 2 <= row && weights.len() >= 9 * c * GROUP);
+fn convolve_block<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32], width: Width) {
+    assert!(rows.iter().all(|r| r.len() >= (c - 1) * row + x0 + width.block() + TAPS - 1) && weights.len() >= TAPS * TAPS * c * GROUP && bias.len() >= GROUP && out.len() >= GROUP * width.block());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `width` came from the CPU's features (or a test that checked them); the loads
-    // stay inside the rows (x0 + block + 2 ≤ row, asserted in debug builds and guaranteed by
-    // `padded_row`) and the weights (9·c·8 values).
+    // stay inside the rows, the weights and `out` (asserted above).
     unsafe {
         match width {
             Width::Avx512 => simd::block_avx512(out, rows, x0, row, c, weights, bias),
@@ -340,7 +437,7 @@ mod simd {
     /// 32 pixels (two vectors) × 8 outputs: 16 accumulators; each cached value loaded once
     /// per tap feeds eight multiply-adds, each weight broadcast feeds two.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn block_avx512(out: &mut [f32], rows: [&[f32]; 3], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
+    pub unsafe fn block_avx512<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
         let mut acc = [[_mm512_setzero_ps(); 2]; GROUP];
         for (o, a) in acc.iter_mut().enumerate() {
             *a = [_mm512_set1_ps(bias[o]); 2];
@@ -350,8 +447,8 @@ mod simd {
             let r = r.as_ptr();
             for ch in 0..c {
                 let src = r.add(ch * row + x0);
-                let wk = w.add((ky * c + ch) * 3 * GROUP);
-                for kx in 0..3 {
+                let wk = w.add((ky * c + ch) * TAPS * GROUP);
+                for kx in 0..TAPS {
                     let v0 = _mm512_loadu_ps(src.add(kx));
                     let v1 = _mm512_loadu_ps(src.add(kx + 16));
                     for (o, a) in acc.iter_mut().enumerate() {
@@ -370,7 +467,7 @@ mod simd {
 
     /// 8 pixels (one vector) × 8 outputs: 8 accumulators.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn block_avx2(out: &mut [f32], rows: [&[f32]; 3], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
+    pub unsafe fn block_avx2<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
         let mut acc = [_mm256_setzero_ps(); GROUP];
         for (o, a) in acc.iter_mut().enumerate() {
             *a = _mm256_set1_ps(bias[o]);
@@ -380,8 +477,8 @@ mod simd {
             let r = r.as_ptr();
             for ch in 0..c {
                 let src = r.add(ch * row + x0);
-                let wk = w.add((ky * c + ch) * 3 * GROUP);
-                for kx in 0..3 {
+                let wk = w.add((ky * c + ch) * TAPS * GROUP);
+                for kx in 0..TAPS {
                     let v = _mm256_loadu_ps(src.add(kx));
                     for (o, a) in acc.iter_mut().enumerate() {
                         *a = _mm256_fmadd_ps(v, _mm256_set1_ps(*wk.add(kx * GROUP + o)), *a);
@@ -393,6 +490,7 @@ mod simd {
             _mm256_storeu_ps(out.as_mut_ptr().add(o * 8), *a);
         }
     }
+
     /// Rows r0..r8 turned into columns: out[i][j] = r[j][i].
     #[target_feature(enable = "avx2")]
     unsafe fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
@@ -535,7 +633,7 @@ mod tests {
             let original = to_channels_last(&Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu)));
             for width in widths() {
                 let buffer = original.copy();
-                assert!(tch::no_grad(|| upsampling_conv_with(&buffer, skip, &x, &conv, width)), "{width:?} refused");
+                assert!(tch::no_grad(|| conv_with(&buffer, skip, &x, &conv, 1, width)), "{width:?} refused");
                 let got = buffer.narrow(1, skip, g);
                 assert!(got.isnan().equal(&want.isnan()) && want.isnan().any().int64_value(&[]) == 1, "{width:?}: NaN elsewhere than libtorch's");
                 let diff = (got.nan_to_num(0.0, None, None) - want.nan_to_num(0.0, None, None)).abs().max().double_value(&[]);
@@ -544,11 +642,71 @@ mod tests {
                 assert!(untouched(&buffer).equal(&untouched(&original)), "{width:?} wrote outside its channels");
                 // Sizes that do not double, and an input inside the output, are refused.
                 let before = buffer.copy();
-                assert!(!upsampling_conv_with(&buffer, skip, &x.narrow(3, 0, w / 2 - 1), &conv, width));
-                assert!(!upsampling_conv_with(&buffer, skip, &to_channels_last(&Tensor::zeros([2, c, h, w], (Kind::Float, Device::Cpu))), &conv, width));
+                assert!(!conv_with(&buffer, skip, &x.narrow(3, 0, w / 2 - 1), &conv, 1, width));
+                assert!(!conv_with(&buffer, skip, &to_channels_last(&Tensor::zeros([2, c, h, w], (Kind::Float, Device::Cpu))), &conv, 1, width));
                 let inside = buffer.narrow(2, 0, h / 2).narrow(3, 0, w / 2).narrow(1, 0, c);
-                assert!(!upsampling_conv_with(&buffer, skip, &inside, &conv, width), "aliasing input taken");
+                assert!(!conv_with(&buffer, skip, &inside, &conv, 1, width), "aliasing input taken");
                 assert!(buffer.nan_to_num(7.0, None, None).equal(&before.nan_to_num(7.0, None, None)), "a refusal wrote");
+            }
+        }
+    }
+
+    /// The way down: the 2×2 maximum of the 1×1 convolution of the normalised channels, into
+    /// the first channels of the level below's buffer, as libtorch computes it (NaN winning
+    /// its window), nothing else written; odd sizes and mismatched buffers refused.
+    #[test]
+    fn the_fused_transition_down_gives_libtorchs_into_the_next_buffer() {
+        let _seed = seeded(13);
+        for (c, g, total, total2, h, w) in [(32, 32, 48, 40, 10, 46), (21, 21, 30, 21, 6, 70), (5, 3, 8, 6, 4, 18)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
+            let conv = nn::conv2d(vs.root() / "td", c, g, 1, Default::default());
+            randomise_batch_norms(&vs);
+            let buffer = to_channels_last(&Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu)));
+            let _ = buffer.get(1).get(0).get(h - 1).get(3).fill_(f64::NAN);
+            let want = tch::no_grad(|| buffer.narrow(1, 0, c).contiguous().apply_t(&bn, false).relu().apply(&conv).max_pool2d_default(2));
+            assert!(want.isnan().any().int64_value(&[]) == 1 && want.nan_to_num(0.0, None, None).abs().max().double_value(&[]) > 0.5);
+            let original = to_channels_last(&Tensor::randn([2, total2, h / 2, w / 2], (Kind::Float, Device::Cpu)));
+            let input_before = buffer.copy();
+            for width in widths() {
+                let next = original.copy();
+                assert!(tch::no_grad(|| transition_down_with(&next, &buffer, c, &bn, &conv, width)), "{width:?} refused");
+                let got = next.narrow(1, 0, g);
+                assert!(got.isnan().equal(&want.isnan()), "{width:?}: NaN elsewhere than libtorch's");
+                let diff = (got.nan_to_num(0.0, None, None) - want.nan_to_num(0.0, None, None)).abs().max().double_value(&[]);
+                assert!(diff < 1e-5 * want.nan_to_num(0.0, None, None).abs().max().double_value(&[]), "{width:?} c={c} g={g} {h}×{w}: largest difference {diff}");
+                assert!(next.narrow(1, g, total2 - g).equal(&original.narrow(1, g, total2 - g)), "{width:?} wrote past its channels");
+                assert!(buffer.nan_to_num(7.0, None, None).equal(&input_before.nan_to_num(7.0, None, None)), "{width:?} wrote into its input");
+                // Sizes that do not halve, and the buffer as its own next, are refused.
+                let wrong = to_channels_last(&Tensor::zeros([2, total2, h / 2, w / 2 - 1], (Kind::Float, Device::Cpu)));
+                assert!(!transition_down_with(&wrong, &buffer, c, &bn, &conv, width) && wrong.eq(0.0).all().int64_value(&[]) == 1);
+                assert!(!transition_down_with(&buffer, &buffer, c, &bn, &conv, width));
+                let odd = to_channels_last(&Tensor::zeros([2, total, h + 1, w], (Kind::Float, Device::Cpu)));
+                assert!(!transition_down_with(&original.copy(), &odd, c, &bn, &conv, width));
+            }
+        }
+    }
+
+    /// The first layer: a 3×3 convolution of the image (one channel, or several side by side)
+    /// into the first channels of the full-resolution buffer, as libtorch computes it.
+    #[test]
+    fn the_fused_first_convolution_gives_libtorchs() {
+        let _seed = seeded(14);
+        for (c, g, total, h, w) in [(1, 16, 40, 10, 45), (3, 12, 20, 6, 33)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let conv = nn::conv2d(vs.root() / "init", c, g, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+            let image = Tensor::randn([2, c, h, w], (Kind::Float, Device::Cpu));
+            let x = if c == 1 { image.shallow_clone() } else { to_channels_last(&image) };
+            let want = tch::no_grad(|| image.apply(&conv));
+            for width in widths() {
+                let buffer = to_channels_last(&Tensor::zeros([2, total, h, w], (Kind::Float, Device::Cpu)));
+                assert!(tch::no_grad(|| conv_with(&buffer, 0, &x, &conv, 0, width)), "{width:?} refused");
+                let diff = (buffer.narrow(1, 0, g) - &want).abs().max().double_value(&[]);
+                assert!(diff < 1e-5 * want.abs().max().double_value(&[]), "{width:?} c={c}: largest difference {diff}");
+                assert!(buffer.narrow(1, g, total - g).eq(0.0).all().int64_value(&[]) == 1, "{width:?} wrote past its channels");
+                if c > 1 {
+                    assert!(!conv_with(&buffer, 0, &image, &conv, 0, width), "planar channels taken");
+                }
             }
         }
     }

@@ -99,14 +99,20 @@ impl DenseBlock {
     }
 }
 
+/// An uninitialised buffer of `c` feature maps of `h` × `w`, like `like`'s (kind, device), in
+/// the layout the layers expect (channels-last on the CPU, see `to_channels_last`).
+fn empty_buffer(like: &Tensor, n: i64, c: i64, h: i64, w: i64) -> Tensor {
+    let options = (like.kind(), like.device());
+    if like.device() == Device::Cpu { Tensor::empty([n, h, w, c], options).permute([0, 3, 1, 2]) } else { Tensor::empty([n, c, h, w], options) }
+}
+
 /// A buffer of `x`'s channels and `room` more feature maps (uninitialised) the size of
-/// `x`'s, in the layout the layers expect (channels-last on the CPU, see `to_channels_last`);
-/// `x` is freed once copied in. Also returns `x`'s channel count.
+/// `x`'s (see [`empty_buffer`]); `x` is freed once copied in. Also returns `x`'s channel count.
+#[cfg(test)]
 fn feature_buffer(x: Tensor, room: i64) -> (Tensor, i64) {
     let size = x.size();
     let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
-    let options = (x.kind(), x.device());
-    let buffer = if x.device() == Device::Cpu { Tensor::empty([n, h, w, c + room], options).permute([0, 3, 1, 2]) } else { Tensor::empty([n, c + room, h, w], options) };
+    let buffer = empty_buffer(&x, n, c + room, h, w);
     buffer.narrow(1, 0, c).copy_(&x);
     (buffer, c)
 }
@@ -210,22 +216,40 @@ impl Tiramisu {
     /// made on the way down with room for its up block too, so the skip stays where the down
     /// block wrote it (the up block's first channels) instead of being concatenated with the
     /// upsampled features, and the pass holds one large block per level instead of two (the
-    /// full-resolution buffer is its largest: made first, it leaves no hole in the heap).
+    /// full-resolution buffer is its largest: made first, it leaves no hole in the heap). On
+    /// the CPU the layers write into these buffers themselves (see `super::dense_conv`): the
+    /// first convolution, the transitions down (into the level below's buffer) and up.
     #[expect(clippy::expect_used, reason = "the down path pushed one buffer per level the up path pops")]
     fn forward_inference(&self, x: &Tensor) -> Tensor {
-        let mut x = x.apply(&self.init_conv);
-        let mut levels = Vec::with_capacity(self.down.len());
-        for ((block, td), (up_conv, up_block)) in self.down.iter().zip(self.up.iter().rev()) {
-            let (buffer, input) = feature_buffer(x, block.new_channels() + up_conv.ws.size()[0] + up_block.new_channels());
-            x = td.forward_t(&block.forward_in(&buffer, input), false);
-            levels.push((buffer, input + block.new_channels()));
+        use super::dense_conv::{conv_into, transition_down_into, upsampling_conv_into};
+        // Each level's room after its input: its down block's, the way up's and its up block's
+        // features; the bottleneck's after the last level.
+        let rooms: Vec<i64> = self.down.iter().zip(self.up.iter().rev()).map(|((block, _), (up_conv, up_block))| block.new_channels() + up_conv.ws.size()[0] + up_block.new_channels()).chain([self.bottleneck.new_channels()]).collect();
+        let size = x.size();
+        let (n, h, w) = (size[0], size[2], size[3]);
+        let init_channels = self.init_conv.ws.size()[0];
+        let mut buffer = empty_buffer(x, n, init_channels + rooms[0], h, w);
+        if !conv_into(&buffer, 0, x, &self.init_conv) {
+            buffer.narrow(1, 0, init_channels).copy_(&x.apply(&self.init_conv));
         }
-        let (buffer, input) = feature_buffer(x, self.bottleneck.new_channels());
-        x = self.bottleneck.forward_in(&buffer, input);
+        let mut input = init_channels;
+        let mut levels = Vec::with_capacity(self.down.len());
+        for ((block, td), room) in self.down.iter().zip(&rooms[1..]) {
+            let features = block.forward_in(&buffer, input);
+            let filled = input + block.new_channels();
+            let (size, td_channels) = (buffer.size(), td.conv.ws.size()[0]);
+            let next = empty_buffer(&buffer, n, td_channels + room, size[2] / 2, size[3] / 2);
+            if !transition_down_into(&next, &buffer, filled, &td.bn, &td.conv) {
+                next.narrow(1, 0, td_channels).copy_(&td.forward_t(&features, false));
+            }
+            levels.push((buffer, filled));
+            (buffer, input) = (next, td_channels);
+        }
+        let mut x = self.bottleneck.forward_in(&buffer, input);
         for (conv, block) in &self.up {
             let (buffer, skip) = levels.pop().expect("one buffer per level");
             let up_channels = conv.ws.size()[0];
-            if !super::dense_conv::upsampling_conv_into(&buffer, skip, &x, conv) {
+            if !upsampling_conv_into(&buffer, skip, &x, conv) {
                 let mut up = conv.forward(&x.upsample_nearest2d([buffer.size()[2], buffer.size()[3]], None, None));
                 let _ = up.relu_();
                 buffer.narrow(1, skip, up_channels).copy_(&up);
