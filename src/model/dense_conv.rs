@@ -11,7 +11,7 @@
 //!
 //! The sums run in another order than oneDNN's (fused multiply-adds over channels, then taps),
 //! so the features differ from libtorch's in the last bits (tests: within 1e-5 relative).
-use super::fused::Affine;
+use super::fused::{as_usize, floats, Affine};
 use rayon::prelude::*;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -53,9 +53,8 @@ impl Layer {
         if size.len() != 4 || !(taps == 1 || taps == 3) || size[3] != size[2] || c != affine.scale.len() || g == 0 || c == 0 {
             return None;
         }
-        let read = |t: &Tensor| Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1)).ok();
-        let ws = read(&conv.ws)?; // [g][c][ky][kx]
-        let bias = match &conv.bs { Some(b) => read(b)?, None => vec![0.0; g] };
+        let ws = floats(&conv.ws)?; // [g][c][ky][kx]
+        let bias = match &conv.bs { Some(b) => floats(b)?, None => vec![0.0; g] };
         if ws.len() != g * c * taps * taps || bias.len() != g {
             return None;
         }
@@ -140,10 +139,6 @@ pub fn conv_into(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D) -> boo
         Some(width) => conv_with(buffer, at, x, conv, 0, width),
         None => false,
     }
-}
-
-fn as_usize(v: &[i64]) -> Option<Vec<usize>> {
-    v.iter().map(|&v| usize::try_from(v).ok()).collect()
 }
 
 /// (n, total, h, w) of a buffer the kernel can write: float, CPU, no autograd, channels-last

@@ -11,6 +11,17 @@ use crate::lanes::wide_lanes;
 use rayon::prelude::*;
 use tch::{nn, Device, Kind, Tensor};
 
+/// A variable's values as floats on the CPU, in its logical (row-major) order; None when
+/// they cannot be read so.
+pub(crate) fn floats(t: &Tensor) -> Option<Vec<f32>> {
+    Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1)).ok()
+}
+
+/// Sizes or strides as `usize`; None if one is negative.
+pub(crate) fn as_usize(v: &[i64]) -> Option<Vec<usize>> {
+    v.iter().map(|&v| usize::try_from(v).ok()).collect()
+}
+
 /// The per-channel factor and offset that batch norm in inference mode applies.
 pub(crate) struct Affine {
     pub(crate) scale: Vec<f32>,
@@ -22,10 +33,9 @@ impl Affine {
     /// or None when its statistics cannot be read as floats.
     pub(crate) fn of(bn: &nn::BatchNorm) -> Option<Affine> {
         let eps = nn::BatchNormConfig::default().eps;
-        let read = |t: &Tensor| Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous()).ok();
-        let (mean, var) = (read(&bn.running_mean)?, read(&bn.running_var)?);
-        let weight = match &bn.ws { Some(w) => read(w)?, None => vec![1.0; mean.len()] };
-        let bias = match &bn.bs { Some(b) => read(b)?, None => vec![0.0; mean.len()] };
+        let (mean, var) = (floats(&bn.running_mean)?, floats(&bn.running_var)?);
+        let weight = match &bn.ws { Some(w) => floats(w)?, None => vec![1.0; mean.len()] };
+        let bias = match &bn.bs { Some(b) => floats(b)?, None => vec![0.0; mean.len()] };
         if [var.len(), weight.len(), bias.len()].iter().any(|&n| n != mean.len()) {
             return None;
         }
@@ -75,7 +85,6 @@ fn one_pass(x: &Tensor, bn: &nn::BatchNorm) -> Option<Tensor> {
     if x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || size.len() != 4 || stride[1] != 1 {
         return None;
     }
-    let as_usize = |v: &[i64]| v.iter().map(|&v| usize::try_from(v).ok()).collect::<Option<Vec<usize>>>();
     let (size, stride) = (as_usize(&size)?, as_usize(&stride)?);
     let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
     let affine = Affine::of(bn)?;
