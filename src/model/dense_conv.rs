@@ -35,8 +35,10 @@ struct Layer {
     bias: Vec<f32>,
 }
 
-/// Outputs computed together (one vector accumulator per output and pixel block).
+/// Outputs computed together (one vector accumulator per output and pixel block); a last
+/// group of at most HALF outputs is computed by a kernel of that many.
 const GROUP: usize = 8;
+const HALF: usize = 4;
 
 impl Layer {
     /// The constants of `conv` (3×3, zero padding of one), its input normalised by `bn` and
@@ -249,8 +251,8 @@ fn pool_band(to: *mut f32, total2: usize, from: *const f32, geo: &Geometry, laye
             let bias = &layer.bias[group * GROUP..][..GROUP];
             let mut x0 = 0;
             while x0 < geo.w {
-                convolve_block(&mut top, [r0], x0, geo.row, layer.c, weights, bias, width);
-                convolve_block(&mut bottom, [r1], x0, geo.row, layer.c, weights, bias, width);
+                convolve_group(&mut top, [r0], x0, geo.row, layer.c, weights, bias, outputs, width);
+                convolve_group(&mut bottom, [r1], x0, geo.row, layer.c, weights, bias, outputs, width);
                 for p in 0..block.min(geo.w - x0) / 2 {
                     // SAFETY: output pixel (y2, x0/2 + p) lies in `to` (x0 + 2p < w); its
                     // channels 8·group + o < g ≤ total2 belong to this job's row alone.
@@ -341,10 +343,10 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
             let bias = &layer.bias[group * GROUP..][..GROUP];
             let mut x0 = 0;
             while x0 < geo.w {
-                convolve_block(&mut out, three, x0, geo.row, layer.c, weights, bias, width);
+                convolve_group(&mut out, three, x0, geo.row, layer.c, weights, bias, outputs, width);
                 if layer.relu_out {
                     // max(0, v) keeps NaN, as libtorch's ReLU does (see `simd::normalise_8x8`).
-                    for v in out.iter_mut() {
+                    for v in out[..outputs * width.block()].iter_mut() {
                         *v = if *v < 0.0 { 0.0 } else { *v };
                     }
                 }
@@ -359,6 +361,12 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
                 while outputs == GROUP && px + 8 <= valid {
                     // SAFETY: as above, AVX2 is present where this runs (both widths have it).
                     unsafe { simd::store_8x8(pixel(px), geo.total, out.as_ptr().add(px), width.block()) };
+                    px += 8;
+                }
+                #[cfg(target_arch = "x86_64")]
+                while outputs == HALF && px + 8 <= valid {
+                    // SAFETY: as above.
+                    unsafe { simd::store_4x8(pixel(px), geo.total, out.as_ptr().add(px), width.block()) };
                     px += 8;
                 }
                 for px in px..valid {
@@ -406,20 +414,32 @@ fn normalise_row(cache: &mut [f32], pixels: &[f32], input: &Input, geo: &Geometr
     }
 }
 
-/// The eight outputs of one group for one block of pixels starting at x0, into `out` as
-/// [output][pixel]: bias + Σ over taps and channels of weight · cached input. TAPS = 3: a 3×3
-/// convolution over three cached rows (column x0 + kx of a row is tap kx of pixel x0);
-/// TAPS = 1: a 1×1 convolution of one row (column x0 is pixel x0).
+/// A group's `outputs` (1..=8) for one block of pixels, as [`convolve_block`] gives them: a
+/// group of at most 4 (the last of the paper net's 12) by the 4-output kernel, so no
+/// multiply-adds go to the zero weights that fill it up to 8.
 #[allow(clippy::too_many_arguments)]
-fn convolve_block<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32], width: Width) {
-    assert!(rows.iter().all(|r| r.len() >= (c - 1) * row + x0 + width.block() + TAPS - 1) && weights.len() >= TAPS * TAPS * c * GROUP && bias.len() >= GROUP && out.len() >= GROUP * width.block());
+fn convolve_group<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32], outputs: usize, width: Width) {
+    if outputs <= HALF {
+        convolve_block::<TAPS, HALF>(out, rows, x0, row, c, weights, bias, width)
+    } else {
+        convolve_block::<TAPS, GROUP>(out, rows, x0, row, c, weights, bias, width)
+    }
+}
+
+/// The first OUT outputs (8, or 4) of one group for one block of pixels starting at x0, into
+/// `out` as [output][pixel]: bias + Σ over taps and channels of weight · cached input. TAPS =
+/// 3: a 3×3 convolution over three cached rows (column x0 + kx of a row is tap kx of pixel
+/// x0); TAPS = 1: a 1×1 convolution of one row (column x0 is pixel x0).
+#[allow(clippy::too_many_arguments)]
+fn convolve_block<const TAPS: usize, const OUT: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32], width: Width) {
+    assert!(OUT <= GROUP && rows.iter().all(|r| r.len() >= (c - 1) * row + x0 + width.block() + TAPS - 1) && weights.len() >= TAPS * TAPS * c * GROUP && bias.len() >= OUT && out.len() >= OUT * width.block());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `width` came from the CPU's features (or a test that checked them); the loads
     // stay inside the rows, the weights and `out` (asserted above).
     unsafe {
         match width {
-            Width::Avx512 => simd::block_avx512(out, rows, x0, row, c, weights, bias),
-            Width::Avx2 => simd::block_avx2(out, rows, x0, row, c, weights, bias),
+            Width::Avx512 => simd::block_avx512::<TAPS, OUT>(out, rows, x0, row, c, weights, bias),
+            Width::Avx2 => simd::block_avx2::<TAPS, OUT>(out, rows, x0, row, c, weights, bias),
         }
     }
 }
@@ -429,11 +449,12 @@ mod simd {
     use super::GROUP;
     use std::arch::x86_64::*;
 
-    /// 32 pixels (two vectors) × 8 outputs: 16 accumulators; each cached value loaded once
-    /// per tap feeds eight multiply-adds, each weight broadcast feeds two.
+    /// 32 pixels (two vectors) × OUT outputs (8, or 4 for a last group of at most 4): 2·OUT
+    /// accumulators; each cached value loaded once per tap feeds OUT multiply-adds, each
+    /// weight broadcast feeds two.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn block_avx512<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
-        let mut acc = [[_mm512_setzero_ps(); 2]; GROUP];
+    pub unsafe fn block_avx512<const TAPS: usize, const OUT: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; OUT];
         for (o, a) in acc.iter_mut().enumerate() {
             *a = [_mm512_set1_ps(bias[o]); 2];
         }
@@ -460,10 +481,10 @@ mod simd {
         }
     }
 
-    /// 8 pixels (one vector) × 8 outputs: 8 accumulators.
+    /// 8 pixels (one vector) × OUT outputs: OUT accumulators.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn block_avx2<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
-        let mut acc = [_mm256_setzero_ps(); GROUP];
+    pub unsafe fn block_avx2<const TAPS: usize, const OUT: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32]) {
+        let mut acc = [_mm256_setzero_ps(); OUT];
         for (o, a) in acc.iter_mut().enumerate() {
             *a = _mm256_set1_ps(bias[o]);
         }
@@ -537,6 +558,19 @@ mod simd {
         }
         for (k, v) in transpose_8x8(r).iter().enumerate() {
             _mm256_storeu_ps(dst.add(k * row), *v);
+        }
+    }
+
+    /// Four outputs' rows of eight pixels (output k's at src + k·block) into eight pixels'
+    /// four channels (pixel i's at dst + i·stride); nothing else is written.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn store_4x8(dst: *mut f32, stride: usize, src: *const f32, block: usize) {
+        let mut r = [_mm256_setzero_ps(); 8];
+        for (k, v) in r.iter_mut().take(4).enumerate() {
+            *v = _mm256_loadu_ps(src.add(k * block));
+        }
+        for (i, v) in transpose_8x8(r).iter().enumerate() {
+            _mm_storeu_ps(dst.add(i * stride), _mm256_castps256_ps128(*v));
         }
     }
 
@@ -652,7 +686,7 @@ mod tests {
     #[test]
     fn the_fused_transition_down_gives_libtorchs_into_the_next_buffer() {
         let _seed = seeded(13);
-        for (c, g, total, total2, h, w) in [(32, 32, 48, 40, 10, 46), (21, 21, 30, 21, 6, 70), (5, 3, 8, 6, 4, 18)] {
+        for (c, g, total, total2, h, w) in [(32, 32, 48, 40, 10, 46), (21, 21, 30, 21, 6, 70), (24, 12, 30, 14, 4, 38), (5, 3, 8, 6, 4, 18)] {
             let vs = nn::VarStore::new(Device::Cpu);
             let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
             let conv = nn::conv2d(vs.root() / "td", c, g, 1, Default::default());
