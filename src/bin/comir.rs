@@ -499,6 +499,7 @@ fn run(cli: Cli) -> comir::Result<()> {
 }
 
 fn main() -> ExitCode {
+    comir::model::heap::one_arena_for_this_process();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
