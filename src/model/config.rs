@@ -65,15 +65,19 @@ impl NetConfig {
         1 << self.down_blocks.len()
     }
 
-    /// Peak working memory of a forward pass per pixel of its window (bytes): 32 per feature
+    /// Peak working memory of a forward pass per pixel of its window (bytes), per feature
     /// channel at full resolution (the first dense block's output), from the peak RSS of
-    /// whole-image passes (`comir represent`, worst of 3 runs each: small net 512² and 1024²,
-    /// 0.99 kB per pixel for 32 channels; paper net 256² and 512², 2.4 kB for 80; lower
-    /// levels and freed maps share the rest). It was 44 until the inference pass kept its
-    /// skips in the up blocks' buffers and fused batch norm with ReLU (1.35 kB and 3.0 kB).
-    pub fn inference_bytes_per_pixel(&self) -> u64 {
+    /// whole-image passes (`comir represent`, less a 128² pass's). With the CPU kernels of
+    /// `dense_conv` (`fused_kernels`), which write every layer straight into its block's
+    /// buffer, 11–12 bytes measured (small net 1024² and 2048², paper net 512² and 1024²,
+    /// session 27): 16 planned. libtorch's path (other CPUs, GPUs) makes a normalised copy
+    /// and a fresh output per layer: 32 (small net 512² and 1024², 0.99 kB per pixel for 32
+    /// channels; paper net 256² and 512², 2.4 kB for 80). Lower levels and freed maps share
+    /// the rest.
+    pub fn inference_bytes_per_pixel(&self, fused_kernels: bool) -> u64 {
         let full_res = self.init_filters + self.growth_rate * self.down_blocks.first().copied().unwrap_or(0);
-        32 * full_res.max(self.in_channels + self.out_channels) as u64
+        let per_channel = if fused_kernels { 16 } else { 32 };
+        per_channel * full_res.max(self.in_channels + self.out_channels) as u64
     }
 
     /// Radius in pixels of the theoretical receptive field: how far an output pixel can see.

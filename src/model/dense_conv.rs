@@ -109,6 +109,12 @@ impl Width {
     }
 }
 
+/// Whether this CPU runs the kernels here (else libtorch computes every layer, with more
+/// memory: see `NetConfig::inference_bytes_per_pixel`).
+pub fn available() -> bool {
+    Width::detect().is_some()
+}
+
 /// `conv(relu(bn(channels 0..C of buffer)))` written into channels C..C+G of `buffer`, a float
 /// CPU tensor (N, Ctot, H, W) stored channels-last and dense (as `net::feature_buffer` makes
 /// it), with zero padding of one pixel (the dense layers' convolutions). False, having written

@@ -61,11 +61,12 @@ pub struct TilePlan {
     pub margin: usize,
 }
 
-/// The plan for a (padded) `hp` × `wp` image: whole if it fits the budget's window (what the
+/// The plan for a (padded) `hp` × `wp` image, the network running with our CPU kernels or not
+/// (`fused_kernels`, see [`super::dense_conv::available`]): whole if it fits the budget's window (what the
 /// budget leaves after the image and its CoMIR), else the fewest tiles per axis whose windows
 /// (core and margins) fit, with equal cores. Every window costs its margins again, so fewer, larger tiles are faster
 /// (and since [`super::heap::HeapReuse`], larger windows cost no more per pixel).
-pub fn plan_tiles(cfg: &super::config::NetConfig, hp: usize, wp: usize, options: &InferOptions) -> TilePlan {
+pub fn plan_tiles(cfg: &super::config::NetConfig, hp: usize, wp: usize, fused_kernels: bool, options: &InferOptions) -> TilePlan {
     let m = cfg.size_multiple();
     let margin = round_up(options.margin.unwrap_or(cfg.receptive_radius().min(128)), m);
     if let Some(tile) = options.tile {
@@ -74,7 +75,7 @@ pub fn plan_tiles(cfg: &super::config::NetConfig, hp: usize, wp: usize, options:
     }
     let image_bytes = (hp * wp * (cfg.in_channels + cfg.out_channels) * 4) as u64;
     let window_bytes = options.memory_budget.saturating_sub(BASE_BYTES + image_bytes);
-    let window_pixels = (window_bytes / cfg.inference_bytes_per_pixel()) as usize;
+    let window_pixels = (window_bytes / cfg.inference_bytes_per_pixel(fused_kernels)) as usize;
     if hp * wp <= window_pixels {
         return TilePlan { tile: (hp, wp), margin: 0 };
     }
@@ -102,11 +103,12 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     }
     let m = cfg.size_multiple();
     let (hp, wp) = (round_up(h, m), round_up(w, m));
-    let TilePlan { tile: (tile_h, tile_w), margin } = plan_tiles(cfg, hp, wp, options);
+    let device = model.device();
+    let fused = device == tch::Device::Cpu && super::dense_conv::available();
+    let TilePlan { tile: (tile_h, tile_w), margin } = plan_tiles(cfg, hp, wp, fused, options);
     // The input padded to a multiple of the net's size by mirroring, read window by window
     // (no padded copy of the whole image: that would double the memory of large inputs).
     let padded = |ch: usize, y: usize, x: usize| input[[ch, mirror(y as isize, h), mirror(x as isize, w)]];
-    let device = model.device();
     let half = options.half && device.is_cuda();
     let out_c = cfg.out_channels;
     let mut out = Array3::<f32>::zeros((out_c, h, w));
@@ -158,42 +160,48 @@ mod tests {
     use super::*;
     use crate::model::config::NetConfig;
 
-    fn window_bytes(cfg: &NetConfig, hp: usize, wp: usize, plan: TilePlan) -> u64 {
+    fn window_bytes(cfg: &NetConfig, hp: usize, wp: usize, plan: TilePlan, fused: bool) -> u64 {
         let (th, tw) = (plan.tile.0.min(hp) + 2 * plan.margin, plan.tile.1.min(wp) + 2 * plan.margin);
-        (th.min(hp) * tw.min(wp)) as u64 * cfg.inference_bytes_per_pixel()
+        (th.min(hp) * tw.min(wp)) as u64 * cfg.inference_bytes_per_pixel(fused)
     }
 
     #[test]
     fn images_run_whole_while_they_fit_and_in_the_fewest_fitting_tiles_beyond() {
         let small = NetConfig::small(1, 1);
         let o = InferOptions::default();
-        // 1 MP runs whole (exact, no margins to recompute).
-        assert_eq!(plan_tiles(&small, 1024, 1024, &o), TilePlan { tile: (1024, 1024), margin: 0 });
-        for (hp, wp) in [(2000, 2000), (10000, 10000), (4000, 512)] {
-            let plan = plan_tiles(&small, hp, wp, &o);
-            assert_eq!(plan.margin, 128, "the small net's receptive field");
-            let io = (hp * wp * 2 * 4) as u64;
-            assert!((window_bytes(&small, hp, wp, plan) as f64 * TILED_SLACK) as u64 + io + BASE_BYTES <= MEMORY_BUDGET, "{hp}×{wp}: {plan:?}");
-            // The fewest tiles: with one tile fewer along either axis, a core with margins on
-            // both sides (a square window, as the plan assumes) would not fit.
-            for (n, side) in [(hp.div_ceil(plan.tile.0), hp), (wp.div_ceil(plan.tile.1), wp)] {
-                if n > 1 {
-                    let window = round_up(side.div_ceil(n - 1), 16) + 2 * plan.margin;
-                    assert!(((window * window) as u64 * small.inference_bytes_per_pixel()) as f64 * TILED_SLACK + (io + BASE_BYTES) as f64 > MEMORY_BUDGET as f64, "{hp}×{wp}: {plan:?}");
+        for fused in [false, true] {
+            // 1 MP runs whole (exact, no margins to recompute).
+            assert_eq!(plan_tiles(&small, 1024, 1024, fused, &o), TilePlan { tile: (1024, 1024), margin: 0 });
+            for (hp, wp) in [(2000, 2000), (10000, 10000), (8000, 512)] {
+                let plan = plan_tiles(&small, hp, wp, fused, &o);
+                assert_eq!(plan.margin, 128, "the small net's receptive field");
+                let io = (hp * wp * 2 * 4) as u64;
+                assert!((window_bytes(&small, hp, wp, plan, fused) as f64 * TILED_SLACK) as u64 + io + BASE_BYTES <= MEMORY_BUDGET, "{hp}×{wp}: {plan:?}");
+                // The fewest tiles: with one tile fewer along either axis, a core with margins
+                // on both sides (a square window, as the plan assumes) would not fit.
+                for (n, side) in [(hp.div_ceil(plan.tile.0), hp), (wp.div_ceil(plan.tile.1), wp)] {
+                    if n > 1 {
+                        let window = round_up(side.div_ceil(n - 1), 16) + 2 * plan.margin;
+                        assert!(((window * window) as u64 * small.inference_bytes_per_pixel(fused)) as f64 * TILED_SLACK + (io + BASE_BYTES) as f64 > MEMORY_BUDGET as f64, "{hp}×{wp}: {plan:?}");
+                    }
                 }
             }
+            // Cores are multiples of the net's size and cover the image.
+            let plan = plan_tiles(&small, 2000, 2000, fused, &o);
+            assert_eq!(plan.tile.0 % 16, 0);
+            assert!(plan.tile.0 * 2000usize.div_ceil(plan.tile.0) >= 2000);
+            // A smaller budget cuts finer; an explicit tile is taken as given (rounded to the multiple).
+            let tight = plan_tiles(&small, 2000, 2000, fused, &InferOptions { memory_budget: 600 << 20, ..o.clone() });
+            assert!(tight.tile.0 < plan.tile.0, "{tight:?} vs {plan:?}");
+            assert_eq!(plan_tiles(&small, 2000, 2000, fused, &InferOptions { tile: Some(100), ..o.clone() }).tile, (96, 96));
         }
-        // Cores are multiples of the net's size and cover the image.
-        let plan = plan_tiles(&small, 2000, 2000, &o);
-        assert_eq!(plan.tile.0 % 16, 0);
-        assert!(plan.tile.0 * 2000usize.div_ceil(plan.tile.0) >= 2000);
-        // A smaller budget cuts finer; an explicit tile is taken as given (rounded to the multiple).
-        let tight = plan_tiles(&small, 2000, 2000, &InferOptions { memory_budget: 600 << 20, ..o.clone() });
-        assert!(tight.tile.0 < plan.tile.0, "{tight:?} vs {plan:?}");
-        assert_eq!(plan_tiles(&small, 2000, 2000, &InferOptions { tile: Some(100), ..o.clone() }).tile, (96, 96));
-        // The paper net needs more memory per pixel: 1 MP no longer runs whole.
+        // The paper net needs more memory per pixel; libtorch's path more than our kernels
+        // (1 MP runs whole with them, in tiles without), so its windows are smaller.
         let paper = NetConfig::paper(1, 1);
-        assert!(paper.inference_bytes_per_pixel() > 2 * small.inference_bytes_per_pixel());
-        assert_ne!(plan_tiles(&paper, 1024, 1024, &o).margin, 0);
+        assert!(paper.inference_bytes_per_pixel(true) > 2 * small.inference_bytes_per_pixel(true));
+        assert_ne!(plan_tiles(&paper, 1024, 1024, false, &o).margin, 0);
+        assert_eq!(plan_tiles(&paper, 1024, 1024, true, &o).margin, 0);
+        let (with, without) = (plan_tiles(&paper, 10000, 10000, true, &o), plan_tiles(&paper, 10000, 10000, false, &o));
+        assert!(with.tile.0 > without.tile.0, "{with:?} vs {without:?}");
     }
 }
