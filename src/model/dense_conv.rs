@@ -29,7 +29,8 @@ struct Layer {
     relu_out: bool,
     /// Weights as [group][ky][c][kx][8 outputs of the group]: one load per tap and channel
     /// reaches the eight outputs' weights side by side. The last group is filled up with
-    /// zero weights when g is not a multiple of 8 (the paper net's 12: 8 + 4 and 4 unused).
+    /// zero weights when g is not a multiple of 8 (the paper net's 12: 8 + 4 and 4 unused,
+    /// which the 4-output kernel does not read).
     weights: Vec<f32>,
     /// Bias of every output, zeros after the g-th up to whole groups.
     bias: Vec<f32>,

@@ -216,7 +216,7 @@ pub fn train(model: &mut Model, pairs: &[TrainingPair], config: &TrainConfig, ch
     // A check of other weights (a resumed model's) says nothing about the ones trained now.
     model.header.check = None;
 
-    // Every step allocates the same few hundred MB of activations and gradients; glibc would
+    // Every step allocates the same large activations and gradients again; glibc would
     // map each large one afresh and unmap it when freed, so every step faulted its pages in
     // and the kernel zeroed them (perf, paper net, batch 8 × 128²: 37 % of the time in
     // clear_page). Kept in the heap, the next step reuses them.
