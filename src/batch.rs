@@ -102,6 +102,9 @@ fn register_pair(pair: &Pair, out: &Path, model: Option<&Model>, options: &Regis
 /// current pair and still writes the summary of the pairs done.
 pub fn register_all(pairs: &[Pair], out: &Path, model: Option<&Model>, options: &RegisterOptions, monitor: &dyn Monitor) -> Result<Vec<PairResult>> {
     std::fs::create_dir_all(out).map_err(|e| Error::Write { path: out.to_path_buf(), source: e })?;
+    // The heap kept from pair to pair (not only within one): the next pair reuses the pages
+    // the last one faulted in (see `model::heap`).
+    let _heap = crate::model::heap::HeapReuse::begin();
     let mut results = Vec::new();
     for (index, pair) in pairs.iter().enumerate() {
         if monitor.is_cancelled() {
