@@ -324,6 +324,8 @@ mod tests {
     /// one multiply-add per output pixel of its level (read from the variable's path).
     #[test]
     fn flops_per_pixel_counts_every_convolution_weight_at_its_level() {
+        // Building a network draws its initial weights from libtorch's global generator.
+        let _seed = seeded(6);
         for config in [NetConfig::small(1, 1), NetConfig::paper(3, 2)] {
             let vs = nn::VarStore::new(Device::Cpu);
             let _net = Tiramisu::new(&vs.root(), &config);
