@@ -110,10 +110,10 @@ impl Width {
     }
 }
 
-/// Whether this CPU runs the kernels here (else libtorch computes every layer, with more
-/// memory: see `NetConfig::inference_bytes_per_pixel`).
-pub fn available() -> bool {
-    Width::detect().is_some()
+/// Whether a network on `device` runs on the kernels here: the CPU, with AVX2 at least (else
+/// libtorch computes every layer, with more memory: see `NetConfig::inference_bytes_per_pixel`).
+pub fn serve(device: Device) -> bool {
+    device == Device::Cpu && Width::detect().is_some()
 }
 
 /// `conv(relu(bn(channels 0..C of buffer)))` written into channels C..C+G of `buffer`, a float

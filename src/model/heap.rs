@@ -28,6 +28,16 @@ impl HeapReuse {
     }
 }
 
+impl Drop for HeapReuse {
+    fn drop(&mut self) {
+        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        *active -= 1;
+        if *active == 0 {
+            sys::keep_large_blocks(false);
+        }
+    }
+}
+
 /// For a process of our own (the CLI), before its first thread: every thread allocates from
 /// glibc's one main heap. By default each thread that meets a busy allocator gets an arena of
 /// its own, so memory one step frees (the network's feature maps, on the pool's threads) is not
@@ -37,16 +47,6 @@ impl HeapReuse {
 /// has the whole command). Not done in Fiji: the JVM's threads have their arenas already.
 pub fn one_arena_for_this_process() {
     sys::one_arena();
-}
-
-impl Drop for HeapReuse {
-    fn drop(&mut self) {
-        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
-        *active -= 1;
-        if *active == 0 {
-            sys::keep_large_blocks(false);
-        }
-    }
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -61,11 +61,12 @@ pub struct TilePlan {
     pub margin: usize,
 }
 
-/// The plan for a (padded) `hp` × `wp` image, the network running with our CPU kernels or not
-/// (`fused_kernels`, see [`super::dense_conv::available`]): whole if it fits the budget's window (what the
-/// budget leaves after the image and its CoMIR), else the fewest tiles per axis whose windows
-/// (core and margins) fit, with equal cores. Every window costs its margins again, so fewer, larger tiles are faster
-/// (and since [`super::heap::HeapReuse`], larger windows cost no more per pixel).
+/// The plan for a (padded) `hp` × `wp` image, the network running on our CPU kernels or not
+/// (`fused_kernels`, see [`super::dense_conv::serve`]): whole if it fits the budget's window
+/// (what the budget leaves after the image and its CoMIR), else the fewest tiles per axis whose
+/// windows (core and margins) fit, with equal cores. Every window costs its margins again, so
+/// fewer, larger tiles are faster (and since [`super::heap::HeapReuse`], larger windows cost no
+/// more per pixel).
 pub fn plan_tiles(cfg: &super::config::NetConfig, hp: usize, wp: usize, fused_kernels: bool, options: &InferOptions) -> TilePlan {
     let m = cfg.size_multiple();
     let margin = round_up(options.margin.unwrap_or(cfg.receptive_radius().min(128)), m);
@@ -104,8 +105,7 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     let m = cfg.size_multiple();
     let (hp, wp) = (round_up(h, m), round_up(w, m));
     let device = model.device();
-    let fused = device == tch::Device::Cpu && super::dense_conv::available();
-    let TilePlan { tile: (tile_h, tile_w), margin } = plan_tiles(cfg, hp, wp, fused, options);
+    let TilePlan { tile: (tile_h, tile_w), margin } = plan_tiles(cfg, hp, wp, super::dense_conv::serve(device), options);
     // The input padded to a multiple of the net's size by mirroring, read window by window
     // (no padded copy of the whole image: that would double the memory of large inputs).
     let padded = |ch: usize, y: usize, x: usize| input[[ch, mirror(y as isize, h), mirror(x as isize, w)]];
