@@ -29,7 +29,7 @@ impl Default for SiftOptions {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Keypoint {
     /// Position in image pixels (pixel centres at integer indices).
     pub x: f64,
