@@ -6,16 +6,19 @@
 # whether the two found the same transform. Neither build is made here: build the old one
 # from its commit and copy it aside first.
 # Usage: bench/ab_steps.sh OLD_COMIR NEW_COMIR [ROUNDS] [SIZES...]   (default: 3 rounds; 512 1024)
+# METHOD=mi compares `--method mi` without a model instead.
 old=$(realpath "$1") new=$(realpath "$2")
 rounds=${3:-3}
 shift 2; [[ $# -gt 0 ]] && shift
 source "$(dirname "$0")/common.sh"
 bench_venv "itk, numpy" itk-elastix numpy
-model=models/ihc-hdab-small.safetensors
+method=${METHOD:-auto}
+how=(--model models/ihc-hdab-small.safetensors)
+[[ $method == auto ]] || how=(--method "$method")
 comir=$new
 unmix_demo
 sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(512 1024)
-echo "A/B, comir register --method auto, $rounds rounds interleaved, $(nproc) cores"
+echo "A/B, comir register ${how[*]}, $rounds rounds interleaved, $(nproc) cores"
 echo "old: $old"
 echo "new: $new"
 for n in "${sizes[@]}"; do
@@ -23,7 +26,7 @@ for n in "${sizes[@]}"; do
   for r in $(seq "$rounds"); do
     for side in old new; do
       start=$(date +%s.%N)
-      ${!side} register --model $model --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/$side-$r" >/dev/null 2>&1
+      ${!side} register "${how[@]}" --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/$side-$r" >/dev/null 2>&1
       echo "$(date +%s.%N) - $start" | bc > "$work/$side-$r/wall.txt"
     done
   done

@@ -332,7 +332,7 @@ fn start_angles(any_rotation: bool) -> Vec<f64> {
 fn feature_based(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions, timings: &mut Vec<(String, f64)>) -> Result<Option<(Affine2, Vec<MatchPair>)>> {
     let t0 = Instant::now();
     let prepare = |p: ArrayView2<f32>| normalise_robust(crate::image::filter::gaussian_blur(p, o.sift_blur).view());
-    let (f, m) = (prepare(fixed), prepare(moving));
+    let (f, m) = rayon::join(|| prepare(fixed), || prepare(moving));
     let (ff, fm) = rayon::join(|| detect_and_describe(f.view(), &o.sift), || detect_and_describe(m.view(), &o.sift));
     // Keypoints outside a mask are dropped (their descriptors still see the context).
     let (ff, fm) = (ff.retain(|k| mask::contains(masks.fixed, k.x, k.y)), fm.retain(|k| mask::contains(masks.moving, k.x, k.y)));
