@@ -623,8 +623,13 @@ fn search(
     let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: (mcx + options.start_shift.0, mcy + options.start_shift.1), radius };
     let starts = starts(&par);
     let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * starts.len() as u64;
-    let (fixed, moving) = (normalise_robust(fixed), normalise_robust(moving));
-    let judged = (mask::outside_to_nan(fixed.clone(), masks.fixed), mask::outside_to_nan(moving.clone(), masks.moving));
+    let prepare = |plane: ArrayView2<f32>, m: Option<&mask::Mask>| {
+        let normalised = normalise_robust(plane);
+        let judged = mask::outside_to_nan(normalised.clone(), m);
+        (normalised, judged)
+    };
+    let ((fixed, fixed_judged), (moving, moving_judged)) = rayon::join(|| prepare(fixed, masks.fixed), || prepare(moving, masks.moving));
+    let judged = (fixed_judged, moving_judged);
     let metric = AmdMetric { fixed, moving, masks, scales: par.scales(), par, levels, options, judged };
     let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::PerStart, seed: options.seed, iterations, label: "α-AMD", report_every: 100 };
     let best = driver::multi_start(&metric, starts, &schedule, monitor)?;
