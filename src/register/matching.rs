@@ -50,7 +50,7 @@ fn nearest(queries: &Features, set: &Features, backward: bool) -> crate::Result<
             let (values, indices) = d2.min_dim(0, false);
             let values: Vec<f32> = Vec::try_from(values)?;
             let indices: Vec<i64> = Vec::try_from(indices)?;
-            // An earlier block keeps a tie: the lowest query index wins, as within a block.
+            // Of equal distances in two blocks, the earlier block's query is kept.
             for ((b, &v), &i) in back.iter_mut().zip(&values).zip(&indices) {
                 if v < b.0 {
                     *b = (v, start + i as usize);
