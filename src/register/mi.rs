@@ -255,6 +255,14 @@ struct MiMetric<'a> {
     angles: Vec<f64>,
 }
 
+impl<'a> MiMetric<'a> {
+    /// The metric of two planes: both normalised to [0, 1] (side by side) for the histogram.
+    fn new(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks<'a>, par: Parametrisation, levels: Vec<MiLevel>, options: &'a MiOptions, angles: Vec<f64>) -> MiMetric<'a> {
+        let (fixed, moving) = rayon::join(|| normalise_robust(fixed), || normalise_robust(moving));
+        MiMetric { fixed, moving, masks, scales: par.scales(), par, levels, options, angles }
+    }
+}
+
 struct Level {
     moving: Array2<f32>,
     samples: Samples,
@@ -374,8 +382,7 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     let starts: Vec<Vec<f64>> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| par.initial(a)).collect();
     let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * (starts.len() + SEEDS) as u64;
     let angles: Vec<f64> = if start_angles.is_empty() { vec![0.0] } else { start_angles.to_vec() };
-    let (fixed, moving) = rayon::join(|| normalise_robust(fixed), || normalise_robust(moving));
-    let metric = MiMetric { fixed, moving, masks, scales: par.scales(), par, levels, options, angles };
+    let metric = MiMetric::new(fixed, moving, masks, par, levels, options, angles);
     let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI", report_every: 50 };
     let best = driver::multi_start(&metric, starts, &schedule, monitor)?;
     Ok(MiResult { transform: metric.par.to_affine(&best.params), value: best.value })
@@ -390,8 +397,7 @@ pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ini
     // `parametrisation` refused an empty list of levels.
     let finest: Vec<MiLevel> = options.levels.last().cloned().into_iter().collect();
     let iterations = finest.iter().map(|l| l.iterations as u64).sum();
-    let (fixed, moving) = rayon::join(|| normalise_robust(fixed), || normalise_robust(moving));
-    let metric = MiMetric { fixed, moving, masks, scales: par.scales(), levels: finest, options, angles: vec![], par };
+    let metric = MiMetric::new(fixed, moving, masks, par, finest, options, vec![]);
     let start = metric.par.from_affine(initial);
     let schedule = driver::Schedule { levels: 1, streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI refinement", report_every: 50 };
     let best = driver::multi_start(&metric, vec![start], &schedule, monitor)?;

@@ -29,7 +29,8 @@ impl Default for SiftOptions {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(test, derive(Default))]
 pub struct Keypoint {
     /// Position in image pixels (pixel centres at integer indices).
     pub x: f64,
