@@ -62,6 +62,12 @@ fn main() {
     let none = AugmentConfig { rotate: false, flip: false, blur_sigma_max: 0.0, intensity_jitter: 0.0 };
     let config = TrainConfig { steps: 1, augment: none, ..Default::default() };
     if steps > 0 {
+        // The warm-up warms the heap too: each `train` call keeps freed blocks for its next
+        // step and hands them back at its end (see `heap`), so without this guard the timed
+        // call's first step would fault every page in again (~1 M faults, once per training,
+        // which a user's thousand steps do not notice; PyTorch's timed steps follow its
+        // warm-up in one process as well).
+        let _warm_heap = comir::model::heap::HeapReuse::begin();
         train(&mut model, std::slice::from_ref(&pair), &config, None, None, &Silent).expect("warm-up step");
         let report = train(&mut model, std::slice::from_ref(&pair), &TrainConfig { steps, ..config }, None, None, &Silent).expect("train");
         println!("train_steps_per_second {:.4}", report.steps_per_second);
