@@ -151,8 +151,9 @@ impl Fft2 {
     }
 
     /// The signal (row-major, into `out`, unscaled) of the spectrum whose column kx
-    /// `column(kx, line)` writes (ny values).
-    fn inverse(&self, column: impl Fn(usize, &mut [C]), out: &mut Vec<C>, b: &mut Lines) {
+    /// `column(kx, line)` writes (ny values): its rows y with `rows[y]`; the others are left
+    /// as they were (the row pass is half the work, and a search reads few of the rows).
+    fn inverse(&self, column: impl Fn(usize, &mut [C]), rows: &[bool], out: &mut Vec<C>, b: &mut Lines) {
         let (ny, nx) = (self.ny, self.nx);
         b.fft.resize(self.scratch_len(), C::default());
         b.line.resize(BLOCK * ny, C::default());
@@ -164,13 +165,21 @@ impl Fft2 {
                 column(kx0 + j, line);
             }
             self.cols[1].process_with_scratch(columns, &mut b.fft);
-            for ky in 0..ny {
+            for ky in (0..ny).filter(|&ky| rows[ky]) {
                 for j in 0..width {
                     out[ky * nx + kx0 + j] = columns[j * ny + ky];
                 }
             }
         }
-        self.rows[1].process_with_scratch(out, &mut b.fft);
+        // Runs of wanted rows, each in one call.
+        let mut y = 0;
+        while y < ny {
+            let end = (y..ny).find(|&e| rows[e] != rows[y]).unwrap_or(ny);
+            if rows[y] {
+                self.rows[1].process_with_scratch(&mut out[y * nx..end * nx], &mut b.fft);
+            }
+            y = end;
+        }
     }
 }
 
@@ -202,6 +211,19 @@ fn fast_size(min: usize) -> usize {
         }
         m == 1
     }).unwrap_or(min)
+}
+
+/// Which rows of a search's correlation grid (ny rows, row i the vertical shift i and, wrapped
+/// around, i − ny) can hold a shift with `min_count` pixels of overlap, from the counted pixels
+/// in each row of the two masks (`fixed` of the canvas, `moving`). At shift dy, canvas row r
+/// meets moving row r + dy, and their overlap is at most the smaller of the two rows' counts:
+/// a row whose bound falls short is never read, and its inverse transform is not computed.
+fn rows_with_overlap(fixed: &[f64], moving: &[f64], ny: usize, min_count: f64) -> Vec<bool> {
+    let bound = |dy: isize| -> f64 {
+        fixed.iter().enumerate().filter_map(|(r, &f)| usize::try_from(r as isize + dy).ok().and_then(|m| moving.get(m)).map(|&m| f.min(m))).sum()
+    };
+    // Counts are whole numbers, the grid's are within rounding of them: half a pixel of slack.
+    (0..ny).map(|i| bound(i as isize) + bound(i as isize - ny as isize) + 0.5 >= min_count).collect()
 }
 
 /// A coarse copy (blurred so that subsampling does not alias) and which of its pixels count
@@ -246,6 +268,7 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
     let [m0, m1, m2] = &mut moving_spectra;
     split(&s.packed[0], ny, nx, m0, m1);
     grid.forward(dh, |y, line| line[..dw].iter_mut().enumerate().for_each(|(x, v)| *v = C::new(mv[[y, x]] * mv[[y, x]], 0.0)), m2, &mut s.lines);
+    let moving_rows: Vec<f64> = mm.rows().into_iter().map(|r| r.sum()).collect();
     let fixed_centre = ((cw as f64 - 1.0) / 2.0, (ch as f64 - 1.0) / 2.0);
     let canvas_centre = (side as f64 - 1.0) / 2.0;
     let fv32 = fv.mapv(|v| v as f32);
@@ -287,7 +310,7 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
     };
     // The best shift (coarse pixels, sub-pixel) and its NCC from the six correlation sums of
     // one rotation: n + i·Σf, Σm + i·Σfm and Σf² + i·Σm² at every shift.
-    let best_shift = |sums: &[Vec<C>; 3]| -> BestShift {
+    let best_shift = |sums: &[Vec<C>; 3], live: &[bool]| -> BestShift {
         let [n_and_sf, sm_and_sfm, sff_and_smm] = sums;
         let ncc_at = |k: usize| -> Option<f64> {
             let n = n_and_sf[k].re * scale;
@@ -308,6 +331,9 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
         let mut top: Option<(f64, isize, isize)> = None;
         for dy in -(side as isize - 1)..dh as isize {
             let row = index(dy, 0);
+            if !live[row / nx] {
+                continue;
+            }
             // Negative dx wrap to the row's end; the divisions of `index` stay out of this loop.
             for dx in -(side as isize - 1)..dw as isize {
                 let k = if dx < 0 { row + (nx as isize + dx) as usize } else { row + dx as usize };
@@ -324,8 +350,10 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
             (Some(a), Some(b)) if a + b - 2.0 * v < 0.0 => (0.5 * (a - b) / (a + b - 2.0 * v)).clamp(-0.5, 0.5),
             _ => 0.0,
         };
-        let oy = vertex(ncc_at(index(dy - 1, dx)), ncc_at(index(dy + 1, dx)));
-        let ox = vertex(ncc_at(index(dy, dx - 1)), ncc_at(index(dy, dx + 1)));
+        // Rows not computed hold no shift with the overlap needed (see `rows_with_overlap`).
+        let around = |k: usize| if live[k / nx] { ncc_at(k) } else { None };
+        let oy = vertex(around(index(dy - 1, dx)), around(index(dy + 1, dx)));
+        let ox = vertex(around(index(dy, dx - 1)), around(index(dy, dx + 1)));
         Some((v, dy as f64 + oy, dx as f64 + ox))
     };
     // Rotations two at a time: the canvases of two rotations share each forward transform.
@@ -350,10 +378,12 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
         let i = C::new(0.0, 1.0);
         let mut found = Vec::with_capacity(two.len());
         for (j, c) in canvases.iter().enumerate() {
-            if c.is_none() {
+            let Some([mask, _, _]) = c else {
                 found.push(None);
                 continue;
-            }
+            };
+            let fixed_rows: Vec<f64> = mask.chunks_exact(side).map(|r| r.iter().sum()).collect();
+            let live = rows_with_overlap(&fixed_rows, &moving_rows, ny, min_count);
             let f = &spectra[j];
             // Correlation at every shift of two real signals a, b: ifft(conj(A)·B); two of
             // them per inverse transform, one in the real and one in the imaginary part.
@@ -366,9 +396,9 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
                         *v = fa1[k].conj() * mb1[k] + i * fa2[k].conj() * mb2[k];
                     }
                 };
-                grid.inverse(product, &mut sums[q], lines);
+                grid.inverse(product, &live, &mut sums[q], lines);
             }
-            found.push(best_shift(sums));
+            found.push(best_shift(sums, &live));
         }
         found
     };
@@ -550,9 +580,50 @@ mod tests {
         // Forward then inverse gives the signal back, times the grid size, row-major.
         grid.forward(rows, fill(|p| C::new(p[0], 0.0)), &mut alone, &mut lines);
         let mut back = Vec::new();
-        grid.inverse(|kx, line| line.copy_from_slice(&alone[kx * ny..(kx + 1) * ny]), &mut back, &mut lines);
+        grid.inverse(|kx, line| line.copy_from_slice(&alone[kx * ny..(kx + 1) * ny]), &[true; 6], &mut back, &mut lines);
         for (k, v) in back.iter().enumerate() {
             assert!((v.re / (ny * nx) as f64 - signal[k][0]).abs() < 1e-12 && v.im.abs() < 1e-9);
+        }
+        // Only the rows asked for: each as in the whole inverse, bit for bit; the others untouched.
+        let wanted = [false, true, true, false, false, true];
+        let mut some = vec![C::new(7.0, 7.0); ny * nx];
+        grid.inverse(|kx, line| line.copy_from_slice(&alone[kx * ny..(kx + 1) * ny]), &wanted, &mut some, &mut lines);
+        for (k, (v, w)) in some.iter().zip(&back).enumerate() {
+            assert_eq!(*v, if wanted[k / nx] { *w } else { C::new(7.0, 7.0) }, "row {}", k / nx);
+        }
+    }
+
+    /// The rows a search skips hold no shift with the overlap it needs: against the overlap
+    /// counted pixel by pixel at every shift of the grid (both shifts that wrap onto a row).
+    #[test]
+    fn rows_left_out_hold_no_shift_with_enough_overlap() {
+        let mut rng = crate::rng::Rng::new(5);
+        for (side, dh, w, density) in [(11, 7, 9, 0.9), (14, 14, 5, 0.5), (9, 12, 12, 1.0)] {
+            let fixed = Array2::from_shape_fn((side, w), |(y, x)| if y > 1 && y + 2 < side && x > 0 && rng.uniform() < density { 1.0 } else { 0.0 });
+            let moving = Array2::from_shape_fn((dh, w), |_| if rng.uniform() < density { 1.0 } else { 0.0 });
+            let ny = fast_size(side + dh - 1);
+            let (fr, mr): (Vec<f64>, Vec<f64>) = (fixed.rows().into_iter().map(|r| r.sum()).collect(), moving.rows().into_iter().map(|r| r.sum()).collect());
+            let overlap = |dy: isize, dx: isize| -> f64 {
+                let mut n = 0.0;
+                for ((r, x), &f) in fixed.indexed_iter() {
+                    let (my, mx) = (r as isize + dy, x as isize + dx);
+                    if my >= 0 && mx >= 0 && (my as usize) < dh && (mx as usize) < w {
+                        n += f * moving[[my as usize, mx as usize]];
+                    }
+                }
+                n
+            };
+            let most: Vec<f64> = (0..ny).map(|i| (-(w as isize)..w as isize).map(|dx| overlap(i as isize, dx) + overlap(i as isize - ny as isize, dx)).fold(0.0, f64::max)).collect();
+            for min_count in [1.0, 3.0, 6.5, 10.0, 20.0] {
+                let live = rows_with_overlap(&fr, &mr, ny, min_count);
+                for i in 0..ny {
+                    assert!(live[i] || most[i] < min_count, "row {i} skipped with {} pixels of overlap (at least {min_count} wanted)", most[i]);
+                }
+                // And the bound leaves rows out at all where the overlap is small.
+                if min_count == 20.0 {
+                    assert!(live.iter().any(|&l| !l), "side {side}: every row kept");
+                }
+            }
         }
     }
 
