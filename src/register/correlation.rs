@@ -273,6 +273,9 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
     let canvas_centre = (side as f64 - 1.0) / 2.0;
     let fv32 = fv.mapv(|v| v as f32);
     let fm32 = fm.mapv(|v| v as f32);
+    // Every pixel counts (no mask, nothing undefined): inside the bounds, the mask's bilinear
+    // value is 1 within rounding, so it need not be looked up.
+    let counts_everywhere = fm.iter().all(|&v| v == 1.0);
     let scale = 1.0 / (ny * nx) as f64;
     // The fixed copy turned by `angle` on the canvas (side × side, row-major): which pixels
     // count, their values less their own mean (the rotation and the mask changed which pixels
@@ -291,7 +294,7 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
                 if !(px >= 0.0 && py >= 0.0 && px <= (cw - 1) as f64 && py <= (ch - 1) as f64) {
                     continue;
                 }
-                if mask_plane.at(px, py).is_some_and(|v| v > 0.999) {
+                if counts_everywhere || mask_plane.at(px, py).is_some_and(|v| v > 0.999) {
                     mask[y * side + x] = 1.0;
                     values[y * side + x] = value_plane.at(px, py).map_or(0.0, |v| v as f64);
                 }
