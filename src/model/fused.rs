@@ -129,8 +129,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn randomise_batch_norms(vs: &nn::VarStore) {
+        // By name: `variables()` is a HashMap, whose order (and so which variable got which
+        // draws) changed from process to process, and with it whether a test's checks held.
+        let mut variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        variables.sort_by(|a, b| a.0.cmp(&b.0));
         tch::no_grad(|| {
-            for (name, mut var) in vs.variables() {
+            for (name, mut var) in variables {
                 if var.dim() == 1 {
                     let noise = Tensor::rand_like(&var);
                     var.copy_(&if name.ends_with("running_var") { noise + 0.1 } else { noise * 2.0 - 1.0 });
