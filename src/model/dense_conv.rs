@@ -9,6 +9,13 @@
 //! convolution reads 16 neighbouring pixels of a channel with one load), convolved there with
 //! the multiply-adds across pixels, and the result written straight into the buffer.
 //!
+//! The network keeps its buffers row-planar (each row's channels one after the other, see
+//! [`row_planar_buffer`]): a layer's input rows are then one stretch of memory, normalised
+//! in order, and its outputs are written as rows too. From channels-last buffers every 8
+//! pixels × 8 channels had to be gathered and turned, and those two passes cost 0.8× the
+//! convolutions (1 MP, small net: whole pass 0.43–0.53 → 0.38 s). The kernels read and write
+//! channels-last buffers too, to the same bits.
+//!
 //! The sums run in another order than oneDNN's (fused multiply-adds over channels, then taps),
 //! so the features differ from libtorch's in the last bits (tests: within 1e-5 relative).
 use super::fused::{as_usize, floats, Affine};
@@ -150,50 +157,138 @@ pub fn conv_into(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D) -> boo
     }
 }
 
-/// (n, total, h, w) of a buffer the kernel can write: float, CPU, no autograd, channels-last
-/// and dense.
-fn output_shape(buffer: &Tensor) -> Option<[usize; 4]> {
+/// The shape of a buffer the kernels can write, and where its values lie: value (image, ch,
+/// y, x) at image·`image` + y·`row` + ch·`channel` + x·`pixel`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Layout {
+    n: usize,
+    total: usize,
+    h: usize,
+    w: usize,
+    image: usize,
+    row: usize,
+    channel: usize,
+    pixel: usize,
+}
+
+/// The layout of a buffer the kernels can write: float, CPU, no autograd, dense, and either
+/// channels-last (a pixel's channels side by side) or row-planar (see [`row_planar_buffer`]).
+fn layout(buffer: &Tensor) -> Option<Layout> {
     if buffer.device() != Device::Cpu || buffer.kind() != Kind::Float || buffer.requires_grad() || buffer.dim() != 4 {
         return None;
     }
     let (size, stride) = (as_usize(&buffer.size())?, as_usize(&buffer.stride())?);
     let (n, total, h, w) = (size[0], size[1], size[2], size[3]);
-    (stride == [h * w * total, 1, w * total, total] && n * h * w > 0).then_some([n, total, h, w])
+    if n * h * w == 0 {
+        return None;
+    }
+    let layout = |channel, pixel| Layout { n, total, h, w, image: h * w * total, row: w * total, channel, pixel };
+    if stride == [h * w * total, 1, w * total, total] {
+        Some(layout(1, total))
+    } else if stride == [h * w * total, w, w * total, 1] {
+        Some(layout(w, 1))
+    } else {
+        None
+    }
+}
+
+/// An uninitialised float CPU buffer of (n, c, h, w) stored row by row, each row's channels
+/// one after the other, pixels side by side: the layout the kernels read and write fastest.
+/// Every layer reads the first channels of a few rows, which are then one stretch of memory
+/// read in order; channels-last, it had to pick them out of every pixel and turn them, and
+/// that pass cost ~0.75× the convolutions. libtorch takes such a tensor too (as a strided
+/// view), only more slowly.
+pub fn row_planar_buffer(n: i64, c: i64, h: i64, w: i64) -> Tensor {
+    Tensor::empty([n, h, c, w], (Kind::Float, Device::Cpu)).permute([0, 2, 1, 3])
 }
 
 pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
-    let (Some([n, total, h, w]), Ok(c)) = (output_shape(buffer), usize::try_from(channels)) else { return false };
+    let (Some(out), Ok(c)) = (layout(buffer), usize::try_from(channels)) else { return false };
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
-    if layer.taps != 3 || layer.c != c || c + layer.g > total {
+    if layer.taps != 3 || layer.c != c || c + layer.g > out.total {
         return false;
     }
-    let input = Input { base: buffer.data_ptr() as usize, image: h * w * total, row: w * total, pixel: total, up: 0 };
-    run(buffer, [n, total, h, w], c, &input, &layer, width);
+    let input = Input { base: buffer.data_ptr() as usize, image: out.image, row: out.row, channel: out.channel, pixel: out.pixel, up: 0 };
+    run(buffer, &out, c, &input, &layer, width);
     true
 }
 
 /// `conv(x upsampled ×2^up)`, through a ReLU on the way up (up = 1), into the buffer.
 pub(crate) fn conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D, up: u32, width: Width) -> bool {
-    let (Some([n, total, h, w]), Ok(at)) = (output_shape(buffer), usize::try_from(at)) else { return false };
+    let (Some(out), Ok(at)) = (layout(buffer), usize::try_from(at)) else { return false };
+    let (n, total, h, w) = (out.n, out.total, out.h, out.w);
     if x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || x.dim() != 4 {
         return false;
     }
     let (Some(size), Some(stride)) = (as_usize(&x.size()), as_usize(&x.stride())) else { return false };
     let Some(layer) = Layer::of(None, conv, up == 1) else { return false };
     let (hs, ws) = (h >> up, w >> up);
-    if up > 1 || layer.taps != 3 || size != [n, layer.c, hs, ws] || hs << up != h || ws << up != w || (stride[1] != 1 && layer.c > 1) || stride[3] < layer.c || at + layer.g > total {
+    if up > 1 || layer.taps != 3 || size != [n, layer.c, hs, ws] || hs << up != h || ws << up != w || at + layer.g > total {
         return false;
     }
+    // A pixel's channels side by side, or a channel's pixels side by side (planar or row-planar
+    // layouts, and a single channel either way).
+    let side_by_side = stride[1] == 1 && stride[3] >= layer.c;
+    let channel_rows = stride[3] == 1 && (layer.c == 1 || stride[1] >= ws);
+    if !side_by_side && !channel_rows {
+        return false;
+    }
+    let (channel, pixel) = if channel_rows { (stride[1], 1) } else { (1, stride[3]) };
     // x is read while the buffer is written: they must not share memory.
     let extent = |ptr: usize, last: usize| ptr..ptr + 4 * (last + 1);
-    let x_last = (n - 1) * stride[0] + (hs - 1) * stride[2] + (ws - 1) * stride[3] + layer.c - 1;
+    let x_last = (n - 1) * stride[0] + (hs - 1) * stride[2] + (ws - 1) * pixel + (layer.c - 1) * channel;
     let (xs, bs) = (extent(x.data_ptr() as usize, x_last), extent(buffer.data_ptr() as usize, n * h * w * total - 1));
     if xs.start < bs.end && bs.start < xs.end {
         return false;
     }
-    let input = Input { base: x.data_ptr() as usize, image: stride[0], row: stride[2], pixel: stride[3], up };
-    run(buffer, [n, total, h, w], at, &input, &layer, width);
+    let input = Input { base: x.data_ptr() as usize, image: stride[0], row: stride[2], channel, pixel, up };
+    run(buffer, &out, at, &input, &layer, width);
     true
+}
+
+/// The network's 1×1 head (no bias) of `x`, a channel range of a row-planar buffer (see
+/// [`row_planar_buffer`]), into a fresh (n, outputs, h, w) tensor. Each output pixel is the
+/// sum of its channels times their weights, one fused multiply-add after the other from
+/// channel 0: the order in which libtorch's 1×1 convolution sums a channels-last input, so the
+/// CoMIRs are the same to the last bit (tests). libtorch itself would first turn the whole top
+/// buffer into channels-last, a copy that cost what the row-planar layout saved. None where
+/// this does not apply (then libtorch computes it).
+pub fn head(x: &Tensor, conv: &nn::Conv2D) -> Option<Tensor> {
+    if Width::detect().is_none() || conv.bs.is_some() || x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || x.dim() != 4 {
+        return None;
+    }
+    let (size, stride, ws) = (as_usize(&x.size())?, as_usize(&x.stride())?, as_usize(&conv.ws.size())?);
+    let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
+    if n * c * h * w == 0 || stride[3] != 1 || stride[1] != w || stride[2] < c * w || stride[0] < h * stride[2] || ws.len() != 4 || ws[1] != c || ws[2] != 1 || ws[3] != 1 || ws[0] == 0 {
+        return None;
+    }
+    let outputs = ws[0];
+    let weights = floats(&conv.ws)?; // [output][channel]
+    let out = Tensor::empty([n as i64, outputs as i64, h as i64, w as i64], (Kind::Float, Device::Cpu));
+    let (src, dst) = (x.data_ptr() as usize, out.data_ptr() as usize);
+    (0..n * h).into_par_iter().for_each(|r| {
+        let (image, y) = (r / h, r % h);
+        for (o, weights) in weights.chunks_exact(c).enumerate() {
+            // SAFETY: x is a live float tensor whose row (image, y) holds channel ch's pixel
+            // x at ch·w + x from `from` (strides checked above); `out` is a fresh contiguous
+            // (n, outputs, h, w) tensor of which this job alone writes rows (image, ·, y).
+            let (from, to) = unsafe { ((src as *const f32).add(image * stride[0] + y * stride[2]), std::slice::from_raw_parts_mut((dst as *mut f32).add(((image * outputs + o) * h + y) * w), w)) };
+            to.fill(0.0);
+            for (ch, &weight) in weights.iter().enumerate() {
+                // SAFETY: channel ch's row of w values lies in x (see above).
+                let row = unsafe { std::slice::from_raw_parts(from.add(ch * w), w) };
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX2 and FMA are present (Width::detect above); both rows hold w values.
+                let done = unsafe { simd::multiply_add_run(to.as_mut_ptr(), row.as_ptr(), w, weight) };
+                #[cfg(not(target_arch = "x86_64"))]
+                let done = 0;
+                for (t, &v) in to.iter_mut().zip(row).skip(done) {
+                    *t = v.mul_add(weight, *t);
+                }
+            }
+        }
+    });
+    Some(out)
 }
 
 /// The way down: `max_pool2(conv1×1(relu(bn(channels 0..C of buffer))))` written into channels
@@ -208,23 +303,25 @@ pub fn transition_down_into(next: &Tensor, buffer: &Tensor, channels: i64, bn: &
 }
 
 pub(crate) fn transition_down_with(next: &Tensor, buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
-    let (Some([n, total, h, w]), Some([n2, total2, h2, w2]), Ok(c)) = (output_shape(buffer), output_shape(next), usize::try_from(channels)) else { return false };
+    let (Some(from), Some(to), Ok(c)) = (layout(buffer), layout(next), usize::try_from(channels)) else { return false };
+    let (n, h, w, h2) = (from.n, from.h, from.w, to.h);
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
-    if layer.taps != 1 || layer.c != c || c > total || layer.g > total2 || n2 != n || h % 2 != 0 || w % 2 != 0 || h2 != h / 2 || w2 != w / 2 || next.data_ptr() == buffer.data_ptr() {
+    if layer.taps != 1 || layer.c != c || c > from.total || layer.g > to.total || to.n != n || h % 2 != 0 || w % 2 != 0 || h2 != h / 2 || to.w != w / 2 || next.data_ptr() == buffer.data_ptr() {
         return false;
     }
-    let geometry = Geometry { h, w, total, at: 0, row: padded_row(w, width.block()) };
+    let geometry = Geometry { h, w, at: 0, row: padded_row(w, width.block()), out: to };
+    let input = Input { base: 0, image: 0, row: from.row, channel: from.channel, pixel: from.pixel, up: 0 };
     let (src, dst) = (buffer.data_ptr() as usize, next.data_ptr() as usize);
     let jobs_per_image = (rayon::current_num_threads() * 4).clamp(1, h2);
     let band = h2.div_ceil(jobs_per_image);
     (0..n * h2.div_ceil(band)).into_par_iter().for_each(|job| {
         let (image, b) = (job / h2.div_ceil(band), job % h2.div_ceil(band));
-        // SAFETY: both are live, dense channels-last float tensors of their sizes (checked),
+        // SAFETY: both are live, dense float tensors of their sizes and layouts (checked),
         // distinct allocations of the network's (a level's buffer and the next one's). This
         // job reads channels 0..c of its rows' pairs of `buffer` and writes channels 0..g of
         // its rows of `next` only.
-        let (from, to) = unsafe { ((src as *const f32).add(image * h * w * total), (dst as *mut f32).add(image * h2 * w2 * total2)) };
-        pool_band(to, total2, from, &geometry, &layer, b * band..((b + 1) * band).min(h2), width);
+        let (src, dst) = unsafe { ((src as *const f32).add(image * from.image), (dst as *mut f32).add(image * to.image)) };
+        pool_band(dst, src, &input, &geometry, &layer, b * band..((b + 1) * band).min(h2), width);
     });
     true
 }
@@ -234,21 +331,20 @@ fn max_or_nan(a: f32, b: f32) -> f32 {
     if b > a || b.is_nan() { b } else { a }
 }
 
-/// Rows `rows` of the pooled output (`to`, pixels of `total2` channels): each from two
-/// normalised input rows, convolved 1×1, the 2×2 maximum written.
+/// Rows `rows` of the pooled output (`to`, laid out as `geo.out`): each from two normalised
+/// input rows (`from`, read as `input` says), convolved 1×1, the 2×2 maximum written.
 #[allow(clippy::too_many_arguments)]
-fn pool_band(to: *mut f32, total2: usize, from: *const f32, geo: &Geometry, layer: &Layer, rows: std::ops::Range<usize>, width: Width) {
+fn pool_band(to: *mut f32, from: *const f32, input: &Input, geo: &Geometry, layer: &Layer, rows: std::ops::Range<usize>, width: Width) {
     let plane = layer.c * geo.row;
     let mut cache = vec![0.0f32; 2 * plane];
-    let input = Input { base: 0, image: 0, row: geo.w * geo.total, pixel: geo.total, up: 0 };
     let block = width.block();
     let (mut top, mut bottom) = (vec![0.0f32; GROUP * block], vec![0.0f32; GROUP * block]);
-    let w2 = geo.w / 2;
+    let out = &geo.out;
     for y2 in rows {
         for k in 0..2 {
             // SAFETY: input row 2·y2 + k < h lies inside the image (see the caller).
-            let pixels = unsafe { std::slice::from_raw_parts(from.add((2 * y2 + k) * input.row), (geo.w - 1) * geo.total + layer.c) };
-            normalise_row(&mut cache[k * plane..][..plane], pixels, &input, geo, layer);
+            let pixels = unsafe { std::slice::from_raw_parts(from.add((2 * y2 + k) * input.row), input.row_extent(geo.w, layer.c)) };
+            normalise_row(&mut cache[k * plane..][..plane], pixels, input, geo, layer);
         }
         // Column 0 of a cached row is the padding: pixel x is at 1 + x.
         let (r0, r1) = (&cache[1..plane], &cache[plane + 1..]);
@@ -262,13 +358,13 @@ fn pool_band(to: *mut f32, total2: usize, from: *const f32, geo: &Geometry, laye
                 convolve_group(&mut bottom, [r1], x0, geo.row, layer.c, weights, bias, outputs, width);
                 for p in 0..block.min(geo.w - x0) / 2 {
                     // SAFETY: output pixel (y2, x0/2 + p) lies in `to` (x0 + 2p < w); its
-                    // channels 8·group + o < g ≤ total2 belong to this job's row alone.
-                    let dst = unsafe { to.add((y2 * w2 + x0 / 2 + p) * total2 + group * GROUP) };
+                    // channels 8·group + o < g ≤ the next buffer's belong to this job's row alone.
+                    let dst = unsafe { to.add(y2 * out.row + (x0 / 2 + p) * out.pixel + group * GROUP * out.channel) };
                     for o in 0..outputs {
                         let at = o * block + 2 * p;
                         let m = max_or_nan(max_or_nan(max_or_nan(top[at], top[at + 1]), bottom[at]), bottom[at + 1]);
                         // SAFETY: see `dst`.
-                        unsafe { *dst.add(o) = m };
+                        unsafe { *dst.add(o * out.channel) = m };
                     }
                 }
                 x0 += block;
@@ -278,43 +374,55 @@ fn pool_band(to: *mut f32, total2: usize, from: *const f32, geo: &Geometry, laye
 }
 
 /// Where the convolution's input pixels are: pixel (image, y, x) of the output's grid reads
-/// its `c` channels at base + image·image + (y >> up)·row + (x >> up)·pixel (values).
+/// its channel ch at base + image·image + (y >> up)·row + ch·channel + (x >> up)·pixel
+/// (values). Either channel = 1 (a pixel's channels side by side) or pixel = 1 (a channel's
+/// pixels side by side).
 struct Input {
     base: usize,
     image: usize,
     row: usize,
+    channel: usize,
     pixel: usize,
     /// 1: the input is the nearest ×2 upsampling of the tensor there; 0: the tensor itself.
     up: u32,
 }
 
+impl Input {
+    /// Values from a row's start to its last one read, for an output `w` wide and `c` channels.
+    fn row_extent(&self, w: usize, c: usize) -> usize {
+        ((w - 1) >> self.up) * self.pixel + (c - 1) * self.channel + 1
+    }
+}
+
 /// The layer over the whole buffer, in bands of rows on the thread pool.
-fn run(buffer: &Tensor, [n, total, h, w]: [usize; 4], at: usize, input: &Input, layer: &Layer, width: Width) {
+fn run(buffer: &Tensor, out: &Layout, at: usize, input: &Input, layer: &Layer, width: Width) {
     let base = buffer.data_ptr() as usize;
-    let geometry = Geometry { h, w, total, at, row: padded_row(w, width.block()) };
+    let (n, h, w) = (out.n, out.h, out.w);
+    let geometry = Geometry { h, w, at, row: padded_row(w, width.block()), out: *out };
     // Bands of rows, a few per thread (each band normalises its two border rows again).
     let bands_per_image = (rayon::current_num_threads() * 4).clamp(1, h.div_ceil(8).max(1));
     let band = h.div_ceil(bands_per_image);
     (0..n * h.div_ceil(band)).into_par_iter().for_each(|job| {
         let (image, b) = (job / h.div_ceil(band), job % h.div_ceil(band));
         let rows = b * band..((b + 1) * band).min(h);
-        // SAFETY: the buffer is a live, dense channels-last float tensor of n·h·w·total values
-        // (checked by the callers); image `image` starts h·w·total values in. The input is
+        // SAFETY: the buffer is a live, dense float tensor of n·h·w·total values laid out as
+        // `out` says (checked by the callers); image `image` starts h·w·total values in. The input is
         // read at the offsets `Input` gives, inside its own live tensor (checked by the
         // callers), which shares no memory with the channels written — at..at+g of this
         // band's rows only: no two bands write the same value, and no value written is read.
-        let (out, src) = unsafe { ((base as *mut f32).add(image * h * w * total), (input.base as *const f32).add(image * input.image)) };
-        run_band(out, src, input, &geometry, layer, rows, width);
+        let (dst, src) = unsafe { ((base as *mut f32).add(image * out.image), (input.base as *const f32).add(image * input.image)) };
+        run_band(dst, src, input, &geometry, layer, rows, width);
     });
 }
 
-/// An image's shape, the first channel written, and the padded length of a cached channel row.
+/// An image's shape, the first channel written, the padded length of a cached channel row,
+/// and the layout of the buffer written.
 struct Geometry {
     h: usize,
     w: usize,
-    total: usize,
     at: usize,
     row: usize,
+    out: Layout,
 }
 
 /// A channel row of the cache holds `w` pixels after one zero (the left padding) and zeros
@@ -332,12 +440,12 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
     let zeros = vec![0.0f32; plane];
     let mut cached = [usize::MAX; 3];
     let mut out = vec![0.0f32; GROUP * width.block()];
-    let source_w = geo.w >> input.up;
+    let layout = &geo.out;
     for y in rows {
         for k in y.saturating_sub(1)..(y + 2).min(geo.h) {
             if cached[k % 3] != k {
                 // SAFETY: source row k >> up lies inside the input (see `run`).
-                let pixels = unsafe { std::slice::from_raw_parts(src.add((k >> input.up) * input.row), (source_w - 1) * input.pixel + layer.c) };
+                let pixels = unsafe { std::slice::from_raw_parts(src.add((k >> input.up) * input.row), input.row_extent(geo.w, layer.c)) };
                 normalise_row(&mut cache[(k % 3) * plane..][..plane], pixels, input, geo, layer);
                 cached[k % 3] = k;
             }
@@ -357,23 +465,33 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
                         *v = if *v < 0.0 { 0.0 } else { *v };
                     }
                 }
-                // Turn the block into the pixels' channels at + 8·group …, 8 pixels at a time.
                 let valid = width.block().min(geo.w - x0);
                 // SAFETY: pixels (y, x0 .. x0 + valid) lie in the image; their channels
                 // at + 8·group + 0..8 are inside `total` (checked: at + g ≤ total) and belong
                 // to this band's row alone; `out` holds 8 rows of `block` values.
-                let pixel = |px: usize| unsafe { image.add((y * geo.w + x0 + px) * geo.total + geo.at + group * GROUP) };
+                let pixel = |px: usize| unsafe { image.add(y * layout.row + (x0 + px) * layout.pixel + (geo.at + group * GROUP) * layout.channel) };
+                if layout.pixel == 1 {
+                    // Row-planar: each output's pixels go side by side, as computed.
+                    for o in 0..outputs {
+                        // SAFETY: see `pixel`; output o's `valid` pixels lie in its channel row.
+                        unsafe { std::ptr::copy_nonoverlapping(out.as_ptr().add(o * width.block()), pixel(0).add(o * layout.channel), valid) };
+                    }
+                    x0 += width.block();
+                    continue;
+                }
+                // Channels-last: turn the block into the pixels' channels at + 8·group …, 8
+                // pixels at a time.
                 let mut px = 0;
                 #[cfg(target_arch = "x86_64")]
                 while outputs == GROUP && px + 8 <= valid {
                     // SAFETY: as above, AVX2 is present where this runs (both widths have it).
-                    unsafe { simd::store_8x8(pixel(px), geo.total, out.as_ptr().add(px), width.block()) };
+                    unsafe { simd::store_8x8(pixel(px), layout.pixel, out.as_ptr().add(px), width.block()) };
                     px += 8;
                 }
                 #[cfg(target_arch = "x86_64")]
                 while outputs == HALF && px + 8 <= valid {
                     // SAFETY: as above.
-                    unsafe { simd::store_4x8(pixel(px), geo.total, out.as_ptr().add(px), width.block()) };
+                    unsafe { simd::store_4x8(pixel(px), layout.pixel, out.as_ptr().add(px), width.block()) };
                     px += 8;
                 }
                 for px in px..valid {
@@ -390,13 +508,32 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
 
 /// `relu(x·scale + shift)` (or x itself, for the way up) of one output row into the cache's
 /// channel rows: channel ch's pixel x at ch·row + 1 + x, read from source pixel x >> up (at
-/// (x >> up)·pixel in `pixels`). NaN stays NaN, as with libtorch. Blocks of 8 pixels × 8
-/// channels are normalised as read and turned in registers.
+/// ch·channel + (x >> up)·pixel in `pixels`). NaN stays NaN, as with libtorch. Channel rows
+/// (pixel = 1) are normalised in runs of 8 pixels; a pixel's channels side by side, in blocks
+/// of 8 pixels × 8 channels normalised as read and turned in registers.
 fn normalise_row(cache: &mut [f32], pixels: &[f32], input: &Input, geo: &Geometry, layer: &Layer) {
     let c = layer.c;
+    assert!(cache.len() >= c * geo.row && geo.row > geo.w && pixels.len() >= input.row_extent(geo.w, c));
+    if input.pixel == 1 {
+        for ch in 0..c {
+            let (from, to) = (&pixels[ch * input.channel..][..((geo.w - 1) >> input.up) + 1], &mut cache[ch * geo.row + 1..][..geo.w]);
+            let (scale, shift) = (layer.scale[ch], layer.shift[ch]);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller runs this only where AVX2 is present; the run writes the
+            // first values of `to` (w of them) from `from`'s first w >> up (asserted above).
+            let done = unsafe { simd::normalise_run(to.as_mut_ptr(), from.as_ptr(), geo.w, input.up, scale, shift, layer.relu_in) };
+            #[cfg(not(target_arch = "x86_64"))]
+            let done = 0;
+            for (x, v) in to.iter_mut().enumerate().skip(done) {
+                // Multiply, then add, as the vector run does.
+                let y = from[x >> input.up] * scale + shift;
+                *v = if layer.relu_in && y < 0.0 { 0.0 } else { y };
+            }
+        }
+        return;
+    }
     let (full_x, full_c) = (geo.w / 8 * 8, c / 8 * 8);
     let source = |x: usize| (x >> input.up) * input.pixel;
-    assert!(cache.len() >= c * geo.row && geo.row > geo.w && pixels.len() >= source(geo.w - 1) + c);
     #[cfg(target_arch = "x86_64")]
     for x in (0..full_x).step_by(8) {
         for ch in (0..full_c).step_by(8) {
@@ -549,6 +686,38 @@ mod simd {
         ]
     }
 
+    /// dst[i] = src[i]·weight + dst[i], fused (one rounding), for the first whole runs of 8 of
+    /// `n` values; returns how many (n rounded down to 8).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn multiply_add_run(dst: *mut f32, src: *const f32, n: usize, weight: f32) -> usize {
+        let w = _mm256_set1_ps(weight);
+        let mut i = 0;
+        while i + 8 <= n {
+            _mm256_storeu_ps(dst.add(i), _mm256_fmadd_ps(_mm256_loadu_ps(src.add(i)), w, _mm256_loadu_ps(dst.add(i))));
+            i += 8;
+        }
+        i
+    }
+
+    /// The first whole runs of 8 of `n` values normalised: dst[i] = max(0, src[i >> up]·scale +
+    /// shift), NaN kept, or without the max where `relu` is false. Returns how many were
+    /// written (n rounded down to 8); src must hold (n - 1 >> up) + 1 values, dst n.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn normalise_run(dst: *mut f32, src: *const f32, n: usize, up: u32, scale: f32, shift: f32, relu: bool) -> usize {
+        let (a, b, zero) = (_mm256_set1_ps(scale), _mm256_set1_ps(shift), _mm256_setzero_ps());
+        let twice = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+        let mut i = 0;
+        while i + 8 <= n {
+            // Upsampled ×2: each of 4 source values twice (only the low half is read).
+            let x = if up == 0 { _mm256_loadu_ps(src.add(i)) } else { _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(src.add(i >> 1))), twice) };
+            // Multiply, then add (not fused), as the channels-last path and the scalar rest.
+            let y = _mm256_add_ps(_mm256_mul_ps(x, a), b);
+            _mm256_storeu_ps(dst.add(i), if relu { _mm256_max_ps(zero, y) } else { y });
+            i += 8;
+        }
+        i
+    }
+
     /// Eight pixels' eight channels (pixel i's at src + (i >> up)·stride) normalised —
     /// max(0, x·scale + shift), NaN kept — into eight channel rows (channel k's at
     /// dst + k·row, pixels side by side).
@@ -601,6 +770,23 @@ mod tests {
     use crate::model::fused::tests::{randomise_batch_norms, seeded};
     use crate::model::net::to_channels_last;
 
+    /// A (n, c, h, w) tensor stored row-planar (see [`row_planar_buffer`]).
+    fn to_row_planar(t: &Tensor) -> Tensor {
+        t.permute([0, 2, 1, 3]).contiguous().permute([0, 2, 1, 3])
+    }
+
+    /// The layouts the kernels read and write. Every test runs in both and the two must give
+    /// the same values to the last bit: the network's layout does not change a CoMIR.
+    const LAYOUTS: [fn(&Tensor) -> Tensor; 2] = [to_channels_last, to_row_planar];
+
+    /// Each width's results in the layouts, equal to the last bit (NaN where the first has it).
+    fn same_in_every_layout(results: &[(Width, Tensor)]) {
+        for (width, got) in results {
+            let first = &results.iter().find(|(w, _)| w == width).unwrap().1;
+            assert!(got.isnan().equal(&first.isnan()) && got.nan_to_num(7.0, None, None).equal(&first.nan_to_num(7.0, None, None)), "{width:?}: the layouts differ");
+        }
+    }
+
     /// The widths this CPU can run (the test covers each of them).
     fn widths() -> Vec<Width> {
         #[cfg(target_arch = "x86_64")]
@@ -630,12 +816,13 @@ mod tests {
             let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
             let conv = nn::conv2d(vs.root() / "conv", c, g, 3, nn::ConvConfig { padding: 1, ..Default::default() });
             randomise_batch_norms(&vs);
-            let original = to_channels_last(&Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu)));
-            let _ = original.get(1).get(2).get(h / 2).get(w - 1).fill_(f64::NAN);
-            let input = original.narrow(1, 0, c);
-            let want = tch::no_grad(|| input.contiguous().apply_t(&bn, false).relu().apply(&conv));
+            let values = Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu));
+            let _ = values.get(1).get(2).get(h / 2).get(w - 1).fill_(f64::NAN);
+            let want = tch::no_grad(|| values.narrow(1, 0, c).contiguous().apply_t(&bn, false).relu().apply(&conv));
             assert!(want.abs().nan_to_num(0.0, None, None).max().double_value(&[]) > 0.5, "a layer that computes nothing proves nothing");
-            for width in widths() {
+            let mut results = vec![];
+            for (layout, width) in LAYOUTS.iter().flat_map(|l| widths().into_iter().map(move |w| (l, w))) {
+                let original = layout(&values);
                 let buffer = original.copy();
                 assert!(tch::no_grad(|| dense_layer_with(&buffer, c, &bn, &conv, width)), "{width:?} refused a buffer it takes");
                 let got = buffer.narrow(1, c, g);
@@ -647,7 +834,9 @@ mod tests {
                 // The input and the channels after the layer's are as they were.
                 let untouched = |t: &Tensor| Tensor::cat(&[t.narrow(1, 0, c), t.narrow(1, c + g, total - c - g)], 1).nan_to_num(7.0, None, None);
                 assert!(untouched(&buffer).equal(&untouched(&original)), "{width:?} wrote outside its channels");
+                results.push((width, got.contiguous()));
             }
+            same_in_every_layout(&results);
         }
     }
 
@@ -661,13 +850,15 @@ mod tests {
         for (c, g, skip, total, h, w, wider) in [(16, 16, 12, 40, 10, 46, 20), (12, 12, 8, 32, 6, 34, 12), (5, 3, 0, 8, 4, 18, 9)] {
             let vs = nn::VarStore::new(Device::Cpu);
             let conv = nn::conv2d(vs.root() / "tu", c, g, 3, nn::ConvConfig { padding: 1, ..Default::default() });
-            let below = to_channels_last(&Tensor::randn([2, wider, h / 2, w / 2], (Kind::Float, Device::Cpu)));
-            let _ = below.get(1).get(wider - c).get(1).get(w / 2 - 1).fill_(f64::NAN);
-            let x = below.narrow(1, wider - c, c);
-            let want = tch::no_grad(|| x.upsample_nearest2d([h, w], None, None).apply(&conv).relu());
+            let below_values = Tensor::randn([2, wider, h / 2, w / 2], (Kind::Float, Device::Cpu));
+            let _ = below_values.get(1).get(wider - c).get(1).get(w / 2 - 1).fill_(f64::NAN);
+            let want = tch::no_grad(|| below_values.narrow(1, wider - c, c).upsample_nearest2d([h, w], None, None).apply(&conv).relu());
             assert!(want.nan_to_num(0.0, None, None).max().double_value(&[]) > 0.5 && want.eq(0.0).any().int64_value(&[]) == 1, "the ReLU both keeps and clips");
-            let original = to_channels_last(&Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu)));
-            for width in widths() {
+            let values = Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu));
+            let mut results = vec![];
+            for (layout, width) in LAYOUTS.iter().flat_map(|l| widths().into_iter().map(move |w| (l, w))) {
+                let (below, original) = (layout(&below_values), layout(&values));
+                let x = below.narrow(1, wider - c, c);
                 let buffer = original.copy();
                 assert!(tch::no_grad(|| conv_with(&buffer, skip, &x, &conv, 1, width)), "{width:?} refused");
                 let got = buffer.narrow(1, skip, g);
@@ -679,11 +870,13 @@ mod tests {
                 // Sizes that do not double, and an input inside the output, are refused.
                 let before = buffer.copy();
                 assert!(!conv_with(&buffer, skip, &x.narrow(3, 0, w / 2 - 1), &conv, 1, width));
-                assert!(!conv_with(&buffer, skip, &to_channels_last(&Tensor::zeros([2, c, h, w], (Kind::Float, Device::Cpu))), &conv, 1, width));
+                assert!(!conv_with(&buffer, skip, &layout(&Tensor::zeros([2, c, h, w], (Kind::Float, Device::Cpu))), &conv, 1, width));
                 let inside = buffer.narrow(2, 0, h / 2).narrow(3, 0, w / 2).narrow(1, 0, c);
                 assert!(!conv_with(&buffer, skip, &inside, &conv, 1, width), "aliasing input taken");
                 assert!(buffer.nan_to_num(7.0, None, None).equal(&before.nan_to_num(7.0, None, None)), "a refusal wrote");
+                results.push((width, got.contiguous()));
             }
+            same_in_every_layout(&results);
         }
     }
 
@@ -698,13 +891,16 @@ mod tests {
             let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
             let conv = nn::conv2d(vs.root() / "td", c, g, 1, Default::default());
             randomise_batch_norms(&vs);
-            let buffer = to_channels_last(&Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu)));
-            let _ = buffer.get(1).get(0).get(h - 1).get(3).fill_(f64::NAN);
-            let want = tch::no_grad(|| buffer.narrow(1, 0, c).contiguous().apply_t(&bn, false).relu().apply(&conv).max_pool2d_default(2));
+            let values = Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu));
+            let _ = values.get(1).get(0).get(h - 1).get(3).fill_(f64::NAN);
+            let want = tch::no_grad(|| values.narrow(1, 0, c).contiguous().apply_t(&bn, false).relu().apply(&conv).max_pool2d_default(2));
             assert!(want.isnan().any().int64_value(&[]) == 1 && want.nan_to_num(0.0, None, None).abs().max().double_value(&[]) > 0.5);
-            let original = to_channels_last(&Tensor::randn([2, total2, h / 2, w / 2], (Kind::Float, Device::Cpu)));
-            let input_before = buffer.copy();
-            for width in widths() {
+            let next_values = Tensor::randn([2, total2, h / 2, w / 2], (Kind::Float, Device::Cpu));
+            let mut results = vec![];
+            // Both buffers in one layout, and the level's in one and the next in the other.
+            for ((layout, next_layout), width) in LAYOUTS.iter().flat_map(|a| LAYOUTS.iter().map(move |b| (a, b))).flat_map(|l| widths().into_iter().map(move |w| (l, w))) {
+                let (buffer, original) = (layout(&values), next_layout(&next_values));
+                let input_before = buffer.copy();
                 let next = original.copy();
                 assert!(tch::no_grad(|| transition_down_with(&next, &buffer, c, &bn, &conv, width)), "{width:?} refused");
                 let got = next.narrow(1, 0, g);
@@ -714,12 +910,14 @@ mod tests {
                 assert!(next.narrow(1, g, total2 - g).equal(&original.narrow(1, g, total2 - g)), "{width:?} wrote past its channels");
                 assert!(buffer.nan_to_num(7.0, None, None).equal(&input_before.nan_to_num(7.0, None, None)), "{width:?} wrote into its input");
                 // Sizes that do not halve, and the buffer as its own next, are refused.
-                let wrong = to_channels_last(&Tensor::zeros([2, total2, h / 2, w / 2 - 1], (Kind::Float, Device::Cpu)));
+                let wrong = next_layout(&Tensor::zeros([2, total2, h / 2, w / 2 - 1], (Kind::Float, Device::Cpu)));
                 assert!(!transition_down_with(&wrong, &buffer, c, &bn, &conv, width) && wrong.eq(0.0).all().int64_value(&[]) == 1);
                 assert!(!transition_down_with(&buffer, &buffer, c, &bn, &conv, width));
-                let odd = to_channels_last(&Tensor::zeros([2, total, h + 1, w], (Kind::Float, Device::Cpu)));
+                let odd = layout(&Tensor::zeros([2, total, h + 1, w], (Kind::Float, Device::Cpu)));
                 assert!(!transition_down_with(&original.copy(), &odd, c, &bn, &conv, width));
+                results.push((width, got.contiguous()));
             }
+            same_in_every_layout(&results);
         }
     }
 
@@ -732,18 +930,48 @@ mod tests {
             let vs = nn::VarStore::new(Device::Cpu);
             let conv = nn::conv2d(vs.root() / "init", c, g, 3, nn::ConvConfig { padding: 1, ..Default::default() });
             let image = Tensor::randn([2, c, h, w], (Kind::Float, Device::Cpu));
-            let x = if c == 1 { image.shallow_clone() } else { to_channels_last(&image) };
             let want = tch::no_grad(|| image.apply(&conv));
-            for width in widths() {
-                let buffer = to_channels_last(&Tensor::zeros([2, total, h, w], (Kind::Float, Device::Cpu)));
-                assert!(tch::no_grad(|| conv_with(&buffer, 0, &x, &conv, 0, width)), "{width:?} refused");
+            let mut results = vec![];
+            // The image as it comes (planar), and channels side by side; into either layout.
+            for ((x, layout), width) in [image.shallow_clone(), to_channels_last(&image)].iter().flat_map(|x| LAYOUTS.iter().map(move |l| (x, l))).flat_map(|l| widths().into_iter().map(move |w| (l, w))) {
+                let buffer = layout(&Tensor::zeros([2, total, h, w], (Kind::Float, Device::Cpu)));
+                assert!(tch::no_grad(|| conv_with(&buffer, 0, x, &conv, 0, width)), "{width:?} refused");
                 let diff = (buffer.narrow(1, 0, g) - &want).abs().max().double_value(&[]);
                 assert!(diff < 1e-5 * want.abs().max().double_value(&[]), "{width:?} c={c}: largest difference {diff}");
                 assert!(buffer.narrow(1, g, total - g).eq(0.0).all().int64_value(&[]) == 1, "{width:?} wrote past its channels");
-                if c > 1 {
-                    assert!(!conv_with(&buffer, 0, &image, &conv, 0, width), "planar channels taken");
-                }
+                // Channels neither side by side nor in rows of their own are refused.
+                let interleaved = image.permute([0, 1, 3, 2]).contiguous().permute([0, 1, 3, 2]);
+                assert!(c == 1 || !conv_with(&buffer, 0, &interleaved, &conv, 0, width), "column-major channels taken");
+                results.push((width, buffer.narrow(1, 0, g).contiguous()));
             }
+            same_in_every_layout(&results);
+        }
+    }
+
+    /// The head: libtorch's 1×1 convolution (no bias) of the same channels laid out
+    /// channels-last, to the last bit, read from a row-planar buffer's channel range (rows
+    /// that are not whole runs of 8; one and three outputs); refused for other layouts and for
+    /// a head with a bias.
+    #[test]
+    fn the_head_gives_libtorchs_to_the_last_bit() {
+        if widths().is_empty() {
+            return;
+        }
+        let _seed = seeded(16);
+        for (c, total, outputs, h, w) in [(64, 64, 1, 6, 37), (16, 40, 3, 5, 64), (80, 90, 1, 3, 9)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let conv = nn::conv2d(vs.root() / "head", c, outputs, 1, nn::ConvConfig { bias: false, ..Default::default() });
+            let biased = nn::conv2d(vs.root() / "biased", c, outputs, 1, Default::default());
+            crate::model::net::use_channels_last(&vs);
+            let values = Tensor::randn([2, total, h, w], (Kind::Float, Device::Cpu)).relu();
+            let x = to_row_planar(&values).narrow(1, 0, c);
+            let want = tch::no_grad(|| to_channels_last(&values.narrow(1, 0, c)).apply(&conv));
+            let got = head(&x, &conv).expect("a row-planar channel range is taken");
+            assert_eq!(got.size(), want.size());
+            assert!(want.abs().max().double_value(&[]) > 0.5, "a head that computes nothing proves nothing");
+            assert!(got.equal(&want), "c={c}, {outputs} outputs, {h}×{w}: not libtorch's to the last bit");
+            assert!(head(&to_channels_last(&values).narrow(1, 0, c), &conv).is_none(), "channels-last taken");
+            assert!(head(&x, &biased).is_none(), "a bias taken");
         }
     }
 

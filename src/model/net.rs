@@ -100,10 +100,18 @@ impl DenseBlock {
 }
 
 /// An uninitialised buffer of `c` feature maps of `h` × `w`, like `like`'s (kind, device), in
-/// the layout the layers expect (channels-last on the CPU, see `to_channels_last`).
+/// the layout its layers compute fastest: row-planar where the CPU kernels serve (see
+/// `dense_conv::row_planar_buffer`), channels-last for libtorch on the CPU (see
+/// `to_channels_last`), plain elsewhere.
 fn empty_buffer(like: &Tensor, n: i64, c: i64, h: i64, w: i64) -> Tensor {
     let options = (like.kind(), like.device());
-    if like.device() == Device::Cpu { Tensor::empty([n, h, w, c], options).permute([0, 3, 1, 2]) } else { Tensor::empty([n, c, h, w], options) }
+    if like.device() != Device::Cpu {
+        Tensor::empty([n, c, h, w], options)
+    } else if like.kind() == tch::Kind::Float && super::dense_conv::serve(Device::Cpu) {
+        super::dense_conv::row_planar_buffer(n, c, h, w)
+    } else {
+        Tensor::empty([n, h, w, c], options).permute([0, 3, 1, 2])
+    }
 }
 
 /// A buffer of `x`'s channels and `room` more feature maps (uninitialised) the size of
@@ -257,7 +265,7 @@ impl Tiramisu {
             drop(x);
             x = block.forward_in(&buffer, skip + up_channels);
         }
-        x.apply(&self.head)
+        super::dense_conv::head(&x, &self.head).unwrap_or_else(|| x.apply(&self.head))
     }
 }
 
