@@ -343,7 +343,7 @@ fn pool_band(to: *mut f32, from: *const f32, input: &Input, geo: &Geometry, laye
     for y2 in rows {
         for k in 0..2 {
             // SAFETY: input row 2·y2 + k < h lies inside the image (see the caller).
-            let pixels = unsafe { std::slice::from_raw_parts(from.add((2 * y2 + k) * input.row), input.row_extent(geo.w, layer.c)) };
+            let pixels = Source { values: unsafe { from.add((2 * y2 + k) * input.row) }, len: input.row_extent(geo.w, layer.c) };
             normalise_row(&mut cache[k * plane..][..plane], pixels, input, geo, layer);
         }
         // Column 0 of a cached row is the padding: pixel x is at 1 + x.
@@ -445,7 +445,7 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
         for k in y.saturating_sub(1)..(y + 2).min(geo.h) {
             if cached[k % 3] != k {
                 // SAFETY: source row k >> up lies inside the input (see `run`).
-                let pixels = unsafe { std::slice::from_raw_parts(src.add((k >> input.up) * input.row), input.row_extent(geo.w, layer.c)) };
+                let pixels = Source { values: unsafe { src.add((k >> input.up) * input.row) }, len: input.row_extent(geo.w, layer.c) };
                 normalise_row(&mut cache[(k % 3) * plane..][..plane], pixels, input, geo, layer);
                 cached[k % 3] = k;
             }
@@ -506,17 +506,48 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
     }
 }
 
+/// One input row's values, from its first to its last one read, through a raw pointer: in a
+/// channels-last buffer that stretch also holds the channels a layer writes (in other bands'
+/// rows too, at the same time), which a shared slice over it must not span.
+#[derive(Clone, Copy)]
+struct Source {
+    values: *const f32,
+    len: usize,
+}
+
+impl Source {
+    /// Value `i` of the row.
+    fn at(&self, i: usize) -> f32 {
+        assert!(i < self.len);
+        // SAFETY: the callers make a Source of `len` readable values of a live tensor.
+        unsafe { *self.values.add(i) }
+    }
+
+    /// Values i..i+n as a slice.
+    ///
+    /// # Safety
+    /// Nothing may write them while the slice lives.
+    unsafe fn run(&self, i: usize, n: usize) -> &[f32] {
+        assert!(i + n <= self.len);
+        // SAFETY: inside the row's readable values (asserted); unwritten (the caller's promise).
+        unsafe { std::slice::from_raw_parts(self.values.add(i), n) }
+    }
+}
+
 /// `relu(x·scale + shift)` (or x itself, for the way up) of one output row into the cache's
 /// channel rows: channel ch's pixel x at ch·row + 1 + x, read from source pixel x >> up (at
 /// ch·channel + (x >> up)·pixel in `pixels`). NaN stays NaN, as with libtorch. Channel rows
 /// (pixel = 1) are normalised in runs of 8 pixels; a pixel's channels side by side, in blocks
 /// of 8 pixels × 8 channels normalised as read and turned in registers.
-fn normalise_row(cache: &mut [f32], pixels: &[f32], input: &Input, geo: &Geometry, layer: &Layer) {
+fn normalise_row(cache: &mut [f32], pixels: Source, input: &Input, geo: &Geometry, layer: &Layer) {
     let c = layer.c;
-    assert!(cache.len() >= c * geo.row && geo.row > geo.w && pixels.len() >= input.row_extent(geo.w, c));
+    assert!(cache.len() >= c * geo.row && geo.row > geo.w && pixels.len >= input.row_extent(geo.w, c));
     if input.pixel == 1 {
         for ch in 0..c {
-            let (from, to) = (&pixels[ch * input.channel..][..((geo.w - 1) >> input.up) + 1], &mut cache[ch * geo.row + 1..][..geo.w]);
+            // SAFETY: an input channel's row, which nothing writes while the layer runs (it
+            // writes other channels; in these layouts a channel's row is a stretch of its own).
+            let from = unsafe { pixels.run(ch * input.channel, ((geo.w - 1) >> input.up) + 1) };
+            let to = &mut cache[ch * geo.row + 1..][..geo.w];
             let (scale, shift) = (layer.scale[ch], layer.shift[ch]);
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the caller runs this only where AVX2 is present; the run writes the
@@ -541,12 +572,12 @@ fn normalise_row(cache: &mut [f32], pixels: &[f32], input: &Input, geo: &Geometr
             // channels ch..ch+8 (≤ c) of source pixels inside `pixels`, and channel rows
             // ch..ch+8 hold x+1..x+9 (≤ w + 1 ≤ row) in `cache` (asserted above).
             unsafe {
-                simd::normalise_8x8(cache.as_mut_ptr().add(ch * geo.row + 1 + x), geo.row, pixels.as_ptr().add(source(x) + ch), input.pixel, input.up, &layer.scale[ch..ch + 8], &layer.shift[ch..ch + 8], layer.relu_in)
+                simd::normalise_8x8(cache.as_mut_ptr().add(ch * geo.row + 1 + x), geo.row, pixels.values.add(source(x) + ch), input.pixel, input.up, &layer.scale[ch..ch + 8], &layer.shift[ch..ch + 8], layer.relu_in)
             };
         }
     }
     let one = |cache: &mut [f32], x: usize, ch: usize| {
-        let v = pixels[source(x) + ch] * layer.scale[ch] + layer.shift[ch];
+        let v = pixels.at(source(x) + ch) * layer.scale[ch] + layer.shift[ch];
         cache[ch * geo.row + 1 + x] = if layer.relu_in && v < 0.0 { 0.0 } else { v };
     };
     let simd_done = if cfg!(target_arch = "x86_64") { (full_x, full_c) } else { (0, 0) };
