@@ -476,28 +476,27 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
                         // SAFETY: see `pixel`; output o's `valid` pixels lie in its channel row.
                         unsafe { std::ptr::copy_nonoverlapping(out.as_ptr().add(o * width.block()), pixel(0).add(o * layout.channel), valid) };
                     }
-                    x0 += width.block();
-                    continue;
-                }
-                // Channels-last: turn the block into the pixels' channels at + 8·group …, 8
-                // pixels at a time.
-                let mut px = 0;
-                #[cfg(target_arch = "x86_64")]
-                while outputs == GROUP && px + 8 <= valid {
-                    // SAFETY: as above, AVX2 is present where this runs (both widths have it).
-                    unsafe { simd::store_8x8(pixel(px), layout.pixel, out.as_ptr().add(px), width.block()) };
-                    px += 8;
-                }
-                #[cfg(target_arch = "x86_64")]
-                while outputs == HALF && px + 8 <= valid {
-                    // SAFETY: as above.
-                    unsafe { simd::store_4x8(pixel(px), layout.pixel, out.as_ptr().add(px), width.block()) };
-                    px += 8;
-                }
-                for px in px..valid {
-                    for o in 0..outputs {
-                        // SAFETY: see `pixel` (only the group's outputs below g are written).
-                        unsafe { *pixel(px).add(o) = out[o * width.block() + px] };
+                } else {
+                    // Channels-last: turn the block into the pixels' channels at + 8·group …,
+                    // 8 pixels at a time.
+                    let mut px = 0;
+                    #[cfg(target_arch = "x86_64")]
+                    while outputs == GROUP && px + 8 <= valid {
+                        // SAFETY: as above, AVX2 is present where this runs (both widths have it).
+                        unsafe { simd::store_8x8(pixel(px), layout.pixel, out.as_ptr().add(px), width.block()) };
+                        px += 8;
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    while outputs == HALF && px + 8 <= valid {
+                        // SAFETY: as above.
+                        unsafe { simd::store_4x8(pixel(px), layout.pixel, out.as_ptr().add(px), width.block()) };
+                        px += 8;
+                    }
+                    for px in px..valid {
+                        for o in 0..outputs {
+                            // SAFETY: see `pixel` (only the group's outputs below g are written).
+                            unsafe { *pixel(px).add(o) = out[o * width.block() + px] };
+                        }
                     }
                 }
                 x0 += width.block();

@@ -33,7 +33,7 @@ fn nearest(queries: &Features, set: &Features, backward: bool) -> crate::Result<
     let s_norm: Vec<f32> = Vec::try_from(s.square().sum_dim_intlist(1, false, Kind::Float))?;
     let s_t = s.transpose(0, 1);
     let mut out = Vec::with_capacity(nq);
-    let mut back: Vec<(f32, usize)> = if backward { vec![(f32::INFINITY, 0); ns] } else { Vec::new() };
+    let mut back = ColumnBest::new(if backward { ns } else { 0 });
     for start in (0..nq).step_by(BLOCK) {
         let rows = BLOCK.min(nq - start);
         let q = Tensor::from_slice(&queries.descriptors[start * DESCRIPTOR_LEN..(start + rows) * DESCRIPTOR_LEN]).reshape([rows as i64, DESCRIPTOR_LEN as i64]);
@@ -91,14 +91,10 @@ fn nearest(queries: &Features, set: &Features, backward: bool) -> crate::Result<
         // Bands and blocks in order, ties to the earlier: the first of equals.
         for (nearest, column) in bands {
             out.extend(nearest);
-            for ((b, &v), &i) in back.iter_mut().zip(&column.value).zip(&column.row) {
-                if v < b.0 {
-                    *b = (v, i);
-                }
-            }
+            back.merge(&column);
         }
     }
-    Ok((out, back.into_iter().map(|(_, i)| i).collect()))
+    Ok((out, back.row))
 }
 
 /// Query rows per parallel band of a block's distances.
@@ -122,6 +118,15 @@ impl ColumnBest {
             let smaller = d < *v;
             *v = if smaller { d } else { *v };
             *r = if smaller { row } else { *r };
+        }
+    }
+
+    /// The columns of `later` (rows after all of this one's) seen, by the same rule.
+    fn merge(&mut self, later: &ColumnBest) {
+        for (((v, r), &lv), &lr) in self.value.iter_mut().zip(self.row.iter_mut()).zip(&later.value).zip(&later.row) {
+            if lv < *v {
+                (*v, *r) = (lv, lr);
+            }
         }
     }
 }
