@@ -495,6 +495,8 @@ struct AmdMetric<'a> {
     options: &'a AlphaAmdOptions,
     /// The planes as the final pick scores them: NaN outside the masks.
     judged: (Array2<f32>, Array2<f32>),
+    /// Starts that go on after the first level run.
+    first_survivors: usize,
 }
 
 struct Level {
@@ -562,11 +564,11 @@ impl driver::Metric for AmdMetric<'_> {
         if overlap >= MIN_PICK_OVERLAP && ncc.is_finite() { ncc } else { f64::NEG_INFINITY }
     }
 
-    /// After the coarsest level the best few starts go on; after the next only the best one is
-    /// refined further: the fine levels cost most (at 1 MP, 70% of α-AMD's time went to
-    /// refining three poses at full size).
+    /// After the first level run the best few (`first_survivors`) go on; after the next only
+    /// the best one is refined further: the fine levels cost most (at 1 MP, 70% of α-AMD's
+    /// time went to refining three poses at full size).
     fn survivors(&self, li: usize, _: usize) -> usize {
-        if li == 0 { SURVIVING_STARTS } else { 1 }
+        if li == 0 { self.first_survivors } else { 1 }
     }
 }
 
@@ -575,15 +577,19 @@ impl driver::Metric for AmdMetric<'_> {
 /// `masks` take part (as points, and as positions the other image's points may land on).
 pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     let angles: Vec<f64> = if start_angles.is_empty() { vec![0.0] } else { start_angles.to_vec() };
-    search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, usize::MAX), |par| angles.iter().map(|&a| par.initial(a)).collect(), monitor)
+    search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, usize::MAX), Starts { poses: |par: &Parametrisation| angles.iter().map(|&a| par.initial(a)).collect(), survivors: SURVIVING_STARTS }, monitor)
 }
 
 /// Finish poses found on a coarse grid by another search (fixed → moving `initials`, e.g.
 /// [`super::correlation`]) on the pyramid levels finer than the grid's `coarse_factor` (down
 /// to `options.finest_factor`), and keep the best: the coarse levels, which find the basin,
-/// are skipped.
+/// are skipped. Only the best pose after the first level run is refined further (with two
+/// levels or more: images over 512 px a side): the other search's poses lie apart (see
+/// [`super::correlation::CorrelationOptions::apart`]), and after a level they are in their
+/// basins, so the full-resolution NCC that ranks them ranks basins, not noise. A second start
+/// on the next level cost 40 % of the polish at 1 MP.
 pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], coarse_factor: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
-    search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, coarse_factor), |par| initials.iter().map(|t| par.from_affine(t)).collect(), monitor)
+    search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, coarse_factor), Starts { poses: |par: &Parametrisation| initials.iter().map(|t| par.from_affine(t)).collect(), survivors: 1 }, monitor)
 }
 
 /// The levels whose factor is at least `finest` and below `coarse`; the finest level of all
@@ -594,13 +600,20 @@ fn levels_down_to(levels: Vec<PyramidLevel>, finest: usize, coarse: usize) -> Ve
     if kept.is_empty() { last.into_iter().collect() } else { kept }
 }
 
+/// A search's starting poses (made from its parametrisation) and how many of them go on
+/// after the first level run.
+struct Starts<F> {
+    poses: F,
+    survivors: usize,
+}
+
 fn search(
     fixed: ArrayView2<f32>,
     moving: ArrayView2<f32>,
     masks: Masks,
     options: &AlphaAmdOptions,
     choose_levels: impl FnOnce(Vec<PyramidLevel>) -> Vec<PyramidLevel>,
-    starts: impl FnOnce(&Parametrisation) -> Vec<Vec<f64>>,
+    starts: Starts<impl FnOnce(&Parametrisation) -> Vec<Vec<f64>>>,
     monitor: &dyn Monitor,
 ) -> Result<AmdResult> {
     let (fh, fw) = fixed.dim();
@@ -621,8 +634,19 @@ fn search(
     let radius = (((fw * fw + fh * fh) as f64) / 12.0).sqrt(); // rms radius of a w×h rectangle
     let (mcx, mcy) = centre(mw, mh);
     let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: (mcx + options.start_shift.0, mcy + options.start_shift.1), radius };
-    let starts = starts(&par);
-    let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * starts.len() as u64;
+    let (first_survivors, starts) = (starts.survivors, (starts.poses)(&par));
+    // The iterations run (the progress bar's total): every start on the first level, its
+    // survivors on the second, one start after that (see `AmdMetric::survivors`).
+    let mut alive = starts.len();
+    let iterations = levels
+        .iter()
+        .enumerate()
+        .map(|(li, l)| {
+            let run = l.iterations as u64 * alive as u64;
+            alive = alive.min(if li == 0 { first_survivors } else { 1 });
+            run
+        })
+        .sum();
     let prepare = |plane: ArrayView2<f32>, m: Option<&mask::Mask>| {
         let normalised = normalise_robust(plane);
         let judged = mask::outside_to_nan(normalised.clone(), m);
@@ -630,7 +654,7 @@ fn search(
     };
     let ((fixed, fixed_judged), (moving, moving_judged)) = rayon::join(|| prepare(fixed, masks.fixed), || prepare(moving, masks.moving));
     let judged = (fixed_judged, moving_judged);
-    let metric = AmdMetric { fixed, moving, masks, scales: par.scales(), par, levels, options, judged };
+    let metric = AmdMetric { fixed, moving, masks, scales: par.scales(), par, levels, options, judged, first_survivors };
     let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::PerStart, seed: options.seed, iterations, label: "α-AMD", report_every: 100 };
     let best = driver::multi_start(&metric, starts, &schedule, monitor)?;
     Ok(AmdResult { transform: metric.par.to_affine(&best.params), value: -best.value })
@@ -704,6 +728,43 @@ mod tests {
         assert_eq!(factors(1, 4), vec![2, 1]);
         // None left: the finest level of all.
         assert_eq!(factors(8, usize::MAX), vec![1]);
+    }
+
+    /// Counts the iterations the search reports, and the total it announces.
+    #[derive(Default)]
+    struct Counted(std::sync::Mutex<(u64, u64)>);
+
+    impl Monitor for Counted {
+        fn report(&self, p: &crate::progress::Progress) {
+            let mut seen = self.0.lock().unwrap();
+            *seen = (seen.0.max(p.done), p.total);
+        }
+    }
+
+    /// A polish on two levels (a 640² pair: the levels at factors 4 and 2, below the search's 5)
+    /// refines all three poses on the first and only the best one on the second, and its
+    /// progress ends at its total. The search from angles keeps three after its first level.
+    #[test]
+    fn the_polish_refines_one_pose_past_its_first_level_and_progress_ends_at_its_total() {
+        let mut rng = Rng::new(3);
+        let spots: Vec<(f64, f64, f64)> = (0..60).map(|_| (rng.range(0.0, 640.0), rng.range(0.0, 640.0), rng.range(6.0, 20.0))).collect();
+        let scene = |shift: f64| Array2::from_shape_fn((640, 640), |(y, x)| spots.iter().map(|&(sx, sy, r)| (-((x as f64 - shift - sx).powi(2) + (y as f64 - sy).powi(2)) / (2.0 * r * r)).exp()).sum::<f64>() as f32);
+        let (fixed, moving) = (scene(0.0), scene(4.0));
+        let options = AlphaAmdOptions { finest_factor: 2, ..AlphaAmdOptions::default() };
+        let initials = [Affine2::IDENTITY, Affine2::rotation_about(0.5, 320.0, 320.0), Affine2::rotation_about(-0.5, 320.0, 320.0)];
+        let counted = Counted::default();
+        let found = polish(fixed.view(), moving.view(), Masks::default(), &initials, 5, &options, &counted).unwrap();
+        let (done, total) = *counted.0.lock().unwrap();
+        // Level 4 runs 3000 iterations at this size, level 2 1000 (see `levels_for_size`).
+        assert_eq!((done, total), (3 * 3000 + 1000, 3 * 3000 + 1000));
+        // The moving spots lie 4 px to the right: the pose found says so.
+        let (x, y) = found.transform.apply(100.0, 500.0);
+        assert!((x - 104.0).abs() < 0.5 && (y - 500.0).abs() < 0.5, "({x}, {y})");
+        // From angles at 640²: levels 4, 2 and 1 (3000, 1000, 200 iterations), three starts
+        // past the first level, one past the second.
+        let counted = Counted::default();
+        register(fixed.view(), moving.view(), Masks::default(), &[0.0, 0.4, -0.4], &AlphaAmdOptions::default(), &counted).unwrap();
+        assert_eq!(*counted.0.lock().unwrap(), (3 * 3000 + 3 * 1000 + 200, 3 * 3000 + 3 * 1000 + 200));
     }
 
     #[test]
