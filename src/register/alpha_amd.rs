@@ -584,10 +584,10 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
 /// [`super::correlation`]) on the pyramid levels finer than the grid's `coarse_factor` (down
 /// to `options.finest_factor`), and keep the best: the coarse levels, which find the basin,
 /// are skipped. Only the best pose after the first level run is refined further (with two
-/// levels or more: images over 512 px a side): the other search's poses lie apart (see
+/// levels or more: images over 512 px a side): the search's poses lie apart (see
 /// [`super::correlation::CorrelationOptions::apart`]), and after a level they are in their
-/// basins, so the full-resolution NCC that ranks them ranks basins, not noise. A second start
-/// on the next level cost 40 % of the polish at 1 MP.
+/// basins, so the full-resolution NCC that ranks them ranks basins, not noise. The two others
+/// on the next level cost a third of the polish at 1 MP.
 pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], coarse_factor: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, coarse_factor), Starts { poses: |par: &Parametrisation| initials.iter().map(|t| par.from_affine(t)).collect(), survivors: 1 }, monitor)
 }
