@@ -570,6 +570,10 @@ impl driver::Metric for AmdMetric<'_> {
     fn survivors(&self, li: usize, _: usize) -> usize {
         if li == 0 { self.first_survivors } else { 1 }
     }
+
+    fn iterations(&self, li: usize) -> u64 {
+        self.levels[li].iterations as u64
+    }
 }
 
 /// Register `moving` to `fixed` (both single planes) starting from each of `start_angles`
@@ -635,18 +639,6 @@ fn search(
     let (mcx, mcy) = centre(mw, mh);
     let par = Parametrisation { kind: options.kind, fixed_centre: centre(fw, fh), moving_centre: (mcx + options.start_shift.0, mcy + options.start_shift.1), radius };
     let (first_survivors, starts) = (starts.survivors, (starts.poses)(&par));
-    // The iterations run (the progress bar's total): every start on the first level, its
-    // survivors on the second, one start after that (see `AmdMetric::survivors`).
-    let mut alive = starts.len();
-    let iterations = levels
-        .iter()
-        .enumerate()
-        .map(|(li, l)| {
-            let run = l.iterations as u64 * alive as u64;
-            alive = alive.min(if li == 0 { first_survivors } else { 1 });
-            run
-        })
-        .sum();
     let prepare = |plane: ArrayView2<f32>, m: Option<&mask::Mask>| {
         let normalised = normalise_robust(plane);
         let judged = mask::outside_to_nan(normalised.clone(), m);
@@ -655,7 +647,7 @@ fn search(
     let ((fixed, fixed_judged), (moving, moving_judged)) = rayon::join(|| prepare(fixed, masks.fixed), || prepare(moving, masks.moving));
     let judged = (fixed_judged, moving_judged);
     let metric = AmdMetric { fixed, moving, masks, scales: par.scales(), par, levels, options, judged, first_survivors };
-    let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::PerStart, seed: options.seed, iterations, label: "α-AMD", report_every: 100 };
+    let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::PerStart, seed: options.seed, label: "α-AMD", report_every: 100 };
     let best = driver::multi_start(&metric, starts, &schedule, monitor)?;
     Ok(AmdResult { transform: metric.par.to_affine(&best.params), value: -best.value })
 }
@@ -730,17 +722,6 @@ mod tests {
         assert_eq!(factors(8, usize::MAX), vec![1]);
     }
 
-    /// Counts the iterations the search reports, and the total it announces.
-    #[derive(Default)]
-    struct Counted(std::sync::Mutex<(u64, u64)>);
-
-    impl Monitor for Counted {
-        fn report(&self, p: &crate::progress::Progress) {
-            let mut seen = self.0.lock().unwrap();
-            *seen = (seen.0.max(p.done), p.total);
-        }
-    }
-
     /// A polish on two levels (a 640² pair: the levels at factors 4 and 2, below the search's 5)
     /// refines all three poses on the first and only the best one on the second, and its
     /// progress ends at its total. The search from angles keeps three after its first level.
@@ -752,7 +733,7 @@ mod tests {
         let (fixed, moving) = (scene(0.0), scene(4.0));
         let options = AlphaAmdOptions { finest_factor: 2, ..AlphaAmdOptions::default() };
         let initials = [Affine2::IDENTITY, Affine2::rotation_about(0.5, 320.0, 320.0), Affine2::rotation_about(-0.5, 320.0, 320.0)];
-        let counted = Counted::default();
+        let counted = driver::Counted::default();
         let found = polish(fixed.view(), moving.view(), Masks::default(), &initials, 5, &options, &counted).unwrap();
         let (done, total) = *counted.0.lock().unwrap();
         // Level 4 runs 3000 iterations at this size, level 2 1000 (see `levels_for_size`).
@@ -762,7 +743,7 @@ mod tests {
         assert!((x - 104.0).abs() < 0.5 && (y - 500.0).abs() < 0.5, "({x}, {y})");
         // From angles at 640²: levels 4, 2 and 1 (3000, 1000, 200 iterations), three starts
         // past the first level, one past the second.
-        let counted = Counted::default();
+        let counted = driver::Counted::default();
         register(fixed.view(), moving.view(), Masks::default(), &[0.0, 0.4, -0.4], &AlphaAmdOptions::default(), &counted).unwrap();
         assert_eq!(*counted.0.lock().unwrap(), (3 * 3000 + 3 * 1000 + 200, 3 * 3000 + 3 * 1000 + 200));
     }

@@ -36,6 +36,9 @@ pub trait Metric: Sync {
     /// How many starts go on after level `li` of `levels`.
     fn survivors(&self, li: usize, levels: usize) -> usize;
 
+    /// The optimiser iterations one start runs on level `li` at most (for progress).
+    fn iterations(&self, li: usize) -> u64;
+
     /// Which starts are worth optimising, chosen on the coarsest level before any
     /// optimisation (default: all of them; see [`best_on_translation_grid`]).
     fn seed(&self, _level: &Self::Level, starts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
@@ -71,10 +74,12 @@ pub fn best_on_translation_grid(starts: Vec<Vec<f64>>, half_range: f64, steps: u
     scored.into_iter().take(keep.max(1)).map(|(_, p)| p).collect()
 }
 
-/// Counts optimiser iterations across starts and reports every `every` of them.
+/// Counts optimiser iterations across starts and reports every `every` of them, and when all
+/// are done.
 pub struct Ticker<'a> {
     done: AtomicU64,
-    total: u64,
+    /// Set once the starts are known (after the seeding), before any iteration.
+    total: AtomicU64,
     every: u64,
     label: &'a str,
     levels: usize,
@@ -87,11 +92,26 @@ impl Ticker<'_> {
         if self.monitor.is_cancelled() {
             return Err(crate::Error::Cancelled);
         }
-        let d = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if d.is_multiple_of(self.every) {
-            self.monitor.report(&Progress { done: d, total: self.total, message: format!("{} level {}/{}", self.label, li + 1, self.levels) });
-        }
+        self.advance(li, 1);
         Ok(())
+    }
+
+    /// A start of level `li` stopped `n` iterations early (its search converged): they count as
+    /// done, so that the progress ends at its total.
+    pub fn skip(&self, li: usize, n: u64) {
+        self.advance(li, n);
+    }
+
+    fn advance(&self, li: usize, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let d = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        let total = self.total.load(Ordering::Relaxed);
+        // Crossed a multiple of `every`, or reached the end.
+        if d / self.every != (d - n) / self.every || d == total {
+            self.monitor.report(&Progress { done: d, total, message: format!("{} level {}/{}", self.label, li + 1, self.levels) });
+        }
     }
 }
 
@@ -108,19 +128,30 @@ pub struct Schedule<'a> {
     pub levels: usize,
     pub streams: Streams,
     pub seed: u64,
-    /// The optimiser iterations of all starts (for progress).
-    pub iterations: u64,
     /// The method's name in progress messages.
     pub label: &'a str,
     /// Report progress every this many iterations.
     pub report_every: u64,
 }
 
+/// The iterations of a search from `starts` starts over `levels` levels, every start running
+/// all of its own: every start on the first level, its survivors on the next, and so on.
+fn total_iterations<M: Metric>(metric: &M, starts: usize, levels: usize) -> u64 {
+    let mut alive = starts;
+    (0..levels)
+        .map(|li| {
+            let run = metric.iterations(li) * alive as u64;
+            alive = alive.min(metric.survivors(li, levels));
+            run
+        })
+        .sum()
+}
+
 /// Run `metric` over the schedule's pyramid levels from `starts`; returns the best start (by
 /// [`Metric::rank`] after the last level).
 pub fn multi_start<M: Metric>(metric: &M, starts: Vec<Vec<f64>>, schedule: &Schedule, monitor: &dyn Monitor) -> Result<Start> {
-    let Schedule { levels, streams, seed, iterations, label, report_every } = *schedule;
-    let ticker = Ticker { done: AtomicU64::new(0), total: iterations, every: report_every.max(1), label, levels, monitor };
+    let Schedule { levels, streams, seed, label, report_every } = *schedule;
+    let ticker = Ticker { done: AtomicU64::new(0), total: AtomicU64::new(0), every: report_every.max(1), label, levels, monitor };
     let mut shared = Rng::new(seed);
     let mut candidates: Vec<Start> = starts.into_iter().map(|params| Start { params, value: f64::NEG_INFINITY }).collect();
     for li in 0..levels {
@@ -128,6 +159,7 @@ pub fn multi_start<M: Metric>(metric: &M, starts: Vec<Vec<f64>>, schedule: &Sche
         if li == 0 {
             let seeds = metric.seed(&level, candidates.into_iter().map(|c| c.params).collect());
             candidates = seeds.into_iter().map(|params| Start { params, value: f64::NEG_INFINITY }).collect();
+            ticker.total.store(total_iterations(metric, candidates.len(), levels), Ordering::Relaxed);
         }
         match streams {
             Streams::Shared => {
@@ -153,6 +185,20 @@ pub fn multi_start<M: Metric>(metric: &M, starts: Vec<Vec<f64>>, schedule: &Sche
         }
     }
     Ok(candidates.swap_remove(0))
+}
+
+/// A monitor that keeps the most iterations reported done and the last total announced.
+#[cfg(test)]
+#[derive(Default)]
+pub struct Counted(pub std::sync::Mutex<(u64, u64)>);
+
+#[cfg(test)]
+impl Monitor for Counted {
+    fn report(&self, p: &Progress) {
+        #[expect(clippy::unwrap_used, reason = "a test helper")]
+        let mut seen = self.0.lock().unwrap();
+        *seen = (seen.0.max(p.done), p.total);
+    }
 }
 
 #[cfg(test)]

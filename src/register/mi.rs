@@ -299,7 +299,8 @@ impl driver::Metric for MiMetric<'_> {
         // (1+1)-ES in units where every parameter moves points by about one pixel.
         let mut radius = 2.0 * f;
         let mut best = value(p);
-        for _ in 0..self.levels[li].iterations {
+        let iterations = self.levels[li].iterations;
+        for it in 0..iterations {
             ticker.tick(li)?;
             let trial: Vec<f64> = p.iter().zip(&self.scales).map(|(v, s)| {
                 let g = (-2.0 * rng.uniform().max(1e-300).ln()).sqrt() * (std::f64::consts::TAU * rng.uniform()).cos();
@@ -314,6 +315,8 @@ impl driver::Metric for MiMetric<'_> {
                 radius *= 1.5f64.powf(-0.25);
             }
             if radius < 0.01 {
+                // Converged: the iterations left count as done (see `Ticker::skip`).
+                ticker.skip(li, (iterations - it - 1) as u64);
                 break;
             }
         }
@@ -325,6 +328,10 @@ impl driver::Metric for MiMetric<'_> {
     /// often ranks a wrong pose first.
     fn survivors(&self, li: usize, levels: usize) -> usize {
         if li == 0 && levels > 2 { SURVIVING_STARTS } else { 1 }
+    }
+
+    fn iterations(&self, li: usize) -> u64 {
+        self.levels[li].iterations as u64
     }
 
     /// The starts as given stay; added to them, the best [`SEEDS`] of every start angle and
@@ -380,10 +387,9 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
     let (mh, mw) = moving.dim();
     let levels = levels_for_size(&options.levels, fw.max(fh).max(mw).max(mh));
     let starts: Vec<Vec<f64>> = start_angles.iter().chain(start_angles.is_empty().then_some(&0.0)).map(|&a| par.initial(a)).collect();
-    let iterations = levels.iter().map(|l| l.iterations as u64).sum::<u64>() * (starts.len() + SEEDS) as u64;
     let angles: Vec<f64> = if start_angles.is_empty() { vec![0.0] } else { start_angles.to_vec() };
     let metric = MiMetric::new(fixed, moving, masks, par, levels, options, angles);
-    let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI", report_every: 50 };
+    let schedule = driver::Schedule { levels: metric.levels.len(), streams: driver::Streams::Shared, seed: options.seed, label: "MI", report_every: 50 };
     let best = driver::multi_start(&metric, starts, &schedule, monitor)?;
     Ok(MiResult { transform: metric.par.to_affine(&best.params), value: best.value })
 }
@@ -396,10 +402,9 @@ pub fn refine(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ini
     let par = parametrisation(fixed, moving, masks, options)?;
     // `parametrisation` refused an empty list of levels.
     let finest: Vec<MiLevel> = options.levels.last().cloned().into_iter().collect();
-    let iterations = finest.iter().map(|l| l.iterations as u64).sum();
     let metric = MiMetric::new(fixed, moving, masks, par, finest, options, vec![]);
     let start = metric.par.from_affine(initial);
-    let schedule = driver::Schedule { levels: 1, streams: driver::Streams::Shared, seed: options.seed, iterations, label: "MI refinement", report_every: 50 };
+    let schedule = driver::Schedule { levels: 1, streams: driver::Streams::Shared, seed: options.seed, label: "MI refinement", report_every: 50 };
     let best = driver::multi_start(&metric, vec![start], &schedule, monitor)?;
     Ok(MiResult { transform: metric.par.to_affine(&best.params), value: best.value })
 }
@@ -503,5 +508,24 @@ mod tests {
         let (x, y) = one.transform.apply(10.0, 80.0);
         let (tx, ty) = truth.apply(10.0, 80.0);
         assert!((x - tx).hypot(y - ty) < 1.0, "found {:?}, truth {:?}", one.transform, truth);
+    }
+
+    /// MI's starts stop when their search converges, most of them long before their last
+    /// iteration: the iterations they leave count as done, and the total counts the starts
+    /// that run on each level (all the seeded ones, then the survivors, then one), so the
+    /// progress ends at its total.
+    #[test]
+    fn progress_ends_at_its_total() {
+        let mut rng = Rng::new(4);
+        let blobs: Vec<(f64, f64, f64)> = (0..40).map(|_| (rng.range(0.0, 96.0), rng.range(0.0, 96.0), rng.range(2.0, 6.0))).collect();
+        let scene = |x: f64, y: f64| blobs.iter().map(|&(bx, by, r)| (-((x - bx).powi(2) + (y - by).powi(2)) / (2.0 * r * r)).exp()).sum::<f64>();
+        let fixed = Array2::from_shape_fn((96, 96), |(y, x)| scene(x as f64, y as f64) as f32);
+        let moving = Array2::from_shape_fn((96, 96), |(y, x)| (1.0 / (1.0 + scene(x as f64 - 2.0, y as f64))) as f32);
+        let counted = driver::Counted::default();
+        register(fixed.view(), moving.view(), Masks::default(), &[0.0, 0.4, -0.4], &MiOptions::default(), &counted).unwrap();
+        let (done, total) = *counted.0.lock().unwrap();
+        // Levels of 300, 200 and 100 iterations; 3 starts and up to 12 seeds, 6 survivors, 1.
+        assert!(total > 6 * 300 + 6 * 200 + 100 && total <= 15 * 300 + 6 * 200 + 100, "total {total}");
+        assert_eq!(done, total);
     }
 }
