@@ -11,19 +11,16 @@
 # `comir eval` (shipped model, seed 0, 4 transforms per level: 20 cases, ~4 min) then writes
 # OUT/eval/.
 # Usage: scripts/eval-large.sh [OUT] (default demo-out/eval-large); COMIR: another build.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-comir=${COMIR:-target/release/comir}
+# The benchmarks' prelude: repository root, set-up, and bench_venv.
+source "$(dirname "$0")/../bench/common.sh"
+comir=${COMIR:-$comir}
 out=${1:-demo-out/eval-large}
 per_level=${PER_LEVEL:-4}
 model=models/ihc-hdab-small.safetensors
 mkdir -p "$out"
 
 # numpy and itk (float TIFF in and out) in the bench venv, as the benchmarks use them.
-venv=.deps/bench-venv
-[[ -x $venv/bin/python ]] || python3 -m venv $venv
-$venv/bin/python -c "import itk, numpy" 2>/dev/null || $venv/bin/pip -q install itk-elastix numpy
+bench_venv "itk, numpy" itk-elastix numpy
 
 $comir unmix --input .deps/demo/ihc.png --out-dir "$out/stains" > /dev/null 2>&1
 $venv/bin/python - "$out" <<'PY'

@@ -96,13 +96,9 @@ impl Ticker<'_> {
         Ok(())
     }
 
-    /// A start of level `li` stopped `n` iterations early (its search converged): they count as
-    /// done, so that the progress ends at its total.
-    pub fn skip(&self, li: usize, n: u64) {
-        self.advance(li, n);
-    }
-
-    fn advance(&self, li: usize, n: u64) {
+    /// `n` iterations of level `li` done; a start that stops early (its search converged)
+    /// passes those it leaves, so that the progress ends at its total.
+    pub fn advance(&self, li: usize, n: u64) {
         if n == 0 {
             return;
         }

@@ -315,8 +315,8 @@ impl driver::Metric for MiMetric<'_> {
                 radius *= 1.5f64.powf(-0.25);
             }
             if radius < 0.01 {
-                // Converged: the iterations left count as done (see `Ticker::skip`).
-                ticker.skip(li, (iterations - it - 1) as u64);
+                // Converged: the iterations left count as done (see `Ticker::advance`).
+                ticker.advance(li, (iterations - it - 1) as u64);
                 break;
             }
         }
