@@ -28,8 +28,8 @@ pub trait Metric: Sync {
     /// Optimise `params` on `level` in place; returns its value (higher is better).
     fn optimise(&self, level: &Self::Level, li: usize, params: &mut Vec<f64>, rng: &mut Rng, ticker: &Ticker) -> Result<f64>;
 
-    /// How starts are ranked after a level (higher is better; ties go to the higher value).
-    fn rank(&self, _params: &[f64], value: f64) -> f64 {
+    /// How starts are ranked after `level` (higher is better; ties go to the higher value).
+    fn rank(&self, _level: &Self::Level, _params: &[f64], value: f64) -> f64 {
         value
     }
 
@@ -173,7 +173,7 @@ pub fn multi_start<M: Metric>(metric: &M, starts: Vec<Vec<f64>>, schedule: &Sche
         }
         let keep = if li + 1 < levels { metric.survivors(li, levels) } else { 1 };
         if candidates.len() > keep {
-            let ranks: Vec<f64> = candidates.iter().map(|c| metric.rank(&c.params, c.value)).collect();
+            let ranks: Vec<f64> = candidates.iter().map(|c| metric.rank(&level, &c.params, c.value)).collect();
             let mut order: Vec<usize> = (0..candidates.len()).collect();
             order.sort_by(|&a, &b| ranks[b].total_cmp(&ranks[a]).then(candidates[b].value.total_cmp(&candidates[a].value)));
             order.truncate(keep);
