@@ -150,35 +150,49 @@ impl Fft2 {
         }
     }
 
-    /// The signal (row-major, into `out`, unscaled) of the spectrum whose column kx
-    /// `column(kx, line)` writes (ny values): its rows y with `rows[y]`; the others are left
-    /// as they were (the row pass is half the work, and a search leaves 40 % of the rows unread).
-    fn inverse(&self, column: impl Fn(usize, &mut [C]), rows: &[bool], out: &mut Vec<C>, b: &mut Lines) {
+    /// The signals (row-major, into `outs`, unscaled) of the spectra whose column kx
+    /// `columns(kx, lines)` writes (ny values each, all of them at once: their products read
+    /// the same input columns, which then come from memory once, not once per spectrum): their
+    /// rows y with `rows[y]`; the others are left as they were (the row pass is half the work,
+    /// and a search leaves 40 % of the rows unread).
+    fn inverse<const N: usize>(&self, columns: impl Fn(usize, [&mut [C]; N]), rows: &[bool], outs: &mut [Vec<C>; N], b: &mut Lines) {
         let (ny, nx) = (self.ny, self.nx);
         b.fft.resize(self.scratch_len(), C::default());
-        b.line.resize(BLOCK * ny, C::default());
-        out.resize(ny * nx, C::default());
+        b.line.resize(N * BLOCK * ny, C::default());
+        for out in outs.iter_mut() {
+            out.resize(ny * nx, C::default());
+        }
         for kx0 in (0..nx).step_by(BLOCK) {
             let width = BLOCK.min(nx - kx0);
-            let columns = &mut b.line[..width * ny];
-            for (j, line) in columns.chunks_exact_mut(ny).enumerate() {
-                column(kx0 + j, line);
+            // Spectrum q's columns of this block at q·BLOCK·ny.
+            let mut blocks: Vec<&mut [C]> = b.line.chunks_exact_mut(BLOCK * ny).map(|c| &mut c[..width * ny]).collect();
+            for j in 0..width {
+                let mut lines: [&mut [C]; N] = std::array::from_fn(|_| &mut [][..]);
+                for (line, block) in lines.iter_mut().zip(blocks.iter_mut()) {
+                    // Reborrow column j of the block for this call only.
+                    *line = &mut block[j * ny..(j + 1) * ny];
+                }
+                columns(kx0 + j, lines);
             }
-            self.cols[1].process_with_scratch(columns, &mut b.fft);
-            for ky in (0..ny).filter(|&ky| rows[ky]) {
-                for j in 0..width {
-                    out[ky * nx + kx0 + j] = columns[j * ny + ky];
+            for (block, out) in blocks.iter_mut().zip(outs.iter_mut()) {
+                self.cols[1].process_with_scratch(block, &mut b.fft);
+                for ky in (0..ny).filter(|&ky| rows[ky]) {
+                    for j in 0..width {
+                        out[ky * nx + kx0 + j] = block[j * ny + ky];
+                    }
                 }
             }
         }
         // Runs of wanted rows, each in one call.
-        let mut y = 0;
-        while y < ny {
-            let end = (y..ny).find(|&e| rows[e] != rows[y]).unwrap_or(ny);
-            if rows[y] {
-                self.rows[1].process_with_scratch(&mut out[y * nx..end * nx], &mut b.fft);
+        for out in outs.iter_mut() {
+            let mut y = 0;
+            while y < ny {
+                let end = (y..ny).find(|&e| rows[e] != rows[y]).unwrap_or(ny);
+                if rows[y] {
+                    self.rows[1].process_with_scratch(&mut out[y * nx..end * nx], &mut b.fft);
+                }
+                y = end;
             }
-            y = end;
         }
     }
 }
@@ -388,21 +402,26 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
             let live = rows_with_overlap(&fixed_rows, &moving_rows, ny, min_count);
             let f = &spectra[j];
             // Correlation at every shift of two real signals a, b: ifft(conj(A)·B); two of
-            // them per inverse transform, one in the real and one in the imaginary part.
-            // (fixed part, moving part): 0 = mask, 1 = values, 2 = squares.
-            for (q, ((a1, b1), (a2, b2))) in [((0, 0), (1, 0)), ((0, 1), (1, 1)), ((2, 0), (0, 2))].into_iter().enumerate() {
-                let product = |kx: usize, line: &mut [C]| {
-                    let r = kx * ny..(kx + 1) * ny;
-                    let (fa1, mb1, fa2, mb2) = (&f[a1][r.clone()], &moving_spectra[b1][r.clone()], &f[a2][r.clone()], &moving_spectra[b2][r]);
-                    for (k, v) in line.iter_mut().enumerate() {
-                        // i·p written as (−p.im, p.re): the multiplication by i is a swap,
-                        // not four multiplications (IEEE keeps the compiler from folding them).
-                        let (p1, p2) = (fa1[k].conj() * mb1[k], fa2[k].conj() * mb2[k]);
-                        *v = C::new(p1.re - p2.im, p1.im + p2.re);
-                    }
+            // them per inverse transform, one in the real and one in the imaginary part:
+            // n + i·Σf, Σm + i·Σfm and Σf² + i·Σm² (see `best_shift`).
+            let [fm, fv, fs] = f;
+            let [mm, mv, ms] = &moving_spectra;
+            let products = |kx: usize, [n_sf, sm_sfm, sff_smm]: [&mut [C]; 3]| {
+                let r = kx * ny..(kx + 1) * ny;
+                let (fm, fv, fs, mm, mv, ms) = (&fm[r.clone()], &fv[r.clone()], &fs[r.clone()], &mm[r.clone()], &mv[r.clone()], &ms[r]);
+                // a·b + i·(c·d), the multiplication by i a swap of parts: (−p.im, p.re), not
+                // four multiplications (IEEE keeps the compiler from folding them).
+                let plus_i = |a: C, b: C, c: C, d: C| {
+                    let (p, q) = (a.conj() * b, c.conj() * d);
+                    C::new(p.re - q.im, p.im + q.re)
                 };
-                grid.inverse(product, &live, &mut sums[q], lines);
-            }
+                for k in 0..ny {
+                    n_sf[k] = plus_i(fm[k], mm[k], fv[k], mm[k]);
+                    sm_sfm[k] = plus_i(fm[k], mv[k], fv[k], mv[k]);
+                    sff_smm[k] = plus_i(fs[k], mm[k], fm[k], ms[k]);
+                }
+            };
+            grid.inverse(products, &live, sums, lines);
             found.push(best_shift(sums, &live));
         }
         found
@@ -584,17 +603,27 @@ mod tests {
         }
         // Forward then inverse gives the signal back, times the grid size, row-major.
         grid.forward(rows, fill(|p| C::new(p[0], 0.0)), &mut alone, &mut lines);
-        let mut back = Vec::new();
-        grid.inverse(|kx, line| line.copy_from_slice(&alone[kx * ny..(kx + 1) * ny]), &[true; 6], &mut back, &mut lines);
+        let mut back = [Vec::new()];
+        grid.inverse(|kx, [line]| line.copy_from_slice(&alone[kx * ny..(kx + 1) * ny]), &[true; 6], &mut back, &mut lines);
+        let [back] = back;
         for (k, v) in back.iter().enumerate() {
             assert!((v.re / (ny * nx) as f64 - signal[k][0]).abs() < 1e-12 && v.im.abs() < 1e-9);
         }
         // Only the rows asked for: each as in the whole inverse, bit for bit; the others untouched.
         let wanted = [false, true, true, false, false, true];
-        let mut some = vec![C::new(7.0, 7.0); ny * nx];
-        grid.inverse(|kx, line| line.copy_from_slice(&alone[kx * ny..(kx + 1) * ny]), &wanted, &mut some, &mut lines);
-        for (k, (v, w)) in some.iter().zip(&back).enumerate() {
+        let mut some = [vec![C::new(7.0, 7.0); ny * nx]];
+        grid.inverse(|kx, [line]| line.copy_from_slice(&alone[kx * ny..(kx + 1) * ny]), &wanted, &mut some, &mut lines);
+        for (k, (v, w)) in some[0].iter().zip(&back).enumerate() {
             assert_eq!(*v, if wanted[k / nx] { *w } else { C::new(7.0, 7.0) }, "row {}", k / nx);
+        }
+        // Three spectra in one inverse: each as in an inverse of its own, bit for bit.
+        let spectra = [&alone, &a, &b];
+        let mut three: [Vec<C>; 3] = Default::default();
+        grid.inverse(|kx, lines: [&mut [C]; 3]| lines.into_iter().zip(spectra).for_each(|(line, z)| line.copy_from_slice(&z[kx * ny..(kx + 1) * ny])), &wanted, &mut three, &mut lines);
+        for (got, z) in three.iter().zip(spectra) {
+            let mut one = [Vec::new()];
+            grid.inverse(|kx, [line]| line.copy_from_slice(&z[kx * ny..(kx + 1) * ny]), &wanted, &mut one, &mut lines);
+            assert!(got.iter().zip(&one[0]).enumerate().all(|(k, (g, o))| !wanted[k / nx] || (g.re.to_bits(), g.im.to_bits()) == (o.re.to_bits(), o.im.to_bits())));
         }
     }
 
