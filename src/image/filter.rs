@@ -117,8 +117,8 @@ fn blur_kept(plane: ArrayView2<f32>, sigma: f64, factor: usize) -> Array2<f32> {
     Array2::from_shape_vec((oh, ow), out).expect("oh*ow samples")
 }
 
-/// Every `factor`-th pixel (blur first to avoid aliasing).
-pub fn subsample(plane: ArrayView2<f32>, factor: usize) -> Array2<f32> {
+/// Every `factor`-th pixel (blur first to avoid aliasing); of a mask too.
+pub fn subsample<T: Copy>(plane: ArrayView2<T>, factor: usize) -> Array2<T> {
     let (h, w) = plane.dim();
     let (oh, ow) = (h.div_ceil(factor), w.div_ceil(factor));
     Array2::from_shape_fn((oh, ow), |(y, x)| plane[[y * factor, x * factor]])

@@ -440,12 +440,6 @@ fn on_grid(t: &Affine2, factor: f64) -> Affine2 {
     Affine2::new([[m[0][0], m[0][1], m[0][2] / factor], [m[1][0], m[1][1], m[1][2] / factor]])
 }
 
-/// Every `factor`-th pixel of `mask`, as [`subsample`] keeps them of a plane.
-fn subsample_mask(mask: &Mask, factor: usize) -> Mask {
-    let (h, w) = mask.dim();
-    Array2::from_shape_fn((h.div_ceil(factor), w.div_ceil(factor)), |(y, x)| mask[[y * factor, x * factor]])
-}
-
 pub struct AmdResult {
     pub transform: Affine2,
     /// Final value of the measure at the finest level (on all points): lower is better.
@@ -530,7 +524,7 @@ impl driver::Metric for AmdMetric<'_> {
         // Side by side: each image's 2q distance maps alone left a core idle in its last round.
         let (pf, pm) = rayon::join(|| pyramid(self.fixed.view(), self.masks.fixed, level), || pyramid(self.moving.view(), self.masks.moving, level));
         let (fl, ml) = rayon::join(|| LevelImage::new(&pf, q, level.factor, self.masks.fixed), || LevelImage::new(&pm, q, level.factor, self.masks.moving));
-        let on_level = |plane: &Array2<f32>, m: Option<&Mask>| mask::outside_to_nan(plane.clone(), m.map(|m| subsample_mask(m, level.factor)).as_ref());
+        let on_level = |plane: &Array2<f32>, m: Option<&Mask>| mask::outside_to_nan(plane.clone(), m.map(|m| subsample(m.view(), level.factor)).as_ref());
         let judged = (self.masks.fixed.is_some() || self.masks.moving.is_some()).then(|| (on_level(&pf, self.masks.fixed), on_level(&pm, self.masks.moving)));
         if fl.points.is_empty() || ml.points.is_empty() {
             return Err(Error::Region(format!("an ROI is too small for α-AMD's pyramid level {} (every {}th pixel): draw a larger one", li + 1, level.factor)));
