@@ -261,22 +261,14 @@ fn coarse(plane: ArrayView2<f32>, m: Option<&mask::Mask>, f: usize) -> (Array2<f
 pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, angles: &[f64], options: &CorrelationOptions) -> Vec<Pose> {
     let mut wanted = seeded(fixed, moving, masks, angles, options).unwrap_or_else(|| vec![true; angles.len()]);
     let Some(mut shifts) = best_shifts(fixed, moving, masks, angles, &wanted, options) else { return vec![] };
-    let n = angles.len() as isize;
     let full_circle = is_full_circle(angles);
     let mut taken = choose(&shifts.best, angles, options);
     // A pose's angle is finished between its neighbours' (below): those the seeded look left
     // out are computed now, and the choice made again (a neighbour may be better still).
     for _ in 0..4 {
         let mut more = vec![false; angles.len()];
-        for &i in &taken {
-            for j in [i as isize - 1, i as isize + 1] {
-                let j = if full_circle { j.rem_euclid(n) } else { j };
-                if let Ok(j) = usize::try_from(j) {
-                    if j < angles.len() && !wanted[j] {
-                        more[j] = true;
-                    }
-                }
-            }
+        for j in taken.iter().flat_map(|&i| [next_to(i, -1, angles.len(), full_circle), next_to(i, 1, angles.len(), full_circle)]).flatten() {
+            more[j] = !wanted[j];
         }
         if !more.contains(&true) {
             break;
@@ -298,11 +290,7 @@ pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, ang
             let (v, dy, dx) = best[i]?;
             // The angle between the tried ones: the vertex of the parabola through its neighbours'
             // best NCC (a rotation step is several coarse pixels at the corners).
-            let neighbour = |d: isize| -> Option<f64> {
-                let j = i as isize + d;
-                let j = if full_circle { j.rem_euclid(n) } else { j };
-                usize::try_from(j).ok().and_then(|j| best.get(j).copied().flatten()).map(|b| b.0)
-            };
+            let neighbour = |d: isize| next_to(i, d, angles.len(), full_circle).and_then(|j| best[j]).map(|b| b.0);
             let offset = match (neighbour(-1), neighbour(1)) {
                 (Some(a), Some(b)) if a + b - 2.0 * v < 0.0 => (0.5 * (a - b) / (a + b - 2.0 * v)).clamp(-0.5, 0.5),
                 _ => 0.0,
@@ -345,6 +333,14 @@ fn seeded(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, angles:
         }
     }
     Some(wanted)
+}
+
+/// The index `d` steps from angle `i` of `n`, around the circle when `full_circle`; `None`
+/// past either end of a range.
+fn next_to(i: usize, d: isize, n: usize, full_circle: bool) -> Option<usize> {
+    let j = i as isize + d;
+    let j = if full_circle { j.rem_euclid(n as isize) } else { j };
+    usize::try_from(j).ok().filter(|&j| j < n)
 }
 
 /// Whether `angles` go around the whole circle in equal steps.
