@@ -84,7 +84,7 @@ fn main() {
     let io = ((net.in_channels + net.out_channels) * 4) as u64;
     let tiled_budget = comir::model::infer::MEMORY_BUDGET - io * 10000 * 10000 + io * (size * size) as u64;
     let tiled_plan = comir::model::infer::plan_tiles(&net, size, size, comir::model::dense_conv::serve(tch::Device::Cpu), &InferOptions { memory_budget: tiled_budget, ..Default::default() });
-    println!("# tiled as a 10000² image: cores {:?}, margin {}", tiled_plan.tile, tiled_plan.margin);
+    println!("# tiled as a 10000² image: windows {:?}, margin {}", tiled_plan.window, tiled_plan.margin);
     let (t_tiled, _) = best_of(2, || represent(&model, 0, &input, &InferOptions { memory_budget: tiled_budget, ..Default::default() }, &Silent).expect("represent"));
     println!("infer_tiled_seconds {t_tiled:.4}");
     println!("flops_per_pixel {:.1}", net.flops_per_pixel());

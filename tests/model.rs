@@ -1,7 +1,7 @@
 //! The CoMIR model: architecture, loss, training, equivariance, tiled inference, model files.
 use comir::model::augment::TrainingPair;
 use comir::model::config::NetConfig;
-use comir::model::infer::{represent, InferOptions};
+use comir::model::infer::{axis_windows, plan_tiles, represent, InferOptions};
 use comir::model::loss::{info_nce, Critic};
 use comir::model::preprocess::Preprocess;
 use comir::model::store::{Modality, Model};
@@ -253,16 +253,29 @@ fn trained_networks_are_more_rotation_equivariant_than_untrained_ones() {
 fn tiled_inference_equals_whole_image_inference() {
     let _serial = torch_lock();
     let m = model(NetConfig::small(1, 2), NetConfig::small(1, 2), 13);
-    let (x, _) = synthetic_pair(150, 5); // not a multiple of 16: exercises the padding
+    // Not multiples of 16 (the padding), and larger than two margins of the receptive field:
+    // 100-pixel cores (96 on the grid) ask for windows of 288², five down and three across
+    // (windows between the edge ones have margins on both sides). A smaller image would run
+    // as one window whatever tile is asked for, and prove nothing about tiling.
+    let (x, _) = synthetic_pair(400, 5);
+    let x = x.slice(ndarray::s![.., .., ..330]).to_owned();
     let whole = represent(&m, 0, &x, &InferOptions { tile: Some(4096), ..Default::default() }, &Silent).unwrap();
     let radius = m.net(0).config().receptive_radius();
-    let tiled = represent(&m, 0, &x, &InferOptions { tile: Some(48), margin: Some(radius), ..Default::default() }, &Silent).unwrap();
-    assert_eq!(whole.dim(), (2, 150, 150));
+    let options = InferOptions { tile: Some(100), margin: Some(radius), ..Default::default() };
+    let plan = plan_tiles(m.net(0).config(), 400, 336, false, &options);
+    assert_eq!((plan.window, plan.margin), ((288, 288), 128));
+    assert_eq!((axis_windows(400, 288, 128, 16).len(), axis_windows(336, 288, 128, 16).len()), (5, 3));
+    let tiled = represent(&m, 0, &x, &options, &Silent).unwrap();
+    assert_eq!(whole.dim(), (2, 400, 330));
     // The default runs such a small image as one window: the same values again.
     let default = represent(&m, 0, &x, &InferOptions::default(), &Silent).unwrap();
     assert_eq!(default, whole);
     let worst = whole.iter().zip(tiled.iter()).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "largest difference {worst}");
+    // Without margins the values near the seams change: the comparison above can tell.
+    let short = represent(&m, 0, &x, &InferOptions { margin: Some(0), ..options }, &Silent).unwrap();
+    let worst_short = whole.iter().zip(short.iter()).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+    assert!(worst_short > 1e-2, "largest difference with a short margin {worst_short} (with the receptive field: {worst})");
 }
 
 #[test]
