@@ -256,138 +256,8 @@ fn coarse(plane: ArrayView2<f32>, m: Option<&mask::Mask>, f: usize) -> (Array2<f
 /// Search every rotation of `angles` (radians) and every shift for the fixed → moving pose
 /// under which the two planes (CoMIRs) correlate best; returns up to `options.keep` poses,
 /// best first, each at a rotation more than `options.apart` from the others. Empty when no
-/// pose keeps enough overlap with texture on both sides. A search of the whole circle looks
-/// closely only at the rotations a coarser first look ranks high (see [`seeded`]).
+/// pose keeps enough overlap with texture on both sides.
 pub fn search(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, angles: &[f64], options: &CorrelationOptions) -> Vec<Pose> {
-    let mut wanted = seeded(fixed, moving, masks, angles, options).unwrap_or_else(|| vec![true; angles.len()]);
-    let Some(mut shifts) = best_shifts(fixed, moving, masks, angles, &wanted, options) else { return vec![] };
-    let full_circle = is_full_circle(angles);
-    let mut taken = choose(&shifts.best, angles, options);
-    // A pose's angle is finished between its neighbours' (below): those the seeded look left
-    // out are computed now, and the choice made again (a neighbour may be better still).
-    for _ in 0..4 {
-        let mut more = vec![false; angles.len()];
-        for j in taken.iter().flat_map(|&i| [next_to(i, -1, angles.len(), full_circle), next_to(i, 1, angles.len(), full_circle)]).flatten() {
-            more[j] = !wanted[j];
-        }
-        if !more.contains(&true) {
-            break;
-        }
-        let Some(extra) = best_shifts(fixed, moving, masks, angles, &more, options) else { break };
-        for (j, b) in extra.best.into_iter().enumerate() {
-            if more[j] {
-                wanted[j] = true;
-                shifts.best[j] = b;
-            }
-        }
-        taken = choose(&shifts.best, angles, options);
-    }
-    let Shifts { best, canvas_centre, fixed_centre, f } = shifts;
-    let step = angle_step(angles);
-    taken
-        .into_iter()
-        .filter_map(|i| {
-            let (v, dy, dx) = best[i]?;
-            // The angle between the tried ones: the vertex of the parabola through its neighbours'
-            // best NCC (a rotation step is several coarse pixels at the corners).
-            let neighbour = |d: isize| next_to(i, d, angles.len(), full_circle).and_then(|j| best[j]).map(|b| b.0);
-            let offset = match (neighbour(-1), neighbour(1)) {
-                (Some(a), Some(b)) if a + b - 2.0 * v < 0.0 => (0.5 * (a - b) / (a + b - 2.0 * v)).clamp(-0.5, 0.5),
-                _ => 0.0,
-            };
-            let angle = angles[i] + offset * step;
-            Some(Pose { transform: full_resolution(angle, (dx, dy), canvas_centre, fixed_centre, f), ncc: v })
-        })
-        .collect()
-}
-
-/// Rotations a search of the whole circle looks at closely, from a first look at half the
-/// resolution and every other angle (a ninth of the work per rotation tried): the angles
-/// next to its `SEEDS` best peaks and those peaks. `None` (look at every angle) for searches
-/// of a few angles, or when the first look finds nothing.
-///
-/// Why: an exhaustive look at 90 rotations was a fifth of a 512² `register`; the right
-/// rotation's peak stands out at half the resolution too (CoMIRs are smooth at the scale of
-/// the coarse copies), and `SEEDS` peaks keep the runners-up that the quality check compares
-/// the best pose with (see [`super::quality`]).
-fn seeded(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, angles: &[f64], options: &CorrelationOptions) -> Option<Vec<bool>> {
-    const SEEDS: usize = 6;
-    let n = angles.len();
-    if n < 8 * SEEDS || !is_full_circle(angles) {
-        return None;
-    }
-    let first = CorrelationOptions { coarse_side: (options.coarse_side / 2).max(16), ..options.clone() };
-    let even: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
-    let look = best_shifts(fixed, moving, masks, angles, &even, &first)?;
-    let value = |i: usize| if even[i % n] { look.best[i % n].map_or(f64::NEG_INFINITY, |b| b.0) } else { f64::NEG_INFINITY };
-    // Peaks over the angles looked at (every other one, around the circle).
-    let mut peaks: Vec<usize> = (0..n).step_by(2).filter(|&i| value(i) > f64::NEG_INFINITY && value(i) >= value(i + n - 2) && value(i) >= value(i + 2)).collect();
-    if peaks.is_empty() {
-        return None;
-    }
-    peaks.sort_by(|&a, &b| value(b).total_cmp(&value(a)));
-    let mut wanted = vec![false; n];
-    for &i in peaks.iter().take(SEEDS) {
-        for j in [i + n - 1, i, i + 1] {
-            wanted[j % n] = true;
-        }
-    }
-    Some(wanted)
-}
-
-/// The index `d` steps from angle `i` of `n`, around the circle when `full_circle`; `None`
-/// past either end of a range.
-fn next_to(i: usize, d: isize, n: usize, full_circle: bool) -> Option<usize> {
-    let j = i as isize + d;
-    let j = if full_circle { j.rem_euclid(n as isize) } else { j };
-    usize::try_from(j).ok().filter(|&j| j < n)
-}
-
-/// Whether `angles` go around the whole circle in equal steps.
-fn is_full_circle(angles: &[f64]) -> bool {
-    angles.len() > 1 && (angles.len() as f64 * angle_step(angles) - std::f64::consts::TAU).abs() < 1e-6
-}
-
-fn angle_step(angles: &[f64]) -> f64 {
-    if angles.len() > 1 { (angles[1] - angles[0]).abs() } else { 1.0 }
-}
-
-/// The best angles (indices): the best, then each more than two steps (and `options.apart`)
-/// from those already taken, up to `options.keep`.
-fn choose(best: &[BestShift], angles: &[f64], options: &CorrelationOptions) -> Vec<usize> {
-    let step = angle_step(angles);
-    let mut order: Vec<usize> = (0..angles.len()).filter(|&i| best[i].is_some()).collect();
-    order.sort_by(|&a, &b| best[b].map_or(f64::NEG_INFINITY, |v| v.0).total_cmp(&best[a].map_or(f64::NEG_INFINITY, |v| v.0)));
-    let full_circle = is_full_circle(angles);
-    let apart = |a: f64, b: f64| {
-        let d = (a - b).abs();
-        let d = if full_circle { d.min(std::f64::consts::TAU - d) } else { d };
-        d > (2.0 * step).max(options.apart.to_radians()) + 1e-9
-    };
-    let mut taken: Vec<usize> = Vec::new();
-    for i in order {
-        if taken.len() >= options.keep.max(1) {
-            break;
-        }
-        if taken.iter().all(|&j| apart(angles[i], angles[j])) {
-            taken.push(i);
-        }
-    }
-    taken
-}
-
-/// Each rotation's best shift on coarse copies of one size, and what maps a coarse pose to
-/// full resolution.
-struct Shifts {
-    best: Vec<BestShift>,
-    canvas_centre: f64,
-    fixed_centre: (f64, f64),
-    f: usize,
-}
-
-/// The best shift at each rotation `angles[i]` with `wanted[i]` (the others `None`), on coarse
-/// copies of `options.coarse_side`; `None` when either copy has too few pixels that count.
-fn best_shifts(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, angles: &[f64], wanted: &[bool], options: &CorrelationOptions) -> Option<Shifts> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     let f = coarse_factor(fh.max(fw).max(mh).max(mw), options);
@@ -399,7 +269,7 @@ fn best_shifts(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, an
     let min_count = (options.min_overlap * smaller).max(16.0);
     let full_count = (options.full_overlap * smaller).max(min_count);
     if fixed_count < 16.0 || moving_count < 16.0 {
-        return None;
+        return vec![];
     }
     // The fixed copy is turned into a square canvas that holds it at any angle.
     let side = ((ch * ch + cw * cw) as f64).sqrt().ceil() as usize + 1;
@@ -504,8 +374,7 @@ fn best_shifts(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, an
         Some((v, dy as f64 + oy, dx as f64 + ox))
     };
     // Rotations two at a time: the canvases of two rotations share each forward transform.
-    let chosen: Vec<f64> = angles.iter().zip(wanted).filter(|(_, &w)| w).map(|(&a, _)| a).collect();
-    let pairs: Vec<&[f64]> = chosen.chunks(2).collect();
+    let pairs: Vec<&[f64]> = angles.chunks(2).collect();
     let search_pair = |s: &mut Scratch, two: &[f64]| -> Vec<BestShift> {
         let Scratch { lines, packed, spectra, sums } = s;
         let canvases: Vec<Option<[Vec<f64>; 3]>> = two.iter().map(|&a| canvas(a)).collect();
@@ -574,9 +443,45 @@ fn best_shifts(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, an
         })
         .collect();
     found.sort_by_key(|(p, _)| *p);
-    let mut found = found.into_iter().flat_map(|(_, b)| b);
-    let best = wanted.iter().map(|&w| if w { found.next().flatten() } else { None }).collect();
-    Some(Shifts { best, canvas_centre, fixed_centre, f })
+    let best: Vec<BestShift> = found.into_iter().flat_map(|(_, b)| b).collect();
+    // The best rotations, each more than two steps from those already taken.
+    let step = if angles.len() > 1 { (angles[1] - angles[0]).abs() } else { 1.0 };
+    let mut order: Vec<usize> = (0..angles.len()).filter(|&i| best[i].is_some()).collect();
+    order.sort_by(|&a, &b| best[b].map_or(f64::NEG_INFINITY, |v| v.0).total_cmp(&best[a].map_or(f64::NEG_INFINITY, |v| v.0)));
+    let full_circle = angles.len() > 1 && (angles.len() as f64 * step - std::f64::consts::TAU).abs() < 1e-6;
+    let apart = |a: f64, b: f64| {
+        let d = (a - b).abs();
+        let d = if full_circle { d.min(std::f64::consts::TAU - d) } else { d };
+        d > (2.0 * step).max(options.apart.to_radians()) + 1e-9
+    };
+    let mut taken: Vec<usize> = Vec::new();
+    for i in order {
+        if taken.len() >= options.keep.max(1) {
+            break;
+        }
+        if taken.iter().all(|&j| apart(angles[i], angles[j])) {
+            taken.push(i);
+        }
+    }
+    taken
+        .into_iter()
+        .filter_map(|i| {
+            let (v, dy, dx) = best[i]?;
+            // The angle between the tried ones: the vertex of the parabola through its neighbours'
+            // best NCC (a rotation step is several coarse pixels at the corners).
+            let neighbour = |d: isize| -> Option<f64> {
+                let j = i as isize + d;
+                let j = if full_circle { j.rem_euclid(angles.len() as isize) } else { j };
+                usize::try_from(j).ok().and_then(|j| best.get(j).copied().flatten()).map(|b| b.0)
+            };
+            let offset = match (neighbour(-1), neighbour(1)) {
+                (Some(a), Some(b)) if a + b - 2.0 * v < 0.0 => (0.5 * (a - b) / (a + b - 2.0 * v)).clamp(-0.5, 0.5),
+                _ => 0.0,
+            };
+            let angle = angles[i] + offset * step;
+            Some(Pose { transform: full_resolution(angle, (dx, dy), canvas_centre, fixed_centre, f), ncc: v })
+        })
+        .collect()
 }
 
 /// The full-resolution fixed → moving map of the coarse pose: fixed point p goes to
@@ -623,51 +528,6 @@ mod tests {
             let err = corner_error(&found.transform, &truth, w, h);
             assert!(err < 6.0, "{deg}°: corner error {err:.2} px (coarse pixel {} px)", coarse_factor(w, &CorrelationOptions::default()));
             assert!(found.ncc > 0.8, "{deg}°: NCC {}", found.ncc);
-        }
-    }
-
-    /// The poses an exhaustive look at every rotation returns (what `search` did before it
-    /// seeded its look from a coarser one).
-    fn exhaustive(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, angles: &[f64], o: &CorrelationOptions) -> Vec<(usize, f64)> {
-        let all = best_shifts(fixed, moving, Masks::default(), angles, &vec![true; angles.len()], o).unwrap();
-        choose(&all.best, angles, o).into_iter().map(|i| (i, all.best[i].unwrap().0)).collect()
-    }
-
-    #[test]
-    fn the_seeded_look_finds_the_poses_and_runners_up_of_an_exhaustive_one() {
-        let (w, h) = (256, 256);
-        let o = CorrelationOptions::default();
-        let all = angles(true, &o);
-        let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
-        // A moving image that matches itself turned by 180° (a blob pattern plus its half
-        // turn): the runner-up pose the quality check compares with is as good as the best.
-        let half = blobs(w, h, 21);
-        let turned = warp_plane(half.view(), &Affine2::rotation_about(std::f64::consts::PI, cx, cy), w, h);
-        let symmetric = &half + &turned;
-        for (moving, deg, seed) in [(blobs(w, h, 17), 63.0, 0), (symmetric, -23.0, 1)] {
-            let truth = Affine2::translation(9.0 - 20.0 * seed as f64, 14.0).compose(&Affine2::rotation_about(f64::to_radians(deg), cx, cy));
-            let fixed = warp_plane(moving.view(), &truth, w, h);
-            let want = exhaustive(fixed.view(), moving.view(), &all, &o);
-            let seeded = seeded(fixed.view(), moving.view(), Masks::default(), &all, &o).expect("90 angles are seeded");
-            assert!(seeded.iter().filter(|&&w| w).count() <= 18, "the seeded look computes at most 6 × 3 angles first");
-            let poses = search(fixed.view(), moving.view(), Masks::default(), &all, &o);
-            assert_eq!(poses.len(), want.len());
-            // The best pose, and the best rival the quality check weighs it against (the
-            // others may differ: the exhaustive look also returns shoulders of a peak).
-            let (angle, _, _) = poses[0].transform.decompose();
-            let d = (angle - all[want[0].0].to_degrees()).rem_euclid(360.0);
-            assert!(d.min(360.0 - d) <= o.angle_step / 2.0 + 1e-9, "{deg}°: found {angle:.2}°, exhaustive {:.2}°", all[want[0].0].to_degrees());
-            // Equal but for rounding: a rotation's canvas shares its forward transform with
-            // another one, which is not the same one in the two looks.
-            assert!((poses[0].ncc - want[0].1).abs() < 1e-9, "{deg}°: NCC {} against {}", poses[0].ncc, want[0].1);
-            let rival = |v: &mut dyn Iterator<Item = f64>| v.fold(f64::NEG_INFINITY, f64::max);
-            let (got, wanted) = (rival(&mut poses[1..].iter().map(|p| p.ncc)), rival(&mut want[1..].iter().map(|w| w.1)));
-            assert!((got - wanted).abs() < 1e-9, "{deg}°: best rival NCC {got} against {wanted}");
-            if seed == 1 {
-                let (a, _, _) = poses[1].transform.decompose();
-                let d = (a - deg - 180.0).rem_euclid(360.0);
-                assert!(d.min(360.0 - d) < 3.0 && poses[1].ncc > 0.8, "the half-turned pose is the runner-up: {a:.1}°, NCC {}", poses[1].ncc);
-            }
         }
     }
 
