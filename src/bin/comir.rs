@@ -509,10 +509,10 @@ fn main() {
     end_process(code)
 }
 
-/// Ends the process without running the C++ static destructors: libtorch's deregister every
-/// operator registered at start-up, 60–80 ms of every command (perf of `comir register`,
-/// 512², session 34: `torch::jit::deregisterOperator`, `~KernelFunction` after the outputs were
-/// written). Nothing is lost by skipping them: every output file was written, synced and
+/// Ends the process without running the C++ static destructors: libtorch's destructors
+/// deregister every operator registered at start-up, 60–80 ms of every command (perf of
+/// `comir register`, 512², session 34: `torch::jit::deregisterOperator`, `~KernelFunction`
+/// after the outputs were written). Nothing is lost by skipping them: every output file was written, synced and
 /// renamed into place before `run` returned (`comir::files::write_atomically`), no thread of
 /// ours is left writing, and the standard streams are flushed here.
 fn end_process(code: u8) -> ! {

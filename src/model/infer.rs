@@ -101,8 +101,9 @@ pub fn axis_windows(n: usize, window: usize, margin: usize, m: usize) -> Vec<Axi
     // At most window − 2·margin (see `windows_needed`), so neighbours overlap by 2·margin.
     let step = round_up((n - window).div_ceil(k - 1), m);
     let starts: Vec<usize> = (0..k).map(|i| (i * step).min(n - window)).collect();
-    let ends: Vec<usize> = starts.windows(2).map(|p| (p[1] + p[0] + window) / 2).chain([n]).collect();
-    starts.iter().zip(&ends).enumerate().map(|(i, (&start, &end))| AxisWindow { start, core: if i == 0 { 0 } else { ends[i - 1] }..end }).collect()
+    // Where one core ends and the next begins: the axis's ends, and the middle of each overlap.
+    let cuts: Vec<usize> = std::iter::once(0).chain(starts.windows(2).map(|p| (p[0] + window + p[1]) / 2)).chain([n]).collect();
+    starts.into_iter().zip(cuts.windows(2)).map(|(start, cut)| AxisWindow { start, core: cut[0]..cut[1] }).collect()
 }
 
 /// The plan for a (padded) `hp` × `wp` image, the network running on our CPU kernels or not
