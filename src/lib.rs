@@ -281,7 +281,7 @@ pub fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, 
         let mut candidates = std::mem::take(&mut reg.candidates);
         candidates.extend(mi.candidates.iter().cloned());
         if register::quality::more_convincing(&mi.quality, &reg.quality) {
-            reg = Registration { timings: std::mem::take(&mut reg.timings), ..mi };
+            reg = Registration { timings: std::mem::take(&mut reg.timings), search_poses: std::mem::take(&mut reg.search_poses), ..mi };
         }
         reg.candidates = candidates;
         reg.timings.push(("mi-candidate".into(), mi_seconds));
@@ -303,9 +303,10 @@ pub fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, 
     if options.refine && !polished_already {
         let t2 = std::time::Instant::now();
         let mi = register::mi::MiOptions { kind: options.kind, ..options.mi.clone() };
-        let (transform, refinement) = register::refine::refine_on_comirs(cf, cm, masks, &reg.transform, &mi, &|t| on_comirs.assess(t, None), monitor)?;
-        reg.transform = transform;
-        reg.refinement = Some(refinement);
+        let search_poses = std::mem::take(&mut reg.search_poses);
+        let verdicts = register::refine::Verdicts { near: &|t| on_comirs.assess(t, None), far: &|t| on_comirs.assess_among(t, None, &search_poses) };
+        register::refine::refine_registration(&mut reg, cf, cm, masks, &mi, &verdicts, monitor)?;
+        reg.search_poses = search_poses;
         reg.timings.push(("refine".into(), t2.elapsed().as_secs_f64()));
     }
     Ok(reg)

@@ -5,13 +5,20 @@ mod common;
 use comir::progress::Silent;
 use comir::register::mask::Masks;
 use comir::register::pipeline::{Assessor, RegisterOptions};
-use comir::register::refine::{max_move, refine_on_comirs, Refinement};
+use comir::register::refine::{max_move, refine_on_comirs, Refinement, Verdicts};
 use comir::{Affine2, TransformKind};
 
 /// The refinement as the registration runs it: judged by the NCC check on the same CoMIRs.
 fn refine(fixed: &ndarray::Array2<f32>, moving: &ndarray::Array2<f32>, found: &Affine2) -> (Affine2, Refinement) {
+    let (t, what, _) = refine_with_verdict(fixed, moving, found);
+    (t, what)
+}
+
+/// [`refine`] with the CoMIRs' verdict that replaces the pose found's after a far move.
+fn refine_with_verdict(fixed: &ndarray::Array2<f32>, moving: &ndarray::Array2<f32>, found: &Affine2) -> (Affine2, Refinement, Option<comir::register::quality::Quality>) {
     let on_comirs = Assessor::new(fixed.view(), moving.view(), Masks::default(), true, &RegisterOptions::default());
-    refine_on_comirs(fixed.view(), moving.view(), Masks::default(), found, &Default::default(), &|t| on_comirs.assess(t, None), &Silent).unwrap()
+    let judge = |t: &Affine2| on_comirs.assess(t, None);
+    refine_on_comirs(fixed.view(), moving.view(), Masks::default(), found, &Default::default(), &Verdicts { near: &judge, far: &judge }, &Silent).unwrap()
 }
 
 fn pair(truth: &Affine2, (w, h): (usize, usize)) -> (ndarray::Array2<f32>, ndarray::Array2<f32>, usize, usize) {
@@ -33,17 +40,78 @@ fn a_pose_found_a_few_pixels_off_is_polished_to_a_fraction_of_a_pixel() {
     assert!((what.moved_px - common::corner_error(&refined, &found, w, h)).abs() < 1e-9);
 }
 
+/// A pose found farther off than a local correction (a near miss of SIFT or α-AMD) on CoMIRs
+/// that match better at the truth: the move is kept, and the pose found's verdict goes with it
+/// (on the synthetic astronaut pair such a pose, 8.7 px off, kept its PASS).
 #[test]
-fn a_refinement_that_would_move_the_pose_far_is_not_kept() {
+fn a_far_move_to_where_the_comirs_match_better_is_kept_with_their_verdict() {
     let truth = Affine2::translation(4.0, 2.0);
-    // A small image, where the largest correction allowed is the floor of 4 px.
+    // A small image, where the largest correction on the CoMIRs' check alone is the floor of 4 px.
     let (fixed, moving, w, h) = pair(&truth, (96, 96));
     assert_eq!(max_move(w, h), 4.0);
-    // Off by more than the refinement may correct; α-AMD would still find the truth from
-    // here, but a local step must not overrule the global search that chose this pose.
     let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
-    let (kept, what) = refine(&fixed, &moving, &found);
-    assert!(!what.kept && what.moved_px > max_move(w, h), "{what:?}");
+    let (kept, what, verdict) = refine_with_verdict(&fixed, &moving, &found);
+    assert!(what.kept && what.beyond_local && what.moved_px > max_move(w, h), "{what:?}");
+    assert!(common::corner_error(&kept, &truth, w, h) < 0.5, "{what:?}");
+    let verdict = verdict.expect("a far move brings the CoMIRs' verdict");
+    assert!(verdict.passed, "{verdict:?}");
+    assert!(what.to_string().contains("better than at the pose found"), "{what}");
+}
+
+/// As the registration runs it: after a far move, the verdict the registration reports is the
+/// CoMIRs' at the pose kept, not the pose found's (which described a pose no longer returned).
+#[test]
+fn a_registration_moved_far_reports_the_verdict_of_the_pose_it_returns() {
+    use comir::register::pipeline::{Input, Method, Registration};
+    let truth = Affine2::translation(4.0, 2.0);
+    let (fixed, moving, w, h) = pair(&truth, (96, 96));
+    let on_comirs = Assessor::new(fixed.view(), moving.view(), Masks::default(), true, &RegisterOptions::default());
+    let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
+    // The pose found's verdict, as a candidate's check left it (here: a PASS on a pose 8 px off).
+    let mut found_verdict = on_comirs.assess(&found, None);
+    found_verdict.passed = true;
+    found_verdict.score = 0.1;
+    let mut reg = Registration { transform: found, kind: TransformKind::Rigid, method: Method::AlphaAmd, input: Input::Comirs, quality: found_verdict, matches: vec![], timings: vec![], binning: 1, candidates: vec![], refinement: None, search_poses: vec![] };
+    let judge = |t: &Affine2| on_comirs.assess(t, None);
+    comir::register::refine::refine_registration(&mut reg, fixed.view(), moving.view(), Masks::default(), &Default::default(), &Verdicts { near: &judge, far: &judge }, &Silent).unwrap();
+    assert!(common::corner_error(&reg.transform, &truth, w, h) < 0.5);
+    assert!(reg.refinement.as_ref().is_some_and(|r| r.kept && r.beyond_local));
+    let at_kept = on_comirs.assess(&reg.transform, None);
+    assert!(reg.quality.passed && reg.quality.score == at_kept.score, "{:?} against {:?}", reg.quality, at_kept);
+}
+
+/// A far move is kept only where the CoMIRs match better than at the pose found: a check that
+/// scores the pose found higher (CoMIRs that match both places, the other a little less) keeps
+/// the pose found, and says why.
+#[test]
+fn a_far_move_to_where_the_comirs_match_less_well_is_not_kept() {
+    let truth = Affine2::translation(4.0, 2.0);
+    let (fixed, moving, w, h) = pair(&truth, (96, 96));
+    let on_comirs = Assessor::new(fixed.view(), moving.view(), Masks::default(), true, &RegisterOptions::default());
+    let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
+    // Every pose passes; the nearer to the pose found, the higher its score.
+    let prefers_found = |t: &Affine2| {
+        let mut q = on_comirs.assess(&truth, None);
+        q.passed = true;
+        q.score = 1.0 - common::corner_error(t, &found, w, h) / 100.0;
+        q
+    };
+    let (kept, what, verdict) = refine_on_comirs(fixed.view(), moving.view(), Masks::default(), &found, &Default::default(), &Verdicts { near: &prefers_found, far: &prefers_found }, &Silent).unwrap();
+    assert!(what.moved_px > max_move(w, h) && !what.kept && verdict.is_none(), "{what:?}");
+    assert_eq!(kept, found);
+    assert!(what.to_string().contains("they match the pose found as well"), "{what}");
+}
+
+/// CoMIRs that match nowhere near the pose found know no better than it: however far the
+/// refinement would move, the pose found stays.
+#[test]
+fn a_far_move_on_comirs_that_do_not_match_is_not_kept() {
+    let truth = Affine2::translation(4.0, 2.0);
+    let (fixed, _, w, h) = pair(&truth, (96, 96));
+    let unrelated = common::scene(w, h, 78);
+    let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
+    let (kept, what, verdict) = refine_with_verdict(&fixed, &unrelated, &found);
+    assert!(!what.kept && !what.beyond_local && verdict.is_none(), "{what:?}");
     assert_eq!(kept, found);
 }
 

@@ -191,6 +191,10 @@ pub struct Registration {
     /// The final polish on the CoMIRs (with a model; see [`super::refine`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refinement: Option<super::refine::Refinement>,
+    /// The poses the NCC search found on the CoMIRs (none where it did not run): a pose taken
+    /// later (a far refinement) must stand out from them too, as every candidate did.
+    #[serde(skip)]
+    pub search_poses: Vec<Affine2>,
 }
 
 impl Registration {
@@ -248,6 +252,12 @@ impl<'a> Assessor<'a> {
 
     /// The quality verdict of the fixed → moving transform `t`.
     pub fn assess(&self, t: &Affine2, inliers: Option<usize>) -> Quality {
+        self.assess_among(t, inliers, &self.search_poses)
+    }
+
+    /// [`Assessor::assess`] with `search_poses` as the poses a global search found (see
+    /// [`Assessor::with_search_poses`]).
+    pub fn assess_among(&self, t: &Affine2, inliers: Option<usize>, search_poses: &[Affine2]) -> Quality {
         let (h, w) = self.fixed.dim();
         // The poses are scored side by side (each score is one pass over ~40 000 samples, a
         // dozen per verdict, and verdicts are many: at 1 MP they were 50 ms of one core), then
@@ -259,8 +269,7 @@ impl<'a> Assessor<'a> {
         let ((_, overlap), (score, rival)) = rayon::join(|| ncc_and_overlap(self.fixed, self.moving, t), || rayon::join(|| self.score(t), || best_of(rival_poses(t, w, h))));
         let mut quality = judge(score, if self.monomodal { Measure::Ncc } else { Measure::Nmi }, overlap, inliers, rival, &self.thresholds);
         // Search poses within a tenth of the image of this one are this pose, not rivals.
-        let elsewhere: Vec<(String, Affine2)> = self
-            .search_poses
+        let elsewhere: Vec<(String, Affine2)> = search_poses
             .iter()
             .filter(|p| corner_error(p, t, w, h) > 0.1 * w.max(h) as f64)
             .map(|p| (format!("at another pose the NCC search found (turned by {:.0}°)", p.decompose().0), *p))
@@ -311,7 +320,7 @@ fn ncc_poses(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &
 fn ncc_candidate(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], o: &RegisterOptions, assessor: &Assessor, monitor: &dyn Monitor) -> Result<Registration> {
     let mut timings = vec![];
     if initials.is_empty() {
-        return Ok(Registration { transform: Affine2::IDENTITY, kind: o.kind, method: Method::Ncc, input: Input::Comirs, quality: Quality::failed(Measure::Ncc, Reason::NoTexture), matches: vec![], timings, binning: 1, candidates: vec![], refinement: None });
+        return Ok(Registration { transform: Affine2::IDENTITY, kind: o.kind, method: Method::Ncc, input: Input::Comirs, quality: Quality::failed(Measure::Ncc, Reason::NoTexture), matches: vec![], timings, binning: 1, candidates: vec![], refinement: None, search_poses: vec![] });
     }
     let t1 = Instant::now();
     let (fh, fw) = fixed.dim();
@@ -326,7 +335,7 @@ fn ncc_candidate(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, 
     let amd = AlphaAmdOptions { finest_factor: if o.refine { 2 } else { 1 }, ..amd_options(o) };
     let transform = alpha_amd::polish(fixed, moving, masks, initials, factor, &amd, monitor)?.transform;
     timings.push(("ncc polish (α-AMD)".into(), t1.elapsed().as_secs_f64()));
-    Ok(Registration { quality: assessor.assess(&transform, None), transform, kind: o.kind, method: Method::Ncc, input: Input::Comirs, matches: vec![], timings, binning: 1, candidates: vec![], refinement: None })
+    Ok(Registration { quality: assessor.assess(&transform, None), transform, kind: o.kind, method: Method::Ncc, input: Input::Comirs, matches: vec![], timings, binning: 1, candidates: vec![], refinement: None, search_poses: vec![] })
 }
 
 fn start_angles(any_rotation: bool) -> Vec<f64> {
@@ -384,7 +393,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     if matches!(method, Method::Sift | Method::Auto) {
         let found = feature_based(fixed, moving, masks, o, &mut timings)?;
         let reg = match found {
-            Some((t, pairs)) => Registration { quality: assessor.assess(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, input: Input::Comirs, matches: pairs, timings: timings.clone(), binning: 1, candidates: vec![], refinement: None },
+            Some((t, pairs)) => Registration { quality: assessor.assess(&t, Some(pairs.len())), transform: t, kind: o.kind, method: Method::Sift, input: Input::Comirs, matches: pairs, timings: timings.clone(), binning: 1, candidates: vec![], refinement: None, search_poses: vec![] },
             None => Registration {
                 transform: Affine2::IDENTITY,
                 kind: o.kind,
@@ -396,6 +405,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
                 binning: 1,
                 candidates: vec![],
                 refinement: None,
+                search_poses: vec![],
             },
         };
         let reg = Registration { candidates: vec![Candidate::of(Method::Sift, Input::Comirs, &reg.quality)], ..reg };
@@ -421,7 +431,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         candidates.push(Candidate::of(Method::Ncc, Input::Comirs, &reg.quality));
         let mut so_far = timings.clone();
         so_far.extend(reg.timings.iter().cloned());
-        let reg = Registration { candidates, timings: so_far, ..reg };
+        let reg = Registration { candidates, timings: so_far, search_poses: poses.clone(), ..reg };
         if method == Method::Ncc || reg.quality.passed {
             return Ok(reg);
         }
@@ -476,7 +486,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         let transform = result?;
         let quality = assessor.assess(&transform, None);
         candidates.push(Candidate::of(used, input, &quality));
-        let reg = Registration { quality, transform, kind: o.kind, method: used, input, matches: vec![], timings: vec![], binning: 1, candidates: vec![], refinement: None };
+        let reg = Registration { quality, transform, kind: o.kind, method: used, input, matches: vec![], timings: vec![], binning: 1, candidates: vec![], refinement: None, search_poses: vec![] };
         // Auto: the earlier candidate stays unless this verdict is the more convincing one.
         best = match best {
             Some(b) if !super::quality::more_convincing(&reg.quality, &b.quality) => Some(b),
@@ -484,7 +494,7 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         };
     }
     let best = best.ok_or_else(|| Error::Internal("auto ran no candidate".into()))?;
-    Ok(Registration { candidates, timings, ..best })
+    Ok(Registration { candidates, timings, search_poses: poses, ..best })
 }
 
 #[cfg(test)]
