@@ -17,6 +17,11 @@
 //! synthetic cell pair whose model saw only background, MI's 1 px became 2–5 px). So the polish
 //! is kept only when the CoMIRs pass their own check (NCC, distinct from shifted and turned
 //! poses) at the refined pose.
+//!
+//! Far moves: a pose found a few percent of the image off (a near miss of SIFT or α-AMD) is
+//! still in MI's reach, and keeping its verdict would be a silent wrong result. A move past
+//! [`max_move`] is kept when the CoMIRs, judged as strictly as every candidate was, match
+//! better there (see [`refine_on_comirs`]); the verdict then comes from the pose kept.
 use super::mask::Masks;
 use super::mi::{self, MiOptions};
 use super::pipeline::Registration;
