@@ -12,6 +12,8 @@
 # `comir batch` (auto) over four copies of the pair (up to 1 MP), its wall time per pair: a user's many
 # pairs (or Fiji, which loads the library once) pay libtorch's start-up (~0.25 s of every
 # `comir` process) once, not per pair.
+# Each row is the median of REPEATS runs (default 3): a shared machine's speed wanders by a
+# quarter from run to run (1 MP auto: 2.21, 2.46 and 2.87 s in three runs in a row).
 # Usage: bench/register_speed.sh [SIZES...]   (default: 512 1024 2048)
 source "$(dirname "$0")/common.sh"
 bench_venv "itk, numpy" itk-elastix numpy
@@ -19,39 +21,46 @@ build_bench
 model=models/ihc-hdab-small.safetensors
 unmix_demo
 sizes=("$@"); [[ ${#sizes[@]} -gt 0 ]] || sizes=(512 1024 2048)
-echo "rigid registration, demo stains tiled to N×N (tiles turned/flipped), moving turned 8° and shifted 3%; $(nproc) cores"
+echo "rigid registration, demo stains tiled to N×N (tiles turned/flipped), moving turned 8° and shifted 3%; $(nproc) cores; median of ${REPEATS:-3} runs"
 printf "%-10s %-12s %10s %10s %12s %8s\n" "pair" "method" "wall (s)" "reg (s)" "error (px)" "right"
 for n in "${sizes[@]}"; do
   mosaic_pair "$n"
   for method in auto batch mi elastix; do
     [[ $method == batch && $n -gt 1024 ]] && continue  # four 4 MP pairs: a minute for one row
-    start=$(date +%s.%N)
-    case $method in
-      batch)
-        rm -rf "$work/pairs" "$work/b"; mkdir -p "$work/pairs"
-        for i in 1 2 3 4; do
-          ln -s "$work/hematoxylin-$n.tif" "$work/pairs/p${i}_fixed.tif"
-          ln -s "$work/moving-$n.tif" "$work/pairs/p${i}_moving.tif"
-        done
-        $comir batch --model $model --dir "$work/pairs" --fixed-suffix _fixed.tif --moving-suffix _moving.tif --out "$work/b" >/dev/null 2>&1
-        mkdir -p "$work/r"; cp "$work/b/p1/report.json" "$work/r/report.json" ;;
-      auto) $comir register --model $model --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/r" >/dev/null 2>&1 ;;
-      mi)   $comir register --method mi --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/r" >/dev/null 2>&1 ;;
-      elastix) $venv/bin/python bench/elastix_peer.py "$(nproc)" "$work/hematoxylin-$n.tif" "$work/moving-$n.tif" > "$work/elastix.txt" ;;
-    esac
-    wall=$(echo "$(date +%s.%N) - $start" | bc)
-    python3 - "$work" "$n" "$method" "$wall" <<'PY'
-import json, sys
-work, n, method, wall = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-if method == "batch":
-    wall /= 4  # per pair
-if method == "elastix":
-    lines = dict(l.split(" ", 1) for l in open(f"{work}/elastix.txt").read().splitlines())
-    found, reg = [float(v) for v in lines["matrix"].split()], float(lines["seconds"])
-else:
-    r = json.load(open(f"{work}/r/report.json"))
-    found = [v for row in r["matrix_fixed_to_moving_px"] for v in row]
-    reg = sum(v for k, v in r["timings_seconds"].items() if not k.startswith("load"))
+    walls=()
+    for r in $(seq "${REPEATS:-3}"); do
+      start=$(date +%s.%N)
+      case $method in
+        batch)
+          rm -rf "$work/pairs" "$work/b"; mkdir -p "$work/pairs"
+          for i in 1 2 3 4; do
+            ln -s "$work/hematoxylin-$n.tif" "$work/pairs/p${i}_fixed.tif"
+            ln -s "$work/moving-$n.tif" "$work/pairs/p${i}_moving.tif"
+          done
+          $comir batch --model $model --dir "$work/pairs" --fixed-suffix _fixed.tif --moving-suffix _moving.tif --out "$work/b" >/dev/null 2>&1
+          mkdir -p "$work/r"; cp "$work/b/p1/report.json" "$work/r/report.json" ;;
+        auto) $comir register --model $model --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/r" >/dev/null 2>&1 ;;
+        mi)   $comir register --method mi --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/r" >/dev/null 2>&1 ;;
+        elastix) $venv/bin/python bench/elastix_peer.py "$(nproc)" "$work/hematoxylin-$n.tif" "$work/moving-$n.tif" > "$work/elastix.txt" ;;
+      esac
+      walls+=("$(echo "$(date +%s.%N) - $start" | bc)")
+      [[ $method == elastix ]] && cp "$work/elastix.txt" "$work/run-$r.txt" || cp "$work/r/report.json" "$work/run-$r.txt"
+    done
+    python3 - "$work" "$n" "$method" "${walls[@]}" <<'PY'
+import json, statistics, sys
+work, n, method, walls = sys.argv[1], int(sys.argv[2]), sys.argv[3], [float(w) for w in sys.argv[4:]]
+wall = statistics.median(walls) / (4 if method == "batch" else 1)  # batch: per pair
+regs = []
+for r in range(1, len(walls) + 1):
+    if method == "elastix":
+        lines = dict(l.split(" ", 1) for l in open(f"{work}/run-{r}.txt").read().splitlines())
+        found, reg = [float(v) for v in lines["matrix"].split()], float(lines["seconds"])
+    else:
+        report = json.load(open(f"{work}/run-{r}.txt"))
+        found = [v for row in report["matrix_fixed_to_moving_px"] for v in row]
+        reg = sum(v for k, v in report["timings_seconds"].items() if not k.startswith("load"))
+    regs.append(reg)
+reg = statistics.median(regs)  # the error below: the last run's pose (every run finds the same)
 # `comir apply` made moving(p) = DAB(t(p)): the registration should find t's inverse.
 (a, b, tx), (c, d, ty) = json.load(open(f"{work}/t{n}.json"))["matrix"]
 det = a * d - b * c
