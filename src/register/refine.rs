@@ -81,7 +81,7 @@ pub fn max_far_move(width: usize, height: usize) -> f64 {
 /// How a refinement judges poses on the CoMIRs: `near` a pose within [`max_move`] of the pose
 /// found (the registration's NCC check), `far` a pose beyond it and the pose found it would
 /// replace (the same check with the poses of the NCC search as rivals, which every candidate
-/// had to beat).
+/// had to beat; `--method sift` runs no search, and its far moves face the plain check).
 pub struct Verdicts<'a> {
     pub near: &'a dyn Fn(&Affine2) -> Quality,
     pub far: &'a dyn Fn(&Affine2) -> Quality,
