@@ -74,6 +74,20 @@ pub struct EvalRow {
     pub chosen: String,
     /// Every candidate tried with its verdict and distinctness ("sift fail 0.12; …").
     pub candidates: String,
+    /// What the final refinement on the CoMIRs did with the pose: "kept 0.84", "kept far 8.03",
+    /// "refused 12.10" (its move in pixels), "" when none ran. A refused move about the size of
+    /// the error is a pose the CoMIRs placed better (session 35's silent wrong result).
+    pub refinement: String,
+}
+
+/// The eval CSV's word for a refinement (see [`EvalRow::refinement`]).
+fn refinement_label(r: Option<&crate::register::refine::Refinement>) -> String {
+    match r {
+        None => String::new(),
+        Some(r) if r.kept && r.beyond_local => format!("kept far {:.2}", r.moved_px),
+        Some(r) if r.kept => format!("kept {:.2}", r.moved_px),
+        Some(r) => format!("refused {:.2}", r.moved_px),
+    }
 }
 
 /// The protocol's success criterion: a mean corner error of at most 2 % of the patch width.
@@ -147,6 +161,7 @@ pub fn evaluate(fixed_image: &Image, moving_image: &Image, model: Option<(&Model
                     seconds: t0.elapsed().as_secs_f64(),
                     chosen: crate::register::pipeline::label(reg.method, reg.input),
                     candidates: reg.candidates.iter().map(|c| format!("{} {} {:.2}", c.label(), if c.passed { "pass" } else { "fail" }, c.distinctness)).collect::<Vec<_>>().join("; "),
+                    refinement: refinement_label(reg.refinement.as_ref()),
                 });
             }
             monitor.report(&crate::progress::Progress { done: ((level - 1) * options.per_level + sample + 1) as u64, total: (5 * options.per_level) as u64, message: format!("level {level}") });
@@ -201,9 +216,30 @@ pub fn summary(rows: &[EvalRow]) -> String {
 }
 
 pub fn csv(rows: &[EvalRow]) -> String {
-    let mut out = String::from("method,level,sample,rotation_degrees,error_px,success,quality_passed,quality_score,quality_rival,seconds,chosen,candidates\n");
+    let mut out = String::from("method,level,sample,rotation_degrees,error_px,success,quality_passed,quality_score,quality_rival,seconds,chosen,candidates,refinement\n");
     for r in rows {
-        out += &format!("{},{},{},{:.3},{:.4},{},{},{:.4},{:.4},{:.3},{},{}\n", r.method.label(), r.level, r.sample, r.rotation_degrees, r.error_px, r.success, r.quality_passed, r.quality_score, r.quality_rival, r.seconds, r.chosen, r.candidates);
+        out += &format!("{},{},{},{:.3},{:.4},{},{},{:.4},{:.4},{:.3},{},{},{}\n", r.method.label(), r.level, r.sample, r.rotation_degrees, r.error_px, r.success, r.quality_passed, r.quality_score, r.quality_rival, r.seconds, r.chosen, r.candidates, r.refinement);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::register::refine::Refinement;
+
+    #[test]
+    fn the_csv_says_what_the_refinement_did_with_each_pose() {
+        let r = |kept, beyond_local, moved_px| Refinement { moved_px, kept, beyond_local, why_not: if kept { String::new() } else { "far".into() } };
+        assert_eq!(refinement_label(None), "");
+        assert_eq!(refinement_label(Some(&r(true, false, 0.844))), "kept 0.84");
+        assert_eq!(refinement_label(Some(&r(true, true, 8.029))), "kept far 8.03");
+        assert_eq!(refinement_label(Some(&r(false, false, 12.1))), "refused 12.10");
+        let row = EvalRow { method: EvalMethod::ComirAmd, level: 4, sample: 3, rotation_degrees: -16.7, error_px: 0.73, success: true, quality_passed: true, quality_score: 0.5, quality_rival: 0.2, seconds: 0.3, chosen: "alpha-amd".into(), candidates: "alpha-amd pass 0.54".into(), refinement: refinement_label(Some(&r(true, true, 8.029))) };
+        let text = csv(&[row]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with(",chosen,candidates,refinement"), "{}", lines[0]);
+        assert!(lines[1].ends_with(",alpha-amd,alpha-amd pass 0.54,kept far 8.03"), "{}", lines[1]);
+        assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
+    }
 }

@@ -159,7 +159,7 @@ mod tests {
     use super::*;
 
     fn row(method: EvalMethod, level: usize, success: bool) -> EvalRow {
-        EvalRow { method, level, sample: 0, rotation_degrees: 0.0, error_px: 0.0, success, quality_passed: success, quality_rival: 0.0, quality_score: 0.0, seconds: 0.0, chosen: String::new(), candidates: String::new() }
+        EvalRow { method, level, sample: 0, rotation_degrees: 0.0, error_px: 0.0, success, quality_passed: success, quality_rival: 0.0, quality_score: 0.0, seconds: 0.0, chosen: String::new(), candidates: String::new(), refinement: String::new() }
     }
 
     fn pixel(rgb: &[u8], x: usize, y: usize) -> [u8; 3] {
