@@ -1,5 +1,6 @@
 //! The final refinement on CoMIRs and the MI seeding: a pose found a few pixels off is
-//! polished to a fraction of a pixel; a refinement that would move the pose far is refused;
+//! polished to a fraction of a pixel; a refinement that would move the pose far is kept only
+//! where the CoMIRs match better there;
 //! MI finds a rotation between its old 30° starts with a shift of 10% of the width.
 mod common;
 use comir::progress::Silent;
@@ -41,8 +42,9 @@ fn a_pose_found_a_few_pixels_off_is_polished_to_a_fraction_of_a_pixel() {
 }
 
 /// A pose found farther off than a local correction (a near miss of SIFT or α-AMD) on CoMIRs
-/// that match better at the truth: the move is kept, and the pose found's verdict goes with it
-/// (on the synthetic astronaut pair such a pose, 8.7 px off, kept its PASS).
+/// that match better at the truth: the move is kept, and the CoMIRs' verdict at the pose kept
+/// replaces the pose found's (on the synthetic astronaut pair such a pose, 8.7 px off, had kept
+/// its PASS).
 #[test]
 fn a_far_move_to_where_the_comirs_match_better_is_kept_with_their_verdict() {
     let truth = Affine2::translation(4.0, 2.0);
