@@ -303,10 +303,10 @@ pub fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, 
     if options.refine && !polished_already {
         let t2 = std::time::Instant::now();
         let mi = register::mi::MiOptions { kind: options.kind, ..options.mi.clone() };
-        let search_poses = std::mem::take(&mut reg.search_poses);
+        // A copy (a few poses): the far check reads them while the registration is updated.
+        let search_poses = reg.search_poses.clone();
         let verdicts = register::refine::Verdicts { near: &|t| on_comirs.assess(t, None), far: &|t| on_comirs.assess_among(t, None, &search_poses) };
         register::refine::refine_registration(&mut reg, cf, cm, masks, &mi, &verdicts, monitor)?;
-        reg.search_poses = search_poses;
         reg.timings.push(("refine".into(), t2.elapsed().as_secs_f64()));
     }
     Ok(reg)

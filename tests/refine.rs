@@ -17,7 +17,7 @@ fn refine(fixed: &ndarray::Array2<f32>, moving: &ndarray::Array2<f32>, found: &A
 
 /// [`refine`] with the CoMIRs' verdict that replaces the pose found's after a far move.
 fn refine_with_verdict(fixed: &ndarray::Array2<f32>, moving: &ndarray::Array2<f32>, found: &Affine2) -> (Affine2, Refinement, Option<comir::register::quality::Quality>) {
-    let on_comirs = Assessor::new(fixed.view(), moving.view(), Masks::default(), true, &RegisterOptions::default());
+    let on_comirs = assessor(fixed, moving);
     let judge = |t: &Affine2| on_comirs.assess(t, None);
     refine_on_comirs(fixed.view(), moving.view(), Masks::default(), found, &Default::default(), &Verdicts { near: &judge, far: &judge }, &Silent).unwrap()
 }
@@ -25,6 +25,30 @@ fn refine_with_verdict(fixed: &ndarray::Array2<f32>, moving: &ndarray::Array2<f3
 fn pair(truth: &Affine2, (w, h): (usize, usize)) -> (ndarray::Array2<f32>, ndarray::Array2<f32>, usize, usize) {
     let (fixed, moving) = common::view_pair(w, h, truth, 21);
     (fixed, moving, w, h)
+}
+
+/// The far-move cases: a 96² pair (where the largest correction on the CoMIRs' check alone is
+/// the floor of 4 px) and a pose found twice that far from the truth along x.
+struct FarCase {
+    truth: Affine2,
+    fixed: ndarray::Array2<f32>,
+    moving: ndarray::Array2<f32>,
+    w: usize,
+    h: usize,
+    found: Affine2,
+}
+
+fn far_case() -> FarCase {
+    let truth = Affine2::translation(4.0, 2.0);
+    let (fixed, moving, w, h) = pair(&truth, (96, 96));
+    assert_eq!(max_move(w, h), 4.0);
+    let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
+    FarCase { truth, fixed, moving, w, h, found }
+}
+
+/// The registration's NCC check on two CoMIRs.
+fn assessor<'a>(fixed: &'a ndarray::Array2<f32>, moving: &'a ndarray::Array2<f32>) -> Assessor<'a> {
+    Assessor::new(fixed.view(), moving.view(), Masks::default(), true, &RegisterOptions::default())
 }
 
 #[test]
@@ -47,11 +71,7 @@ fn a_pose_found_a_few_pixels_off_is_polished_to_a_fraction_of_a_pixel() {
 /// its PASS).
 #[test]
 fn a_far_move_to_where_the_comirs_match_better_is_kept_with_their_verdict() {
-    let truth = Affine2::translation(4.0, 2.0);
-    // A small image, where the largest correction on the CoMIRs' check alone is the floor of 4 px.
-    let (fixed, moving, w, h) = pair(&truth, (96, 96));
-    assert_eq!(max_move(w, h), 4.0);
-    let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
+    let FarCase { truth, fixed, moving, w, h, found } = far_case();
     let (kept, what, verdict) = refine_with_verdict(&fixed, &moving, &found);
     assert!(what.kept && what.beyond_local && what.moved_px > max_move(w, h), "{what:?}");
     assert!(common::corner_error(&kept, &truth, w, h) < 0.5, "{what:?}");
@@ -65,10 +85,8 @@ fn a_far_move_to_where_the_comirs_match_better_is_kept_with_their_verdict() {
 #[test]
 fn a_registration_moved_far_reports_the_verdict_of_the_pose_it_returns() {
     use comir::register::pipeline::{Input, Method, Registration};
-    let truth = Affine2::translation(4.0, 2.0);
-    let (fixed, moving, w, h) = pair(&truth, (96, 96));
-    let on_comirs = Assessor::new(fixed.view(), moving.view(), Masks::default(), true, &RegisterOptions::default());
-    let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
+    let FarCase { truth, fixed, moving, w, h, found } = far_case();
+    let on_comirs = assessor(&fixed, &moving);
     // The pose found's verdict, as a candidate's check left it (here: a PASS on a pose 8 px off).
     let mut found_verdict = on_comirs.assess(&found, None);
     found_verdict.passed = true;
@@ -87,10 +105,8 @@ fn a_registration_moved_far_reports_the_verdict_of_the_pose_it_returns() {
 /// the pose found, and says why.
 #[test]
 fn a_far_move_to_where_the_comirs_match_less_well_is_not_kept() {
-    let truth = Affine2::translation(4.0, 2.0);
-    let (fixed, moving, w, h) = pair(&truth, (96, 96));
-    let on_comirs = Assessor::new(fixed.view(), moving.view(), Masks::default(), true, &RegisterOptions::default());
-    let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
+    let FarCase { truth, fixed, moving, w, h, found } = far_case();
+    let on_comirs = assessor(&fixed, &moving);
     // Every pose passes; the nearer to the pose found, the higher its score.
     let prefers_found = |t: &Affine2| {
         let mut q = on_comirs.assess(&truth, None);
@@ -108,10 +124,8 @@ fn a_far_move_to_where_the_comirs_match_less_well_is_not_kept() {
 /// refinement would move, the pose found stays.
 #[test]
 fn a_far_move_on_comirs_that_do_not_match_is_not_kept() {
-    let truth = Affine2::translation(4.0, 2.0);
-    let (fixed, _, w, h) = pair(&truth, (96, 96));
+    let FarCase { fixed, w, h, found, .. } = far_case();
     let unrelated = common::scene(w, h, 78);
-    let found = Affine2::translation(2.0 * max_move(w, h), 0.0).compose(&truth);
     let (kept, what, verdict) = refine_with_verdict(&fixed, &unrelated, &found);
     assert!(!what.kept && !what.beyond_local && verdict.is_none(), "{what:?}");
     assert_eq!(kept, found);
