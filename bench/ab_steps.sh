@@ -5,7 +5,8 @@
 # profile (report.json's timings_seconds) as the median over the rounds, old against new, and
 # whether the two found the same transform. Neither build is made here: build the old one
 # from its commit and copy it aside first.
-# Usage: bench/ab_steps.sh OLD_COMIR NEW_COMIR [ROUNDS] [SIZES...]   (default: 3 rounds; 512 1024)
+# Usage: bench/ab_steps.sh OLD_COMIR NEW_COMIR [ROUNDS] [SIZES...]   (default: 3 rounds; 512 1024;
+# a size is N for N×N or WxH)
 # METHOD=mi compares `--method mi` without a model instead.
 old=$(realpath "$1") new=$(realpath "$2")
 rounds=${3:-3}
@@ -32,11 +33,11 @@ for n in "${sizes[@]}"; do
   done
   python3 - "$work" "$n" "$rounds" <<'PY'
 import json, statistics, sys
-work, n, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, n, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 runs = {s: [json.load(open(f"{work}/{s}-{r}/report.json")) for r in range(1, rounds + 1)] for s in ("old", "new")}
 walls = {s: [float(open(f"{work}/{s}-{r}/wall.txt").read()) for r in range(1, rounds + 1)] for s in ("old", "new")}
 steps = list(dict.fromkeys(k for s in ("old", "new") for run in runs[s] for k in run["timings_seconds"]))
-print(f"{n}x{n}: median over {rounds} rounds (s)      old      new   new/old")
+print(f"{n if 'x' in n else f'{n}x{n}'}: median over {rounds} rounds (s)      old      new   new/old")
 def row(name, old, new):
     if old and new:
         o, w = statistics.median(old), statistics.median(new)

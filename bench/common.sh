@@ -39,33 +39,35 @@ upsampled_pair() {
   $comir apply --transform "$work/rot.json" --input "$work/fixed.png" --output "$work/moving.png" 2>/dev/null
 }
 
-# mosaic_pair N: the registration benchmarks' N×N pair in $work: the demo's hematoxylin
-# (hematoxylin-N.tif, fixed) and DAB stains tiled to N×N with each tile turned or flipped
-# differently (so structures keep the size the model was trained on, and the mosaic has no
-# symmetry: a mirror tiling is its own 180° turn, which made every method's answer
-# ambiguous), the DAB moved by a rigid transform (8° about the centre, shift 3% of N; tN.json)
-# into moving-N.tif. Needs unmix_demo first and the bench venv with itk and numpy.
+# mosaic_pair SIZE: the registration benchmarks' pair in $work, SIZE being N (N×N) or WxH:
+# the demo's hematoxylin (hematoxylin-SIZE.tif, fixed) and DAB stains tiled to that size with
+# each tile turned or flipped differently (so structures keep the size the model was trained
+# on, and the mosaic has no symmetry: a mirror tiling is its own 180° turn, which made every
+# method's answer ambiguous), the DAB moved by a rigid transform (8° about the centre, shift
+# 3% of the width and of the height; tSIZE.json) into moving-SIZE.tif. Needs unmix_demo first
+# and the bench venv with itk and numpy.
 mosaic_pair() {
   local n=$1
   $venv/bin/python - "$work" "$n" <<'PY'
 import json, math, sys
 import itk, numpy as np
-work, n = sys.argv[1], int(sys.argv[2])
+work, size = sys.argv[1], sys.argv[2]
+w, h = (int(v) for v in size.split("x")) if "x" in size else (int(size), int(size))
 for name in ("hematoxylin", "dab"):
     a = itk.array_from_image(itk.imread(f"{work}/{name}.tif", itk.F))
     k = a.shape[0]
-    reps = -(-n // k)
+    reps = -(-max(w, h) // k)
     # One of the 8 turns/flips per tile, the same for both stains (they stay aligned).
     pattern = np.random.default_rng(7).permutation(np.arange(reps * reps) % 8).reshape(reps, reps)
     def tile(d):
         t = np.rot90(a, d % 4)
         return t.T if d >= 4 else t
-    mosaic = np.block([[tile(pattern[i, j]) for j in range(reps)] for i in range(reps)])[:n, :n]
-    itk.imwrite(itk.image_from_array(np.ascontiguousarray(mosaic, dtype=np.float32)), f"{work}/{name}-{n}.tif")
-a, c = math.radians(8), (n - 1) / 2
-co, si, t = math.cos(a), math.sin(a), 0.03 * n
-m = [[co, -si, c - co * c + si * c + t], [si, co, c - si * c - co * c - t]]
-json.dump({"format": "comir-transform", "version": 1, "kind": "rigid", "direction": "fixed_to_moving", "matrix": m}, open(f"{work}/t{n}.json", "w"))
+    mosaic = np.block([[tile(pattern[i, j]) for j in range(reps)] for i in range(reps)])[:h, :w]
+    itk.imwrite(itk.image_from_array(np.ascontiguousarray(mosaic, dtype=np.float32)), f"{work}/{name}-{size}.tif")
+a, cx, cy = math.radians(8), (w - 1) / 2, (h - 1) / 2
+co, si, tx, ty = math.cos(a), math.sin(a), 0.03 * w, 0.03 * h
+m = [[co, -si, cx - co * cx + si * cy + tx], [si, co, cy - si * cx - co * cy - ty]]
+json.dump({"format": "comir-transform", "version": 1, "kind": "rigid", "direction": "fixed_to_moving", "matrix": m}, open(f"{work}/t{size}.json", "w"))
 PY
   $comir apply --transform "$work/t$n.json" --input "$work/dab-$n.tif" --output "$work/moving-$n.tif" 2>/dev/null
 }

@@ -270,21 +270,35 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
 /// `moving` (already at the fixed pixel size). Public for callers whose representations are
 /// already computed (and for benches that time registration alone).
 pub fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: ArrayView2<f32>, masks: Masks, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<Registration> {
-    let mut reg = register_planes_masked(cf, cm, masks, true, options, monitor)?;
-    if options.method == register::pipeline::Method::Auto && !reg.quality.passed {
+    let auto = options.method == register::pipeline::Method::Auto;
+    let on_originals = || register_planes_masked(gray_plane(fixed).view(), gray_plane(moving).view(), masks, false, options, monitor);
+    // MI on the originals beside α-AMD and MI on the CoMIRs when those run (see
+    // `register_planes_beside`), if memory allows both at once: the same result either way.
+    let (fh, fw) = cf.dim();
+    let (mh, mw) = cm.dim();
+    let beside = auto && memory::available_bytes().is_some_and(|have| have / 2 >= memory::registration_bytes((fh * fw) as u64, (mh * mw) as u64));
+    let (mut reg, early) = register::pipeline::register_planes_beside(cf, cm, masks, true, options, monitor, beside.then_some(&on_originals))?;
+    if auto && !reg.quality.passed {
         // `auto` never loses to the training-free method: when the CoMIR candidates
         // fail their check, MI on the originals is tried too, and the more convincing
         // verdict wins (see `more_convincing`). A passing CoMIR result saves that time.
-        let t1 = std::time::Instant::now();
-        let mi = register_planes_masked(gray_plane(fixed).view(), gray_plane(moving).view(), masks, false, options, monitor)?;
-        let mi_seconds = t1.elapsed().as_secs_f64();
+        let (mi, mi_seconds) = match early {
+            Some(done) => (done?, None),
+            None => {
+                let t1 = std::time::Instant::now();
+                (on_originals()?, Some(t1.elapsed().as_secs_f64()))
+            }
+        };
         let mut candidates = std::mem::take(&mut reg.candidates);
         candidates.extend(mi.candidates.iter().cloned());
         if register::quality::more_convincing(&mi.quality, &reg.quality) {
             reg = Registration { timings: std::mem::take(&mut reg.timings), search_poses: std::mem::take(&mut reg.search_poses), ..mi };
         }
         reg.candidates = candidates;
-        reg.timings.push(("mi-candidate".into(), mi_seconds));
+        // Run beside the CoMIR candidates, its time is in their step's.
+        if let Some(seconds) = mi_seconds {
+            reg.timings.push(("mi-candidate".into(), seconds));
+        }
     }
     // The CoMIRs' verdict on a pose: the second opinion on MI and the refinement's check.
     let on_comirs = register::pipeline::Assessor::new(cf, cm, masks, true, options);

@@ -174,3 +174,45 @@ fn rigid_means_rigid_in_micrometres_when_pixel_sizes_differ() {
     assert!(comir::register::physical::moving_pixels_per_fixed_pixel(&fixed.calibration, &uncalibrated.calibration).is_none());
     assert_eq!(comir::register::physical::moving_pixels_per_fixed_pixel(&fixed.calibration, &moving.calibration), Some((0.5, 0.5)));
 }
+
+/// `auto` runs MI on the originals beside α-AMD and MI on the CoMIRs once those are reached
+/// (every earlier CoMIR candidate failed): the registration on the CoMIRs and the fallback's
+/// result must be those of the two run one after the other, to the last bit, and a pair whose
+/// CoMIRs pass earlier must never run the fallback.
+#[test]
+fn the_fallback_run_beside_the_comir_candidates_gives_the_results_of_one_after_the_other() {
+    use comir::register::mask::Masks;
+    use comir::register::pipeline::{register_planes_beside, register_planes_masked};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let o = RegisterOptions { any_rotation: false, ..Default::default() };
+    // "CoMIRs" that match faintly: every CoMIR candidate is tried and fails (see above).
+    let a = common::scene(256, 256, 1);
+    let mut rng = comir::rng::Rng::new(5);
+    let faint = a.mapv(|v| 0.2 * v + rng.range(-0.5, 0.5) as f32);
+    // Originals of two modalities that MI registers.
+    let truth = Affine2::rotation_about(0.25, 127.5, 111.5).compose(&Affine2::translation(7.0, -5.0));
+    let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
+    let moving = common::other_modality(&moved);
+    let runs = AtomicUsize::new(0);
+    let on_originals = || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, &Silent)
+    };
+    let (reg, early) = register_planes_beside(a.view(), faint.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the fallback runs beside α-AMD and MI on the CoMIRs");
+    let tried: Vec<Method> = reg.candidates.iter().map(|c| c.method).collect();
+    assert_eq!(tried, vec![Method::Sift, Method::Ncc, Method::AlphaAmd, Method::Mi]);
+    assert!(!reg.quality.passed);
+    let alone = register_planes_masked(a.view(), faint.view(), Masks::default(), true, &o, &Silent).unwrap();
+    assert_eq!((reg.transform, reg.method, format!("{:?}", reg.quality), format!("{:?}", reg.candidates)), (alone.transform, alone.method, format!("{:?}", alone.quality), format!("{:?}", alone.candidates)));
+    let beside = early.expect("the fallback's result comes back").unwrap();
+    let after = register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, &Silent).unwrap();
+    assert_eq!((beside.transform, format!("{:?}", beside.quality)), (after.transform, format!("{:?}", after.quality)));
+    assert!(beside.quality.passed && common::corner_error(&beside.transform, &truth, 256, 224) < 2.0, "{:?}", beside.quality);
+    // CoMIRs that match: SIFT passes, nothing else runs, the fallback included.
+    let shifted = Affine2::rotation_about(2.0, 159.5, 139.5).compose(&Affine2::translation(10.0, 4.0));
+    let (cf, cm) = common::view_pair(320, 280, &shifted, 5);
+    let (reg, early) = register_planes_beside(cf.view(), cm.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
+    assert!(reg.quality.passed && early.is_none());
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a passing CoMIR candidate needs no fallback");
+}
