@@ -216,3 +216,35 @@ fn the_fallback_run_beside_the_comir_candidates_gives_the_results_of_one_after_t
     assert!(reg.quality.passed && early.is_none());
     assert_eq!(runs.load(Ordering::SeqCst), 1, "a passing CoMIR candidate needs no fallback");
 }
+
+/// Where the NCC search finds two places alike, `auto` starts the fallback beside the NCC
+/// candidate's polish; when the candidate then fails as ambiguous (nothing else runs on the
+/// CoMIRs) the fallback's result is that of the fallback run after it, to the last bit.
+#[test]
+fn the_fallback_started_beside_the_polish_gives_the_result_of_one_after_the_other() {
+    use comir::register::mask::Masks;
+    use comir::register::pipeline::{register_planes_beside, register_planes_masked};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let o = RegisterOptions { any_rotation: false, ..Default::default() };
+    // Unrelated "CoMIRs": the search's best places score alike, the candidate fails as
+    // ambiguous (see `unrelated_images_are_flagged`).
+    let (a, b) = (common::scene(256, 256, 1), common::scene(256, 256, 2));
+    let truth = Affine2::rotation_about(0.25, 127.5, 111.5).compose(&Affine2::translation(7.0, -5.0));
+    let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
+    let moving = common::other_modality(&moved);
+    let runs = AtomicUsize::new(0);
+    let on_originals = || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, &Silent)
+    };
+    let (reg, early) = register_planes_beside(a.view(), b.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    let tried: Vec<Method> = reg.candidates.iter().map(|c| c.method).collect();
+    assert_eq!(tried, vec![Method::Sift, Method::Ncc], "ambiguous: no α-AMD or MI on the CoMIRs");
+    assert!(reg.timings.iter().any(|(step, _)| step == "ncc polish (α-AMD) + mi on the originals (side by side)"), "{:?}", reg.timings);
+    let alone = register_planes_masked(a.view(), b.view(), Masks::default(), true, &o, &Silent).unwrap();
+    assert_eq!((reg.transform, format!("{:?}", reg.quality), format!("{:?}", reg.candidates)), (alone.transform, format!("{:?}", alone.quality), format!("{:?}", alone.candidates)));
+    let beside = early.expect("the fallback's result comes back").unwrap();
+    let after = register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, &Silent).unwrap();
+    assert_eq!((beside.transform, format!("{:?}", beside.quality)), (after.transform, format!("{:?}", after.quality)));
+}

@@ -310,9 +310,21 @@ fn amd_options(o: &RegisterOptions) -> AlphaAmdOptions {
 }
 
 /// The poses the NCC search finds on two CoMIRs (see [`correlation::search`]), best first.
-fn ncc_poses(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions) -> Vec<Affine2> {
+fn ncc_poses(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, o: &RegisterOptions) -> Vec<correlation::Pose> {
     let angles = if o.kind == super::transform::TransformKind::Translation { vec![0.0] } else { correlation::angles(o.any_rotation, &o.ncc) };
-    correlation::search(fixed, moving, masks, &angles, &o.ncc).into_iter().map(|p| p.transform).collect()
+    correlation::search(fixed, moving, masks, &angles, &o.ncc)
+}
+
+/// Whether the search's best two poses score alike on the coarse copies (closer than the
+/// distinctness a pass needs against them): then the NCC candidate usually fails, as ambiguous
+/// or for want of similarity, and `auto` goes on to MI on the originals. Only a forecast, for
+/// scheduling: in `make eval`'s cell and astronaut parts it held in 43 of 47 cases (the 4 others
+/// passed), and among 100 of the demo part none was alike.
+fn search_alike(poses: &[correlation::Pose], o: &RegisterOptions) -> bool {
+    match poses {
+        [best, second, ..] => best.ncc <= 0.0 || (best.ncc - second.ncc) / best.ncc < o.thresholds.min_search_distinctness,
+        _ => false,
+    }
 }
 
 /// The NCC candidate: the poses the search ranked best (`initials`), each finished by α-AMD on
@@ -380,14 +392,15 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
 /// images (see `crate::register_with_comirs`).
 pub type Fallback<'f> = &'f (dyn Fn() -> Result<Registration> + Sync);
 
-/// [`register_planes_masked`], with `fallback` run side by side with α-AMD and MI on the
-/// CoMIRs when `auto` gets that far; its result comes back beside the registration (unused
-/// when a CoMIR candidate passes). Why: on pairs whose CoMIRs match poorly the CoMIR
-/// candidates fail and the fallback runs anyway, and the two MI searches (their starts one after
-/// the other, each on one core at its coarsest level) then fill each other's idle core: the
-/// same results in less time (a 546×273 mosaic: 0.96 → 0.77–0.81 s for the three). Not run when the
-/// search was ambiguous (no α-AMD or MI on the CoMIRs then: nothing to run beside) or a
-/// candidate passed earlier: the caller runs it after, if needed.
+/// [`register_planes_masked`], with `fallback` run side by side with other work of `auto` on
+/// the CoMIRs: beside the NCC candidate's polish where the NCC search finds two places alike
+/// (see [`search_alike`]), else beside α-AMD and MI on the CoMIRs when `auto` gets that far.
+/// Its result comes back beside the registration (unused when a CoMIR candidate passes). Why:
+/// on pairs whose CoMIRs match poorly or ambiguously the CoMIR candidates fail and the fallback
+/// runs anyway, and MI (its starts one after the other, one core at its coarsest level) fills
+/// the core the other work leaves idle: the same results in less time (the 1 MP mosaic: polish
+/// and fallback 0.87 → 0.57 s; a 546×273 mosaic: 0.96 → 0.77–0.81 s for the three searches).
+/// Not run when a candidate passed before either point: the caller runs it after, if needed.
 pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor, fallback: Option<Fallback>) -> Result<(Registration, Option<Result<Registration>>)> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
@@ -435,21 +448,40 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     // SIFT's consensus of keypoints is evidence of its own and is judged without them.
     let mut poses = vec![];
     let mut ambiguous = false;
+    let mut fallen_back = None;
     if monomodal {
         let t0 = Instant::now();
-        poses = ncc_poses(fixed, moving, masks, o);
+        let found = ncc_poses(fixed, moving, masks, o);
         timings.push(("ncc search".into(), t0.elapsed().as_secs_f64()));
+        // Where the search finds two places alike, the fallback starts now, beside the polish:
+        // the polish leaves part of a core idle, MI on the originals one core at its coarsest
+        // level. When the candidate passes after all, that work is thrown away.
+        if method == Method::Auto && search_alike(&found, o) {
+            fallen_back = fallback.map(|_| None);
+        }
+        poses = found.into_iter().map(|p| p.transform).collect();
         assessor = assessor.with_search_poses(poses.clone());
     }
     if matches!(method, Method::Ncc | Method::Auto) {
-        let reg = ncc_candidate(fixed, moving, masks, &poses, o, &assessor, monitor)?;
+        let t0 = Instant::now();
+        let candidate = || ncc_candidate(fixed, moving, masks, &poses, o, &assessor, monitor);
+        let mut reg = match (&fallen_back, fallback) {
+            (Some(None), Some(fallback)) => {
+                let (reg, early) = rayon::join(candidate, fallback);
+                fallen_back = Some(Some(early));
+                let mut reg = reg?;
+                reg.timings = vec![("ncc polish (α-AMD) + mi on the originals (side by side)".into(), t0.elapsed().as_secs_f64())];
+                reg
+            }
+            _ => candidate()?,
+        };
         let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
         candidates.push(Candidate::of(Method::Ncc, Input::Comirs, &reg.quality));
         let mut so_far = timings.clone();
-        so_far.extend(reg.timings.iter().cloned());
+        so_far.append(&mut reg.timings);
         let reg = Registration { candidates, timings: so_far, search_poses: poses.clone(), ..reg };
         if method == Method::Ncc || reg.quality.passed {
-            return Ok((reg, None));
+            return Ok((reg, fallen_back.flatten()));
         }
         // The search's best pose passed every test but standing out from the other places it
         // found: the CoMIRs match two places. α-AMD and MI on the same CoMIRs would have to beat
@@ -487,8 +519,9 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     // so the result is the same as one after the other. The profile gets their joint time:
     // steps that overlap must not be added up.
     let t0 = Instant::now();
-    let mut fallen_back = None;
-    let found: Vec<Result<Affine2>> = match (intensity, fallback) {
+    let mut fallen_back = fallen_back.flatten();
+    let mut ran_beside = false;
+    let found: Vec<Result<Affine2>> = match (intensity, fallback.filter(|_| fallen_back.is_none())) {
         ([first, second], Some(fallback)) => {
             // The other core takes the fallback (queued first); this one runs MI on the CoMIRs
             // (one core at its coarsest level), then α-AMD, whose parallel parts the other core
@@ -496,6 +529,7 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
             // (546×273 mosaic: 0.86 s for the three, against 0.77–0.81 s in this order).
             let ((b, a), f) = rayon::join(|| rayon::join(|| search(*second), || search(*first)), fallback);
             fallen_back = Some(f);
+            ran_beside = true;
             vec![a, b]
         }
         ([first, second], None) => {
@@ -505,7 +539,7 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         _ => intensity.iter().map(|&m| search(m)).collect(),
     };
     let mut steps: Vec<&str> = intensity.iter().map(|m| m.name()).collect();
-    if fallen_back.is_some() {
+    if ran_beside {
         steps.push("mi on the originals");
     }
     if !steps.is_empty() {
