@@ -271,7 +271,7 @@ fn register_full_size(fixed: &Image, moving: &Image, masks: Masks, model: Option
 /// already computed (and for benches that time registration alone).
 pub fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, cm: ArrayView2<f32>, masks: Masks, options: &RegisterOptions, monitor: &dyn progress::Monitor) -> Result<Registration> {
     let auto = options.method == register::pipeline::Method::Auto;
-    let on_originals = || register_planes_masked(gray_plane(fixed).view(), gray_plane(moving).view(), masks, false, options, monitor);
+    let on_originals = |monitor: &dyn progress::Monitor| register_planes_masked(gray_plane(fixed).view(), gray_plane(moving).view(), masks, false, options, monitor);
     // MI on the originals beside α-AMD and MI on the CoMIRs when those run (see
     // `register_planes_beside`), if memory allows both at once: the same result either way.
     let (fh, fw) = cf.dim();
@@ -286,7 +286,7 @@ pub fn register_with_comirs(fixed: &Image, moving: &Image, cf: ArrayView2<f32>, 
             Some(done) => (done?, None),
             None => {
                 let t1 = std::time::Instant::now();
-                (on_originals()?, Some(t1.elapsed().as_secs_f64()))
+                (on_originals(monitor)?, Some(t1.elapsed().as_secs_f64()))
             }
         };
         let mut candidates = std::mem::take(&mut reg.candidates);

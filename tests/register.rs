@@ -194,9 +194,9 @@ fn the_fallback_run_beside_the_comir_candidates_gives_the_results_of_one_after_t
     let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
     let moving = common::other_modality(&moved);
     let runs = AtomicUsize::new(0);
-    let on_originals = || {
+    let on_originals = |monitor: &dyn comir::progress::Monitor| {
         runs.fetch_add(1, Ordering::SeqCst);
-        register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, &Silent)
+        register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, monitor)
     };
     let (reg, early) = register_planes_beside(a.view(), faint.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the fallback runs beside α-AMD and MI on the CoMIRs");
@@ -233,15 +233,15 @@ fn the_fallback_started_beside_the_polish_gives_the_result_of_one_after_the_othe
     let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
     let moving = common::other_modality(&moved);
     let runs = AtomicUsize::new(0);
-    let on_originals = || {
+    let on_originals = |monitor: &dyn comir::progress::Monitor| {
         runs.fetch_add(1, Ordering::SeqCst);
-        register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, &Silent)
+        register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, monitor)
     };
     let (reg, early) = register_planes_beside(a.view(), b.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     let tried: Vec<Method> = reg.candidates.iter().map(|c| c.method).collect();
     assert_eq!(tried, vec![Method::Sift, Method::Ncc], "ambiguous: no α-AMD or MI on the CoMIRs");
-    assert!(reg.timings.iter().any(|(step, _)| step == "ncc polish (α-AMD) + mi on the originals (side by side)"), "{:?}", reg.timings);
+    assert!(reg.timings.iter().any(|(step, _)| step == "ncc polish (α-AMD) beside mi on the originals"), "{:?}", reg.timings);
     let alone = register_planes_masked(a.view(), b.view(), Masks::default(), true, &o, &Silent).unwrap();
     assert_eq!((reg.transform, format!("{:?}", reg.quality), format!("{:?}", reg.candidates)), (alone.transform, format!("{:?}", alone.quality), format!("{:?}", alone.candidates)));
     let beside = early.expect("the fallback's result comes back").unwrap();

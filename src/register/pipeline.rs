@@ -15,6 +15,7 @@ use crate::progress::Monitor;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -389,8 +390,9 @@ pub fn register_planes_masked(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
 }
 
 /// Work that `auto` needs exactly when every candidate on the CoMIRs fails: MI on the original
-/// images (see `crate::register_with_comirs`).
-pub type Fallback<'f> = &'f (dyn Fn() -> Result<Registration> + Sync);
+/// images (see `crate::register_with_comirs`), run under the monitor it is given (which says
+/// cancelled once its result is not needed).
+pub type Fallback<'f> = &'f (dyn Fn(&dyn Monitor) -> Result<Registration> + Sync);
 
 /// [`register_planes_masked`], with `fallback` run side by side with other work of `auto` on
 /// the CoMIRs: beside the NCC candidate's polish where the NCC search finds two places alike
@@ -400,8 +402,49 @@ pub type Fallback<'f> = &'f (dyn Fn() -> Result<Registration> + Sync);
 /// runs anyway, and MI (its starts one after the other, one core at its coarsest level) fills
 /// the core the other work leaves idle: the same results in less time (the 1 MP mosaic: polish
 /// and fallback 0.87 → 0.57 s; a 546×273 mosaic: 0.96 → 0.77–0.81 s for the three searches).
-/// Not run when a candidate passed before either point: the caller runs it after, if needed.
+/// Not started when a candidate passed before either point (the caller runs it after, if
+/// needed); stopped when a candidate passes after it started (its result is then an error of
+/// no consequence: the caller reads it only when every candidate failed).
 pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor, fallback: Option<Fallback>) -> Result<(Registration, Option<Result<Registration>>)> {
+    let Some(fallback) = fallback else {
+        return candidates(fixed, moving, masks, monomodal, o, monitor, None).map(|reg| (reg, None));
+    };
+    // The fallback runs as a task of its own (the pool's other core takes it up), under a
+    // monitor that this registration stops once the fallback's result cannot be used: a
+    // candidate passed, or the registration failed. A fallback started on a forecast that
+    // did not hold then ends at its next iteration instead of running to its end.
+    let unneeded = Stoppable { inner: monitor, stopped: AtomicBool::new(false) };
+    let result = std::sync::Mutex::new(None);
+    let reg = rayon::scope(|scope| {
+        let start = || scope.spawn(|_| *result.lock().unwrap_or_else(|e| e.into_inner()) = Some(fallback(&unneeded)));
+        let reg = candidates(fixed, moving, masks, monomodal, o, monitor, Some(&start));
+        if !matches!(&reg, Ok(r) if !r.quality.passed) {
+            unneeded.stopped.store(true, Ordering::Relaxed);
+        }
+        reg
+    })?;
+    Ok((reg, result.into_inner().unwrap_or_else(|e| e.into_inner())))
+}
+
+/// A monitor that also reports cancelled once `stopped` is set (progress goes through).
+struct Stoppable<'a> {
+    inner: &'a dyn Monitor,
+    stopped: AtomicBool,
+}
+
+impl Monitor for Stoppable<'_> {
+    fn report(&self, progress: &crate::progress::Progress) {
+        self.inner.report(progress)
+    }
+    fn is_cancelled(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed) || self.inner.is_cancelled()
+    }
+}
+
+/// The candidates of [`register_planes_beside`]; `start_fallback` (when given) starts the
+/// fallback, at most once: beside the polish where the search finds two places alike, else
+/// beside α-AMD and MI on the CoMIRs.
+fn candidates(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor, start_fallback: Option<&(dyn Fn() + Sync)>) -> Result<Registration> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     if fh < 16 || fw < 16 || mh < 16 || mw < 16 {
@@ -439,7 +482,7 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         };
         let reg = Registration { candidates: vec![Candidate::of(Method::Sift, Input::Comirs, &reg.quality)], ..reg };
         if method == Method::Sift || reg.quality.passed {
-            return Ok((reg, None));
+            return Ok(reg);
         }
         sift_result = Some(reg);
     }
@@ -448,7 +491,7 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     // SIFT's consensus of keypoints is evidence of its own and is judged without them.
     let mut poses = vec![];
     let mut ambiguous = false;
-    let mut fallen_back = None;
+    let mut fallback_started = false;
     if monomodal {
         let t0 = Instant::now();
         let found = ncc_poses(fixed, moving, masks, o);
@@ -456,32 +499,27 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         // Where the search finds two places alike, the fallback starts now, beside the polish:
         // the polish leaves part of a core idle, MI on the originals one core at its coarsest
         // level. When the candidate passes after all, that work is thrown away.
-        if method == Method::Auto && search_alike(&found, o) {
-            fallen_back = fallback.map(|_| None);
+        if let Some(start) = start_fallback.filter(|_| method == Method::Auto && search_alike(&found, o)) {
+            start();
+            fallback_started = true;
         }
         poses = found.into_iter().map(|p| p.transform).collect();
         assessor = assessor.with_search_poses(poses.clone());
     }
     if matches!(method, Method::Ncc | Method::Auto) {
-        let t0 = Instant::now();
-        let candidate = || ncc_candidate(fixed, moving, masks, &poses, o, &assessor, monitor);
-        let mut reg = match (&fallen_back, fallback) {
-            (Some(None), Some(fallback)) => {
-                let (reg, early) = rayon::join(candidate, fallback);
-                fallen_back = Some(Some(early));
-                let mut reg = reg?;
-                reg.timings = vec![("ncc polish (α-AMD) + mi on the originals (side by side)".into(), t0.elapsed().as_secs_f64())];
-                reg
+        let mut reg = ncc_candidate(fixed, moving, masks, &poses, o, &assessor, monitor)?;
+        if fallback_started {
+            for (step, _) in reg.timings.iter_mut() {
+                step.push_str(" beside mi on the originals");
             }
-            _ => candidate()?,
-        };
+        }
         let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
         candidates.push(Candidate::of(Method::Ncc, Input::Comirs, &reg.quality));
         let mut so_far = timings.clone();
         so_far.append(&mut reg.timings);
         let reg = Registration { candidates, timings: so_far, search_poses: poses.clone(), ..reg };
         if method == Method::Ncc || reg.quality.passed {
-            return Ok((reg, fallen_back.flatten()));
+            return Ok(reg);
         }
         // The search's best pose passed every test but standing out from the other places it
         // found: the CoMIRs match two places. α-AMD and MI on the same CoMIRs would have to beat
@@ -519,32 +557,38 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     // so the result is the same as one after the other. The profile gets their joint time:
     // steps that overlap must not be added up.
     let t0 = Instant::now();
-    let mut fallen_back = fallen_back.flatten();
-    let mut ran_beside = false;
-    let found: Vec<Result<Affine2>> = match (intensity, fallback.filter(|_| fallen_back.is_none())) {
-        ([first, second], Some(fallback)) => {
-            // The other core takes the fallback (queued first); this one runs MI on the CoMIRs
-            // (one core at its coarsest level), then α-AMD, whose parallel parts the other core
-            // joins when its MI is done. α-AMD first here left MI on the CoMIRs to the end
-            // (546×273 mosaic: 0.86 s for the three, against 0.77–0.81 s in this order).
-            let ((b, a), f) = rayon::join(|| rayon::join(|| search(*second), || search(*first)), fallback);
-            fallen_back = Some(f);
-            ran_beside = true;
-            vec![a, b]
-        }
-        ([first, second], None) => {
-            let (a, b) = rayon::join(|| search(*first), || search(*second));
-            vec![a, b]
+    let found: Vec<Result<Affine2>> = match intensity {
+        [first, second] => {
+            let started_here = match start_fallback.filter(|_| !fallback_started) {
+                Some(start) => {
+                    start();
+                    true
+                }
+                None => false,
+            };
+            if started_here || fallback_started {
+                // The other core runs the fallback; this one runs MI on the CoMIRs (one core at
+                // its coarsest level), then α-AMD, whose parallel parts the other core joins
+                // when its MI is done. α-AMD first left MI on the CoMIRs to the end (546×273
+                // mosaic: 0.86 s for the three, against 0.77–0.81 s in this order).
+                let (b, a) = rayon::join(|| search(*second), || search(*first));
+                vec![a, b]
+            } else {
+                let (a, b) = rayon::join(|| search(*first), || search(*second));
+                vec![a, b]
+            }
         }
         _ => intensity.iter().map(|&m| search(m)).collect(),
     };
-    let mut steps: Vec<&str> = intensity.iter().map(|m| m.name()).collect();
-    if ran_beside {
-        steps.push("mi on the originals");
-    }
-    if !steps.is_empty() {
-        let step = steps.join(" + ");
-        timings.push((if steps.len() > 1 { format!("{step} (side by side)") } else { step }, t0.elapsed().as_secs_f64()));
+    if !intensity.is_empty() {
+        let mut step = intensity.iter().map(|m| m.name()).collect::<Vec<_>>().join(" + ");
+        if intensity.len() > 1 {
+            step.push_str(" (side by side)");
+        }
+        if start_fallback.is_some() {
+            step.push_str(" beside mi on the originals");
+        }
+        timings.push((step, t0.elapsed().as_secs_f64()));
     }
     for (&used, result) in intensity.iter().zip(found) {
         let transform = result?;
@@ -558,12 +602,29 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
         };
     }
     let best = best.ok_or_else(|| Error::Internal("auto ran no candidate".into()))?;
-    Ok((Registration { candidates, timings, search_poses: poses, ..best }, fallen_back))
+    Ok(Registration { candidates, timings, search_poses: poses, ..best })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fallback's monitor: progress reaches the caller's, the user's cancel goes through,
+    /// and once stopped it says cancelled (which ends MI at its next iteration).
+    #[test]
+    fn a_stopped_fallback_monitor_says_cancelled_and_passes_the_rest_through() {
+        let user = crate::progress::CancelFlag::default();
+        let m = Stoppable { inner: &user, stopped: AtomicBool::new(false) };
+        assert!(!m.is_cancelled());
+        user.cancel();
+        assert!(m.is_cancelled());
+        let counted = super::super::driver::Counted::default();
+        let m = Stoppable { inner: &counted, stopped: AtomicBool::new(false) };
+        m.report(&crate::progress::Progress { done: 3, total: 7, message: String::new() });
+        assert_eq!(*counted.0.lock().unwrap_or_else(|e| e.into_inner()), (3, 7));
+        m.stopped.store(true, Ordering::Relaxed);
+        assert!(m.is_cancelled());
+    }
 
     #[test]
     fn method_names_are_their_serialised_names_and_parse_back() {
