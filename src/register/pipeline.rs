@@ -400,14 +400,15 @@ pub type Fallback<'f> = &'f (dyn Fn(&dyn Monitor) -> Result<Registration> + Sync
 /// Its result comes back beside the registration (unused when a CoMIR candidate passes). Why:
 /// on pairs whose CoMIRs match poorly or ambiguously the CoMIR candidates fail and the fallback
 /// runs anyway, and MI (its starts one after the other, one core at its coarsest level) fills
-/// the core the other work leaves idle: the same results in less time (the 1 MP mosaic: polish
-/// and fallback 0.87 → 0.57 s; a 546×273 mosaic: 0.96 → 0.77–0.81 s for the three searches).
+/// the core the other work leaves idle: the same results in less time (interleaved A/B, medians
+/// of 5: the 1 MP mosaic's polish and fallback 0.73 → 0.47 s; a 546×273 mosaic's three
+/// searches 0.90 → 0.79 s; `bench/ab-session36.txt`).
 /// Not started when a candidate passed before either point (the caller runs it after, if
 /// needed); stopped when a candidate passes after it started (its result is then an error of
 /// no consequence: the caller reads it only when every candidate failed).
 pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor, fallback: Option<Fallback>) -> Result<(Registration, Option<Result<Registration>>)> {
     let Some(fallback) = fallback else {
-        return candidates(fixed, moving, masks, monomodal, o, monitor, None).map(|reg| (reg, None));
+        return run_candidates(fixed, moving, masks, monomodal, o, monitor, None).map(|reg| (reg, None));
     };
     // The fallback runs as a task of its own (the pool's other core takes it up), under a
     // monitor that this registration stops once the fallback's result cannot be used: a
@@ -416,8 +417,9 @@ pub fn register_planes_beside(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, m
     let unneeded = Stoppable { inner: monitor, stopped: AtomicBool::new(false) };
     let result = std::sync::Mutex::new(None);
     let reg = rayon::scope(|scope| {
-        let start = || scope.spawn(|_| *result.lock().unwrap_or_else(|e| e.into_inner()) = Some(fallback(&unneeded)));
-        let reg = candidates(fixed, moving, masks, monomodal, o, monitor, Some(&start));
+        // A task no core took up before a candidate passed is not begun at all.
+        let start = || scope.spawn(|_| if !unneeded.is_cancelled() { *result.lock().unwrap_or_else(|e| e.into_inner()) = Some(fallback(&unneeded)) });
+        let reg = run_candidates(fixed, moving, masks, monomodal, o, monitor, Some(&start));
         if !matches!(&reg, Ok(r) if !r.quality.passed) {
             unneeded.stopped.store(true, Ordering::Relaxed);
         }
@@ -444,7 +446,7 @@ impl Monitor for Stoppable<'_> {
 /// The candidates of [`register_planes_beside`]; `start_fallback` (when given) starts the
 /// fallback, at most once: beside the polish where the search finds two places alike, else
 /// beside α-AMD and MI on the CoMIRs.
-fn candidates(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor, start_fallback: Option<&(dyn Fn() + Sync)>) -> Result<Registration> {
+fn run_candidates(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, monomodal: bool, o: &RegisterOptions, monitor: &dyn Monitor, start_fallback: Option<&(dyn Fn() + Sync)>) -> Result<Registration> {
     let (fh, fw) = fixed.dim();
     let (mh, mw) = moving.dim();
     if fh < 16 || fw < 16 || mh < 16 || mw < 16 {
