@@ -11,7 +11,7 @@ use super::sift::{detect_and_describe, SiftOptions};
 use super::transform::{corner_error, Affine2, TransformKind};
 use crate::error::{Error, Result};
 use crate::image::filter::normalise_robust;
-use crate::progress::Monitor;
+use crate::progress::{Monitor, SideBySide};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -548,7 +548,7 @@ fn run_candidates(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks,
     let mut candidates: Vec<Candidate> = sift_result.as_ref().map(|s| s.candidates.clone()).unwrap_or_default();
     let mut best = sift_result;
     let starts = start_angles(o.any_rotation);
-    let search = |used: Method| -> Result<Affine2> {
+    let search = |used: Method, monitor: &dyn Monitor| -> Result<Affine2> {
         Ok(match used {
             Method::Mi => mi::register(fixed, moving, masks, &starts, &MiOptions { kind: o.kind, start_shift: o.start_shift, ..o.mi.clone() }, monitor)?.transform,
             _ => alpha_amd::register(fixed, moving, masks, &starts, &amd_options(o), monitor)?.transform,
@@ -573,14 +573,16 @@ fn run_candidates(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks,
                 // its coarsest level), then α-AMD, whose parallel parts the other core joins
                 // when its MI is done. α-AMD first left MI on the CoMIRs to the end (546×273
                 // mosaic: 0.86 s for the three, against 0.77–0.81 s in this order).
-                let (b, a) = rayon::join(|| search(*second), || search(*first));
+                let bar = SideBySide::new(monitor, 2);
+                let (b, a) = rayon::join(|| search(*second, &bar.part(1)), || search(*first, &bar.part(0)));
                 vec![a, b]
             } else {
-                let (a, b) = rayon::join(|| search(*first), || search(*second));
+                let bar = SideBySide::new(monitor, 2);
+                let (a, b) = rayon::join(|| search(*first, &bar.part(0)), || search(*second, &bar.part(1)));
                 vec![a, b]
             }
         }
-        _ => intensity.iter().map(|&m| search(m)).collect(),
+        _ => intensity.iter().map(|&m| search(m, monitor)).collect(),
     };
     if !intensity.is_empty() {
         let mut step = intensity.iter().map(|m| m.name()).collect::<Vec<_>>().join(" + ");
