@@ -175,6 +175,38 @@ fn rigid_means_rigid_in_micrometres_when_pixel_sizes_differ() {
     assert_eq!(comir::register::physical::moving_pixels_per_fixed_pixel(&fixed.calibration, &moving.calibration), Some((0.5, 0.5)));
 }
 
+/// `auto`'s fallback for the tests below: MI on originals of two modalities that it registers,
+/// counting its runs.
+struct OnOriginals {
+    truth: Affine2,
+    fixed: ndarray::Array2<f32>,
+    moving: ndarray::Array2<f32>,
+    runs: std::sync::atomic::AtomicUsize,
+}
+
+impl OnOriginals {
+    fn new() -> OnOriginals {
+        let truth = Affine2::rotation_about(0.25, 127.5, 111.5).compose(&Affine2::translation(7.0, -5.0));
+        let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
+        OnOriginals { truth, fixed, moving: common::other_modality(&moved), runs: Default::default() }
+    }
+
+    fn run(&self, o: &RegisterOptions, monitor: &dyn comir::progress::Monitor) -> comir::Result<comir::register::pipeline::Registration> {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        comir::register::pipeline::register_planes_masked(self.fixed.view(), self.moving.view(), Default::default(), false, o, monitor)
+    }
+
+    fn runs(&self) -> usize {
+        self.runs.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The fallback's result run beside other work must be its result run alone, to the last bit.
+    fn assert_as_run_alone(&self, beside: &comir::register::pipeline::Registration, o: &RegisterOptions) {
+        let after = comir::register::pipeline::register_planes_masked(self.fixed.view(), self.moving.view(), Default::default(), false, o, &Silent).unwrap();
+        assert_eq!((beside.transform, format!("{:?}", beside.quality)), (after.transform, format!("{:?}", after.quality)));
+    }
+}
+
 /// `auto` runs MI on the originals beside α-AMD and MI on the CoMIRs once those are reached
 /// (every earlier CoMIR candidate failed): the registration on the CoMIRs and the fallback's
 /// result must be those of the two run one after the other, to the last bit, and a pair whose
@@ -183,38 +215,29 @@ fn rigid_means_rigid_in_micrometres_when_pixel_sizes_differ() {
 fn the_fallback_run_beside_the_comir_candidates_gives_the_results_of_one_after_the_other() {
     use comir::register::mask::Masks;
     use comir::register::pipeline::{register_planes_beside, register_planes_masked};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let o = RegisterOptions { any_rotation: false, ..Default::default() };
     // "CoMIRs" that match faintly: every CoMIR candidate is tried and fails (see above).
     let a = common::scene(256, 256, 1);
     let mut rng = comir::rng::Rng::new(5);
     let faint = a.mapv(|v| 0.2 * v + rng.range(-0.5, 0.5) as f32);
-    // Originals of two modalities that MI registers.
-    let truth = Affine2::rotation_about(0.25, 127.5, 111.5).compose(&Affine2::translation(7.0, -5.0));
-    let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
-    let moving = common::other_modality(&moved);
-    let runs = AtomicUsize::new(0);
-    let on_originals = |monitor: &dyn comir::progress::Monitor| {
-        runs.fetch_add(1, Ordering::SeqCst);
-        register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, monitor)
-    };
+    let originals = OnOriginals::new();
+    let on_originals = |monitor: &dyn comir::progress::Monitor| originals.run(&o, monitor);
     let (reg, early) = register_planes_beside(a.view(), faint.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "the fallback runs beside α-AMD and MI on the CoMIRs");
+    assert_eq!(originals.runs(), 1, "the fallback runs beside α-AMD and MI on the CoMIRs");
     let tried: Vec<Method> = reg.candidates.iter().map(|c| c.method).collect();
     assert_eq!(tried, vec![Method::Sift, Method::Ncc, Method::AlphaAmd, Method::Mi]);
     assert!(!reg.quality.passed);
     let alone = register_planes_masked(a.view(), faint.view(), Masks::default(), true, &o, &Silent).unwrap();
     assert_eq!((reg.transform, reg.method, format!("{:?}", reg.quality), format!("{:?}", reg.candidates)), (alone.transform, alone.method, format!("{:?}", alone.quality), format!("{:?}", alone.candidates)));
     let beside = early.expect("the fallback's result comes back").unwrap();
-    let after = register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, &Silent).unwrap();
-    assert_eq!((beside.transform, format!("{:?}", beside.quality)), (after.transform, format!("{:?}", after.quality)));
-    assert!(beside.quality.passed && common::corner_error(&beside.transform, &truth, 256, 224) < 2.0, "{:?}", beside.quality);
+    originals.assert_as_run_alone(&beside, &o);
+    assert!(beside.quality.passed && common::corner_error(&beside.transform, &originals.truth, 256, 224) < 2.0, "{:?}", beside.quality);
     // CoMIRs that match: SIFT passes, nothing else runs, the fallback included.
     let shifted = Affine2::rotation_about(2.0, 159.5, 139.5).compose(&Affine2::translation(10.0, 4.0));
     let (cf, cm) = common::view_pair(320, 280, &shifted, 5);
     let (reg, early) = register_planes_beside(cf.view(), cm.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
     assert!(reg.quality.passed && early.is_none());
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "a passing CoMIR candidate needs no fallback");
+    assert_eq!(originals.runs(), 1, "a passing CoMIR candidate needs no fallback");
 }
 
 /// Where the NCC search finds two places alike, `auto` starts the fallback beside the NCC
@@ -224,27 +247,19 @@ fn the_fallback_run_beside_the_comir_candidates_gives_the_results_of_one_after_t
 fn the_fallback_started_beside_the_polish_gives_the_result_of_one_after_the_other() {
     use comir::register::mask::Masks;
     use comir::register::pipeline::{register_planes_beside, register_planes_masked};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let o = RegisterOptions { any_rotation: false, ..Default::default() };
     // Unrelated "CoMIRs": the search's best places score alike, the candidate fails as
     // ambiguous (see `unrelated_images_are_flagged`).
     let (a, b) = (common::scene(256, 256, 1), common::scene(256, 256, 2));
-    let truth = Affine2::rotation_about(0.25, 127.5, 111.5).compose(&Affine2::translation(7.0, -5.0));
-    let (fixed, moved) = common::view_pair(256, 224, &truth, 21);
-    let moving = common::other_modality(&moved);
-    let runs = AtomicUsize::new(0);
-    let on_originals = |monitor: &dyn comir::progress::Monitor| {
-        runs.fetch_add(1, Ordering::SeqCst);
-        register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, monitor)
-    };
+    let originals = OnOriginals::new();
+    let on_originals = |monitor: &dyn comir::progress::Monitor| originals.run(&o, monitor);
     let (reg, early) = register_planes_beside(a.view(), b.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(originals.runs(), 1);
     let tried: Vec<Method> = reg.candidates.iter().map(|c| c.method).collect();
     assert_eq!(tried, vec![Method::Sift, Method::Ncc], "ambiguous: no α-AMD or MI on the CoMIRs");
     assert!(reg.timings.iter().any(|(step, _)| step == "ncc polish (α-AMD) beside mi on the originals"), "{:?}", reg.timings);
     let alone = register_planes_masked(a.view(), b.view(), Masks::default(), true, &o, &Silent).unwrap();
     assert_eq!((reg.transform, format!("{:?}", reg.quality), format!("{:?}", reg.candidates)), (alone.transform, format!("{:?}", alone.quality), format!("{:?}", alone.candidates)));
     let beside = early.expect("the fallback's result comes back").unwrap();
-    let after = register_planes_masked(fixed.view(), moving.view(), Masks::default(), false, &o, &Silent).unwrap();
-    assert_eq!((beside.transform, format!("{:?}", beside.quality)), (after.transform, format!("{:?}", after.quality)));
+    originals.assert_as_run_alone(&beside, &o);
 }

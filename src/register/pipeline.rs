@@ -561,24 +561,21 @@ fn run_candidates(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks,
     let t0 = Instant::now();
     let found: Vec<Result<Affine2>> = match intensity {
         [first, second] => {
-            let started_here = match start_fallback.filter(|_| !fallback_started) {
-                Some(start) => {
-                    start();
-                    true
-                }
-                None => false,
-            };
-            if started_here || fallback_started {
+            if let Some(start) = start_fallback.filter(|_| !fallback_started) {
+                start();
+                fallback_started = true;
+            }
+            let bar = SideBySide::new(monitor, 2);
+            let (first, second) = (|| search(*first, &bar.part(0)), || search(*second, &bar.part(1)));
+            if fallback_started {
                 // The other core runs the fallback; this one runs MI on the CoMIRs (one core at
                 // its coarsest level), then α-AMD, whose parallel parts the other core joins
                 // when its MI is done. α-AMD first left MI on the CoMIRs to the end (546×273
                 // mosaic: 0.86 s for the three, against 0.77–0.81 s in this order).
-                let bar = SideBySide::new(monitor, 2);
-                let (b, a) = rayon::join(|| search(*second, &bar.part(1)), || search(*first, &bar.part(0)));
+                let (b, a) = rayon::join(second, first);
                 vec![a, b]
             } else {
-                let bar = SideBySide::new(monitor, 2);
-                let (a, b) = rayon::join(|| search(*first, &bar.part(0)), || search(*second, &bar.part(1)));
+                let (a, b) = rayon::join(first, second);
                 vec![a, b]
             }
         }
@@ -589,7 +586,7 @@ fn run_candidates(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks,
         if intensity.len() > 1 {
             step.push_str(" (side by side)");
         }
-        if start_fallback.is_some() {
+        if fallback_started {
             step.push_str(" beside mi on the originals");
         }
         timings.push((step, t0.elapsed().as_secs_f64()));
