@@ -48,6 +48,36 @@ fn shipped_model_registers_the_unseen_half_of_the_demo_pair() {
     assert!(sentence.starts_with("refined on the CoMIRs (moved "), "{sentence}");
 }
 
+/// The NCC candidate keeps the pose its search found on a pair whose coarse copies are 5 px a
+/// pixel (546×273, the size of the speed issue's small pair; the pair `bench/register_speed.sh`
+/// makes). α-AMD's polish ran its level at factor 4 there, hardly finer than the copies and
+/// blurred for finding basins (σ 12 px): it took the search's right pose 50 px and 5° away,
+/// the candidate failed, and `auto` went on through every other method to MI on the originals.
+#[test]
+fn the_ncc_candidate_keeps_the_search_pose_on_a_546_by_273_pair() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let hed = stain::separate_hed(&read_image(&root.join(".deps/demo/ihc.png")).unwrap()).unwrap();
+    let (w, h) = (546, 273);
+    // The benchmark's mosaic at this size: the 512² stain, then the same turned by 180°.
+    let mosaic = |c: usize| {
+        let mut out = stain::channel(&hed, c);
+        let a = out.plane(0, 0).to_owned();
+        out.data = ndarray::Array4::from_shape_fn((1, 1, h, w), |(_, _, y, x)| if x < 512 { a[[y, x]] } else { a[[511 - y, 511 - (x - 512)]] });
+        out
+    };
+    let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+    let truth = Affine2::translation(0.03 * w as f64, -0.03 * h as f64).compose(&Affine2::rotation_about(8f64.to_radians(), cx, cy));
+    let fixed = mosaic(0);
+    let moving = warp_image(&mosaic(2), &truth.inverse().unwrap(), w, h).unwrap();
+    let model = Model::load(&root.join("models/ihc-hdab-small.safetensors"), tch::Device::Cpu).unwrap();
+    let sides = comir::model_sides(&model, &fixed, &moving).unwrap();
+    let options = RegisterOptions { method: Method::Ncc, any_rotation: true, ..Default::default() };
+    let (reg, _) = comir::register(&fixed, &moving, Some((&model, sides)), &options, &Silent).unwrap();
+    let error = common::corner_error(&reg.transform, &truth, w, h);
+    assert!(error < 0.02 * w as f64, "corner error {error:.1} px, {:?}", reg.quality);
+    assert!(reg.quality.passed, "{:?}", reg.quality);
+}
+
 /// The training check (printed at every checkpoint) counts right: the shipped model's CoMIRs
 /// register crops of its training half, a freshly initialised model's do not.
 #[test]

@@ -594,26 +594,30 @@ impl driver::Metric for AmdMetric<'_> {
 /// `masks` take part (as points, and as positions the other image's points may land on).
 pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, start_angles: &[f64], options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
     let angles: Vec<f64> = if start_angles.is_empty() { vec![0.0] } else { start_angles.to_vec() };
-    search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, usize::MAX), Starts { poses: |par: &Parametrisation| angles.iter().map(|&a| par.initial(a)).collect(), survivors: SURVIVING_STARTS }, monitor)
+    search(fixed, moving, masks, options, |levels| levels_between(levels, options.finest_factor, usize::MAX), Starts { poses: |par: &Parametrisation| angles.iter().map(|&a| par.initial(a)).collect(), survivors: SURVIVING_STARTS }, monitor)
 }
 
 /// Finish poses found on a coarse grid by another search (fixed → moving `initials`, e.g.
-/// [`super::correlation`]) on the pyramid levels finer than the grid's `coarse_factor` (down
-/// to `options.finest_factor`), and keep the best: the coarse levels, which find the basin,
-/// are skipped. Only the best pose after the first level run is refined further (with two
+/// [`super::correlation`]) on the pyramid levels at least twice as fine as the grid's
+/// `coarse_factor` (down to `options.finest_factor`), and keep the best: the coarse levels,
+/// which find the basin, are skipped. Why twice: the search's pose is good to about a coarse
+/// pixel, which a level of nearly the same size cannot improve on, while its blur (made for
+/// finding basins: σ 12 px at factor 4) leaves the descent little to hold on to. On a 546×273
+/// pair (coarse factor 5) the factor-4 level took the search's exact pose 50 px and 5° away,
+/// and the NCC candidate failed where the factor-2 level alone kept it within 0.02 px. Only the best pose after the first level run is refined further (with two
 /// levels or more: images over 512 px a side): the search's poses lie apart (see
 /// [`super::correlation::CorrelationOptions::apart`]), and after a level they are in their
 /// basins, so the NCC that ranks them (on the level's planes, see `AmdMetric::rank`) ranks
 /// basins, not noise. The two others on the next level cost a third of the polish at 1 MP.
 pub fn polish(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, initials: &[Affine2], coarse_factor: usize, options: &AlphaAmdOptions, monitor: &dyn Monitor) -> Result<AmdResult> {
-    search(fixed, moving, masks, options, |levels| levels_down_to(levels, options.finest_factor, coarse_factor), Starts { poses: |par: &Parametrisation| initials.iter().map(|t| par.from_affine(t)).collect(), survivors: 1 }, monitor)
+    search(fixed, moving, masks, options, |levels| levels_between(levels, options.finest_factor, coarse_factor / 2), Starts { poses: |par: &Parametrisation| initials.iter().map(|t| par.from_affine(t)).collect(), survivors: 1 }, monitor)
 }
 
-/// The levels whose factor is at least `finest` and below `coarse`; the finest level of all
-/// when none is.
-fn levels_down_to(levels: Vec<PyramidLevel>, finest: usize, coarse: usize) -> Vec<PyramidLevel> {
+/// The levels whose factor lies between `finest` and `coarsest` (both included); the finest
+/// level of all when none does.
+fn levels_between(levels: Vec<PyramidLevel>, finest: usize, coarsest: usize) -> Vec<PyramidLevel> {
     let last = levels.last().cloned();
-    let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| l.factor >= finest && l.factor < coarse).collect();
+    let kept: Vec<PyramidLevel> = levels.into_iter().filter(|l| l.factor >= finest && l.factor <= coarsest).collect();
     if kept.is_empty() { last.into_iter().collect() } else { kept }
 }
 
@@ -720,18 +724,20 @@ mod tests {
     #[test]
     fn the_finest_factor_drops_the_finer_levels_and_polish_the_coarser() {
         let d = AlphaAmdOptions::default().levels;
-        let factors = |finest, coarse| levels_down_to(d.clone(), finest, coarse).iter().map(|l| l.factor).collect::<Vec<_>>();
+        let factors = |finest, coarsest| levels_between(d.clone(), finest, coarsest).iter().map(|l| l.factor).collect::<Vec<_>>();
         assert_eq!(factors(1, usize::MAX), vec![4, 2, 1]);
         assert_eq!(factors(2, usize::MAX), vec![4, 2]);
-        assert_eq!(factors(2, 4), vec![2]);
-        assert_eq!(factors(1, 4), vec![2, 1]);
+        assert_eq!(factors(2, 2), vec![2]);
+        assert_eq!(factors(1, 2), vec![2, 1]);
+        assert_eq!(factors(2, 4), vec![4, 2]);
         // None left: the finest level of all.
         assert_eq!(factors(8, usize::MAX), vec![1]);
     }
 
-    /// A polish on two levels (a 640² pair: the levels at factors 4 and 2, below the search's 5)
-    /// refines all three poses on the first and only the best one on the second, and its
-    /// progress ends at its total. The search from angles keeps three after its first level.
+    /// A polish on two levels (a 640² pair: the levels at factors 4 and 2, at most half the
+    /// search's 8) refines all three poses on the first and only the best one on the second,
+    /// and its progress ends at its total. After a search on coarser copies (factor 5) only the
+    /// level at 2 runs. The search from angles keeps three after its first level.
     #[test]
     fn the_polish_refines_one_pose_past_its_first_level_and_progress_ends_at_its_total() {
         let mut rng = Rng::new(3);
@@ -741,11 +747,17 @@ mod tests {
         let options = AlphaAmdOptions { finest_factor: 2, ..AlphaAmdOptions::default() };
         let initials = [Affine2::IDENTITY, Affine2::rotation_about(0.5, 320.0, 320.0), Affine2::rotation_about(-0.5, 320.0, 320.0)];
         let counted = driver::Counted::default();
-        let found = polish(fixed.view(), moving.view(), Masks::default(), &initials, 5, &options, &counted).unwrap();
+        let found = polish(fixed.view(), moving.view(), Masks::default(), &initials, 8, &options, &counted).unwrap();
         let (done, total) = *counted.0.lock().unwrap();
         // Level 4 runs 3000 iterations at this size, level 2 1000 (see `levels_for_size`).
         assert_eq!((done, total), (3 * 3000 + 1000, 3 * 3000 + 1000));
         // The moving spots lie 4 px to the right: the pose found says so.
+        let (x, y) = found.transform.apply(100.0, 500.0);
+        assert!((x - 104.0).abs() < 0.5 && (y - 500.0).abs() < 0.5, "({x}, {y})");
+        // Copies 5 px a pixel: level 4 is not twice as fine, level 2 alone runs (all three).
+        let counted = driver::Counted::default();
+        let found = polish(fixed.view(), moving.view(), Masks::default(), &initials, 5, &options, &counted).unwrap();
+        assert_eq!(*counted.0.lock().unwrap(), (3 * 1000, 3 * 1000));
         let (x, y) = found.transform.apply(100.0, 500.0);
         assert!((x - 104.0).abs() < 0.5 && (y - 500.0).abs() < 0.5, "({x}, {y})");
         // From angles at 640²: levels 4, 2 and 1 (3000, 1000, 200 iterations), three starts
