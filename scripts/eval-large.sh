@@ -10,12 +10,17 @@
 # edges real tissue does not have: this measures the pipeline at 1 MP, not a new modality.
 # `comir eval` (shipped model, seed 0, 4 transforms per level: 20 cases, ~4 min) then writes
 # OUT/eval/.
-# Usage: scripts/eval-large.sh [OUT] (default demo-out/eval-large); COMIR: another build.
+# PATCH=640 evaluates 640² patches instead (the search's coarse copies 5 px a pixel, as for the
+# speed issue's 546×273 pair; the 192² and 1 MP parts have 2 and 8): the steps' choices that
+# depend on that factor (which α-AMD levels polish the NCC pose) are measured there.
+# Usage: scripts/eval-large.sh [OUT] (default demo-out/eval-large); COMIR: another build;
+# PATCH, PER_LEVEL: the patch side (1024) and the transforms per level (4).
 # The benchmarks' prelude: repository root, set-up, and bench_venv.
 source "$(dirname "$0")/../bench/common.sh"
 comir=${COMIR:-$comir}
 out=${1:-demo-out/eval-large}
 per_level=${PER_LEVEL:-4}
+patch=${PATCH:-1024}
 model=models/ihc-hdab-small.safetensors
 mkdir -p "$out"
 
@@ -44,5 +49,5 @@ for name in ("hematoxylin", "dab"):
     itk.imwrite(itk.image_from_array(np.ascontiguousarray(mosaic, dtype=np.float32)), f"{out}/{name}-mosaic.tif")
 PY
 $comir eval --model "$model" --fixed "$out/hematoxylin-mosaic.tif" --moving "$out/dab-mosaic.tif" \
-  --patch 1024 --per-level "$per_level" --out "$out/eval" > /dev/null 2>&1
+  --patch "$patch" --per-level "$per_level" --out "$out/eval" > /dev/null 2>&1
 cat "$out/eval/summary.txt"
