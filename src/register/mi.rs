@@ -188,7 +188,7 @@ pub fn prepare_for_score(plane: ArrayView2<f32>) -> Array2<f32> {
 /// [0, 1], higher is better) of planes already in [0, 1] (see [`prepare_for_score`]); NaN
 /// pixels (background) are left out on both sides.
 pub fn normalised_mi_prepared(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, transform: &Affine2, bins: usize) -> f64 {
-    let step = ((fixed.len() / 40_000) as f64).sqrt().max(1.0) as usize;
+    let step = super::quality::score_step(fixed.len());
     let samples = Samples::new(fixed.indexed_iter().filter(|((y, x), v)| y % step == 0 && x % step == 0 && v.is_finite()).map(|((y, x), &v)| (x as f64, y as f64, v)), bins);
     mutual_information(&samples, moving, None, 1.0, transform, bins).1
 }
