@@ -75,7 +75,8 @@ for x, y in ((0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)):
     err += ((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2) ** 0.5 / 4
 label = {"auto": "ours auto", "batch": "ours batch", "mi": "ours MI", "elastix": "elastix MI"}[method]
 label_size = size if "x" in size else f"{w}x{h}"
-print(f"{label_size:<10} {label:<12} {wall if method != 'elastix' else float('nan'):10.2f} {reg:10.2f} {err:12.2f} {'yes' if err <= 0.02 * max(w, h) else 'NO':>8}")
+# Wall to the millisecond: the table judges the goals on it (0.504 s printed as 0.50 passed ≤ 0.5).
+print(f"{label_size:<10} {label:<12} {wall if method != 'elastix' else float('nan'):10.3f} {reg:10.2f} {err:12.2f} {'yes' if err <= 0.02 * max(w, h) else 'NO':>8}")
 # The ratio against the peer, same pair, same run: registration time, ours MI / elastix MI.
 open(f"{work}/reg-{method}.txt", "w").write(str(reg))
 if method == "elastix":

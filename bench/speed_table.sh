@@ -48,11 +48,11 @@ right = lambda r: f"{r['error']:.2f} px" if r["right"] else f"wrong, {r['error']
 goal_words = lambda goal: f"≤ {goal} s" if goal else "—"
 for size, name, mp, goal in sizes:
     a, e = row(size, "ours auto"), row(size, "elastix MI")
-    add(f"`comir register` auto, {name} mosaic pair ({mp}), whole command", f"{a['wall']:.2f} s ({right(a)})",
+    add(f"`comir register` auto, {name} mosaic pair ({mp}), whole command", f"{a['wall']:.3f} s ({right(a)})",
         f"elastix MI {e['reg']:.2f} s ({right(e)})", f"{a['wall'] / e['reg']:.2f}", goal_words(goal), goal is None or a["wall"] <= goal)
 for size, name, mp, goal in sizes[:3]:
     b, e = row(size, "ours batch"), row(size, "elastix MI")
-    add(f"`comir batch` auto, 4 × the {name} pair ({mp}) in one process, per pair", f"{b['wall']:.2f} s ({right(b)})",
+    add(f"`comir batch` auto, 4 × the {name} pair ({mp}) in one process, per pair", f"{b['wall']:.3f} s ({right(b)})",
         f"elastix MI {e['reg']:.2f} s ({right(e)})", f"{b['wall'] / e['reg']:.2f}", goal_words(goal), goal is None or b["wall"] <= goal)
 for size, name, mp, goal in sizes:
     m, e = row(size, "ours MI"), row(size, "elastix MI")
