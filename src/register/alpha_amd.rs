@@ -604,8 +604,9 @@ pub fn register(fixed: ArrayView2<f32>, moving: ArrayView2<f32>, masks: Masks, s
 /// pixel, which a level of nearly the same size cannot improve on, while its blur (made for
 /// finding basins: σ 12 px at factor 4) leaves the descent little to hold on to. On a 546×273
 /// pair (coarse factor 5) the factor-4 level took the search's exact pose 50 px and 5° away,
-/// and the NCC candidate failed where the factor-2 level alone kept it within 0.02 px. Only the best pose after the first level run is refined further (with two
-/// levels or more: images over 512 px a side): the search's poses lie apart (see
+/// and the NCC candidate failed where the factor-2 level alone kept it within 0.02 px.
+/// Only the best pose after the first level run is refined further (with two levels or
+/// more: images over 896 px a side, copies 8 px a pixel): the search's poses lie apart (see
 /// [`super::correlation::CorrelationOptions::apart`]), and after a level they are in their
 /// basins, so the NCC that ranks them (on the level's planes, see `AmdMetric::rank`) ranks
 /// basins, not noise. The two others on the next level cost a third of the polish at 1 MP.

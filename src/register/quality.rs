@@ -158,9 +158,9 @@ impl Default for QualityThresholds {
 }
 
 /// The grid step (pixels, both ways) that samples an image of `pixels` at about 40 000 points
-/// for a score: the nearest step, so between ~18 000 and ~90 000 points from 40 000 pixels up
-/// (all pixels below 90 000). Rounded down, as it was, it sampled a 546×273 image at every one
-/// of its 149 000 pixels: a dozen scores per verdict, a fifth of that registration's time.
+/// for a score: the nearest step, so between 22 500 and 90 000 points (every pixel of an image
+/// under 90 000). Rounded down, as it was, it read a 546×273 image at all of its 149 000
+/// pixels, a dozen scores per verdict: 7 % of that registration (0.534 → 0.497 s, A/B).
 pub fn score_step(pixels: usize) -> usize {
     (pixels as f64 / 40_000.0).sqrt().round().max(1.0) as usize
 }
