@@ -237,6 +237,7 @@ fn the_fallback_run_beside_the_comir_candidates_gives_the_results_of_one_after_t
     let (cf, cm) = common::view_pair(320, 280, &shifted, 5);
     let (reg, early) = register_planes_beside(cf.view(), cm.view(), Masks::default(), true, &o, &Silent, Some(&on_originals)).unwrap();
     assert!(reg.quality.passed && early.is_none());
+    assert!(!reg.timings.iter().any(|(step, _)| step.starts_with("mi on the originals")), "{:?}", reg.timings);
     assert_eq!(originals.runs(), 1, "a passing CoMIR candidate needs no fallback");
 }
 
@@ -258,6 +259,8 @@ fn the_fallback_started_beside_the_polish_gives_the_result_of_one_after_the_othe
     let tried: Vec<Method> = reg.candidates.iter().map(|c| c.method).collect();
     assert_eq!(tried, vec![Method::Sift, Method::Ncc], "ambiguous: no α-AMD or MI on the CoMIRs");
     assert!(reg.timings.iter().any(|(step, _)| step == "ncc polish (α-AMD) beside mi on the originals"), "{:?}", reg.timings);
+    // The fallback's time after the candidates is a step of the profile too.
+    assert!(reg.timings.iter().any(|(step, _)| step == "mi on the originals (after the candidates)"), "{:?}", reg.timings);
     let alone = register_planes_masked(a.view(), b.view(), Masks::default(), true, &o, &Silent).unwrap();
     assert_eq!((reg.transform, format!("{:?}", reg.quality), format!("{:?}", reg.candidates)), (alone.transform, format!("{:?}", alone.quality), format!("{:?}", alone.candidates)));
     let beside = early.expect("the fallback's result comes back").unwrap();
