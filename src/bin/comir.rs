@@ -468,8 +468,8 @@ fn run(cli: Cli) -> comir::Result<()> {
             Ok(())
         }
         Command::Batch(a) => {
-            // Pairs after the first reuse the pages the first faulted in (see `keep_heap`).
-            let _heap = keep_heap();
+            // No `keep_heap` here: each pair's memory check reads the memory the system has
+            // available, and a heap kept from the pair before would count against the next.
             let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
             let bar = Bar::new(1);
             let o = comir::batch::run(&a.dir, &a.fixed_suffix, &a.moving_suffix, &a.out, model.as_ref(), &a.how.options()?, &bar)?;
@@ -515,8 +515,8 @@ fn main() {
 
 /// Large blocks stay in the heap until the process ends: the library hands its free memory
 /// back to the system after each registration (`HeapReuse`, for Fiji's long-lived process),
-/// which in a process that ends right after (or registers the next pair) only costs: at 1 MP
-/// `malloc_trim` took ~30 ms, and writing the outputs then faulted fresh pages in.
+/// which in a process that ends right after only costs: at 1 MP `malloc_trim` took ~30 ms, and
+/// writing the outputs then faulted fresh pages in.
 fn keep_heap() -> comir::model::heap::HeapReuse {
     comir::model::heap::HeapReuse::begin()
 }
