@@ -420,8 +420,11 @@ fn run(cli: Cli) -> comir::Result<()> {
         }
         Command::Register(a) => {
             let t0 = std::time::Instant::now();
-            // The heap keeps its large blocks to the end of this process (see `keep_heap`).
-            let _heap = keep_heap();
+            // Large blocks stay in the heap until this process ends: the library hands its free
+            // memory back after each registration (`HeapReuse`, for Fiji's long-lived process),
+            // which here, just before the outputs are written and the process ends, only costs
+            // (1 MP: `malloc_trim` ~30 ms, then the writing faulted fresh pages in).
+            let _heap = comir::model::heap::HeapReuse::begin();
             let (fixed, moving, model, sides) = load_pair(&a.pair)?;
             let load = t0.elapsed().as_secs_f64();
             let options = a.how.options()?;
@@ -468,8 +471,9 @@ fn run(cli: Cli) -> comir::Result<()> {
             Ok(())
         }
         Command::Batch(a) => {
-            // No `keep_heap` here: each pair's memory check reads the memory the system has
-            // available, and a heap kept from the pair before would count against the next.
+            // The heap is not kept across pairs (as `register` keeps it): each pair's memory
+            // check reads the memory the system has available, which a heap kept from the pair
+            // before would lower for the next.
             let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
             let bar = Bar::new(1);
             let o = comir::batch::run(&a.dir, &a.fixed_suffix, &a.moving_suffix, &a.out, model.as_ref(), &a.how.options()?, &bar)?;
@@ -511,14 +515,6 @@ fn main() {
         }
     };
     end_process(code)
-}
-
-/// Large blocks stay in the heap until the process ends: the library hands its free memory
-/// back to the system after each registration (`HeapReuse`, for Fiji's long-lived process),
-/// which in a process that ends right after only costs: at 1 MP `malloc_trim` took ~30 ms, and
-/// writing the outputs then faulted fresh pages in.
-fn keep_heap() -> comir::model::heap::HeapReuse {
-    comir::model::heap::HeapReuse::begin()
 }
 
 /// Ends the process without running the C++ static destructors: libtorch's destructors
