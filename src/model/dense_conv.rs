@@ -17,7 +17,10 @@
 //! channels-last buffers too, to the same bits.
 //!
 //! The sums run in another order than oneDNN's (fused multiply-adds over channels, then taps),
-//! so the features differ from libtorch's in the last bits (tests: within 1e-5 relative).
+//! so the features differ from libtorch's in the last bits (tests: within 1e-5 relative). With
+//! AVX-512 the 3×3 convolutions are computed by Winograd's F(2,3) along each row (two
+//! neighbouring pixels from four products instead of six; see `simd::block_winograd_avx512`):
+//! at 1 MP the network's 3×3 kernel time fell by a quarter (bench/ab-session39.txt).
 use super::fused::{as_usize, floats, Affine};
 use rayon::prelude::*;
 use tch::{nn, Device, Kind, Tensor};
@@ -41,6 +44,10 @@ struct Layer {
     weights: Vec<f32>,
     /// Bias of every output, zeros after the g-th up to whole groups.
     bias: Vec<f32>,
+    /// A 3×3 layer's weights for Winograd's F(2,3) along rows (see
+    /// [`simd::block_winograd_avx512`]), as [group][ky][c][4 products][8 outputs]: from a
+    /// row's taps w0, w1, w2: w0, (w0 + w1 + w2)/2, (w0 − w1 + w2)/2, w2. Empty for 1×1.
+    winograd: Vec<f32>,
 }
 
 /// Outputs computed together (one vector accumulator per output and pixel block); a last
@@ -82,7 +89,20 @@ impl Layer {
         }
         let mut bias = bias;
         bias.resize(groups * GROUP, 0.0);
-        Some(Layer { c, g, taps, scale: affine.scale, shift: affine.shift, relu_in: bn.is_some(), relu_out, weights, bias })
+        let mut winograd = vec![];
+        if taps == 3 {
+            winograd = vec![0.0; groups * 3 * c * 4 * GROUP];
+            for (row, taps) in weights.chunks_exact(3 * GROUP).enumerate() {
+                for o in 0..GROUP {
+                    // In f64, rounded once: the products' weights as near as f32 holds them.
+                    let [w0, w1, w2] = [0, 1, 2].map(|kx| f64::from(taps[kx * GROUP + o]));
+                    for (k, v) in [w0, (w0 + w1 + w2) / 2.0, (w0 - w1 + w2) / 2.0, w2].into_iter().enumerate() {
+                        winograd[(row * 4 + k) * GROUP + o] = v as f32;
+                    }
+                }
+            }
+        }
+        Some(Layer { c, g, taps, scale: affine.scale, shift: affine.shift, relu_in: bn.is_some(), relu_out, weights, bias, winograd })
     }
 }
 
@@ -354,6 +374,7 @@ fn pool_band(to: *mut f32, from: *const f32, input: &Input, geo: &Geometry, laye
             let bias = &layer.bias[group * GROUP..][..GROUP];
             let mut x0 = 0;
             while x0 < geo.w {
+                let weights = Weights { plain: weights, winograd: &[] };
                 convolve_group(&mut top, [r0], x0, geo.row, layer.c, weights, bias, outputs, width);
                 convolve_group(&mut bottom, [r1], x0, geo.row, layer.c, weights, bias, outputs, width);
                 for p in 0..block.min(geo.w - x0) / 2 {
@@ -440,13 +461,28 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
     let zeros = vec![0.0f32; plane];
     let mut cached = [usize::MAX; 3];
     let mut out = vec![0.0f32; GROUP * width.block()];
+    // With AVX-512, Winograd's kernel computes the layer from cached rows split into their
+    // even and odd columns (see `simd::block_winograd_avx512`).
+    let winograd = width == Width::Avx512;
+    let mut plain = vec![0.0f32; if winograd { plane } else { 0 }];
     let layout = &geo.out;
     for y in rows {
         for k in y.saturating_sub(1)..(y + 2).min(geo.h) {
             if cached[k % 3] != k {
                 // SAFETY: source row k >> up lies inside the input (see `run`).
                 let pixels = Source { values: unsafe { src.add((k >> input.up) * input.row) }, len: input.row_extent(geo.w, layer.c) };
-                normalise_row(&mut cache[(k % 3) * plane..][..plane], pixels, input, geo, layer);
+                let slot = &mut cache[(k % 3) * plane..][..plane];
+                if winograd {
+                    // Normalised apart, then split: normalising writes only a row's pixels and
+                    // relies on the zeros around them, which a split row no longer has there.
+                    normalise_row(&mut plain, pixels, input, geo, layer);
+                    for (from, to) in plain.chunks_exact(geo.row).zip(slot.chunks_exact_mut(geo.row)) {
+                        // SAFETY: AVX-512 is present (`winograd` says so); rows of whole blocks.
+                        unsafe { simd::split_pairs(from, to) };
+                    }
+                } else {
+                    normalise_row(slot, pixels, input, geo, layer);
+                }
                 cached[k % 3] = k;
             }
         }
@@ -455,10 +491,11 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
         for group in 0..layer.g.div_ceil(GROUP) {
             let outputs = GROUP.min(layer.g - group * GROUP);
             let weights = &layer.weights[group * 9 * layer.c * GROUP..][..9 * layer.c * GROUP];
+            let winograd = if winograd { &layer.winograd[group * 12 * layer.c * GROUP..][..12 * layer.c * GROUP] } else { &[][..] };
             let bias = &layer.bias[group * GROUP..][..GROUP];
             let mut x0 = 0;
             while x0 < geo.w {
-                convolve_group(&mut out, three, x0, geo.row, layer.c, weights, bias, outputs, width);
+                convolve_group(&mut out, three, x0, geo.row, layer.c, Weights { plain: weights, winograd }, bias, outputs, width);
                 if layer.relu_out {
                     // max(0, v) keeps NaN, as libtorch's ReLU does (see `simd::normalise_8x8`).
                     for v in out[..outputs * width.block()].iter_mut() {
@@ -592,7 +629,7 @@ fn normalise_row(cache: &mut [f32], pixels: Source, input: &Input, geo: &Geometr
 /// group of at most 4 (the last of the paper net's 12) by the 4-output kernel, so no
 /// multiply-adds go to the zero weights that fill it up to 8.
 #[allow(clippy::too_many_arguments)]
-fn convolve_group<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32], outputs: usize, width: Width) {
+fn convolve_group<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: Weights, bias: &[f32], outputs: usize, width: Width) {
     if outputs <= HALF {
         convolve_block::<TAPS, HALF>(out, rows, x0, row, c, weights, bias, width)
     } else {
@@ -605,17 +642,31 @@ fn convolve_group<const TAPS: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: 
 /// 3: a 3×3 convolution over three cached rows (column x0 + kx of a row is tap kx of pixel
 /// x0); TAPS = 1: a 1×1 convolution of one row (column x0 is pixel x0).
 #[allow(clippy::too_many_arguments)]
-fn convolve_block<const TAPS: usize, const OUT: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: &[f32], bias: &[f32], width: Width) {
+fn convolve_block<const TAPS: usize, const OUT: usize>(out: &mut [f32], rows: [&[f32]; TAPS], x0: usize, row: usize, c: usize, weights: Weights, bias: &[f32], width: Width) {
+    let Weights { plain: weights, winograd } = weights;
     assert!(OUT <= GROUP && rows.iter().all(|r| r.len() >= (c - 1) * row + x0 + width.block() + TAPS - 1) && weights.len() >= TAPS * TAPS * c * GROUP && bias.len() >= OUT && out.len() >= OUT * width.block());
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `width` came from the CPU's features (or a test that checked them); the loads
-    // stay inside the rows, the weights and `out` (asserted above).
+    // stay inside the rows, the weights and `out` (asserted above and, for Winograd's, below).
     unsafe {
         match width {
+            Width::Avx512 if TAPS == 3 && !winograd.is_empty() => {
+                assert!(winograd.len() >= 12 * c * GROUP && row.is_multiple_of(32) && x0.is_multiple_of(32) && x0 + 34 <= row && rows.iter().all(|r| r.len() >= c * row));
+                // (The three rows as the array of three they are: TAPS is 3 here.)
+                simd::block_winograd_avx512::<OUT>(out, [rows[0], rows[TAPS / 2], rows[TAPS - 1]], x0, row, c, winograd, bias)
+            }
             Width::Avx512 => simd::block_avx512::<TAPS, OUT>(out, rows, x0, row, c, weights, bias),
             Width::Avx2 => simd::block_avx2::<TAPS, OUT>(out, rows, x0, row, c, weights, bias),
         }
     }
+}
+
+/// A group's weights: as the plain kernels read them, and for Winograd's (3×3 layers with
+/// AVX-512; its rows are then cached split into even and odd columns), else empty.
+#[derive(Clone, Copy)]
+struct Weights<'a> {
+    plain: &'a [f32],
+    winograd: &'a [f32],
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -652,6 +703,72 @@ mod simd {
         for (o, a) in acc.iter().enumerate() {
             _mm512_storeu_ps(out.as_mut_ptr().add(o * 32), a[0]);
             _mm512_storeu_ps(out.as_mut_ptr().add(o * 32 + 16), a[1]);
+        }
+    }
+
+    /// 32 pixels × OUT outputs (8, or 4) of a 3×3 convolution by Winograd's F(2,3) along the
+    /// row: the pixels in pairs (2t, 2t + 1), each pair from the four inputs d0..d3 under it,
+    /// transformed into u = (d0 − d2, d1 + d2, d2 − d1, d1 − d3) and multiplied by the
+    /// transformed weights (see `Layer::winograd`) into four sums m0..m3 per output; then
+    /// y(2t) = m0 + m1 + m2, y(2t + 1) = m1 − m2 − m3. Four multiply-adds per output, channel
+    /// and kernel row for two pixels instead of six: the 3×3 layers are most of the network's
+    /// arithmetic. Each cached channel row is split (see [`split_pairs`]): its even columns,
+    /// then its odd ones, so d0..d3 of 16 pairs are four plain loads. 16 sums (4 outputs × 4
+    /// products) fill the registers, so 8 outputs take two rounds over the same inputs. The
+    /// sums differ from the plain kernel's in the last bits (tests: within 1e-5 of libtorch's,
+    /// relative). A NaN input reaches the outputs the plain convolution's reaches: d0 only
+    /// y(2t), d3 only y(2t + 1), d1 and d2 both.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn block_winograd_avx512<const OUT: usize>(out: &mut [f32], rows: [&[f32]; 3], x0: usize, row: usize, c: usize, winograd: &[f32], bias: &[f32]) {
+        const { assert!(OUT == 4 || OUT == 8) };
+        let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let (odd, pair) = (row / 2, x0 / 2);
+        let w = winograd.as_ptr();
+        for round in 0..OUT / 4 {
+            // m[o][k]; the bias enters through m1, which both pixels of a pair add once.
+            let mut m = [[_mm512_setzero_ps(); 4]; 4];
+            for (o, sums) in m.iter_mut().enumerate() {
+                sums[1] = _mm512_set1_ps(bias[round * 4 + o]);
+            }
+            for (ky, r) in rows.iter().enumerate() {
+                let r = r.as_ptr();
+                for ch in 0..c {
+                    let even = r.add(ch * row + pair);
+                    let (d0, d1) = (_mm512_loadu_ps(even), _mm512_loadu_ps(even.add(odd)));
+                    let (d2, d3) = (_mm512_loadu_ps(even.add(1)), _mm512_loadu_ps(even.add(odd + 1)));
+                    let u = [_mm512_sub_ps(d0, d2), _mm512_add_ps(d1, d2), _mm512_sub_ps(d2, d1), _mm512_sub_ps(d1, d3)];
+                    let wk = w.add((ky * c + ch) * 4 * GROUP + round * 4);
+                    for (k, &uk) in u.iter().enumerate() {
+                        for (o, sums) in m.iter_mut().enumerate() {
+                            sums[k] = _mm512_fmadd_ps(uk, _mm512_set1_ps(*wk.add(k * GROUP + o)), sums[k]);
+                        }
+                    }
+                }
+            }
+            for (o, [m0, m1, m2, m3]) in m.iter().enumerate() {
+                let y0 = _mm512_add_ps(_mm512_add_ps(*m0, *m1), *m2);
+                let y1 = _mm512_sub_ps(_mm512_sub_ps(*m1, *m2), *m3);
+                let to = out.as_mut_ptr().add((round * 4 + o) * 32);
+                _mm512_storeu_ps(to, _mm512_permutex2var_ps(y0, low, y1));
+                _mm512_storeu_ps(to.add(16), _mm512_permutex2var_ps(y0, high, y1));
+            }
+        }
+    }
+
+    /// A channel row (whole blocks of 32) split: its even columns into the first half of
+    /// `to`, its odd ones into the second, as [`block_winograd_avx512`] reads them.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn split_pairs(row: &[f32], to: &mut [f32]) {
+        assert!(row.len().is_multiple_of(32) && to.len() == row.len());
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        let (from, half) = (row.as_ptr(), row.len() / 2);
+        let to = to.as_mut_ptr();
+        for i in (0..row.len()).step_by(32) {
+            let (a, b) = (_mm512_loadu_ps(from.add(i)), _mm512_loadu_ps(from.add(i + 16)));
+            _mm512_storeu_ps(to.add(i / 2), _mm512_permutex2var_ps(a, even, b));
+            _mm512_storeu_ps(to.add(half + i / 2), _mm512_permutex2var_ps(a, odd, b));
         }
     }
 
@@ -841,7 +958,9 @@ mod tests {
     #[test]
     fn the_fused_dense_layer_gives_libtorchs_features_in_place() {
         let _seed = seeded(11);
-        for (c, g, total, h, w) in [(21, 16, 40, 9, 45), (16, 8, 24, 5, 8), (8, 8, 16, 3, 70), (32, 12, 44, 6, 37), (5, 3, 8, 4, 19)] {
+        // (16, 8, 24, 5, 60): the right padding of a 60-pixel row lies in the second half of a
+        // cached row of 96, where a split row keeps its odd columns.
+        for (c, g, total, h, w) in [(21, 16, 40, 9, 45), (16, 8, 24, 5, 8), (8, 8, 16, 3, 70), (32, 12, 44, 6, 37), (5, 3, 8, 4, 19), (16, 8, 24, 5, 60)] {
             let vs = nn::VarStore::new(Device::Cpu);
             let bn = nn::batch_norm2d(vs.root() / "bn", c, Default::default());
             let conv = nn::conv2d(vs.root() / "conv", c, g, 3, nn::ConvConfig { padding: 1, ..Default::default() });
