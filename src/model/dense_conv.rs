@@ -478,7 +478,11 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
                     normalise_row(&mut plain, pixels, input, geo, layer);
                     for (from, to) in plain.chunks_exact(geo.row).zip(slot.chunks_exact_mut(geo.row)) {
                         // SAFETY: AVX-512 is present (`winograd` says so); rows of whole blocks.
+                        #[cfg(target_arch = "x86_64")]
                         unsafe { simd::split_pairs(from, to) };
+                        // (Elsewhere there is no AVX-512 width, so `winograd` is false.)
+                        #[cfg(not(target_arch = "x86_64"))]
+                        let _ = (from, to);
                     }
                 } else {
                     normalise_row(slot, pixels, input, geo, layer);
