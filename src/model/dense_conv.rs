@@ -370,11 +370,10 @@ fn pool_band(to: *mut f32, from: *const f32, input: &Input, geo: &Geometry, laye
         let (r0, r1) = (&cache[1..plane], &cache[plane + 1..]);
         for group in 0..layer.g.div_ceil(GROUP) {
             let outputs = GROUP.min(layer.g - group * GROUP);
-            let weights = &layer.weights[group * layer.c * GROUP..][..layer.c * GROUP];
+            let weights = Weights { plain: &layer.weights[group * layer.c * GROUP..][..layer.c * GROUP], winograd: &[] };
             let bias = &layer.bias[group * GROUP..][..GROUP];
             let mut x0 = 0;
             while x0 < geo.w {
-                let weights = Weights { plain: weights, winograd: &[] };
                 convolve_group(&mut top, [r0], x0, geo.row, layer.c, weights, bias, outputs, width);
                 convolve_group(&mut bottom, [r1], x0, geo.row, layer.c, weights, bias, outputs, width);
                 for p in 0..block.min(geo.w - x0) / 2 {
@@ -494,12 +493,14 @@ fn run_band(image: *mut f32, src: *const f32, input: &Input, geo: &Geometry, lay
         let three = [at(y as isize - 1), at(y as isize), at(y as isize + 1)];
         for group in 0..layer.g.div_ceil(GROUP) {
             let outputs = GROUP.min(layer.g - group * GROUP);
-            let weights = &layer.weights[group * 9 * layer.c * GROUP..][..9 * layer.c * GROUP];
-            let winograd = if winograd { &layer.winograd[group * 12 * layer.c * GROUP..][..12 * layer.c * GROUP] } else { &[][..] };
+            let weights = Weights {
+                plain: &layer.weights[group * 9 * layer.c * GROUP..][..9 * layer.c * GROUP],
+                winograd: if winograd { &layer.winograd[group * 12 * layer.c * GROUP..][..12 * layer.c * GROUP] } else { &[] },
+            };
             let bias = &layer.bias[group * GROUP..][..GROUP];
             let mut x0 = 0;
             while x0 < geo.w {
-                convolve_group(&mut out, three, x0, geo.row, layer.c, Weights { plain: weights, winograd }, bias, outputs, width);
+                convolve_group(&mut out, three, x0, geo.row, layer.c, weights, bias, outputs, width);
                 if layer.relu_out {
                     // max(0, v) keeps NaN, as libtorch's ReLU does (see `simd::normalise_8x8`).
                     for v in out[..outputs * width.block()].iter_mut() {
