@@ -60,7 +60,7 @@ for r in range(1, len(walls) + 1):
     else:
         report = json.load(open(f"{work}/run-{r}.txt"))
         found = [v for row in report["matrix_fixed_to_moving_px"] for v in row]
-        reg = sum(v for k, v in report["timings_seconds"].items() if not k.startswith("load"))
+        reg = sum(v for k, v in report["timings_seconds"].items() if not k.startswith(("load", "start-up")))
     regs.append(reg)
 reg = statistics.median(regs)  # the error below: the last run's pose (every run finds the same)
 # `comir apply` made moving(p) = DAB(t(p)): the registration should find t's inverse.

@@ -167,6 +167,7 @@ fn register_verbose_prints_a_profile() {
         *v = (((x as f32 * 0.3).sin() * (y as f32 * 0.2).cos() + 1.0) * 120.0).round();
     }
     let (a, b) = two_copies(dir.path(), &img);
+    let wall = std::time::Instant::now();
     let out = comir()
         .args(["register", "--verbose", "--small-rotation", "--fixed"]).arg(&a).arg("--moving").arg(&b).arg("--out").arg(dir.path().join("r"))
         .output().unwrap();
@@ -179,6 +180,14 @@ fn register_verbose_prints_a_profile() {
     let timings = report["timings_seconds"].as_object().unwrap();
     assert!(timings.contains_key("load (images, model)") && timings.contains_key("mi"), "{timings:?}");
     assert!(timings.values().all(|v| v.as_f64().unwrap() >= 0.0));
+    // The process's start-up (libtorch's, before main) is a step: it lies within the command's
+    // wall time, and the steps together do not exceed it.
+    let wall = wall.elapsed().as_secs_f64();
+    let start_up = timings.get("start-up (libtorch, before main)").and_then(|v| v.as_f64());
+    assert!(start_up.is_some_and(|s| s > 0.0 && s < wall), "start-up {start_up:?} of {wall} s: {timings:?}");
+    let steps: f64 = timings.values().map(|v| v.as_f64().unwrap()).sum();
+    assert!(steps <= wall, "steps {steps} s in a command of {wall} s: {timings:?}");
+    assert!(stderr.contains("start-up (libtorch, before main):"), "{stderr}");
 }
 
 /// `comir apply` reads BigWarp landmarks like Fiji's Apply Transform does (before: "not valid
