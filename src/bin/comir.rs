@@ -363,7 +363,9 @@ fn load_pair(args: &PairArgs) -> comir::Result<Pair> {
     Ok((fixed, moving, model, sides))
 }
 
-fn run(cli: Cli) -> comir::Result<()> {
+/// `start_up`: the process's start-up before `main` (see [`start_up_seconds`]), a step of
+/// `register`'s profile.
+fn run(cli: Cli, start_up: Option<f64>) -> comir::Result<()> {
     match cli.command {
         Command::Apply { transform, fixed, input, output, size, preview } => {
             refuse_overwrite(&output, &[&input])?;
@@ -446,7 +448,6 @@ fn run(cli: Cli) -> comir::Result<()> {
             reg.timings.insert(0, ("load (images, model)".into(), load));
             // The process's start-up is a step of this command's profile too (in Fiji and
             // `comir batch` it is paid once, so it is not a step of the library's).
-            let start_up = MAIN_ENTERED.get().and_then(|&m| start_up_seconds(m));
             if let Some(seconds) = start_up {
                 reg.timings.insert(0, (START_UP.into(), seconds));
             }
@@ -513,7 +514,7 @@ fn run(cli: Cli) -> comir::Result<()> {
 
 /// When the dynamic loader first ran code of ours: an executable's `.preinit_array` runs before
 /// the initialisers of the shared libraries it loads, so this comes before libtorch builds its
-/// operator registry (0.18–0.23 s of every process, one core). Without it a profile's steps
+/// operator registry (0.14–0.25 s of every process here, one core). Without it a profile's steps
 /// fell that far short of the command's wall time, and nothing said where it went.
 static LOADED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
@@ -527,21 +528,19 @@ extern "C" fn note_load_time() {
 #[link_section = ".preinit_array"]
 static NOTE_LOAD_TIME: extern "C" fn() = note_load_time;
 
-/// The time from the loader's first call into this program to `main` (libtorch's start-up),
-/// where the platform offers the hook (else None).
-fn start_up_seconds(main_entered: std::time::Instant) -> Option<f64> {
-    LOADED.get().map(|&t| main_entered.duration_since(t).as_secs_f64())
+/// The time from the loader's first call into this program until now (libtorch's start-up,
+/// when called first thing in `main`), where the platform offers the hook (else None).
+fn start_up_seconds() -> Option<f64> {
+    LOADED.get().map(|t| t.elapsed().as_secs_f64())
 }
 
 /// The profile's name for [`start_up_seconds`].
 const START_UP: &str = "start-up (libtorch, before main)";
 
-static MAIN_ENTERED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-
 fn main() {
-    let _ = MAIN_ENTERED.set(std::time::Instant::now());
+    let start_up = start_up_seconds();
     comir::model::heap::one_arena_for_this_process();
-    let code = match run(Cli::parse()) {
+    let code = match run(Cli::parse(), start_up) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
