@@ -14,7 +14,8 @@
 # pairs (or Fiji, which loads the library once) pay libtorch's start-up (~0.25 s of every
 # `comir` process) once, not per pair.
 # Each row is the median of REPEATS runs (default 3): a shared machine's speed wanders by a
-# quarter from run to run (1 MP auto: 2.21, 2.46 and 2.87 s in three runs in a row).
+# quarter from run to run (1 MP auto: 2.21, 2.46 and 2.87 s in three runs in a row). In each
+# repeat every method runs once, in turn, so ours and elastix share the same minutes.
 # Usage: bench/register_speed.sh [SIZES...]   (N for N×N or WxH; default: 546x273 512 1024 2048)
 source "$(dirname "$0")/common.sh"
 bench_venv "itk, numpy" itk-elastix numpy
@@ -26,10 +27,12 @@ echo "rigid registration, demo stains tiled to the size (tiles turned/flipped), 
 printf "%-10s %-12s %10s %10s %12s %8s\n" "pair" "method" "wall (s)" "reg (s)" "error (px)" "right"
 for n in "${sizes[@]}"; do
   mosaic_pair "$n"
-  for method in auto batch mi elastix; do
-    [[ $method == batch && $n != *x* && $n -gt 1024 ]] && continue  # four 4 MP pairs: a minute for one row
-    walls=()
-    for r in $(seq "${REPEATS:-3}"); do
+  methods=(auto batch mi elastix)
+  [[ $n != *x* && $n -gt 1024 ]] && methods=(auto mi elastix)  # batch: four 4 MP pairs, a minute a run
+  # The methods take turns within each repeat, so ours and the peer meet the machine's same
+  # minutes (its speed drifts over a run: one method's runs after the other's compared hours).
+  for r in $(seq "${REPEATS:-3}"); do
+    for method in "${methods[@]}"; do
       start=$(date +%s.%N)
       case $method in
         batch)
@@ -44,21 +47,24 @@ for n in "${sizes[@]}"; do
         mi)   $comir register --method mi --fixed "$work/hematoxylin-$n.tif" --moving "$work/moving-$n.tif" --out "$work/r" >/dev/null 2>&1 ;;
         elastix) $venv/bin/python bench/elastix_peer.py "$(nproc)" "$work/hematoxylin-$n.tif" "$work/moving-$n.tif" > "$work/elastix.txt" ;;
       esac
-      walls+=("$(echo "$(date +%s.%N) - $start" | bc)")
-      [[ $method == elastix ]] && cp "$work/elastix.txt" "$work/run-$r.txt" || cp "$work/r/report.json" "$work/run-$r.txt"
+      echo "$(date +%s.%N) - $start" | bc > "$work/wall-$method-$r.txt"
+      [[ $method == elastix ]] && cp "$work/elastix.txt" "$work/run-$method-$r.txt" || cp "$work/r/report.json" "$work/run-$method-$r.txt"
     done
-    python3 - "$work" "$n" "$method" "${walls[@]}" <<'PY'
+  done
+  for method in "${methods[@]}"; do
+    python3 - "$work" "$n" "$method" "${REPEATS:-3}" <<'PY'
 import json, statistics, sys
-work, size, method, walls = sys.argv[1], sys.argv[2], sys.argv[3], [float(w) for w in sys.argv[4:]]
+work, size, method, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+walls = [float(open(f"{work}/wall-{method}-{r}.txt").read()) for r in range(1, repeats + 1)]
 w, h = (int(v) for v in size.split("x")) if "x" in size else (int(size), int(size))
 wall = statistics.median(walls) / (4 if method == "batch" else 1)  # batch: per pair
 regs = []
 for r in range(1, len(walls) + 1):
     if method == "elastix":
-        lines = dict(l.split(" ", 1) for l in open(f"{work}/run-{r}.txt").read().splitlines())
+        lines = dict(l.split(" ", 1) for l in open(f"{work}/run-{method}-{r}.txt").read().splitlines())
         found, reg = [float(v) for v in lines["matrix"].split()], float(lines["seconds"])
     else:
-        report = json.load(open(f"{work}/run-{r}.txt"))
+        report = json.load(open(f"{work}/run-{method}-{r}.txt"))
         found = [v for row in report["matrix_fixed_to_moving_px"] for v in row]
         reg = sum(v for k, v in report["timings_seconds"].items() if not k.startswith(("load", "start-up")))
     regs.append(reg)
