@@ -30,7 +30,7 @@ for n in "${sizes[@]}"; do
   methods=(auto batch mi elastix)
   [[ $n != *x* && $n -gt 1024 ]] && methods=(auto mi elastix)  # batch: four 4 MP pairs, a minute a run
   # The methods take turns within each repeat, so ours and the peer meet the machine's same
-  # minutes (its speed drifts over a run: one method's runs after the other's compared hours).
+  # minutes (its speed drifts within a run; one method's runs all before the next's did not).
   for r in $(seq "${REPEATS:-3}"); do
     for method in "${methods[@]}"; do
       start=$(date +%s.%N)
