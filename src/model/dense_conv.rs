@@ -26,10 +26,10 @@ use rayon::prelude::*;
 use tch::{nn, Device, Kind, Tensor};
 
 /// One dense layer's constants, in the order the kernel reads them.
-struct Layer {
+pub(crate) struct Layer {
     /// Input channels and new (output) channels.
-    c: usize,
-    g: usize,
+    pub(crate) c: usize,
+    pub(crate) g: usize,
     /// Kernel side: 3 (3×3, zero padding of one) or 1 (1×1).
     taps: usize,
     scale: Vec<f32>,
@@ -60,18 +60,27 @@ impl Layer {
     /// ReLU where given (a dense layer) or taken as it is (the way up), its output through a
     /// ReLU with `relu_out`.
     fn of(bn: Option<&nn::BatchNorm>, conv: &nn::Conv2D, relu_out: bool) -> Option<Layer> {
-        let size = conv.ws.size();
-        let taps = usize::try_from(size[2]).ok()?;
-        let (g, c) = (usize::try_from(size[0]).ok()?, usize::try_from(size[1]).ok()?);
         let affine = match bn {
-            Some(bn) => Affine::of(bn)?,
-            None => Affine { scale: vec![1.0; c], shift: vec![0.0; c] },
+            Some(bn) => Some(Affine::of(bn)?),
+            None => None,
         };
-        if size.len() != 4 || !(taps == 1 || taps == 3) || size[3] != size[2] || c != affine.scale.len() || g == 0 || c == 0 {
+        let shape = as_usize(&conv.ws.size())?;
+        let bias = match &conv.bs { Some(b) => Some(floats(b)?), None => None };
+        Layer::new(affine, &floats(&conv.ws)?, &shape, bias, relu_out)
+    }
+
+    /// A layer from its values: `ws` the convolution's weights of `shape` [g][c][k][k] (k = 1
+    /// or 3) in row-major order, `bias` (g values, or none), the batch norm's `affine` on the
+    /// input followed by ReLU (or the input as it is), ReLU on the output with `relu_out`.
+    /// None where the shapes do not fit together.
+    pub(crate) fn new(affine: Option<Affine>, ws: &[f32], shape: &[usize], bias: Option<Vec<f32>>, relu_out: bool) -> Option<Layer> {
+        let &[g, c, taps, taps_x] = shape else { return None };
+        let relu_in = affine.is_some();
+        let affine = affine.unwrap_or_else(|| Affine { scale: vec![1.0; c], shift: vec![0.0; c] });
+        if !(taps == 1 || taps == 3) || taps_x != taps || c != affine.scale.len() || c != affine.shift.len() || g == 0 || c == 0 {
             return None;
         }
-        let ws = floats(&conv.ws)?; // [g][c][ky][kx]
-        let bias = match &conv.bs { Some(b) => floats(b)?, None => vec![0.0; g] };
+        let bias = bias.unwrap_or_else(|| vec![0.0; g]);
         if ws.len() != g * c * taps * taps || bias.len() != g {
             return None;
         }
@@ -102,7 +111,7 @@ impl Layer {
                 }
             }
         }
-        Some(Layer { c, g, taps, scale: affine.scale, shift: affine.shift, relu_in: bn.is_some(), relu_out, weights, bias, winograd })
+        Some(Layer { c, g, taps, scale: affine.scale, shift: affine.shift, relu_in, relu_out, weights, bias, winograd })
     }
 }
 
@@ -115,7 +124,7 @@ pub(crate) enum Width {
 
 impl Width {
     /// The widest the CPU has, or None (then libtorch computes the layer).
-    fn detect() -> Option<Width> {
+    pub(crate) fn detect() -> Option<Width> {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
@@ -177,6 +186,37 @@ pub fn conv_into(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D) -> boo
     }
 }
 
+/// A float array (n, c, h, w) in memory: value (i, ch, y, x) at `base` + i·stride[0] +
+/// ch·stride[1] + y·stride[2] + x·stride[3] (in values). What the kernels read and write,
+/// whether a libtorch tensor holds the memory or [`super::cpu_net`]'s own buffers do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct View {
+    pub(crate) base: usize,
+    pub(crate) size: [usize; 4],
+    pub(crate) stride: [usize; 4],
+}
+
+impl View {
+    /// Channels `from`..`from` + `n` (checked).
+    pub(crate) fn narrow(self, from: usize, n: usize) -> Option<View> {
+        if from + n > self.size[1] {
+            return None;
+        }
+        let [images, _, h, w] = self.size;
+        Some(View { base: self.base + 4 * from * self.stride[1], size: [images, n, h, w], stride: self.stride })
+    }
+}
+
+/// The view of a float CPU tensor (N, C, H, W) that autograd does not track (the kernels write
+/// raw memory, which no gradient would flow back through); None otherwise.
+fn view(t: &Tensor) -> Option<View> {
+    if t.device() != Device::Cpu || t.kind() != Kind::Float || t.requires_grad() || t.dim() != 4 {
+        return None;
+    }
+    let (size, stride) = (as_usize(&t.size())?, as_usize(&t.stride())?);
+    Some(View { base: t.data_ptr() as usize, size: size.try_into().ok()?, stride: stride.try_into().ok()? })
+}
+
 /// The shape of a buffer the kernels can write, and where its values lie: value (image, ch,
 /// y, x) at image·`image` + y·`row` + ch·`channel` + x·`pixel`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -191,14 +231,10 @@ struct Layout {
     pixel: usize,
 }
 
-/// The layout of a buffer the kernels can write: float, CPU, no autograd, dense, and either
-/// channels-last (a pixel's channels side by side) or row-planar (see [`row_planar_buffer`]).
-fn layout(buffer: &Tensor) -> Option<Layout> {
-    if buffer.device() != Device::Cpu || buffer.kind() != Kind::Float || buffer.requires_grad() || buffer.dim() != 4 {
-        return None;
-    }
-    let (size, stride) = (as_usize(&buffer.size())?, as_usize(&buffer.stride())?);
-    let (n, total, h, w) = (size[0], size[1], size[2], size[3]);
+/// The layout of a buffer the kernels can write: dense, and either channels-last (a pixel's
+/// channels side by side) or row-planar (see [`row_planar_buffer`]).
+fn layout(buffer: &View) -> Option<Layout> {
+    let ([n, total, h, w], stride) = (buffer.size, buffer.stride);
     if n * h * w == 0 {
         return None;
     }
@@ -222,28 +258,47 @@ pub fn row_planar_buffer(n: i64, c: i64, h: i64, w: i64) -> Tensor {
     Tensor::empty([n, h, c, w], (Kind::Float, Device::Cpu)).permute([0, 2, 1, 3])
 }
 
+/// The strides of a row-planar (n, c, h, w) array (see [`row_planar_buffer`]).
+pub(crate) fn row_planar_strides(c: usize, h: usize, w: usize) -> [usize; 4] {
+    [h * c * w, w, c * w, 1]
+}
+
 pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
-    let (Some(out), Ok(c)) = (layout(buffer), usize::try_from(channels)) else { return false };
+    let (Some(buffer), Ok(c)) = (view(buffer), usize::try_from(channels)) else { return false };
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
-    if layer.taps != 3 || layer.c != c || c + layer.g > out.total {
+    dense_layer_in(buffer, c, &layer, width)
+}
+
+/// A dense layer (3×3, its input normalised) of channels 0..c of `buffer` written after them.
+///
+/// # Safety (of the memory, checked where it can be)
+/// `buffer` must be live, writable memory of its view that nothing else reads or writes while
+/// the layer runs.
+pub(crate) fn dense_layer_in(buffer: View, c: usize, layer: &Layer, width: Width) -> bool {
+    let Some(out) = layout(&buffer) else { return false };
+    if layer.taps != 3 || !layer.relu_in || layer.relu_out || layer.c != c || c + layer.g > out.total {
         return false;
     }
-    let input = Input { base: buffer.data_ptr() as usize, image: out.image, row: out.row, channel: out.channel, pixel: out.pixel, up: 0 };
-    run(buffer, &out, c, &input, &layer, width);
+    let input = Input { base: buffer.base, image: out.image, row: out.row, channel: out.channel, pixel: out.pixel, up: 0 };
+    run(buffer.base, &out, c, &input, layer, width);
     true
 }
 
 /// `conv(x upsampled ×2^up)`, through a ReLU on the way up (up = 1), into the buffer.
 pub(crate) fn conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D, up: u32, width: Width) -> bool {
-    let (Some(out), Ok(at)) = (layout(buffer), usize::try_from(at)) else { return false };
-    let (n, total, h, w) = (out.n, out.total, out.h, out.w);
-    if x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || x.dim() != 4 {
-        return false;
-    }
-    let (Some(size), Some(stride)) = (as_usize(&x.size()), as_usize(&x.stride())) else { return false };
+    let (Some(buffer), Some(x), Ok(at)) = (view(buffer), view(x), usize::try_from(at)) else { return false };
     let Some(layer) = Layer::of(None, conv, up == 1) else { return false };
+    conv_in(buffer, at, x, &layer, up, width)
+}
+
+/// `layer` (3×3, input as it is) of `x` upsampled ×2^`up` (0 or 1) written into channels
+/// `at`.. of `buffer`. The same promise as [`dense_layer_in`]'s, and `x` live and unwritten.
+pub(crate) fn conv_in(buffer: View, at: usize, x: View, layer: &Layer, up: u32, width: Width) -> bool {
+    let Some(out) = layout(&buffer) else { return false };
+    let (n, total, h, w) = (out.n, out.total, out.h, out.w);
+    let (size, stride) = (x.size, x.stride);
     let (hs, ws) = (h >> up, w >> up);
-    if up > 1 || layer.taps != 3 || size != [n, layer.c, hs, ws] || hs << up != h || ws << up != w || at + layer.g > total {
+    if up > 1 || layer.taps != 3 || layer.relu_in || layer.relu_out != (up == 1) || size != [n, layer.c, hs, ws] || hs << up != h || ws << up != w || at + layer.g > total {
         return false;
     }
     // A pixel's channels side by side, or a channel's pixels side by side (planar or row-planar
@@ -257,12 +312,12 @@ pub(crate) fn conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D,
     // x is read while the buffer is written: they must not share memory.
     let extent = |ptr: usize, last: usize| ptr..ptr + 4 * (last + 1);
     let x_last = (n - 1) * stride[0] + (hs - 1) * stride[2] + (ws - 1) * pixel + (layer.c - 1) * channel;
-    let (xs, bs) = (extent(x.data_ptr() as usize, x_last), extent(buffer.data_ptr() as usize, n * h * w * total - 1));
+    let (xs, bs) = (extent(x.base, x_last), extent(buffer.base, n * h * w * total - 1));
     if xs.start < bs.end && bs.start < xs.end {
         return false;
     }
-    let input = Input { base: x.data_ptr() as usize, image: stride[0], row: stride[2], channel, pixel, up };
-    run(buffer, &out, at, &input, &layer, width);
+    let input = Input { base: x.base, image: stride[0], row: stride[2], channel, pixel, up };
+    run(buffer.base, &out, at, &input, layer, width);
     true
 }
 
@@ -274,24 +329,38 @@ pub(crate) fn conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D,
 /// buffer into channels-last, a copy that cost what the row-planar layout saved. None where
 /// this does not apply (then libtorch computes it).
 pub fn head(x: &Tensor, conv: &nn::Conv2D) -> Option<Tensor> {
-    if Width::detect().is_none() || conv.bs.is_some() || x.device() != Device::Cpu || x.kind() != Kind::Float || x.requires_grad() || x.dim() != 4 {
+    if Width::detect().is_none() || conv.bs.is_some() {
         return None;
     }
-    let (size, stride, ws) = (as_usize(&x.size())?, as_usize(&x.stride())?, as_usize(&conv.ws.size())?);
-    let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
-    if n * c * h * w == 0 || stride[3] != 1 || stride[1] != w || stride[2] < c * w || stride[0] < h * stride[2] || ws.len() != 4 || ws[1] != c || ws[2] != 1 || ws[3] != 1 || ws[0] == 0 {
+    let (x, ws) = (view(x)?, as_usize(&conv.ws.size())?);
+    let [n, c, h, w] = x.size;
+    if ws.len() != 4 || ws[1] != c || ws[2] != 1 || ws[3] != 1 || !head_applies(&x, ws[0]) {
         return None;
     }
-    let outputs = ws[0];
-    let weights = floats(&conv.ws)?; // [output][channel]
-    let out = Tensor::empty([n as i64, outputs as i64, h as i64, w as i64], (Kind::Float, Device::Cpu));
-    let (src, dst) = (x.data_ptr() as usize, out.data_ptr() as usize);
+    let out = Tensor::empty([n as i64, ws[0] as i64, h as i64, w as i64], (Kind::Float, Device::Cpu));
+    head_into(&x, &floats(&conv.ws)?, out.data_ptr() as usize);
+    Some(out)
+}
+
+/// Whether [`head_into`] takes `x` with `outputs` outputs.
+pub(crate) fn head_applies(x: &View, outputs: usize) -> bool {
+    let ([n, c, h, w], stride) = (x.size, x.stride);
+    Width::detect().is_some() && n * c * h * w != 0 && outputs != 0 && stride[3] == 1 && stride[1] == w && stride[2] >= c * w && stride[0] >= h * stride[2]
+}
+
+/// The head's outputs (`weights` as [output][channel]) of `x` (where [`head_applies`]) into
+/// `dst`: contiguous (n, outputs, h, w) floats of live memory no one else touches meanwhile.
+pub(crate) fn head_into(x: &View, weights: &[f32], dst: usize) {
+    let ([n, c, h, w], stride) = (x.size, x.stride);
+    let outputs = weights.len() / c;
+    assert!(head_applies(x, outputs) && weights.len() == outputs * c);
+    let src = x.base;
     (0..n * h).into_par_iter().for_each(|r| {
         let (image, y) = (r / h, r % h);
         for (o, weights) in weights.chunks_exact(c).enumerate() {
-            // SAFETY: x is a live float tensor whose row (image, y) holds channel ch's pixel
-            // x at ch·w + x from `from` (strides checked above); `out` is a fresh contiguous
-            // (n, outputs, h, w) tensor of which this job alone writes rows (image, ·, y).
+            // SAFETY: x is live float memory whose row (image, y) holds channel ch's pixel
+            // x at ch·w + x from `from` (strides checked above); `dst` holds contiguous
+            // (n, outputs, h, w) floats of which this job alone writes rows (image, ·, y).
             let (from, to) = unsafe { ((src as *const f32).add(image * stride[0] + y * stride[2]), std::slice::from_raw_parts_mut((dst as *mut f32).add(((image * outputs + o) * h + y) * w), w)) };
             to.fill(0.0);
             for (ch, &weight) in weights.iter().enumerate() {
@@ -308,7 +377,6 @@ pub fn head(x: &Tensor, conv: &nn::Conv2D) -> Option<Tensor> {
             }
         }
     });
-    Some(out)
 }
 
 /// The way down: `max_pool2(conv1×1(relu(bn(channels 0..C of buffer))))` written into channels
@@ -323,25 +391,32 @@ pub fn transition_down_into(next: &Tensor, buffer: &Tensor, channels: i64, bn: &
 }
 
 pub(crate) fn transition_down_with(next: &Tensor, buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
-    let (Some(from), Some(to), Ok(c)) = (layout(buffer), layout(next), usize::try_from(channels)) else { return false };
-    let (n, h, w, h2) = (from.n, from.h, from.w, to.h);
+    let (Some(next), Some(buffer), Ok(c)) = (view(next), view(buffer), usize::try_from(channels)) else { return false };
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
-    if layer.taps != 1 || layer.c != c || c > from.total || layer.g > to.total || to.n != n || h % 2 != 0 || w % 2 != 0 || h2 != h / 2 || to.w != w / 2 || next.data_ptr() == buffer.data_ptr() {
+    transition_down_in(next, buffer, c, &layer, width)
+}
+
+/// A transition down (`layer` 1×1, its input normalised) of channels 0..c of `buffer` into
+/// channels 0.. of `next`. The same promise as [`dense_layer_in`]'s, for both.
+pub(crate) fn transition_down_in(next: View, buffer: View, c: usize, layer: &Layer, width: Width) -> bool {
+    let (Some(from), Some(to)) = (layout(&buffer), layout(&next)) else { return false };
+    let (n, h, w, h2) = (from.n, from.h, from.w, to.h);
+    if layer.taps != 1 || !layer.relu_in || layer.relu_out || layer.c != c || c > from.total || layer.g > to.total || to.n != n || h % 2 != 0 || w % 2 != 0 || h2 != h / 2 || to.w != w / 2 || next.base == buffer.base {
         return false;
     }
     let geometry = Geometry { h, w, at: 0, row: padded_row(w, width.block()), out: to };
     let input = Input { base: 0, image: 0, row: from.row, channel: from.channel, pixel: from.pixel, up: 0 };
-    let (src, dst) = (buffer.data_ptr() as usize, next.data_ptr() as usize);
+    let (src, dst) = (buffer.base, next.base);
     let jobs_per_image = (rayon::current_num_threads() * 4).clamp(1, h2);
     let band = h2.div_ceil(jobs_per_image);
     (0..n * h2.div_ceil(band)).into_par_iter().for_each(|job| {
         let (image, b) = (job / h2.div_ceil(band), job % h2.div_ceil(band));
-        // SAFETY: both are live, dense float tensors of their sizes and layouts (checked),
+        // SAFETY: both are live, dense float arrays of their sizes and layouts (checked),
         // distinct allocations of the network's (a level's buffer and the next one's). This
         // job reads channels 0..c of its rows' pairs of `buffer` and writes channels 0..g of
         // its rows of `next` only.
         let (src, dst) = unsafe { ((src as *const f32).add(image * from.image), (dst as *mut f32).add(image * to.image)) };
-        pool_band(dst, src, &input, &geometry, &layer, b * band..((b + 1) * band).min(h2), width);
+        pool_band(dst, src, &input, &geometry, layer, b * band..((b + 1) * band).min(h2), width);
     });
     true
 }
@@ -415,8 +490,7 @@ impl Input {
 }
 
 /// The layer over the whole buffer, in bands of rows on the thread pool.
-fn run(buffer: &Tensor, out: &Layout, at: usize, input: &Input, layer: &Layer, width: Width) {
-    let base = buffer.data_ptr() as usize;
+fn run(base: usize, out: &Layout, at: usize, input: &Input, layer: &Layer, width: Width) {
     let (n, h, w) = (out.n, out.h, out.w);
     let geometry = Geometry { h, w, at, row: padded_row(w, width.block()), out: *out };
     // Bands of rows, a few per thread (each band normalises its two border rows again).

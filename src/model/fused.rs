@@ -32,15 +32,23 @@ impl Affine {
     /// α and β of `bn` (made with the default config, as every batch norm of the network is),
     /// or None when its statistics cannot be read as floats.
     pub(crate) fn of(bn: &nn::BatchNorm) -> Option<Affine> {
+        let weight = match &bn.ws { Some(w) => Some(floats(w)?), None => None };
+        let bias = match &bn.bs { Some(b) => Some(floats(b)?), None => None };
+        Affine::from_statistics(&floats(&bn.running_mean)?, &floats(&bn.running_var)?, weight.as_deref(), bias.as_deref())
+    }
+
+    /// α and β of a batch norm with the default ε from its running statistics and its weight
+    /// and bias (1 and 0 when absent), or None when their lengths differ.
+    pub(crate) fn from_statistics(mean: &[f32], var: &[f32], weight: Option<&[f32]>, bias: Option<&[f32]>) -> Option<Affine> {
         let eps = nn::BatchNormConfig::default().eps;
-        let (mean, var) = (floats(&bn.running_mean)?, floats(&bn.running_var)?);
-        let weight = match &bn.ws { Some(w) => floats(w)?, None => vec![1.0; mean.len()] };
-        let bias = match &bn.bs { Some(b) => floats(b)?, None => vec![0.0; mean.len()] };
+        let ones = vec![1.0; mean.len()];
+        let zeros = vec![0.0; mean.len()];
+        let (weight, bias) = (weight.unwrap_or(&ones), bias.unwrap_or(&zeros));
         if [var.len(), weight.len(), bias.len()].iter().any(|&n| n != mean.len()) {
             return None;
         }
-        let scale: Vec<f32> = var.iter().zip(&weight).map(|(&v, &w)| (1.0 / (f64::from(v) + eps).sqrt()) as f32 * w).collect();
-        let shift = bias.iter().zip(&mean).zip(&scale).map(|((&b, &m), &s)| b - m * s).collect();
+        let scale: Vec<f32> = var.iter().zip(weight).map(|(&v, &w)| (1.0 / (f64::from(v) + eps).sqrt()) as f32 * w).collect();
+        let shift = bias.iter().zip(mean).zip(&scale).map(|((&b, &m), &s)| b - m * s).collect();
         Some(Affine { scale, shift })
     }
 }

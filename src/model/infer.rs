@@ -160,6 +160,8 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     let total = (rows.len() * columns.len()) as u64;
     let mut done = 0;
     let _heap = super::heap::HeapReuse::begin();
+    // On the CPU the network runs without libtorch's tensors (the same kernels, the same bits).
+    let cpu = model.cpu_net(side);
     tch::no_grad(|| -> Result<()> {
         for row in &rows {
             for column in &columns {
@@ -170,17 +172,23 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
                 // every window instead of fragmenting its heap).
                 let (wy0, wx0) = (row.start, column.start);
                 let flat: Vec<f32> = Array3::from_shape_fn((c, th, tw), |(ch, y, x)| padded(ch, wy0 + y, wx0 + x)).into_iter().collect();
-                let mut x = Tensor::from_slice(&flat).reshape([1, c as i64, th as i64, tw as i64]).to_device(device);
-                if half {
-                    x = x.to_kind(Kind::Half);
-                }
-                // libtorch reports failures (out of GPU memory above all) by panicking in tch:
-                // a message about memory, not an "internal error".
-                let y = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.forward_t(&x, false).to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous())).map_err(|panic| {
-                    let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-                    Error::Resources(format!("the network failed on a {tw}×{th} tile on {device:?} (out of memory? a smaller tile size needs less): {}", what.lines().next().unwrap_or("")))
-                })?;
-                let values: Vec<f32> = Vec::try_from(y.flatten(0, -1))?;
+                let values = match cpu.as_ref().and_then(|net| net.forward(&flat, c, th, tw)) {
+                    Some(values) => values,
+                    None => {
+                        let mut x = Tensor::from_slice(&flat).reshape([1, c as i64, th as i64, tw as i64]).to_device(device);
+                        if half {
+                            x = x.to_kind(Kind::Half);
+                        }
+                        // libtorch reports failures (out of GPU memory above all) by panicking in tch:
+                        // a message about memory, not an "internal error".
+                        let y = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.forward_t(&x, false).to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous())).map_err(|panic| {
+                            let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+                            Error::Resources(format!("the network failed on a {tw}×{th} tile on {device:?} (out of memory? a smaller tile size needs less): {}", what.lines().next().unwrap_or("")))
+                        })?;
+                        let values: Vec<f32> = Vec::try_from(y.flatten(0, -1))?;
+                        values
+                    }
+                };
                 let y = Array3::from_shape_vec((out_c, th, tw), values).map_err(|e| Error::Internal(e.to_string()))?;
                 // Keep the core, clipped to the original (unpadded) image.
                 let (ys, xs) = (row.core.start.min(h)..row.core.end.min(h), column.core.start.min(w)..column.core.end.min(w));

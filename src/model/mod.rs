@@ -2,6 +2,7 @@
 //! both map their modality to alike representations.
 pub mod augment;
 pub mod config;
+pub mod cpu_net;
 pub mod dense_conv;
 pub mod device;
 pub mod fused;

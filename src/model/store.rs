@@ -162,6 +162,21 @@ impl Model {
         &self.nets[side]
     }
 
+    /// The network of `side` for inference on the CPU without libtorch (see
+    /// [`super::cpu_net`]), with the weights it holds now (training changes them); None where
+    /// the model is on another device or this CPU has no kernels for it.
+    pub fn cpu_net(&self, side: usize) -> Option<super::cpu_net::CpuNet> {
+        if self.device() != Device::Cpu {
+            return None;
+        }
+        let variables = self.stores[side].variables();
+        let weights = |name: &str| {
+            let t = variables.get(name)?;
+            Some((crate::model::fused::as_usize(&t.size())?, crate::model::fused::floats(t)?))
+        };
+        super::cpu_net::CpuNet::new(&self.header.modalities[side].net, &weights)
+    }
+
     pub fn var_store(&self, side: usize) -> &nn::VarStore {
         &self.stores[side]
     }
