@@ -1,10 +1,13 @@
 //! Matching descriptors: nearest neighbour with Lowe's ratio test, optionally mutual.
 //!
-//! All squared distances of a block of queries to the whole set come from one matrix product
-//! (‖a‖² + ‖b‖² − 2 a·b) through libtorch's GEMM, blocks bounding the memory.
+//! All squared distances of a band of queries to the whole set come from one matrix product
+//! (‖a‖² + ‖b‖² − 2 a·b), computed in the band's own cache-sized buffer. The products and
+//! the norms are summed in the order libtorch's GEMM and sum gave them on this project's
+//! machines (each product a chain of fused multiply-adds over the 128 values; each norm in
+//! eight lanes, see [`squared_norm`]), so matches stay what they were when libtorch computed
+//! them, and are the same on every CPU and in the build without libtorch.
 use super::sift::{Features, DESCRIPTOR_LEN};
 use rayon::prelude::*;
-use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Match {
@@ -13,56 +16,191 @@ pub struct Match {
     pub distance: f32,
 }
 
-/// Rows of queries per matrix product (a block holds rows × set size distances).
+/// Rows of queries per block (the column minimum of the mutual check merges blocks in order).
 const BLOCK: usize = 2048;
 
 /// A query's nearest: (its index in the set, squared distance, squared distance of the second).
 type Nearest = (usize, f32, f32);
 
+/// Set descriptors per panel of the packed set (one AVX-512 vector of products).
+const PANEL: usize = 16;
+
+/// ‖v‖² of a descriptor, as libtorch's sum of the squares gave it with its AVX2 kernels: each
+/// square rounded, summed into eight lanes by four accumulators of eight (vector m of eight
+/// values into accumulator m mod 4, in order), the accumulators added in order, then the eight
+/// lanes in order onto zero.
+pub(crate) fn squared_norm(v: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [[0f32; LANES]; 4];
+    for (m, chunk) in v.chunks_exact(LANES).enumerate() {
+        for (a, &x) in acc[m % 4].iter_mut().zip(chunk) {
+            *a += x * x;
+        }
+    }
+    let mut lanes = acc[0];
+    for other in &acc[1..] {
+        for (l, &o) in lanes.iter_mut().zip(other) {
+            *l += o;
+        }
+    }
+    let tail: f32 = v.chunks_exact(LANES).remainder().iter().fold(0.0, |a, &x| a + x * x);
+    lanes.iter().fold(tail, |a, &l| a + l)
+}
+
+/// The set's descriptors in panels of [`PANEL`]: panel p holds value k of descriptors
+/// 16p..16p+16 side by side at (p·128 + k)·16 (zeros past the last descriptor).
+fn pack(set: &Features) -> Vec<f32> {
+    let panels = set.len().div_ceil(PANEL);
+    let mut packed = vec![0f32; panels * DESCRIPTOR_LEN * PANEL];
+    for (j, d) in set.descriptors.chunks_exact(DESCRIPTOR_LEN).enumerate() {
+        let (p, lane) = (j / PANEL, j % PANEL);
+        for (k, &v) in d.iter().enumerate() {
+            packed[(p * DESCRIPTOR_LEN + k) * PANEL + lane] = v;
+        }
+    }
+    packed
+}
+
+/// The dot products of `queries` (rows of 128) with every packed descriptor, into `out` (one
+/// row of `panels`·16 per query): each a chain of fused multiply-adds over k = 0..128 from
+/// zero, the same bits on every width.
+fn products(queries: &[f32], packed: &[f32], out: &mut [f32]) {
+    let width = packed.len() / DESCRIPTOR_LEN;
+    assert!(queries.len() / DESCRIPTOR_LEN * width <= out.len() && width.is_multiple_of(PANEL));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512 is present; the sizes are asserted above.
+            return unsafe { simd::products_avx512(queries, packed, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA are present; the sizes are asserted above.
+            return unsafe { simd::products_avx2(queries, packed, out) };
+        }
+    }
+    products_plain(queries, packed, out)
+}
+
+/// [`products`] one value at a time (CPUs without AVX2, and the tests' reference).
+fn products_plain(queries: &[f32], packed: &[f32], out: &mut [f32]) {
+    let width = packed.len() / DESCRIPTOR_LEN;
+    for (q, row) in queries.chunks_exact(DESCRIPTOR_LEN).zip(out.chunks_exact_mut(width)) {
+        for (p, panel) in packed.chunks_exact(DESCRIPTOR_LEN * PANEL).enumerate() {
+            let mut acc = [0f32; PANEL];
+            for (&qk, values) in q.iter().zip(panel.chunks_exact(PANEL)) {
+                for (a, &v) in acc.iter_mut().zip(values) {
+                    *a = qk.mul_add(v, *a);
+                }
+            }
+            row[p * PANEL..][..PANEL].copy_from_slice(&acc);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{DESCRIPTOR_LEN, PANEL};
+    use std::arch::x86_64::*;
+
+    /// Queries in groups of eight (eight accumulators of sixteen products), each query value
+    /// broadcast into a multiply-add with the panel's sixteen values of that k.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn products_avx512(queries: &[f32], packed: &[f32], out: &mut [f32]) {
+        const ROWS: usize = 8;
+        let width = packed.len() / DESCRIPTOR_LEN;
+        let n = queries.len() / DESCRIPTOR_LEN;
+        let (q, o) = (queries.as_ptr(), out.as_mut_ptr());
+        for r0 in (0..n).step_by(ROWS) {
+            let rows = ROWS.min(n - r0);
+            for p in 0..width / PANEL {
+                let panel = packed.as_ptr().add(p * DESCRIPTOR_LEN * PANEL);
+                let mut acc = [_mm512_setzero_ps(); ROWS];
+                if rows == ROWS {
+                    for k in 0..DESCRIPTOR_LEN {
+                        let b = _mm512_loadu_ps(panel.add(k * PANEL));
+                        for (r, a) in acc.iter_mut().enumerate() {
+                            *a = _mm512_fmadd_ps(_mm512_set1_ps(*q.add((r0 + r) * DESCRIPTOR_LEN + k)), b, *a);
+                        }
+                    }
+                } else {
+                    for k in 0..DESCRIPTOR_LEN {
+                        let b = _mm512_loadu_ps(panel.add(k * PANEL));
+                        for (r, a) in acc.iter_mut().enumerate().take(rows) {
+                            *a = _mm512_fmadd_ps(_mm512_set1_ps(*q.add((r0 + r) * DESCRIPTOR_LEN + k)), b, *a);
+                        }
+                    }
+                }
+                for (r, a) in acc.iter().enumerate().take(rows) {
+                    _mm512_storeu_ps(o.add((r0 + r) * width + p * PANEL), *a);
+                }
+            }
+        }
+    }
+
+    /// As [`products_avx512`] with two vectors of eight per panel and four queries a group.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn products_avx2(queries: &[f32], packed: &[f32], out: &mut [f32]) {
+        const ROWS: usize = 4;
+        let width = packed.len() / DESCRIPTOR_LEN;
+        let n = queries.len() / DESCRIPTOR_LEN;
+        let (q, o) = (queries.as_ptr(), out.as_mut_ptr());
+        for r0 in (0..n).step_by(ROWS) {
+            let rows = ROWS.min(n - r0);
+            for p in 0..width / PANEL {
+                let panel = packed.as_ptr().add(p * DESCRIPTOR_LEN * PANEL);
+                let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
+                for k in 0..DESCRIPTOR_LEN {
+                    let (b0, b1) = (_mm256_loadu_ps(panel.add(k * PANEL)), _mm256_loadu_ps(panel.add(k * PANEL + 8)));
+                    for (r, a) in acc.iter_mut().enumerate().take(rows) {
+                        let v = _mm256_set1_ps(*q.add((r0 + r) * DESCRIPTOR_LEN + k));
+                        a[0] = _mm256_fmadd_ps(v, b0, a[0]);
+                        a[1] = _mm256_fmadd_ps(v, b1, a[1]);
+                    }
+                }
+                for (r, a) in acc.iter().enumerate().take(rows) {
+                    _mm256_storeu_ps(o.add((r0 + r) * width + p * PANEL), a[0]);
+                    _mm256_storeu_ps(o.add((r0 + r) * width + p * PANEL + 8), a[1]);
+                }
+            }
+        }
+    }
+}
+
 /// For each descriptor of `queries`: (index of its nearest in `set`, squared distance,
 /// squared distance of the second nearest or +∞); and, when `backward`, for each descriptor
 /// of `set` the index of its nearest in `queries` (the first of equals). Both directions read
-/// the same distance blocks: the mutual check costs no second matrix product (1 MP: 2 × 4
-/// GFLOP before).
+/// the same distances: the mutual check costs no second matrix product.
 fn nearest(queries: &Features, set: &Features, backward: bool) -> crate::Result<(Vec<Nearest>, Vec<usize>)> {
     let (nq, ns) = (queries.len(), set.len());
     if nq == 0 || ns == 0 {
         return Ok((Vec::new(), Vec::new()));
     }
-    let s = Tensor::from_slice(&set.descriptors).reshape([ns as i64, DESCRIPTOR_LEN as i64]);
-    let s_norm: Vec<f32> = Vec::try_from(s.square().sum_dim_intlist(1, false, Kind::Float))?;
-    let s_t = s.transpose(0, 1);
+    let packed = pack(set);
+    let width = packed.len() / DESCRIPTOR_LEN;
+    let s_norm: Vec<f32> = set.descriptors.chunks_exact(DESCRIPTOR_LEN).map(squared_norm).collect();
     let mut out = Vec::with_capacity(nq);
     let mut back = ColumnBest::new(if backward { ns } else { 0 });
     for start in (0..nq).step_by(BLOCK) {
         let rows = BLOCK.min(nq - start);
-        let q = Tensor::from_slice(&queries.descriptors[start * DESCRIPTOR_LEN..(start + rows) * DESCRIPTOR_LEN]).reshape([rows as i64, DESCRIPTOR_LEN as i64]);
-        let q_norm: Vec<f32> = Vec::try_from(q.square().sum_dim_intlist(1, true, Kind::Float).reshape([-1]))?;
-        let product = q.matmul(&s_t).contiguous();
-        if product.kind() != Kind::Float || product.numel() != rows * ns {
-            return Err(crate::Error::Internal(format!("descriptor products of {:?} and kind {:?}", product.size(), product.kind())));
-        }
-        // SAFETY: `product` is a live, contiguous float CPU tensor of rows × ns values
-        // (checked above; its inputs came from slices) and outlives this borrow, which ends
-        // with the loop iteration; nothing writes to it meanwhile. Read in place: a copy of
-        // the block (32 MB at 1 MP) took a tenth of the matching.
-        let products = unsafe { std::slice::from_raw_parts(product.data_ptr() as *const f32, rows * ns) };
-        // One pass over the block's distances, in parallel bands of rows: each row's nearest
-        // two, and each band's nearest row per column (merged in order below). libtorch's
-        // element-wise sum, scaling, clamp, top-2 and column minimum each went over the whole
-        // block and took 3 times the matrix product's time (1 MP: 70 of 84 ms).
-        let bands: Vec<(Vec<Nearest>, ColumnBest)> = products
-            .par_chunks(ROWS_PER_BAND * ns)
+        let block = &queries.descriptors[start * DESCRIPTOR_LEN..(start + rows) * DESCRIPTOR_LEN];
+        // One pass per parallel band of rows: the band's products (a buffer that stays in the
+        // cache), then each row's nearest two and the band's nearest row per column (merged
+        // in order below).
+        let bands: Vec<(Vec<Nearest>, ColumnBest)> = block
+            .par_chunks(ROWS_PER_BAND * DESCRIPTOR_LEN)
             .enumerate()
-            .map(|(band, block)| {
+            .map(|(band, queries)| {
                 let mut column = ColumnBest::new(if backward { ns } else { 0 });
+                let mut block = vec![0f32; queries.len() / DESCRIPTOR_LEN * width];
+                products(queries, &packed, &mut block);
                 let mut d = vec![0f32; ns];
                 let nearest = block
-                    .chunks_exact(ns)
+                    .chunks_exact(width)
+                    .zip(queries.chunks_exact(DESCRIPTOR_LEN))
                     .enumerate()
-                    .map(|(i, products)| {
+                    .map(|(i, (products, q))| {
                         let row = band * ROWS_PER_BAND + i;
-                        let qn = q_norm[row];
+                        let qn = squared_norm(q);
                         // ‖q‖² + ‖s‖² − 2 q·s as libtorch evaluated it (sum, then the doubled
                         // product subtracted, then clamped at 0), to the last bit.
                         for ((d, &sn), &p) in d.iter_mut().zip(&s_norm).zip(products) {
@@ -194,11 +332,46 @@ mod tests {
         assert!(mutual.iter().any(|m| m.fixed >= BLOCK));
     }
 
+    /// Every width's products are the plain chain of multiply-adds, to the last bit, for
+    /// query counts that fill no group and set sizes that fill no panel.
+    #[test]
+    fn products_are_the_same_on_every_width() {
+        let mut rng = Rng::new(4);
+        for (nq, ns) in [(1, 1), (13, 17), (64, 50), (9, 33)] {
+            let q: Vec<f32> = (0..nq * DESCRIPTOR_LEN).map(|_| rng.uniform() as f32 - 0.3).collect();
+            let set = features((0..ns * DESCRIPTOR_LEN).map(|_| rng.uniform() as f32).collect());
+            let packed = pack(&set);
+            let width = packed.len() / DESCRIPTOR_LEN;
+            let mut want = vec![0f32; nq * width];
+            products_plain(&q, &packed, &mut want);
+            for i in 0..nq {
+                for j in 0..ns {
+                    let chain = q[i * DESCRIPTOR_LEN..][..DESCRIPTOR_LEN].iter().zip(set.descriptor(j)).fold(0f32, |a, (&x, &y)| x.mul_add(y, a));
+                    assert_eq!(want[i * width + j].to_bits(), chain.to_bits(), "{i}, {j}");
+                }
+            }
+            let mut got = vec![7f32; nq * width];
+            products(&q, &packed, &mut got);
+            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "the widest kernel");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                let mut got = vec![7f32; nq * width];
+                // SAFETY: AVX2 and FMA are present; `got` holds a row of `width` per query.
+                unsafe { simd::products_avx2(&q, &packed, &mut got) };
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "AVX2");
+            }
+        }
+    }
+
     /// The distances are libtorch's ‖q‖² + ‖s‖² − 2 q·s, clamped, to the last bit (matches,
     /// and which pass the ratio test, stay what they were when libtorch computed them), and
-    /// the nearest in each direction is libtorch's top-2 and column minimum.
+    /// the nearest in each direction is libtorch's top-2 and column minimum. (On a CPU where
+    /// libtorch sums with AVX-512 kernels its norms round otherwise: this project's machines
+    /// use its AVX2 kernels, and the order of [`squared_norm`] is theirs.)
+    #[cfg(feature = "torch")]
     #[test]
     fn distances_and_nearest_are_libtorchs_to_the_last_bit() {
+        use tch::{Kind, Tensor};
         let mut rng = Rng::new(9);
         let (nq, ns) = (300, 500);
         let q: Vec<f32> = (0..nq * DESCRIPTOR_LEN).map(|_| rng.uniform() as f32).collect();
