@@ -11,8 +11,10 @@ DEMO_OUT := demo-out
 setup:
 	scripts/setup.sh
 
+# target/bin/comir (no libtorch: no start-up cost) and target/bin/comir-torch (training, GPUs),
+# see scripts/build.sh; target/release holds the libtorch build and the JNI library too.
 build: setup
-	cargo build $(CARGO_FLAGS)
+	scripts/build.sh
 
 # The main job on the shipped default: split scikit-image's IHC image into hematoxylin (nuclei)
 # and DAB (membrane marker) as two "modalities", move the DAB image by a known rigid transform
@@ -20,19 +22,19 @@ build: setup
 MODEL := models/ihc-hdab-small.safetensors
 demo: build
 	mkdir -p $(DEMO_OUT)
-	target/release/comir info
-	target/release/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
-	target/release/comir apply --transform demo/transform.json --input $(DEMO_OUT)/stains/dab.tif \
+	target/bin/comir info
+	target/bin/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
+	target/bin/comir apply --transform demo/transform.json --input $(DEMO_OUT)/stains/dab.tif \
 	  --output $(DEMO_OUT)/dab-moved.tif --preview $(DEMO_OUT)/dab-moved.png
-	target/release/comir register --model $(MODEL) --fixed $(DEMO_OUT)/stains/hematoxylin.tif \
+	target/bin/comir register --model $(MODEL) --fixed $(DEMO_OUT)/stains/hematoxylin.tif \
 	  --moving $(DEMO_OUT)/dab-moved.tif --out $(DEMO_OUT)/registration
 	@echo "expected: rotation -15.00° (the inverse of demo/transform.json); outputs in $(DEMO_OUT)/registration:"
 	@ls $(DEMO_OUT)/registration
 
 # Retrain the shipped model exactly as it was made (about 45 minutes on 2 CPU cores).
 model: build
-	target/release/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
-	target/release/comir train --a $(DEMO_OUT)/stains/hematoxylin.tif --b $(DEMO_OUT)/stains/dab.tif \
+	target/bin/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
+	target/bin/comir train --a $(DEMO_OUT)/stains/hematoxylin.tif --b $(DEMO_OUT)/stains/dab.tif \
 	  --name-a hematoxylin --name-b DAB --preprocess-a percentile --preprocess-b percentile \
 	  --region 0,0,256,512 --steps 1500 --all-steps --seed 1 --checkpoint-every 100 --out $(MODEL)
 
@@ -42,8 +44,8 @@ model: build
 # multimodal pairs of two images no shipped model saw, each with a model trained here with
 # `comir train`'s defaults on its left half (scripts/eval-synthetic.sh; ~30 min).
 eval: build
-	target/release/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
-	target/release/comir eval --model $(MODEL) --fixed $(DEMO_OUT)/stains/hematoxylin.tif \
+	target/bin/comir unmix --input .deps/demo/ihc.png --out-dir $(DEMO_OUT)/stains
+	target/bin/comir eval --model $(MODEL) --fixed $(DEMO_OUT)/stains/hematoxylin.tif \
 	  --moving $(DEMO_OUT)/stains/dab.tif --region 256,0,256,512 --patch 192 --per-level 10 --out $(DEMO_OUT)/eval
 	scripts/eval-large.sh $(DEMO_OUT)/eval-large
 	PATCH=640 PER_LEVEL=6 scripts/eval-large.sh $(DEMO_OUT)/eval-640
@@ -60,9 +62,10 @@ fiji:
 
 # Clippy too: the library denies unwrap/expect outside tests (a panic reaches a Fiji user as
 # "internal error"), and every warning is an error here.
-test-rust: setup
+test-rust: build
 	cargo test $(CARGO_FLAGS) --no-fail-fast
 	cargo clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+	cargo clippy $(CARGO_FLAGS) --no-default-features --target-dir target/lite --lib --bins -- -D warnings
 
 # ImageJ 1.x builds AWT menus even when no window is shown, so the JUnit tests need a display:
 # a virtual one (Xvfb) unless a real one is there.

@@ -1,20 +1,22 @@
 # Sourced by the bench scripts: the prelude they share. It moves to the repository root,
 # provisions the project (scripts/setup.sh), and makes a temporary $work (kept when KEEP is
-# set, to look at the inputs afterwards); $comir is the release CLI.
+# set, to look at the inputs afterwards); $comir is the release CLI (the build without libtorch).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 scripts/setup.sh >/dev/null
-comir=target/release/comir
+comir=target/bin/comir
 venv=.deps/bench-venv
 work=$(mktemp -d)
 [[ -n ${KEEP:-} ]] || trap 'rm -rf "$work"' EXIT
 
-# build_bench [EXAMPLE...]: the CLI and the named examples, release build.
+# build_bench [EXAMPLE...]: the CLI's two builds (scripts/build.sh: $comir has no libtorch,
+# and hands training to comir-torch) and the named examples, release build.
 build_bench() {
-  local args=(--bin comir)
+  scripts/build.sh -q
+  local args=()
   for e in "$@"; do args+=(--example "$e"); done
-  cargo build -q --release "${args[@]}"
+  if [[ ${#args[@]} -gt 0 ]]; then cargo build -q --release "${args[@]}"; fi
 }
 
 # unmix_demo: the demo image's stains (hematoxylin.tif, eosin.tif, dab.tif) into $work.

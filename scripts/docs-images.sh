@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=demo-out; tmp=$(mktemp -d)
 echo '{"format":"comir-transform","version":1,"kind":"translation","direction":"fixed_to_moving","matrix":[[1,0,0],[0,1,0]]}' > "$tmp/id.json"
-png() { target/release/comir apply --transform "$tmp/id.json" --input "$1" --output "$2" 2>/dev/null; }
+png() { target/bin/comir apply --transform "$tmp/id.json" --input "$1" --output "$2" 2>/dev/null; }
 png $out/stains/hematoxylin.tif "$tmp/a.png"
 png $out/dab-moved.tif "$tmp/b.png"
 png $out/registration/comir-fixed.tif "$tmp/c.png"

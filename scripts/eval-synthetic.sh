@@ -17,7 +17,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # COMIR: another build of the CLI (e.g. a copy, so that a rebuild during the run cannot mix two).
-comir=${COMIR:-target/release/comir}
+comir=${COMIR:-target/bin/comir}
 out=${1:-demo-out/eval-synthetic}
 read -r -a extra <<< "${TRAIN_ARGS:-}"
 mkdir -p "$out"

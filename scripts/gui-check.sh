@@ -11,8 +11,8 @@ cd "$root"
 gradle --no-daemon --console=plain -q fijiInstall imagejJar
 out=$(mktemp -d)
 # The demo pair: hematoxylin (fixed) and DAB moved by demo/transform.json (moving).
-target/release/comir unmix --input .deps/demo/ihc.png --out-dir "$out/stains" 2>/dev/null
-target/release/comir apply --transform demo/transform.json --input "$out/stains/dab.tif" --output "$out/dab-moved.tif" 2>/dev/null
+target/bin/comir unmix --input .deps/demo/ihc.png --out-dir "$out/stains" 2>/dev/null
+target/bin/comir apply --transform demo/transform.json --input "$out/stains/dab.tif" --output "$out/dab-moved.tif" 2>/dev/null
 if [[ -z "${DISPLAY:-}" ]]; then xvfb=(xvfb-run -a -s "-screen 0 1100x900x24"); else xvfb=(); fi
 # No java.library.path: the plugin must find lib/linux64 next to its own plugins folder.
 timeout 300 "${xvfb[@]}" java -Dplugins.dir="$root/build/fiji" -jar build/imagej/ij.jar \

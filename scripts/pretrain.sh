@@ -9,7 +9,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-comir=target/release/comir
+comir=target/bin/comir
 out=${1:?usage: scripts/pretrain.sh OUT.safetensors [STEPS]}
 steps=${2:-600}
 work=$(mktemp -d)

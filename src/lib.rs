@@ -13,6 +13,7 @@ pub mod eval_plot;
 pub mod export;
 pub mod files;
 pub mod image;
+#[cfg(feature = "torch")]
 mod jni;
 mod lanes;
 pub mod memory;
@@ -425,6 +426,7 @@ impl std::fmt::Display for Start {
     }
 }
 
+#[cfg(feature = "torch")]
 /// A new, untrained model as `new` describes, for images of these channel counts.
 fn new_model(new: &NewModel, channels: [usize; 2]) -> Result<Model> {
     use model::store::Modality;
@@ -443,6 +445,7 @@ fn new_model(new: &NewModel, channels: [usize; 2]) -> Result<Model> {
     }
 }
 
+#[cfg(feature = "torch")]
 /// Seconds one training step of `new` with `config` takes on this machine, measured: a
 /// throwaway model trains a few steps on random patches (the first, which allocates, is not
 /// counted). Both front ends show `steps ×` this before a run that may last hours.
@@ -460,11 +463,13 @@ pub fn training_seconds_per_step(new: &NewModel, channels: [usize; 2], config: &
     Ok(t0.elapsed().as_secs_f64() / PROBE_STEPS as f64)
 }
 
+#[cfg(feature = "torch")]
 /// "a check", "2 checks in a row".
 fn checks_in_a_row(n: u32) -> String {
     if n == 1 { "a check".into() } else { format!("{n} checks in a row") }
 }
 
+#[cfg(feature = "torch")]
 /// How long training would take here, as both front ends say it before a run that may last
 /// hours (measured on a few steps, see [`training_seconds_per_step`]).
 pub fn training_estimate(new: &NewModel, channels: [usize; 2], config: &model::train::TrainConfig) -> Result<String> {
@@ -477,12 +482,14 @@ pub fn training_estimate(new: &NewModel, channels: [usize; 2], config: &model::t
     Ok(format!("{} steps of the {} network will take about {total}{at_most} on this machine ({per_step:.2} s per step, measured){earlier}", config.steps, new.size))
 }
 
+#[cfg(feature = "torch")]
 /// [`training_estimate`] for a front end's request.
 pub fn estimate_request(request: &request::EstimateRequest) -> Result<String> {
     let (new, config) = request.params.resolve()?;
     training_estimate(&new, request.channels, &config)
 }
 
+#[cfg(feature = "torch")]
 /// Train as a front end asks ([`request::TrainRequest`]): a new model on one aligned pair
 /// (inside the ROI if the request has one; `mask` for its shape), written to the request's
 /// file. Returns [`train_summary`].
@@ -497,6 +504,7 @@ pub fn train_request(a: Image, b: Image, mask: Option<&[u8]>, request: &request:
     Ok(train_summary(&request.out, &model, &report, config.steps))
 }
 
+#[cfg(feature = "torch")]
 /// What both front ends say after training, one line each: the file, steps, speed and final
 /// loss; the registration check at each checkpoint; why it stopped early, if it did.
 pub fn train_summary(out: &std::path::Path, model: &Model, report: &model::train::TrainReport, steps_asked: u64) -> String {
@@ -532,6 +540,7 @@ pub fn train_summary(out: &std::path::Path, model: &Model, report: &model::train
 /// are centred inside its shape), either a new model or one to continue (`resume`). Checkpoints and the final model go to `out`,
 /// written atomically: a cancelled run still leaves a complete model of the steps done.
 #[allow(clippy::too_many_arguments)] // each is a separate choice of both front ends
+#[cfg(feature = "torch")]
 pub fn train_model(pairs: &[(Image, Image)], region: Option<&Region>, new: &NewModel, resume: Option<Model>, config: &model::train::TrainConfig, out: &std::path::Path, command: Option<String>, monitor: &dyn progress::Monitor) -> Result<(Model, model::train::TrainReport)> {
     use model::store::Provenance;
     let first = pairs.first().ok_or_else(|| Error::Training("at least one aligned image pair is needed for training".into()))?;

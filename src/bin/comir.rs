@@ -7,7 +7,9 @@ use comir::image::{stain, Image, PixelType};
 use comir::model::infer::InferOptions;
 use comir::model::preprocess::Preprocess;
 use comir::model::store::Model;
-use comir::model::train::{OptimizerKind, TrainConfig};
+#[cfg(feature = "torch")]
+use comir::model::train::OptimizerKind;
+use comir::model::train::TrainConfig;
 use comir::progress::{Monitor, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -313,13 +315,14 @@ fn refuse_overwrite(output: &std::path::Path, inputs: &[&PathBuf]) -> comir::Res
     Ok(())
 }
 
+#[cfg(feature = "torch")]
 fn run_train(args: TrainArgs) -> comir::Result<()> {
     if args.a.len() != args.b.len() {
         return Err(comir::Error::Training(format!("{} image(s) for A but {} for B: give aligned pairs", args.a.len(), args.b.len())));
     }
     let inputs: Vec<&PathBuf> = args.a.iter().chain(&args.b).collect();
     refuse_overwrite(&args.out, &inputs)?;
-    let resume = args.resume.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+    let resume = args.resume.as_ref().map(|p| Model::open(p)).transpose()?;
     let pairs = args.a.iter().zip(&args.b).map(|(a, b)| Ok((read_image(a)?, read_image(b)?))).collect::<comir::Result<Vec<_>>>()?;
     let optimizer: OptimizerKind = args.optimizer.parse()?;
     let config = TrainConfig {
@@ -358,7 +361,7 @@ type Pair = (Image, Image, Option<Model>, Option<(usize, usize)>);
 /// Fixed and moving image, the model if any, and which network each image goes through.
 fn load_pair(args: &PairArgs) -> comir::Result<Pair> {
     let (fixed, moving) = (read_image(&args.fixed)?, read_image(&args.moving)?);
-    let model = args.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+    let model = args.model.as_ref().map(|p| Model::open(p)).transpose()?;
     let sides = model.as_ref().map(|m| comir::model_sides(m, &fixed, &moving)).transpose()?;
     Ok((fixed, moving, model, sides))
 }
@@ -384,10 +387,13 @@ fn run(cli: Cli, start_up: Option<f64>) -> comir::Result<()> {
             eprintln!("wrote {} ({}×{}, {} channel(s), {} slice(s))", output.display(), warped.width(), warped.height(), warped.channels(), warped.slices());
             Ok(())
         }
+        #[cfg(feature = "torch")]
         Command::Train(args) => run_train(args),
+        #[cfg(not(feature = "torch"))]
+        Command::Train(_) | Command::Info => hand_to_torch(),
         Command::Represent { model, modality, input, output, preview, tile } => {
             refuse_overwrite(&output, &[&input, &model])?;
-            let model = Model::load(&model, comir::model::device::default_device())?;
+            let model = Model::open(&model)?;
             let image = read_image(&input)?;
             let calibration = image.calibration.clone();
             // An explicit --tile always tiles; without it the memory budget decides.
@@ -481,7 +487,7 @@ fn run(cli: Cli, start_up: Option<f64>) -> comir::Result<()> {
             // The heap is not kept across pairs (as `register` keeps it): each pair's memory
             // check reads the memory the system has available, which a heap kept from the pair
             // before would lower for the next.
-            let model = a.model.as_ref().map(|p| Model::load(p, comir::model::device::default_device())).transpose()?;
+            let model = a.model.as_ref().map(|p| Model::open(p)).transpose()?;
             let bar = Bar::new(1);
             let o = comir::batch::run(&a.dir, &a.fixed_suffix, &a.moving_suffix, &a.out, model.as_ref(), &a.how.options()?, &bar)?;
             bar.0.finish_and_clear();
@@ -503,6 +509,7 @@ fn run(cli: Cli, start_up: Option<f64>) -> comir::Result<()> {
             print!("{table}");
             Ok(())
         }
+        #[cfg(feature = "torch")]
         Command::Info => {
             let sum = comir::model::device::conv2d_smoke(tch::Device::Cpu)?;
             println!("{}", comir::model::device::runtime_info());
@@ -535,10 +542,42 @@ fn start_up_seconds() -> Option<f64> {
 }
 
 /// The profile's name for [`start_up_seconds`].
+#[cfg(feature = "torch")]
 const START_UP: &str = "start-up (libtorch, before main)";
+#[cfg(not(feature = "torch"))]
+const START_UP: &str = "start-up (before main)";
+
+/// Without libtorch: run `comir-torch` (the build with libtorch, beside this program) with
+/// the same arguments in this process's place, for the commands that need libtorch (training,
+/// `info`), and for every command where a GPU may be there or this CPU has no AVX2 (libtorch
+/// computes the networks then). It prints, writes and exits as `comir` would have.
+#[cfg(not(feature = "torch"))]
+fn hand_to_torch() -> comir::Result<()> {
+    let exe = std::env::current_exe().map_err(|e| comir::Error::Internal(format!("cannot find this program's own path: {e}")))?;
+    let torch = exe.with_file_name("comir-torch");
+    if !torch.is_file() {
+        return Err(comir::Error::Resources(format!("this command needs libtorch, and {} (the build with it) is not there: `make build` makes both", torch.display())));
+    }
+    use std::os::unix::process::CommandExt;
+    let error = std::process::Command::new(&torch).args(std::env::args_os().skip(1)).exec();
+    Err(comir::Error::Resources(format!("cannot run {}: {error}", torch.display())))
+}
+
+/// Whether every command goes to `comir-torch` (see [`hand_to_torch`]): an NVIDIA driver is
+/// loaded (libtorch may run the networks on its GPU), or this CPU has no AVX2.
+#[cfg(not(feature = "torch"))]
+fn torch_for_everything() -> bool {
+    std::path::Path::new("/proc/driver/nvidia/version").exists() || !comir::model::cpu_net::available()
+}
 
 fn main() {
     let start_up = start_up_seconds();
+    #[cfg(not(feature = "torch"))]
+    if torch_for_everything() {
+        let error = hand_to_torch().err().map_or(String::new(), |e| e.to_string());
+        eprintln!("error: {error}");
+        end_process(1)
+    }
     comir::model::heap::one_arena_for_this_process();
     let code = match run(Cli::parse(), start_up) {
         Ok(()) => 0,

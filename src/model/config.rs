@@ -125,6 +125,54 @@ impl NetConfig {
         2.0 * macs
     }
 
+    /// Every variable of the network, by the name the model file gives it (without the
+    /// modality's prefix) with its shape: what `Tiramisu::new` makes (a test holds them equal),
+    /// so a build without libtorch checks a model file as the other does.
+    pub fn variables(&self) -> Vec<(String, Vec<usize>)> {
+        let g = self.growth_rate;
+        let mut v: Vec<(String, Vec<usize>)> = vec![];
+        let conv = |v: &mut Vec<(String, Vec<usize>)>, name: &str, outputs: usize, inputs: usize, side: usize, bias: bool| {
+            v.push((format!("{name}.weight"), vec![outputs, inputs, side, side]));
+            if bias {
+                v.push((format!("{name}.bias"), vec![outputs]));
+            }
+        };
+        let bn = |v: &mut Vec<(String, Vec<usize>)>, name: &str, c: usize| {
+            for what in ["weight", "bias", "running_mean", "running_var"] {
+                v.push((format!("{name}.{what}"), vec![c]));
+            }
+        };
+        let block = |v: &mut Vec<(String, Vec<usize>)>, path: &str, c: usize, n: usize| {
+            for j in 0..n {
+                bn(v, &format!("{path}.{j}.bn"), c + j * g);
+                conv(v, &format!("{path}.{j}.conv"), g, c + j * g, 3, true);
+            }
+        };
+        conv(&mut v, "init", self.init_filters, self.in_channels, 3, true);
+        let mut channels = self.init_filters;
+        let mut skips = vec![];
+        for (i, &n) in self.down_blocks.iter().enumerate() {
+            block(&mut v, &format!("down.{i}.block"), channels, n);
+            channels += g * n;
+            skips.push(channels);
+            let out = (channels as f64 * self.compression) as usize;
+            bn(&mut v, &format!("down.{i}.td_bn"), channels);
+            conv(&mut v, &format!("down.{i}.td_conv"), out, channels, 1, true);
+            channels = out;
+        }
+        block(&mut v, "bottleneck", channels, self.bottleneck_layers);
+        let mut prev = g * self.bottleneck_layers;
+        for (i, &n) in self.up_blocks.iter().enumerate() {
+            let skip = skips[self.up_blocks.len() - 1 - i];
+            conv(&mut v, &format!("up.{i}.tu_conv"), prev, prev, 3, true);
+            block(&mut v, &format!("up.{i}.block"), prev + skip, n);
+            channels = if i + 1 == self.up_blocks.len() { prev + skip + g * n } else { g * n };
+            prev = g * n;
+        }
+        conv(&mut v, "head", self.out_channels, channels, 1, false);
+        v
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Parameter(format!("network configuration: {m}")));
         if self.in_channels == 0 || self.in_channels > 64 { return bad("in_channels must be 1..64"); }

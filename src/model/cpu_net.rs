@@ -13,6 +13,11 @@ use super::fused::Affine;
 /// modality's prefix), e.g. "down.0.block.1.conv.weight".
 pub type Weights<'a> = dyn Fn(&str) -> Option<(Vec<usize>, Vec<f32>)> + 'a;
 
+/// Whether this CPU has the kernels' instructions (AVX2 and FMA at least).
+pub fn available() -> bool {
+    Width::detect().is_some()
+}
+
 /// A level on the way down: its dense block's layers and the transition to the level below.
 struct Down {
     block: Vec<Layer>,
@@ -102,7 +107,42 @@ impl CpuNet {
         if init.c != config.in_channels || outputs != config.out_channels || head.len() != outputs * channels || weights("head.bias").is_some() || down.len() != up.len() {
             return None;
         }
-        Some(CpuNet { width, init, down, bottleneck, up, head, outputs })
+        let net = CpuNet { width, init, down, bottleneck, up, head, outputs };
+        net.channels_flow().then_some(net)
+    }
+
+    /// Whether every layer takes the channels the layers before it leave (the checks a pass
+    /// makes, made once for the whole network: a model file's shapes that do not fit each
+    /// other are refused when it is read).
+    fn channels_flow(&self) -> bool {
+        let takes = |layers: &[Layer], mut channels: usize| -> Option<usize> {
+            for l in layers {
+                if l.c != channels || l.taps != 3 || !l.relu_in {
+                    return None;
+                }
+                channels += l.g;
+            }
+            Some(channels)
+        };
+        let flow = || -> Option<()> {
+            let mut channels = self.init.g;
+            let mut skips = vec![];
+            for d in &self.down {
+                channels = takes(&d.block, channels)?;
+                skips.push(channels);
+                (d.transition.c == channels && d.transition.taps == 1).then_some(())?;
+                channels = d.transition.g;
+            }
+            let mut below = takes(&self.bottleneck, channels)? - channels;
+            for (i, u) in self.up.iter().enumerate() {
+                let skip = skips.pop()?;
+                (u.conv.c == below && u.conv.taps == 3 && !u.conv.relu_in).then_some(())?;
+                let filled = takes(&u.block, skip + u.conv.g)?;
+                below = if i + 1 == self.up.len() { filled } else { filled - skip - u.conv.g };
+            }
+            (self.head.len() == below * self.outputs).then_some(())
+        };
+        self.init.taps == 3 && !self.init.relu_in && flow().is_some()
     }
 
     /// The representation of one `c` × `h` × `w` image (`input` row-major; h and w multiples of

@@ -21,8 +21,11 @@
 //! AVX-512 the 3×3 convolutions are computed by Winograd's F(2,3) along each row (two
 //! neighbouring pixels from four products instead of six; see `simd::block_winograd_avx512`):
 //! at 1 MP the network's 3×3 kernel time fell by a quarter (bench/ab-session39.txt).
-use super::fused::{as_usize, floats, Affine};
+#[cfg(feature = "torch")]
+use super::fused::{as_usize, floats};
+use super::fused::Affine;
 use rayon::prelude::*;
+#[cfg(feature = "torch")]
 use tch::{nn, Device, Kind, Tensor};
 
 /// One dense layer's constants, in the order the kernel reads them.
@@ -31,12 +34,12 @@ pub(crate) struct Layer {
     pub(crate) c: usize,
     pub(crate) g: usize,
     /// Kernel side: 3 (3×3, zero padding of one) or 1 (1×1).
-    taps: usize,
+    pub(crate) taps: usize,
     scale: Vec<f32>,
     shift: Vec<f32>,
     /// ReLU after the batch norm (dense layers), and on the output (the way up).
-    relu_in: bool,
-    relu_out: bool,
+    pub(crate) relu_in: bool,
+    pub(crate) relu_out: bool,
     /// Weights as [group][ky][c][kx][8 outputs of the group]: one load per tap and channel
     /// reaches the eight outputs' weights side by side. The last group is filled up with
     /// zero weights when g is not a multiple of 8 (the paper net's 12: 8 + 4 and 4 unused,
@@ -56,6 +59,7 @@ const GROUP: usize = 8;
 const HALF: usize = 4;
 
 impl Layer {
+#[cfg(feature = "torch")]
     /// The constants of `conv` (3×3, zero padding of one), its input normalised by `bn` and
     /// ReLU where given (a dense layer) or taken as it is (the way up), its output through a
     /// ReLU with `relu_out`.
@@ -146,12 +150,14 @@ impl Width {
     }
 }
 
+#[cfg(feature = "torch")]
 /// Whether a network on `device` runs on the kernels here: the CPU, with AVX2 at least (else
 /// libtorch computes every layer, with more memory: see `NetConfig::inference_bytes_per_pixel`).
 pub fn serve(device: Device) -> bool {
     device == Device::Cpu && Width::detect().is_some()
 }
 
+#[cfg(feature = "torch")]
 /// `conv(relu(bn(channels 0..C of buffer)))` written into channels C..C+G of `buffer`, a float
 /// CPU tensor (N, Ctot, H, W) stored channels-last and dense (as `net::feature_buffer` makes
 /// it), with zero padding of one pixel (the dense layers' convolutions). False, having written
@@ -164,6 +170,7 @@ pub fn dense_layer_into(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv
     }
 }
 
+#[cfg(feature = "torch")]
 /// The way up: `relu(conv(x upsampled ×2, nearest))` written into channels `at`..`at`+G of
 /// `buffer` (as [`dense_layer_into`] takes it), x being a float CPU tensor of half its height
 /// and width whose channels lie side by side (a channel range of the level below's buffer).
@@ -176,6 +183,7 @@ pub fn upsampling_conv_into(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Con
     }
 }
 
+#[cfg(feature = "torch")]
 /// The first layer: `conv(x)` (3×3) written into channels `at`..`at`+G of `buffer`, x of the
 /// buffer's height and width with its channels side by side (or a single one). False, having
 /// written nothing, where that does not apply.
@@ -207,6 +215,7 @@ impl View {
     }
 }
 
+#[cfg(feature = "torch")]
 /// The view of a float CPU tensor (N, C, H, W) that autograd does not track (the kernels write
 /// raw memory, which no gradient would flow back through); None otherwise.
 fn view(t: &Tensor) -> Option<View> {
@@ -248,6 +257,7 @@ fn layout(buffer: &View) -> Option<Layout> {
     }
 }
 
+#[cfg(feature = "torch")]
 /// An uninitialised float CPU buffer of (n, c, h, w) stored row by row, each row's channels
 /// one after the other, pixels side by side: the layout the kernels read and write fastest.
 /// Every layer reads the first channels of a few rows, which are then one stretch of memory
@@ -263,6 +273,7 @@ pub(crate) fn row_planar_strides(c: usize, h: usize, w: usize) -> [usize; 4] {
     [h * c * w, w, c * w, 1]
 }
 
+#[cfg(feature = "torch")]
 pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
     let (Some(buffer), Ok(c)) = (view(buffer), usize::try_from(channels)) else { return false };
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
@@ -284,6 +295,7 @@ pub(crate) fn dense_layer_in(buffer: View, c: usize, layer: &Layer, width: Width
     true
 }
 
+#[cfg(feature = "torch")]
 /// `conv(x upsampled ×2^up)`, through a ReLU on the way up (up = 1), into the buffer.
 pub(crate) fn conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D, up: u32, width: Width) -> bool {
     let (Some(buffer), Some(x), Ok(at)) = (view(buffer), view(x), usize::try_from(at)) else { return false };
@@ -321,6 +333,7 @@ pub(crate) fn conv_in(buffer: View, at: usize, x: View, layer: &Layer, up: u32, 
     true
 }
 
+#[cfg(feature = "torch")]
 /// The network's 1×1 head (no bias) of `x`, a channel range of a row-planar buffer (see
 /// [`row_planar_buffer`]), into a fresh (n, outputs, h, w) tensor. Each output pixel is the
 /// sum of its channels times their weights, one fused multiply-add after the other from
@@ -379,6 +392,7 @@ pub(crate) fn head_into(x: &View, weights: &[f32], dst: usize) {
     });
 }
 
+#[cfg(feature = "torch")]
 /// The way down: `max_pool2(conv1×1(relu(bn(channels 0..C of buffer))))` written into channels
 /// 0..G of `next`, the level below's buffer (both as [`dense_layer_into`] takes them, `next`
 /// of half the height and width). The normalised copy and the full-resolution output of the
@@ -390,6 +404,7 @@ pub fn transition_down_into(next: &Tensor, buffer: &Tensor, channels: i64, bn: &
     }
 }
 
+#[cfg(feature = "torch")]
 pub(crate) fn transition_down_with(next: &Tensor, buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
     let (Some(next), Some(buffer), Ok(c)) = (view(next), view(buffer), usize::try_from(channels)) else { return false };
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
@@ -990,6 +1005,7 @@ mod simd {
     }
 }
 
+#[cfg(feature = "torch")]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,20 +7,28 @@
 //! and ReLU passes over the result again. Here one vectorised pass reads each value once and
 //! writes `max(0, x·α + β)` (α = γ/√(σ² + ε), β = b − μ·α, as libtorch's own channels-last
 //! kernel folds them) into a dense channels-last tensor, the layout the convolution wants.
+#[cfg(feature = "torch")]
 use crate::lanes::wide_lanes;
+#[cfg(feature = "torch")]
 use rayon::prelude::*;
+#[cfg(feature = "torch")]
 use tch::{nn, Device, Kind, Tensor};
 
+#[cfg(feature = "torch")]
 /// A variable's values as floats on the CPU, in its logical (row-major) order; None when
 /// they cannot be read so.
 pub(crate) fn floats(t: &Tensor) -> Option<Vec<f32>> {
     Vec::<f32>::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).contiguous().flatten(0, -1)).ok()
 }
 
+#[cfg(feature = "torch")]
 /// Sizes or strides as `usize`; None if one is negative.
 pub(crate) fn as_usize(v: &[i64]) -> Option<Vec<usize>> {
     v.iter().map(|&v| usize::try_from(v).ok()).collect()
 }
+
+/// ε of every batch norm of the network (libtorch's default; a test holds them equal).
+pub(crate) const BATCH_NORM_EPS: f64 = 1e-5;
 
 /// The per-channel factor and offset that batch norm in inference mode applies.
 pub(crate) struct Affine {
@@ -29,6 +37,7 @@ pub(crate) struct Affine {
 }
 
 impl Affine {
+#[cfg(feature = "torch")]
     /// α and β of `bn` (made with the default config, as every batch norm of the network is),
     /// or None when its statistics cannot be read as floats.
     pub(crate) fn of(bn: &nn::BatchNorm) -> Option<Affine> {
@@ -40,7 +49,7 @@ impl Affine {
     /// α and β of a batch norm with the default ε from its running statistics and its weight
     /// and bias (1 and 0 when absent), or None when their lengths differ.
     pub(crate) fn from_statistics(mean: &[f32], var: &[f32], weight: Option<&[f32]>, bias: Option<&[f32]>) -> Option<Affine> {
-        let eps = nn::BatchNormConfig::default().eps;
+        let eps = BATCH_NORM_EPS;
         let ones = vec![1.0; mean.len()];
         let zeros = vec![0.0; mean.len()];
         let (weight, bias) = (weight.unwrap_or(&ones), bias.unwrap_or(&zeros));
@@ -53,6 +62,7 @@ impl Affine {
     }
 }
 
+#[cfg(feature = "torch")]
 wide_lanes! {
     /// One pixel's channels: `out[c] = max(0, x[c]·scale[c] + shift[c])` (NaN stays NaN, as
     /// with libtorch's ReLU).
@@ -67,6 +77,7 @@ wide_lanes! {
     }
 }
 
+#[cfg(feature = "torch")]
 /// `relu(bn(x))`, the start of every dense layer and transition. At inference on the CPU in
 /// one pass (see [`one_pass`]); otherwise libtorch's batch norm, then ReLU — in place at
 /// inference, on batch norm's fresh output (one buffer fewer).
@@ -83,6 +94,7 @@ pub fn batch_norm_relu(x: &Tensor, bn: &nn::BatchNorm, train: bool) -> Tensor {
     }
 }
 
+#[cfg(feature = "torch")]
 /// `relu(bn(x))` (inference mode) of a float CPU tensor (N, C, H, W) whose channels are
 /// adjacent in memory (channels-last, possibly a channel range of a wider buffer), as a new
 /// dense channels-last tensor; None when `x` is not such a tensor, `bn` does not have C
@@ -119,6 +131,7 @@ fn one_pass(x: &Tensor, bn: &nn::BatchNorm) -> Option<Tensor> {
     Some(out.permute([0, 3, 1, 2]))
 }
 
+#[cfg(feature = "torch")]
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -149,6 +162,13 @@ pub(crate) mod tests {
                 }
             }
         });
+    }
+
+    /// The ε the CPU kernels fold into batch norms is libtorch's (every batch norm of the
+    /// network is made with the default config).
+    #[test]
+    fn the_batch_norm_epsilon_is_libtorchs() {
+        assert_eq!(BATCH_NORM_EPS, nn::BatchNormConfig::default().eps);
     }
 
     /// The fused pass gives what libtorch's batch norm and ReLU give, on a channel range of a

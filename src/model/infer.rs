@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::image::filter::mirror;
 use crate::progress::{Monitor, Progress};
 use ndarray::{s, Array3};
+#[cfg(feature = "torch")]
 use tch::nn::ModuleT;
+#[cfg(feature = "torch")]
 use tch::{Kind, Tensor};
 
 #[derive(Clone, Debug)]
@@ -135,8 +137,7 @@ pub fn plan_tiles(cfg: &super::config::NetConfig, hp: usize, wp: usize, fused_ke
 
 /// The representation of `input` ((C, H, W), preprocessed) by the network of `side`.
 pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &InferOptions, monitor: &dyn Monitor) -> Result<Array3<f32>> {
-    let net = model.net(side);
-    let cfg = net.config();
+    let cfg = &model.header.modalities[side].net;
     let (c, h, w) = input.dim();
     if c != cfg.in_channels {
         return Err(Error::Parameter(format!(
@@ -146,12 +147,10 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     }
     let m = cfg.size_multiple();
     let (hp, wp) = (round_up(h, m), round_up(w, m));
-    let device = model.device();
-    let TilePlan { window: (win_h, win_w), margin } = plan_tiles(cfg, hp, wp, super::dense_conv::serve(device), options);
+    let TilePlan { window: (win_h, win_w), margin } = plan_tiles(cfg, hp, wp, model.cpu_kernels(), options);
     // The input padded to a multiple of the net's size by mirroring, read window by window
     // (no padded copy of the whole image: that would double the memory of large inputs).
     let padded = |ch: usize, y: usize, x: usize| input[[ch, mirror(y as isize, h), mirror(x as isize, w)]];
-    let half = options.half && device.is_cuda();
     let out_c = cfg.out_channels;
     let mut out = Array3::<f32>::zeros((out_c, h, w));
     let rows = axis_windows(hp, win_h, margin, m);
@@ -162,7 +161,7 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     let _heap = super::heap::HeapReuse::begin();
     // On the CPU the network runs without libtorch's tensors (the same kernels, the same bits).
     let cpu = model.cpu_net(side);
-    tch::no_grad(|| -> Result<()> {
+    {
         for row in &rows {
             for column in &columns {
                 if monitor.is_cancelled() {
@@ -174,20 +173,7 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
                 let flat: Vec<f32> = Array3::from_shape_fn((c, th, tw), |(ch, y, x)| padded(ch, wy0 + y, wx0 + x)).into_iter().collect();
                 let values = match cpu.as_ref().and_then(|net| net.forward(&flat, c, th, tw)) {
                     Some(values) => values,
-                    None => {
-                        let mut x = Tensor::from_slice(&flat).reshape([1, c as i64, th as i64, tw as i64]).to_device(device);
-                        if half {
-                            x = x.to_kind(Kind::Half);
-                        }
-                        // libtorch reports failures (out of GPU memory above all) by panicking in tch:
-                        // a message about memory, not an "internal error".
-                        let y = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.forward_t(&x, false).to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous())).map_err(|panic| {
-                            let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
-                            Error::Resources(format!("the network failed on a {tw}×{th} tile on {device:?} (out of memory? a smaller tile size needs less): {}", what.lines().next().unwrap_or("")))
-                        })?;
-                        let values: Vec<f32> = Vec::try_from(y.flatten(0, -1))?;
-                        values
-                    }
+                    None => libtorch_window(model, side, &flat, [c, th, tw], options.half)?,
                 };
                 let y = Array3::from_shape_vec((out_c, th, tw), values).map_err(|e| Error::Internal(e.to_string()))?;
                 // Keep the core, clipped to the original (unpadded) image.
@@ -199,9 +185,35 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
                 monitor.report(&Progress { done, total, message: format!("tile {done}/{total}") });
             }
         }
-        Ok(())
-    })?;
+    }
     Ok(out)
+}
+
+/// One window through libtorch's network (GPUs; CPUs without AVX2), in half precision on CUDA
+/// if `half`; the output as (outputs, h, w) row-major.
+#[cfg(feature = "torch")]
+fn libtorch_window(model: &Model, side: usize, flat: &[f32], [c, th, tw]: [usize; 3], half: bool) -> Result<Vec<f32>> {
+    let device = model.device();
+    tch::no_grad(|| {
+        let mut x = Tensor::from_slice(flat).reshape([1, c as i64, th as i64, tw as i64]).to_device(device);
+        if half && device.is_cuda() {
+            x = x.to_kind(Kind::Half);
+        }
+        // libtorch reports failures (out of GPU memory above all) by panicking in tch:
+        // a message about memory, not an "internal error".
+        let y = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.net(side).forward_t(&x, false).to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous())).map_err(|panic| {
+            let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            Error::Resources(format!("the network failed on a {tw}×{th} tile on {device:?} (out of memory? a smaller tile size needs less): {}", what.lines().next().unwrap_or("")))
+        })?;
+        Ok(Vec::try_from(y.flatten(0, -1))?)
+    })
+}
+
+/// Without libtorch every network runs on the CPU kernels (`Model::from_bytes` refused the
+/// model otherwise); a window they refuse is an error of ours.
+#[cfg(not(feature = "torch"))]
+fn libtorch_window(_: &Model, _: usize, _: &[f32], [_, th, tw]: [usize; 3], _: bool) -> Result<Vec<f32>> {
+    Err(Error::Internal(format!("the CPU kernels refused a {tw}×{th} window")))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `loss_i = −s(i, pos(i)) + log Σ_{j≠i} exp s(i, j)`, and the loss is the mean over i.
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use tch::{Kind, Tensor};
 
 /// How two representation maps are compared.
@@ -29,6 +30,7 @@ impl std::str::FromStr for Critic {
     }
 }
 
+#[cfg(feature = "torch")]
 /// The (2N × 2N) similarity matrix of the maps `a` and `b`, each (N, C, H, W), divided by τ.
 pub fn similarity_matrix(a: &Tensor, b: &Tensor, critic: Critic, tau: f64) -> Tensor {
     let points = Tensor::cat(&[a, b], 0);
@@ -52,6 +54,7 @@ pub fn similarity_matrix(a: &Tensor, b: &Tensor, critic: Critic, tau: f64) -> Te
     sim / tau
 }
 
+#[cfg(feature = "torch")]
 /// InfoNCE loss over the pairs (a[k], b[k]); returns (mean loss, similarity matrix / τ).
 pub fn info_nce(a: &Tensor, b: &Tensor, critic: Critic, tau: f64) -> (Tensor, Tensor) {
     let sim = similarity_matrix(a, b, critic, tau);
@@ -65,6 +68,7 @@ pub fn info_nce(a: &Tensor, b: &Tensor, critic: Critic, tau: f64) -> (Tensor, Te
     ((log_denominator - positives).mean(Kind::Float), sim)
 }
 
+#[cfg(feature = "torch")]
 /// Mean of |x|^p over all maps: keeps representations from drifting to large values.
 #[expect(clippy::expect_used, reason = "called with the two modalities' maps, never none")]
 pub fn activation_decay(maps: &[&Tensor], p: f64) -> Tensor {

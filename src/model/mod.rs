@@ -4,11 +4,13 @@ pub mod augment;
 pub mod config;
 pub mod cpu_net;
 pub mod dense_conv;
+#[cfg(feature = "torch")]
 pub mod device;
 pub mod fused;
 pub mod heap;
 pub mod infer;
 pub mod loss;
+#[cfg(feature = "torch")]
 pub mod net;
 pub mod preprocess;
 pub mod store;

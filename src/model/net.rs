@@ -328,6 +328,22 @@ mod tests {
         }
     }
 
+    /// `NetConfig::variables` (how the build without libtorch reads a model file) names every
+    /// variable the built network has, with its shape, and no other.
+    #[test]
+    fn the_configs_variables_are_the_networks() {
+        let _seed = seeded(7);
+        for config in [NetConfig::small(1, 3), NetConfig::paper(3, 2), NetConfig { compression: 0.5, ..NetConfig::small(2, 1) }] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let _net = Tiramisu::new(&vs.root(), &config);
+            let mut built: Vec<(String, Vec<usize>)> = vs.variables().into_iter().map(|(n, t)| (n, t.size().iter().map(|&s| s as usize).collect())).collect();
+            built.sort();
+            let mut listed = config.variables();
+            listed.sort();
+            assert_eq!(listed, built);
+        }
+    }
+
     /// `NetConfig::flops_per_pixel` against the built network: every convolution weight does
     /// one multiply-add per output pixel of its level (read from the variable's path).
     #[test]

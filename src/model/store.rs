@@ -2,13 +2,17 @@
 //! stored as one safetensors file whose metadata holds the JSON header under "comir".
 //! Loading checks the header, the version and every tensor, and says what is wrong.
 use super::config::NetConfig;
+#[cfg(feature = "torch")]
 use super::net::Tiramisu;
 use super::preprocess::Preprocess;
 use crate::error::{Error, Result};
-use crate::files::{read_bytes, write_atomically};
+use crate::files::read_bytes;
+#[cfg(feature = "torch")]
+use crate::files::write_atomically;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+#[cfg(feature = "torch")]
 use tch::{nn, Device, Kind, Tensor};
 
 pub const FORMAT: &str = "comir-model";
@@ -90,10 +94,136 @@ impl std::fmt::Display for CheckRecord {
 
 pub struct Model {
     pub header: ModelHeader,
+    #[cfg(feature = "torch")]
     stores: [nn::VarStore; 2],
+    #[cfg(feature = "torch")]
     nets: [Tiramisu; 2],
+    /// Without libtorch: each network's variables by name (see [`super::cpu_net::Weights`]).
+    #[cfg(not(feature = "torch"))]
+    weights: [Variables; 2],
 }
 
+/// A network's variables by name: shape and values (row-major).
+#[cfg(not(feature = "torch"))]
+type Variables = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// The parts of a model file every build reads the same way: the checked header, and the
+/// tensors (each checked f32 and finite when read with [`tensor_values`]).
+fn read_file<'a>(bytes: &'a [u8], path: &Path) -> Result<(ModelHeader, safetensors::SafeTensors<'a>)> {
+    let bad = |reason: String| Error::Model { path: path.to_path_buf(), reason };
+    let tensors = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a CoMIR model file (not a complete safetensors file: {e:?})")))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("{e:?}")))?;
+    let header_text = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("comir"))
+        .ok_or_else(|| bad("a safetensors file, but without a CoMIR header: not a CoMIR model".into()))?;
+    let value: serde_json::Value = serde_json::from_str(header_text).map_err(|e| bad(format!("the header is not valid JSON ({e})")))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(bad(format!("the header's format is not \"{FORMAT}\"")));
+    }
+    match value.get("version").and_then(|v| v.as_u64()) {
+        Some(v) if v > VERSION as u64 => return Err(bad(format!("model format version {v} is newer than this CoMIR reads ({VERSION}); please update the plugin"))),
+        Some(_) => {}
+        None => return Err(bad("the header has no version".into())),
+    }
+    let header: ModelHeader = serde_json::from_value(value).map_err(|e| bad(format!("header: {e}")))?;
+    for m in &header.modalities {
+        m.net.validate().map_err(|e| bad(e.to_string()))?;
+    }
+    if header.modalities[0].net.out_channels != header.modalities[1].net.out_channels {
+        return Err(bad("both modalities need the same number of output channels".into()));
+    }
+    Ok((header, tensors))
+}
+
+/// The values of tensor `key`, which must be f32 of `expected` shape (when given) and finite.
+fn tensor_values(tensors: &safetensors::SafeTensors, key: &str, expected: Option<&[usize]>, path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    let bad = |reason: String| Error::Model { path: path.to_path_buf(), reason };
+    let view = tensors.tensor(key).map_err(|_| bad(format!("tensor \"{key}\" is missing")))?;
+    if view.dtype() != safetensors::Dtype::F32 || expected.is_some_and(|e| view.shape() != e) {
+        return Err(bad(format!("tensor \"{key}\" has shape {:?} ({:?}), expected {:?} (f32)", view.shape(), view.dtype(), expected.unwrap_or(view.shape()))));
+    }
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(bad(format!("tensor \"{key}\" contains NaN or infinite values")));
+    }
+    Ok((view.shape().to_vec(), values))
+}
+
+impl Model {
+    /// The model file at `path`, on the device models run on (see `device::default_device`;
+    /// without libtorch, the CPU kernels).
+    pub fn open(path: &Path) -> Result<Model> {
+        #[cfg(feature = "torch")]
+        return Model::load(path, super::device::default_device());
+        #[cfg(not(feature = "torch"))]
+        return Model::from_bytes(&read_bytes(path)?, path);
+    }
+
+    /// Index (0 or 1) of the modality called `name` (or "a"/"b", "0"/"1").
+    pub fn side(&self, name: &str) -> Result<usize> {
+        let names: Vec<&str> = self.header.modalities.iter().map(|m| m.name.as_str()).collect();
+        match name {
+            _ if name.eq_ignore_ascii_case(names[0]) => Ok(0),
+            _ if name.eq_ignore_ascii_case(names[1]) => Ok(1),
+            "a" | "A" | "0" => Ok(0),
+            "b" | "B" | "1" => Ok(1),
+            _ => Err(Error::ModelInput(format!("the model has modalities \"{}\" and \"{}\", not \"{name}\"", names[0], names[1]))),
+        }
+    }
+
+    /// Whether the networks run on this crate's CPU kernels (see `dense_conv`), which take
+    /// less memory per pixel than libtorch's layers.
+    pub fn cpu_kernels(&self) -> bool {
+        #[cfg(feature = "torch")]
+        return super::dense_conv::serve(self.device());
+        #[cfg(not(feature = "torch"))]
+        return super::dense_conv::Width::detect().is_some();
+    }
+
+    /// Decode a model file's bytes without libtorch; `path` only names the file in errors.
+    /// Every tensor is checked (f32, finite) and must be one of the networks' variables, and
+    /// the networks must be buildable from them (shapes that fit the header's architecture).
+    #[cfg(not(feature = "torch"))]
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Model> {
+        let bad = |reason: String| Error::Model { path: path.to_path_buf(), reason };
+        let (header, tensors) = read_file(bytes, path)?;
+        if super::dense_conv::Width::detect().is_none() {
+            return Err(Error::Resources("this build runs networks on AVX2 CPUs only: use comir-torch (the build with libtorch)".into()));
+        }
+        // Every variable the header's networks have, of its shape, as libtorch's build reads
+        // them (its names, shapes and messages), and no other tensor.
+        let mut weights = [HashMap::new(), HashMap::new()];
+        for (side, prefix) in [(0, "a"), (1, "b")] {
+            for (name, shape) in header.modalities[side].net.variables() {
+                let values = tensor_values(&tensors, &format!("{prefix}.{name}"), Some(&shape), path)?;
+                weights[side].insert(name, values);
+            }
+        }
+        let seen = weights[0].len() + weights[1].len();
+        if seen != tensors.len() {
+            return Err(bad(format!("the file has {} tensors but the networks have {seen}", tensors.len())));
+        }
+        let model = Model { header, weights };
+        for side in 0..2 {
+            if model.cpu_net(side).is_none() {
+                return Err(bad(format!("the \"{}\" network's tensors do not fit its architecture", model.header.modalities[side].name)));
+            }
+        }
+        Ok(model)
+    }
+
+    /// The network of `side` for inference on the CPU without libtorch (see
+    /// [`super::cpu_net`]); None where this CPU has no kernels for it.
+    #[cfg(not(feature = "torch"))]
+    pub fn cpu_net(&self, side: usize) -> Option<super::cpu_net::CpuNet> {
+        let lookup = |name: &str| self.weights[side].get(name).cloned();
+        super::cpu_net::CpuNet::new(&self.header.modalities[side].net, &lookup)
+    }
+}
+
+#[cfg(feature = "torch")]
 impl Model {
     /// Fresh, randomly initialised networks (seed with `tch::manual_seed` first).
     pub fn new(modalities: [Modality; 2], device: Device) -> Result<Model> {
@@ -185,18 +315,6 @@ impl Model {
         self.stores[0].device()
     }
 
-    /// Index (0 or 1) of the modality called `name` (or "a"/"b", "0"/"1").
-    pub fn side(&self, name: &str) -> Result<usize> {
-        let names: Vec<&str> = self.header.modalities.iter().map(|m| m.name.as_str()).collect();
-        match name {
-            _ if name.eq_ignore_ascii_case(names[0]) => Ok(0),
-            _ if name.eq_ignore_ascii_case(names[1]) => Ok(1),
-            "a" | "A" | "0" => Ok(0),
-            "b" | "B" | "1" => Ok(1),
-            _ => Err(Error::ModelInput(format!("the model has modalities \"{}\" and \"{}\", not \"{name}\"", names[0], names[1]))),
-        }
-    }
-
     /// Number of trainable parameters of one network.
     pub fn parameter_count(&self, side: usize) -> i64 {
         self.stores[side].trainable_variables().iter().map(|t| t.numel() as i64).sum()
@@ -230,26 +348,7 @@ impl Model {
     /// Decode a model file's bytes; `path` only names the file in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path, device: Device) -> Result<Model> {
         let bad = |reason: String| Error::Model { path: path.to_path_buf(), reason };
-        let tensors = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a CoMIR model file (not a complete safetensors file: {e:?})")))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("{e:?}")))?;
-        let header_text = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("comir"))
-            .ok_or_else(|| bad("a safetensors file, but without a CoMIR header: not a CoMIR model".into()))?;
-        let value: serde_json::Value = serde_json::from_str(header_text).map_err(|e| bad(format!("the header is not valid JSON ({e})")))?;
-        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(bad(format!("the header's format is not \"{FORMAT}\"")));
-        }
-        match value.get("version").and_then(|v| v.as_u64()) {
-            Some(v) if v > VERSION as u64 => {
-                return Err(bad(format!("model format version {v} is newer than this CoMIR reads ({VERSION}); please update the plugin")))
-            }
-            Some(_) => {}
-            None => return Err(bad("the header has no version".into())),
-        }
-        let header: ModelHeader = serde_json::from_value(value).map_err(|e| bad(format!("header: {e}")))?;
+        let (header, tensors) = read_file(bytes, path)?;
         let mut model = Model::new(header.modalities.clone(), device).map_err(|e| bad(e.to_string()))?;
         model.header = header;
         let mut seen = 0;
@@ -257,15 +356,8 @@ impl Model {
             for (side, prefix) in [(0, "a"), (1, "b")] {
                 for (name, mut var) in model.stores[side].variables() {
                     let key = format!("{prefix}.{name}");
-                    let view = tensors.tensor(&key).map_err(|_| bad(format!("tensor \"{key}\" is missing")))?;
                     let expected: Vec<usize> = var.size().iter().map(|&s| s as usize).collect();
-                    if view.dtype() != safetensors::Dtype::F32 || view.shape() != expected.as_slice() {
-                        return Err(bad(format!("tensor \"{key}\" has shape {:?} ({:?}), expected {:?} (f32)", view.shape(), view.dtype(), expected)));
-                    }
-                    let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-                    if values.iter().any(|v| !v.is_finite()) {
-                        return Err(bad(format!("tensor \"{key}\" contains NaN or infinite values")));
-                    }
+                    let (_, values) = tensor_values(&tensors, &key, Some(&expected), path)?;
                     let src = Tensor::from_slice(&values).reshape(var.size()).to_device(device);
                     var.f_copy_(&src)?;
                     seen += 1;

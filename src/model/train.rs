@@ -3,15 +3,24 @@
 //! Each step: draw a batch of aligned patch pairs, rotate every patch by a random k·90°
 //! (independently per modality), run the networks, rotate the outputs back (this teaches
 //! C4 rotation equivariance), compute InfoNCE + activation decay, clip gradients, step.
-use super::augment::{sample_patch_pair, AugmentConfig, Rng, TrainingPair};
-use super::loss::{activation_decay, info_nce, Critic};
+use super::augment::AugmentConfig;
+#[cfg(feature = "torch")]
+use super::augment::{sample_patch_pair, Rng, TrainingPair};
+use super::loss::Critic;
+#[cfg(feature = "torch")]
+use super::loss::{activation_decay, info_nce};
 use super::store::{CheckRecord, Model};
 use crate::error::{Error, Result};
+#[cfg(feature = "torch")]
 use crate::progress::{Monitor, Progress};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "torch")]
 use std::path::PathBuf;
+#[cfg(feature = "torch")]
 use std::time::Instant;
+#[cfg(feature = "torch")]
 use tch::nn::{self, ModuleT, OptimizerConfig};
+#[cfg(feature = "torch")]
 use tch::{Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +146,7 @@ pub struct Checked {
     pub record: Option<CheckRecord>,
 }
 
+#[cfg(feature = "torch")]
 /// Deep copies of both networks' weights (and batch-norm statistics) at one step.
 struct Snapshot {
     step: u64,
@@ -145,6 +155,7 @@ struct Snapshot {
     weights: [Vec<(String, Tensor)>; 2],
 }
 
+#[cfg(feature = "torch")]
 impl Snapshot {
     fn take(model: &Model, step: u64, verdict: &Checked) -> Snapshot {
         let copy = |side: usize| model.var_store(side).variables().into_iter().map(|(name, t)| (name, t.detach().copy())).collect();
@@ -169,12 +180,14 @@ impl Snapshot {
 /// Judges the model as trained so far (after the given total step count).
 pub type CheckFn<'a> = &'a dyn Fn(&Model, u64) -> Result<Checked>;
 
+#[cfg(feature = "torch")]
 /// Rotate each sample of (N, C, H, W) by its own k·90°.
 pub fn rotate_each(batch: &Tensor, ks: &[i64]) -> Tensor {
     let parts: Vec<Tensor> = ks.iter().enumerate().map(|(i, &k)| batch.narrow(0, i as i64, 1).rot90(k, [2, 3])).collect();
     Tensor::cat(&parts, 0)
 }
 
+#[cfg(feature = "torch")]
 fn batch_tensor(patches: &[ndarray::Array3<f32>]) -> Tensor {
     let shape = patches[0].shape();
     let dims = [patches.len() as i64, shape[0] as i64, shape[1] as i64, shape[2] as i64];
@@ -182,6 +195,7 @@ fn batch_tensor(patches: &[ndarray::Array3<f32>]) -> Tensor {
     Tensor::from_slice(&flat).reshape(dims)
 }
 
+#[cfg(feature = "torch")]
 /// Train `model` on `pairs` (inputs already preprocessed) for `config.steps` more steps.
 /// Checkpoints (atomic) go to `checkpoint` if given; `check` runs at every checkpoint step and
 /// at the end. Stops cleanly when the monitor cancels.
