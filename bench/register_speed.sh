@@ -11,8 +11,9 @@
 # "ours wall" is the whole command (load, CoMIRs, registration, writing every output file);
 # "ours reg" and "elastix" are the registration alone, as each reports it. "ours batch" is
 # `comir batch` (auto) over four copies of the pair (up to 1 MP), its wall time per pair: a user's many
-# pairs (or Fiji, which loads the library once) pay libtorch's start-up (~0.25 s of every
-# `comir` process) once, not per pair.
+# pairs (or Fiji, which loads the library once) pay a process's start-up and the model's loading
+# once, not per pair. $comir is target/bin/comir, the build without libtorch (since session 42:
+# before, every command paid libtorch's start-up, 0.15-0.3 s).
 # Each row is the median of REPEATS runs (default 3): a shared machine's speed wanders by a
 # quarter from run to run (1 MP auto: 2.21, 2.46 and 2.87 s in three runs in a row). In each
 # repeat every method runs once, in turn, so ours and elastix share the same minutes.

@@ -161,29 +161,28 @@ pub fn represent(model: &Model, side: usize, input: &Array3<f32>, options: &Infe
     let _heap = super::heap::HeapReuse::begin();
     // On the CPU the network runs without libtorch's tensors (the same kernels, the same bits).
     let cpu = model.cpu_net(side);
-    {
-        for row in &rows {
-            for column in &columns {
-                if monitor.is_cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                // Every window has the same size (the allocator reuses the same blocks for
-                // every window instead of fragmenting its heap).
-                let (wy0, wx0) = (row.start, column.start);
-                let flat: Vec<f32> = Array3::from_shape_fn((c, th, tw), |(ch, y, x)| padded(ch, wy0 + y, wx0 + x)).into_iter().collect();
-                let values = match cpu.as_ref().and_then(|net| net.forward(&flat, c, th, tw)) {
-                    Some(values) => values,
-                    None => libtorch_window(model, side, &flat, [c, th, tw], options.half)?,
-                };
-                let y = Array3::from_shape_vec((out_c, th, tw), values).map_err(|e| Error::Internal(e.to_string()))?;
-                // Keep the core, clipped to the original (unpadded) image.
-                let (ys, xs) = (row.core.start.min(h)..row.core.end.min(h), column.core.start.min(w)..column.core.end.min(w));
-                if !ys.is_empty() && !xs.is_empty() {
-                    out.slice_mut(s![.., ys.clone(), xs.clone()]).assign(&y.slice(s![.., ys.start - wy0..ys.end - wy0, xs.start - wx0..xs.end - wx0]));
-                }
-                done += 1;
-                monitor.report(&Progress { done, total, message: format!("tile {done}/{total}") });
+    let mut workspace = super::cpu_net::Workspace::default();
+    for row in &rows {
+        for column in &columns {
+            if monitor.is_cancelled() {
+                return Err(Error::Cancelled);
             }
+            // Every window has the same size (the allocator reuses the same blocks for
+            // every window instead of fragmenting its heap).
+            let (wy0, wx0) = (row.start, column.start);
+            let flat: Vec<f32> = Array3::from_shape_fn((c, th, tw), |(ch, y, x)| padded(ch, wy0 + y, wx0 + x)).into_iter().collect();
+            let values = match cpu.as_ref().and_then(|net| net.forward(&flat, c, th, tw, &mut workspace)) {
+                Some(values) => values,
+                None => libtorch_window(model, side, &flat, [c, th, tw], options.half)?,
+            };
+            let y = Array3::from_shape_vec((out_c, th, tw), values).map_err(|e| Error::Internal(e.to_string()))?;
+            // Keep the core, clipped to the original (unpadded) image.
+            let (ys, xs) = (row.core.start.min(h)..row.core.end.min(h), column.core.start.min(w)..column.core.end.min(w));
+            if !ys.is_empty() && !xs.is_empty() {
+                out.slice_mut(s![.., ys.clone(), xs.clone()]).assign(&y.slice(s![.., ys.start - wy0..ys.end - wy0, xs.start - wx0..xs.end - wx0]));
+            }
+            done += 1;
+            monitor.report(&Progress { done, total, message: format!("tile {done}/{total}") });
         }
     }
     Ok(out)
