@@ -2,9 +2,9 @@
 //! the weights, the feature buffers our own, every layer computed by the kernels of
 //! [`super::dense_conv`] — the same kernels, in the same order, on the same layouts as the
 //! libtorch path (`Tiramisu::forward_inference`), so the CoMIRs are the same to the last bit
-//! (tests). What a registration needs from a model then reads no libtorch tensor, a step
-//! towards a `register` that does not load libtorch at all (its start-up is 0.15–0.3 s of every
-//! command).
+//! (tests). Both builds run networks on the CPU through it; the build without libtorch (the
+//! `torch` feature off: `target/bin/comir`) has no other way, and so a command does not pay
+//! libtorch's start-up (0.15–0.3 s of every process that loads it).
 use super::config::NetConfig;
 use super::dense_conv::{conv_in, dense_layer_in, head_applies, head_into, row_planar_strides, transition_down_in, Layer, View, Width};
 use super::fused::Affine;

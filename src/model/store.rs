@@ -1,6 +1,8 @@
 //! A CoMIR model: two networks (one per modality) and the header that describes them,
 //! stored as one safetensors file whose metadata holds the JSON header under "comir".
-//! Loading checks the header, the version and every tensor, and says what is wrong.
+//! Loading checks the header, the version and every tensor, and says what is wrong. With
+//! libtorch the networks live in its variable stores (training, GPUs); without it (the `torch`
+//! feature off) as named weights that `cpu_net` reads, checked against `NetConfig::variables`.
 use super::config::NetConfig;
 #[cfg(feature = "torch")]
 use super::net::Tiramisu;
