@@ -64,7 +64,12 @@ add("paper net inference, default tiles (bounded memory)", f"{tiled_ours:.2f} s/
 for net in ("small", "paper"):
     m = re.search(rf"^{net}\s+\S+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\d+)%\s+(\d+)%\s+\(peak (\S+) GFLOP/s\)", flops, re.M)
     whole_gf, share, peak = float(m.group(2)), int(m.group(4)), float(m.group(6))
-    add(f"{net} net inference, whole 1024², share of the GEMM peak", f"{whole_gf:.1f} GFLOP/s", f"GEMM {peak:.1f} GFLOP/s", f"{share} %", "≥ 40 %" if net == "paper" else "—", net != "paper" or share >= 40)
+    # The GFLOP/s count the arithmetic as written; the 3×3 layers run by Winograd's F(2,3)
+    # (4 products for 6), so the multiply-adds the kernels execute are at least 2/3 of it: the
+    # goal is judged on that lower bound, which no host can push above 100 %.
+    executed = share * 2 // 3
+    add(f"{net} net inference, whole 1024², share of the GEMM peak (as written; executed ≥ ⅔ of it)", f"{whole_gf:.1f} GFLOP/s", f"GEMM {peak:.1f} GFLOP/s",
+        f"{share} % (executed ≥ {executed} %)", "≥ 40 %" if net == "paper" else "—", net != "paper" or executed >= 40)
 for threads in ("1 thread", "2 threads"):
     m = re.search(rf"^SIFT detect\+describe, {threads}\s+(\S+)\s+(\S+)\s+(\S+)", sift, re.M)
     add(f"SIFT detect+describe, 1 MP, 4000 keypoints, {threads}", f"{float(m.group(1)):.3f} s", f"OpenCV {float(m.group(2)):.3f} s", m.group(3), "≤ 1.0", float(m.group(3)) <= 1.0)
