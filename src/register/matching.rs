@@ -102,39 +102,41 @@ mod simd {
     use super::{DESCRIPTOR_LEN, PANEL};
     use std::arch::x86_64::*;
 
+    const ROWS_512: usize = 8;
+
     /// Queries in groups of eight (eight accumulators of sixteen products), each query value
     /// broadcast into a multiply-add with the panel's sixteen values of that k.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn products_avx512(queries: &[f32], packed: &[f32], out: &mut [f32]) {
-        const ROWS: usize = 8;
         let width = packed.len() / DESCRIPTOR_LEN;
         let n = queries.len() / DESCRIPTOR_LEN;
         let (q, o) = (queries.as_ptr(), out.as_mut_ptr());
-        for r0 in (0..n).step_by(ROWS) {
-            let rows = ROWS.min(n - r0);
+        for r0 in (0..n).step_by(ROWS_512) {
+            let (rows, group) = (ROWS_512.min(n - r0), q.add(r0 * DESCRIPTOR_LEN));
             for p in 0..width / PANEL {
                 let panel = packed.as_ptr().add(p * DESCRIPTOR_LEN * PANEL);
-                let mut acc = [_mm512_setzero_ps(); ROWS];
-                if rows == ROWS {
-                    for k in 0..DESCRIPTOR_LEN {
-                        let b = _mm512_loadu_ps(panel.add(k * PANEL));
-                        for (r, a) in acc.iter_mut().enumerate() {
-                            *a = _mm512_fmadd_ps(_mm512_set1_ps(*q.add((r0 + r) * DESCRIPTOR_LEN + k)), b, *a);
-                        }
-                    }
-                } else {
-                    for k in 0..DESCRIPTOR_LEN {
-                        let b = _mm512_loadu_ps(panel.add(k * PANEL));
-                        for (r, a) in acc.iter_mut().enumerate().take(rows) {
-                            *a = _mm512_fmadd_ps(_mm512_set1_ps(*q.add((r0 + r) * DESCRIPTOR_LEN + k)), b, *a);
-                        }
-                    }
-                }
+                // The constant count lets a full group's loop unroll into eight registers.
+                let acc = if rows == ROWS_512 { panel_avx512(group, panel, ROWS_512) } else { panel_avx512(group, panel, rows) };
                 for (r, a) in acc.iter().enumerate().take(rows) {
                     _mm512_storeu_ps(o.add((r0 + r) * width + p * PANEL), *a);
                 }
             }
         }
+    }
+
+    /// One panel's products with the first `rows` queries from `q` (rows of 128), in the
+    /// order of [`super::products_plain`]. Always inlined into [`products_avx512`], whose
+    /// AVX-512 it runs with, so a constant `rows` unrolls.
+    #[inline(always)]
+    unsafe fn panel_avx512(q: *const f32, panel: *const f32, rows: usize) -> [__m512; ROWS_512] {
+        let mut acc = [_mm512_setzero_ps(); ROWS_512];
+        for k in 0..DESCRIPTOR_LEN {
+            let b = _mm512_loadu_ps(panel.add(k * PANEL));
+            for (r, a) in acc.iter_mut().enumerate().take(rows) {
+                *a = _mm512_fmadd_ps(_mm512_set1_ps(*q.add(r * DESCRIPTOR_LEN + k)), b, *a);
+            }
+        }
+        acc
     }
 
     /// As [`products_avx512`] with two vectors of eight per panel and four queries a group.
