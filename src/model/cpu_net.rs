@@ -19,18 +19,21 @@ pub fn available() -> bool {
 }
 
 /// A level on the way down: its dense block's layers and the transition to the level below.
+#[derive(Clone)]
 struct Down {
     block: Vec<Layer>,
     transition: Layer,
 }
 
 /// A level on the way up: the upsampling convolution and the dense block after it.
+#[derive(Clone)]
 struct Up {
     conv: Layer,
     block: Vec<Layer>,
 }
 
 /// A network's layers, ready for the kernels.
+#[derive(Clone)]
 pub struct CpuNet {
     width: Width,
     init: Layer,

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use tch::{nn, Device, Kind, Tensor};
 
 /// One dense layer's constants, in the order the kernel reads them.
+#[derive(Clone)]
 pub(crate) struct Layer {
     /// Input channels and new (output) channels.
     pub(crate) c: usize,

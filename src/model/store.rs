@@ -100,14 +100,10 @@ pub struct Model {
     stores: [nn::VarStore; 2],
     #[cfg(feature = "torch")]
     nets: [Tiramisu; 2],
-    /// Without libtorch: each network's variables by name (see [`super::cpu_net::Weights`]).
+    /// Without libtorch: the networks, built once from the file's weights (they do not change).
     #[cfg(not(feature = "torch"))]
-    weights: [Variables; 2],
+    nets: [super::cpu_net::CpuNet; 2],
 }
-
-/// A network's variables by name: shape and values (row-major).
-#[cfg(not(feature = "torch"))]
-type Variables = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// The parts of a model file every build reads the same way: the checked header, and the
 /// tensors (each checked f32 and finite when read with [`tensor_values`]).
@@ -139,18 +135,18 @@ fn read_file<'a>(bytes: &'a [u8], path: &Path) -> Result<(ModelHeader, safetenso
     Ok((header, tensors))
 }
 
-/// The values of tensor `key`, which must be f32 of `expected` shape (when given) and finite.
-fn tensor_values(tensors: &safetensors::SafeTensors, key: &str, expected: Option<&[usize]>, path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+/// The values of tensor `key`, which must be f32 of the `expected` shape and finite.
+fn tensor_values(tensors: &safetensors::SafeTensors, key: &str, expected: &[usize], path: &Path) -> Result<Vec<f32>> {
     let bad = |reason: String| Error::Model { path: path.to_path_buf(), reason };
     let view = tensors.tensor(key).map_err(|_| bad(format!("tensor \"{key}\" is missing")))?;
-    if view.dtype() != safetensors::Dtype::F32 || expected.is_some_and(|e| view.shape() != e) {
-        return Err(bad(format!("tensor \"{key}\" has shape {:?} ({:?}), expected {:?} (f32)", view.shape(), view.dtype(), expected.unwrap_or(view.shape()))));
+    if view.dtype() != safetensors::Dtype::F32 || view.shape() != expected {
+        return Err(bad(format!("tensor \"{key}\" has shape {:?} ({:?}), expected {:?} (f32)", view.shape(), view.dtype(), expected)));
     }
     let values: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     if values.iter().any(|v| !v.is_finite()) {
         return Err(bad(format!("tensor \"{key}\" contains NaN or infinite values")));
     }
-    Ok((view.shape().to_vec(), values))
+    Ok(values)
 }
 
 impl Model {
@@ -199,29 +195,28 @@ impl Model {
         let mut weights = [HashMap::new(), HashMap::new()];
         for (side, prefix) in [(0, "a"), (1, "b")] {
             for (name, shape) in header.modalities[side].net.variables() {
-                let values = tensor_values(&tensors, &format!("{prefix}.{name}"), Some(&shape), path)?;
-                weights[side].insert(name, values);
+                let values = tensor_values(&tensors, &format!("{prefix}.{name}"), &shape, path)?;
+                weights[side].insert(name, (shape, values));
             }
         }
         let seen = weights[0].len() + weights[1].len();
         if seen != tensors.len() {
             return Err(bad(format!("the file has {} tensors but the networks have {seen}", tensors.len())));
         }
-        let model = Model { header, weights };
-        for side in 0..2 {
-            if model.cpu_net(side).is_none() {
-                return Err(bad(format!("the \"{}\" network's tensors do not fit its architecture", model.header.modalities[side].name)));
-            }
-        }
-        Ok(model)
+        let net = |side: usize| {
+            let lookup = |name: &str| weights[side].get(name).cloned();
+            let net = super::cpu_net::CpuNet::new(&header.modalities[side].net, &lookup);
+            net.ok_or_else(|| bad(format!("the \"{}\" network's tensors do not fit its architecture", header.modalities[side].name)))
+        };
+        let nets = [net(0)?, net(1)?];
+        Ok(Model { header, nets })
     }
 
     /// The network of `side` for inference on the CPU without libtorch (see
-    /// [`super::cpu_net`]); None where this CPU has no kernels for it.
+    /// [`super::cpu_net`]): the one built when the file was read.
     #[cfg(not(feature = "torch"))]
-    pub fn cpu_net(&self, side: usize) -> Option<super::cpu_net::CpuNet> {
-        let lookup = |name: &str| self.weights[side].get(name).cloned();
-        super::cpu_net::CpuNet::new(&self.header.modalities[side].net, &lookup)
+    pub fn cpu_net(&self, side: usize) -> Option<std::borrow::Cow<'_, super::cpu_net::CpuNet>> {
+        Some(std::borrow::Cow::Borrowed(&self.nets[side]))
     }
 }
 
@@ -297,7 +292,7 @@ impl Model {
     /// The network of `side` for inference on the CPU without libtorch (see
     /// [`super::cpu_net`]), with the weights it holds now (training changes them); None where
     /// the model is on another device or this CPU has no kernels for it.
-    pub fn cpu_net(&self, side: usize) -> Option<super::cpu_net::CpuNet> {
+    pub fn cpu_net(&self, side: usize) -> Option<std::borrow::Cow<'_, super::cpu_net::CpuNet>> {
         if self.device() != Device::Cpu {
             return None;
         }
@@ -306,7 +301,7 @@ impl Model {
             let t = variables.get(name)?;
             Some((crate::model::fused::as_usize(&t.size())?, crate::model::fused::floats(t)?))
         };
-        super::cpu_net::CpuNet::new(&self.header.modalities[side].net, &weights)
+        super::cpu_net::CpuNet::new(&self.header.modalities[side].net, &weights).map(std::borrow::Cow::Owned)
     }
 
     pub fn var_store(&self, side: usize) -> &nn::VarStore {
@@ -359,7 +354,7 @@ impl Model {
                 for (name, mut var) in model.stores[side].variables() {
                     let key = format!("{prefix}.{name}");
                     let expected: Vec<usize> = var.size().iter().map(|&s| s as usize).collect();
-                    let (_, values) = tensor_values(&tensors, &key, Some(&expected), path)?;
+                    let values = tensor_values(&tensors, &key, &expected, path)?;
                     let src = Tensor::from_slice(&values).reshape(var.size()).to_device(device);
                     var.f_copy_(&src)?;
                     seen += 1;
