@@ -95,33 +95,23 @@ impl NetConfig {
     /// quarter of the pixels per level down). Batch norm, ReLU, pooling and concatenation are
     /// left out: they move memory, they are not arithmetic.
     pub fn flops_per_pixel(&self) -> f64 {
-        let g = self.growth_rate as f64;
-        let level_pixels = |level: usize| 0.25f64.powi(level as i32);
-        // A dense block of n 3×3 layers, the first seeing c channels.
-        let block = |c: f64, n: usize| (0..n).map(|j| 9.0 * (c + j as f64 * g) * g).sum::<f64>();
-        let mut macs = 9.0 * self.in_channels as f64 * self.init_filters as f64;
-        let mut channels = self.init_filters as f64;
-        let mut skips = Vec::new();
-        for (level, &n) in self.down_blocks.iter().enumerate() {
-            macs += block(channels, n) * level_pixels(level);
-            channels += g * n as f64;
-            skips.push(channels);
-            let out = (channels * self.compression).floor();
-            macs += channels * out * level_pixels(level); // 1×1 transition, before pooling
-            channels = out;
-        }
-        let depth = self.down_blocks.len();
-        macs += block(channels, self.bottleneck_layers) * level_pixels(depth);
-        let mut prev = g * self.bottleneck_layers as f64;
-        for (i, &n) in self.up_blocks.iter().enumerate() {
-            let level = depth - 1 - i;
-            let skip = skips[level];
-            macs += 9.0 * prev * prev * level_pixels(level); // 3×3 conv after upsampling
-            macs += block(prev + skip, n) * level_pixels(level);
-            channels = if i + 1 == self.up_blocks.len() { prev + skip + g * n as f64 } else { g * n as f64 };
-            prev = g * n as f64;
-        }
-        macs += channels * self.out_channels as f64; // 1×1 head
+        let depth = self.down_blocks.len() as i32;
+        // Every convolution weight (the 4-d variables) at the level its path names.
+        let macs: f64 = self
+            .variables()
+            .iter()
+            .filter(|(_, shape)| shape.len() == 4)
+            .map(|(name, shape)| {
+                let mut parts = name.split('.');
+                let level = match (parts.next(), parts.next().and_then(|i| i.parse::<i32>().ok())) {
+                    (Some("down"), Some(i)) => i,
+                    (Some("bottleneck"), _) => depth,
+                    (Some("up"), Some(i)) => depth - 1 - i,
+                    _ => 0, // init, head
+                };
+                shape.iter().product::<usize>() as f64 * 0.25f64.powi(level)
+            })
+            .sum();
         2.0 * macs
     }
 
