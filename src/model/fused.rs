@@ -37,7 +37,7 @@ pub(crate) struct Affine {
 }
 
 impl Affine {
-#[cfg(feature = "torch")]
+    #[cfg(feature = "torch")]
     /// α and β of `bn` (made with the default config, as every batch norm of the network is),
     /// or None when its statistics cannot be read as floats.
     pub(crate) fn of(bn: &nn::BatchNorm) -> Option<Affine> {

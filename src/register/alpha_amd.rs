@@ -670,6 +670,8 @@ fn search(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::image::filter::distance_transform;
 
     /// The sum over the samples is the same in every run: the chunks' sums in order, as one
     /// thread adds them, whatever the threads' timing (a tree of rayon's gave other last bits).
@@ -688,8 +690,6 @@ mod tests {
             assert_eq!((got.value.to_bits(), got.gradient[0].to_bits()), (want.value.to_bits(), want.gradient[0].to_bits()));
         }
     }
-    use super::*;
-    use crate::image::filter::distance_transform;
 
     fn blobs(w: usize, h: usize, shift: f64) -> Array2<f32> {
         Array2::from_shape_fn((h, w), |(y, x)| {
