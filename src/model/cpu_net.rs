@@ -13,6 +13,17 @@ use super::fused::Affine;
 /// modality's prefix), e.g. "down.0.block.1.conv.weight".
 pub type Weights<'a> = dyn Fn(&str) -> Option<(Vec<usize>, Vec<f32>)> + 'a;
 
+/// The weights of a libtorch variable store (a network as `Tiramisu::new` made it, with the
+/// values it holds now), as [`Weights`] names them.
+#[cfg(feature = "torch")]
+pub fn var_store_weights(vs: &tch::nn::VarStore) -> impl Fn(&str) -> Option<(Vec<usize>, Vec<f32>)> {
+    let variables = vs.variables();
+    move |name: &str| {
+        let t = variables.get(name)?;
+        Some((super::fused::as_usize(&t.size())?, super::fused::floats(t)?))
+    }
+}
+
 /// Whether this CPU has the kernels' instructions (AVX2 and FMA at least).
 pub fn available() -> bool {
     Width::detect().is_some()
@@ -250,15 +261,6 @@ mod tests {
     use tch::nn::ModuleT;
     use tch::{nn, Device, Kind, Tensor};
 
-    /// The weights of `vs` as the model file names them.
-    fn weights_of(vs: &nn::VarStore) -> impl Fn(&str) -> Option<(Vec<usize>, Vec<f32>)> {
-        let variables = vs.variables();
-        move |name: &str| {
-            let t = variables.get(name)?;
-            Some((crate::model::fused::as_usize(&t.size())?, crate::model::fused::floats(t)?))
-        }
-    }
-
     /// Without libtorch the network gives the CoMIR libtorch's inference pass gives, to the
     /// last bit: both presets' shapes of levels, one and three input channels, sizes that are
     /// not whole vector blocks, and the model file's two networks as `Model::cpu_net` reads them.
@@ -274,7 +276,7 @@ mod tests {
             let net = Tiramisu::new(&vs.root(), &config);
             randomise_batch_norms(&vs);
             crate::model::net::use_channels_last(&vs);
-            let cpu = CpuNet::new(&config, &weights_of(&vs)).expect("the kernels serve this network");
+            let cpu = CpuNet::new(&config, &var_store_weights(&vs)).expect("the kernels serve this network");
             let x = Tensor::randn([1, config.in_channels as i64, h, w], (Kind::Float, Device::Cpu));
             let want: Vec<f32> = Vec::try_from(tch::no_grad(|| net.forward_t(&x, false)).contiguous().flatten(0, -1)).unwrap();
             let input: Vec<f32> = Vec::try_from(x.flatten(0, -1)).unwrap();
@@ -301,7 +303,7 @@ mod tests {
         let config = NetConfig::small(1, 3);
         let vs = nn::VarStore::new(Device::Cpu);
         let _net = Tiramisu::new(&vs.root(), &config);
-        let all = weights_of(&vs);
+        let all = var_store_weights(&vs);
         assert!(CpuNet::new(&config, &|name: &str| if name == "up.1.tu_conv.weight" { None } else { all(name) }).is_none());
         assert!(CpuNet::new(&config, &|name: &str| all(name).map(|(s, v)| if name == "head.weight" { (vec![s[0], s[1] + 1, 1, 1], v) } else { (s, v) })).is_none());
         assert!(CpuNet::new(&NetConfig::small(2, 3), &all).is_none(), "another input channel count than the weights'");

@@ -296,11 +296,7 @@ impl Model {
         if self.device() != Device::Cpu {
             return None;
         }
-        let variables = self.stores[side].variables();
-        let weights = |name: &str| {
-            let t = variables.get(name)?;
-            Some((crate::model::fused::as_usize(&t.size())?, crate::model::fused::floats(t)?))
-        };
+        let weights = super::cpu_net::var_store_weights(&self.stores[side]);
         super::cpu_net::CpuNet::new(&self.header.modalities[side].net, &weights).map(std::borrow::Cow::Owned)
     }
 
