@@ -198,16 +198,22 @@ impl CpuNet {
         let rooms: Vec<usize> = self.down.iter().zip(self.up.iter().rev()).map(|(d, u)| new_channels(&d.block) + u.conv.g + new_channels(&u.block)).chain([new_channels(&self.bottleneck)]).collect();
         let inputs = std::iter::once(self.init.g).chain(self.down.iter().map(|d| d.transition.g));
         let shapes: Vec<[usize; 3]> = inputs.zip(&rooms).enumerate().map(|(k, (input, room))| [input + room, h >> k, w >> k]).collect();
+        // The memory the kernels touch: `input` (checked to hold c·h·w values, only read) and
+        // the workspace's buffers, one allocation per level, which `b` holds for this pass
+        // alone; every call below reads one buffer or `input` and writes another (or the
+        // channels after those it reads, of one buffer), as the kernels' Safety asks.
         let b = workspace.buffers_for(&shapes)?;
         let x = View { base: input.as_ptr() as usize, size: [1, c, h, w], stride: [c * h * w, h * w, w, 1] };
-        if !conv_in(b[0].view, 0, x, &self.init, 0, self.width) {
+        // SAFETY: see above.
+        if !unsafe { conv_in(b[0].view, 0, x, &self.init, 0, self.width) } {
             return None;
         }
         let mut input = self.init.g;
         let mut skips = Vec::with_capacity(self.down.len());
         for (k, down) in self.down.iter().enumerate() {
             let filled = self.block_in(&b[k], input, &down.block)?;
-            if !transition_down_in(b[k + 1].view, b[k].view, filled, &down.transition, self.width) {
+            // SAFETY: see above (levels k and k + 1: two buffers).
+            if !unsafe { transition_down_in(b[k + 1].view, b[k].view, filled, &down.transition, self.width) } {
                 return None;
             }
             skips.push(filled);
@@ -220,7 +226,8 @@ impl CpuNet {
         for (i, up) in self.up.iter().enumerate() {
             let (k, skip) = (depth - 1 - i, skips.pop()?);
             let (below, from, n) = x;
-            if !conv_in(b[k].view, skip, b[below].view.narrow(from, n)?, &up.conv, 1, self.width) {
+            // SAFETY: see above (`below` is the level under k: two buffers).
+            if !unsafe { conv_in(b[k].view, skip, b[below].view.narrow(from, n)?, &up.conv, 1, self.width) } {
                 return None;
             }
             let start = skip + up.conv.g;
@@ -235,16 +242,19 @@ impl CpuNet {
             return None;
         }
         let mut out = vec![0.0f32; self.outputs * h * w];
-        head_into(&features, &self.head, out.as_mut_ptr() as usize);
+        // SAFETY: see above; `out` is this pass's own (outputs, h, w) floats.
+        unsafe { head_into(&features, &self.head, out.as_mut_ptr() as usize) };
         Some(out)
     }
 
     /// A dense block's layers over `buffer`, from `filled` channels on; returns the channels
-    /// filled after it, or None where a layer does not fit.
+    /// filled after it, or None where a layer does not fit. `buffer` must be one that
+    /// [`CpuNet::forward`] holds for its pass alone.
     fn block_in(&self, buffer: &Planes, filled: usize, layers: &[Layer]) -> Option<usize> {
         let mut channels = filled;
         for layer in layers {
-            if !dense_layer_in(buffer.view, channels, layer, self.width) {
+            // SAFETY: `buffer` is a live allocation of its view that this pass alone uses.
+            if !unsafe { dense_layer_in(buffer.view, channels, layer, self.width) } {
                 return None;
             }
             channels += layer.g;

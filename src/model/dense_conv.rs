@@ -60,7 +60,7 @@ const GROUP: usize = 8;
 const HALF: usize = 4;
 
 impl Layer {
-#[cfg(feature = "torch")]
+    #[cfg(feature = "torch")]
     /// The constants of `conv` (3×3, zero padding of one), its input normalised by `bn` and
     /// ReLU where given (a dense layer) or taken as it is (the way up), its output through a
     /// ReLU with `relu_out`.
@@ -278,15 +278,17 @@ pub(crate) fn row_planar_strides(c: usize, h: usize, w: usize) -> [usize; 4] {
 pub(crate) fn dense_layer_with(buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
     let (Some(buffer), Ok(c)) = (view(buffer), usize::try_from(channels)) else { return false };
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
-    dense_layer_in(buffer, c, &layer, width)
+    // SAFETY: the view is of the live tensor's own memory; a network's buffer is written by
+    // one layer at a time.
+    unsafe { dense_layer_in(buffer, c, &layer, width) }
 }
 
 /// A dense layer (3×3, its input normalised) of channels 0..c of `buffer` written after them.
 ///
-/// # Safety (of the memory, checked where it can be)
+/// # Safety
 /// `buffer` must be live, writable memory of its view that nothing else reads or writes while
-/// the layer runs.
-pub(crate) fn dense_layer_in(buffer: View, c: usize, layer: &Layer, width: Width) -> bool {
+/// the layer runs (its shape and layout are checked here; its memory cannot be).
+pub(crate) unsafe fn dense_layer_in(buffer: View, c: usize, layer: &Layer, width: Width) -> bool {
     let Some(out) = layout(&buffer) else { return false };
     if layer.taps != 3 || !layer.relu_in || layer.relu_out || layer.c != c || c + layer.g > out.total {
         return false;
@@ -301,12 +303,18 @@ pub(crate) fn dense_layer_in(buffer: View, c: usize, layer: &Layer, width: Width
 pub(crate) fn conv_with(buffer: &Tensor, at: i64, x: &Tensor, conv: &nn::Conv2D, up: u32, width: Width) -> bool {
     let (Some(buffer), Some(x), Ok(at)) = (view(buffer), view(x), usize::try_from(at)) else { return false };
     let Some(layer) = Layer::of(None, conv, up == 1) else { return false };
-    conv_in(buffer, at, x, &layer, up, width)
+    // SAFETY: the views are of the live tensors' own memory (their overlap is refused there);
+    // a network's buffer is written by one layer at a time.
+    unsafe { conv_in(buffer, at, x, &layer, up, width) }
 }
 
 /// `layer` (3×3, input as it is) of `x` upsampled ×2^`up` (0 or 1) written into channels
-/// `at`.. of `buffer`. The same promise as [`dense_layer_in`]'s, and `x` live and unwritten.
-pub(crate) fn conv_in(buffer: View, at: usize, x: View, layer: &Layer, up: u32, width: Width) -> bool {
+/// `at`.. of `buffer`.
+///
+/// # Safety
+/// As [`dense_layer_in`]'s for `buffer`, and `x` live memory of its view that nothing writes
+/// meanwhile.
+pub(crate) unsafe fn conv_in(buffer: View, at: usize, x: View, layer: &Layer, up: u32, width: Width) -> bool {
     let Some(out) = layout(&buffer) else { return false };
     let (n, total, h, w) = (out.n, out.total, out.h, out.w);
     let (size, stride) = (x.size, x.stride);
@@ -352,7 +360,8 @@ pub fn head(x: &Tensor, conv: &nn::Conv2D) -> Option<Tensor> {
         return None;
     }
     let out = Tensor::empty([n as i64, ws[0] as i64, h as i64, w as i64], (Kind::Float, Device::Cpu));
-    head_into(&x, &floats(&conv.ws)?, out.data_ptr() as usize);
+    // SAFETY: x views the live tensor's memory; `out` is fresh, contiguous, of this shape.
+    unsafe { head_into(&x, &floats(&conv.ws)?, out.data_ptr() as usize) };
     Some(out)
 }
 
@@ -363,8 +372,12 @@ pub(crate) fn head_applies(x: &View, outputs: usize) -> bool {
 }
 
 /// The head's outputs (`weights` as [output][channel]) of `x` (where [`head_applies`]) into
-/// `dst`: contiguous (n, outputs, h, w) floats of live memory no one else touches meanwhile.
-pub(crate) fn head_into(x: &View, weights: &[f32], dst: usize) {
+/// `dst`.
+///
+/// # Safety
+/// `x` must be live memory of its view, and `dst` contiguous (n, outputs, h, w) floats of live
+/// memory, that nothing else touches meanwhile.
+pub(crate) unsafe fn head_into(x: &View, weights: &[f32], dst: usize) {
     let ([n, c, h, w], stride) = (x.size, x.stride);
     let outputs = weights.len() / c;
     assert!(head_applies(x, outputs) && weights.len() == outputs * c);
@@ -409,12 +422,17 @@ pub fn transition_down_into(next: &Tensor, buffer: &Tensor, channels: i64, bn: &
 pub(crate) fn transition_down_with(next: &Tensor, buffer: &Tensor, channels: i64, bn: &nn::BatchNorm, conv: &nn::Conv2D, width: Width) -> bool {
     let (Some(next), Some(buffer), Ok(c)) = (view(next), view(buffer), usize::try_from(channels)) else { return false };
     let Some(layer) = Layer::of(Some(bn), conv, false) else { return false };
-    transition_down_in(next, buffer, c, &layer, width)
+    // SAFETY: the views are of the live tensors' own memory (one allocation is refused there);
+    // a network's buffers are written by one layer at a time.
+    unsafe { transition_down_in(next, buffer, c, &layer, width) }
 }
 
 /// A transition down (`layer` 1×1, its input normalised) of channels 0..c of `buffer` into
-/// channels 0.. of `next`. The same promise as [`dense_layer_in`]'s, for both.
-pub(crate) fn transition_down_in(next: View, buffer: View, c: usize, layer: &Layer, width: Width) -> bool {
+/// channels 0.. of `next`.
+///
+/// # Safety
+/// As [`dense_layer_in`]'s, for both.
+pub(crate) unsafe fn transition_down_in(next: View, buffer: View, c: usize, layer: &Layer, width: Width) -> bool {
     let (Some(from), Some(to)) = (layout(&buffer), layout(&next)) else { return false };
     let (n, h, w, h2) = (from.n, from.h, from.w, to.h);
     if layer.taps != 1 || !layer.relu_in || layer.relu_out || layer.c != c || c > from.total || layer.g > to.total || to.n != n || h % 2 != 0 || w % 2 != 0 || h2 != h / 2 || to.w != w / 2 || next.base == buffer.base {
