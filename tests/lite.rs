@@ -50,9 +50,8 @@ fn register_without_libtorch_writes_what_the_libtorch_build_writes() {
     let (model, fixed, moving) = demo_pair(dir.path());
     for method in ["auto", "sift", "alpha-amd", "mi"] {
         let mut outs = vec![];
-        for (name, program) in [("lite", lite()), ("torch", PathBuf::from(env!("CARGO_BIN_EXE_comir")))] {
+        for (name, mut c) in [("lite", Command::new(lite())), ("torch", torch())] {
             let out = dir.path().join(format!("{method}-{name}"));
-            let mut c = Command::new(program);
             c.args(["register", "--method", method, "--fixed"]).arg(&fixed).arg("--moving").arg(&moving).arg("--out").arg(&out);
             if method != "mi" {
                 c.arg("--model").arg(&model);
